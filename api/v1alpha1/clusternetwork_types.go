@@ -177,7 +177,7 @@ type VXLAN struct {
 	// +optional
 	VNI *int32 `json:"vni,omitempty"`
 
-	// Port is the UDP port of the overlay. Default 8472.
+	// Port is the UDP port of the overlay. Default 4789 (the IANA VXLAN port).
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=65535
 	// +optional

@@ -18,7 +18,7 @@ const (
 	DefaultNodeMaskSizeIPv6  = 64
 	DefaultNodePortRange     = "30000-32767"
 	DefaultVXLANVNI          = 1
-	DefaultVXLANPort         = 8472
+	DefaultVXLANPort         = 4789
 	DefaultIPVSScheduler     = "rr"
 	DefaultClusterDomain     = "cluster.local"
 	DefaultDNSReplicas       = 2
