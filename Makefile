@@ -22,7 +22,7 @@ lab: build controlplane ## Start the control plane and the operator locally, app
 	@hack/lab.sh up
 
 .PHONY: test
-test: deps generate manifests controlplane ## Run every test: unit, real API server, real kernel (as root).
+test: deps generate manifests verify-bundle controlplane ## Run every test: unit, real API server, real kernel (as root).
 	@echo "==> [test] go vet"
 	@$(GO) vet ./...
 	@echo "==> [test] gofmt"
@@ -50,6 +50,16 @@ manifests: $(CONTROLLER_GEN) ## Generate the CRDs and the operator's RBAC.
 	@echo "==> [manifests] CRDs and RBAC"
 	@$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
 	@$(CONTROLLER_GEN) rbac:roleName=plexus-operator paths=./controllers/... output:rbac:artifacts:config=config/rbac
+
+.PHONY: bundle
+bundle: manifests ## Write the OLM bundle (bundle/manifests) from config/.
+	@hack/bundle.sh
+
+.PHONY: verify-bundle
+verify-bundle: manifests ## Fail when the committed OLM bundle is out of date with config/.
+	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; hack/bundle.sh $$tmp >/dev/null; \
+	  diff -r $$tmp bundle/manifests >/dev/null || { echo "bundle/manifests is out of date: run make bundle"; diff -r $$tmp bundle/manifests | head -20; exit 1; }
+	@echo "==> [bundle] bundle/manifests up to date"
 
 .PHONY: build
 build: generate ## Build every binary into ./bin.
