@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
@@ -14,6 +15,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -40,6 +42,8 @@ type ClusterNetworkReconciler struct {
 	Recorder events.EventRecorder
 	// Images fill spec.images fields the user left empty.
 	Images netconfig.Images
+	// Namespace is where the operator runs and renders the agent.
+	Namespace string
 }
 
 // +kubebuilder:rbac:groups=plexus.dev,resources=clusternetworks,verbs=get;list;watch
@@ -84,6 +88,10 @@ func (r *ClusterNetworkReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 			res.errs = append(res.errs, err)
 			reconcileErrors.WithLabelValues("ipam").Inc()
 		}
+		if err := r.reconcileAgent(ctx, cn, *decision.serve); err != nil {
+			res.errs = append(res.errs, err)
+			reconcileErrors.WithLabelValues("agent").Inc()
+		}
 	}
 	setStatus(cn, decision, res, in)
 	if len(res.errs) > 0 {
@@ -104,6 +112,7 @@ func (r *ClusterNetworkReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&v1.ClusterNetwork{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&corev1.Node{}, toDefault, builder.WithPredicates(nodeChanged())).
 		Watches(&v1.NodeNetwork{}, toDefault).
+		Owns(&appsv1.DaemonSet{}).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 1}).
 		Complete(r)
 }
@@ -131,13 +140,37 @@ func equalAddresses(a, b []corev1.NodeAddress) bool {
 	return true
 }
 
-// Setup adds every operator controller to the manager.
-func Setup(mgr ctrl.Manager, images netconfig.Images) error {
+// Options configure the operator's controllers.
+type Options struct {
+	// Images fill spec.images fields the user left empty.
+	Images netconfig.Images
+	// Namespace is where the operator runs and renders namespaced objects (the agent DaemonSet).
+	Namespace string
+}
+
+// DefaultNamespace is the operator's namespace when none is given.
+const DefaultNamespace = "plexus-system"
+
+// CacheOptions limits the manager's cache of namespaced objects to the operator's namespace, so
+// the operator needs no cluster-wide read access to them.
+func CacheOptions(namespace string) cache.Options {
+	return cache.Options{ByObject: map[client.Object]cache.ByObject{
+		&appsv1.DaemonSet{}: {Namespaces: map[string]cache.Config{namespace: {}}},
+	}}
+}
+
+// Setup adds every operator controller to the manager. The manager's cache must be built with
+// CacheOptions(opts.Namespace).
+func Setup(mgr ctrl.Manager, opts Options) error {
+	if opts.Namespace == "" {
+		opts.Namespace = DefaultNamespace
+	}
 	r := &ClusterNetworkReconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Recorder:  mgr.GetEventRecorder("plexus-operator"),
-		Images:    images,
+		Images:    opts.Images,
+		Namespace: opts.Namespace,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up the %s controller: %w", ControllerName, err)

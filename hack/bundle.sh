@@ -12,8 +12,19 @@ cp config/crd/bases/plexus.dev_nodenetworks.yaml "$out/plexus.dev_nodenetworks.y
 
 indent() { sed "s/^/$(printf '%*s' "$1" '')/"; }
 # The ClusterRole's rules and the Deployment's spec, lifted from the kustomize sources.
-rules=$(sed -n '/^rules:/,$p' config/rbac/role.yaml | tail -n +2)
-leader_rules=$(sed -n '/^rules:/,$p' config/rbac/leader_election_role.yaml | tail -n +2)
+# doc_rules FILE KIND: the rules of the first document of that kind in a multi-document file.
+doc_rules() {
+  awk -v kind="$2" '
+    /^---/ { in_kind = 0; in_rules = 0; next }
+    /^kind: / { in_kind = ($2 == kind) && !done; next }
+    in_kind && /^rules:/ { in_rules = 1; next }
+    in_kind && in_rules && /^[^ -]/ { in_rules = 0; done = 1 }
+    in_kind && in_rules { print }
+  ' "$1"
+}
+rules=$(doc_rules config/rbac/role.yaml ClusterRole)
+namespaced_rules=$(doc_rules config/rbac/role.yaml Role)
+leader_rules=$(doc_rules config/rbac/leader_election_role.yaml Role)
 deploy_spec=$(sed -n '/^spec:/,$p' config/operator/operator.yaml | tail -n +2)
 
 cat >"$out/plexus.clusterserviceversion.yaml" <<CSV
@@ -63,7 +74,7 @@ $(echo "$rules" | indent 8)
       permissions:
       - serviceAccountName: plexus-operator
         rules:
-$(echo "$leader_rules" | indent 8)
+$(printf '%s\n%s\n' "$namespaced_rules" "$leader_rules" | indent 8)
       deployments:
       - name: plexus-operator
         spec:

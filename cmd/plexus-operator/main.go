@@ -27,6 +27,7 @@ func main() {
 		metricsAddr, probeAddr string
 		leaderElect            bool
 		images                 netconfig.Images
+		namespace              string
 		qps                    float64
 		burst                  int
 	)
@@ -36,6 +37,7 @@ func main() {
 	flag.StringVar(&images.Agent, "agent-image", defaultAgentImage, "plexus-agent image used when spec.images.agent is empty")
 	flag.StringVar(&images.DNS, "dns-image", defaultDNSImage, "CoreDNS image used when spec.images.dns is empty")
 	flag.StringVar(&images.Ingress, "ingress-image", defaultIngressImage, "ingress controller image used when spec.images.ingress is empty")
+	flag.StringVar(&namespace, "namespace", envOr("POD_NAMESPACE", controllers.DefaultNamespace), "namespace the operator runs in and renders the agent into")
 	flag.Float64Var(&qps, "kube-api-qps", 100, "steady requests per second to the API server (a burst of node joins is served at this rate)")
 	flag.IntVar(&burst, "kube-api-burst", 200, "request burst to the API server")
 	opts := zap.Options{}
@@ -44,29 +46,38 @@ func main() {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	log := ctrl.Log.WithName("setup")
 
-	if err := run(metricsAddr, probeAddr, leaderElect, images, float32(qps), burst); err != nil {
+	if err := run(metricsAddr, probeAddr, leaderElect, controllers.Options{Images: images, Namespace: namespace}, float32(qps), burst); err != nil {
 		log.Error(err, "operator stopped")
 		os.Exit(1)
 	}
 }
 
-func run(metricsAddr, probeAddr string, leaderElect bool, images netconfig.Images, qps float32, burst int) error {
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func run(metricsAddr, probeAddr string, leaderElect bool, opts controllers.Options, qps float32, burst int) error {
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
 		return err
 	}
 	cfg.QPS, cfg.Burst = qps, burst
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 controllers.NewScheme(),
-		Metrics:                metricsserver.Options{BindAddress: metricsAddr},
-		HealthProbeBindAddress: probeAddr,
-		LeaderElection:         leaderElect,
-		LeaderElectionID:       "plexus-operator.plexus.dev",
+		Scheme:                  controllers.NewScheme(),
+		Cache:                   controllers.CacheOptions(opts.Namespace),
+		Metrics:                 metricsserver.Options{BindAddress: metricsAddr},
+		HealthProbeBindAddress:  probeAddr,
+		LeaderElection:          leaderElect,
+		LeaderElectionID:        "plexus-operator.plexus.dev",
+		LeaderElectionNamespace: opts.Namespace,
 	})
 	if err != nil {
 		return err
 	}
-	if err := controllers.Setup(mgr, images); err != nil {
+	if err := controllers.Setup(mgr, opts); err != nil {
 		return err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

@@ -16,6 +16,7 @@ import (
 const (
 	FieldOwnerIPAM  = "plexus/ipam"
 	FieldOwnerNodes = "plexus/node-podcidrs"
+	FieldOwnerAgent = "plexus/agent"
 )
 
 // Object applies obj (a typed object with TypeMeta set) as fieldOwner, taking ownership of the fields

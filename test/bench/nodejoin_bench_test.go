@@ -51,11 +51,11 @@ func BenchmarkNodeJoin1000(b *testing.B) {
 	// The operator runs with its production defaults for API rate limits.
 	opCfg := *cfg
 	opCfg.QPS, opCfg.Burst = 100, 200
-	mgr, err := ctrl.NewManager(&opCfg, ctrl.Options{Scheme: controllers.NewScheme(), Metrics: metricsserver.Options{BindAddress: "0"}})
+	mgr, err := ctrl.NewManager(&opCfg, ctrl.Options{Scheme: controllers.NewScheme(), Metrics: metricsserver.Options{BindAddress: "0"}, Cache: controllers.CacheOptions(controllers.DefaultNamespace)})
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := controllers.Setup(mgr, netconfig.Images{}); err != nil {
+	if err := controllers.Setup(mgr, controllers.Options{Images: netconfig.Images{}}); err != nil {
 		b.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -69,6 +69,9 @@ func BenchmarkNodeJoin1000(b *testing.B) {
 			PodNetwork:     v1.PodNetwork{CIDRs: []v1.CIDR{"10.128.0.0/12", "fd00:10:128::/48"}},
 			ServiceNetwork: v1.ServiceNetwork{CIDRs: []v1.CIDR{"10.96.0.0/16", "fd00:10:96::/112"}},
 		},
+	}
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: controllers.DefaultNamespace}}); err != nil {
+		b.Fatal(err)
 	}
 	if err := c.Create(ctx, cn); err != nil {
 		b.Fatal(err)

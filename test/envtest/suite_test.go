@@ -12,6 +12,8 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
@@ -76,6 +78,7 @@ var _ = BeforeSuite(func() {
 	cfg.QPS, cfg.Burst = 500, 1000
 	k8s, err = client.New(cfg, client.Options{Scheme: controllers.NewScheme()})
 	Expect(err).NotTo(HaveOccurred())
+	Expect(k8s.Create(suiteCtx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: controllers.DefaultNamespace}})).To(Succeed())
 	startOperator()
 })
 
@@ -95,11 +98,12 @@ func startOperator() {
 		Scheme:                 controllers.NewScheme(),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
+		Cache:                  controllers.CacheOptions(controllers.DefaultNamespace),
 		// The suite restarts the operator in one process; a real restart is a new process.
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	Expect(err).NotTo(HaveOccurred())
-	Expect(controllers.Setup(mgr, netconfig.Images{Agent: "plexus-agent:test"})).To(Succeed())
+	Expect(controllers.Setup(mgr, controllers.Options{Images: netconfig.Images{Agent: "plexus-agent:test"}})).To(Succeed())
 	ctx, cancel := context.WithCancel(suiteCtx)
 	stopOp, opDone = cancel, make(chan struct{})
 	go func() {
