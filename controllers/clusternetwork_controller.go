@@ -5,6 +5,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -123,21 +124,9 @@ func nodeChanged() predicate.Predicate {
 	return predicate.Funcs{
 		UpdateFunc: func(e event.UpdateEvent) bool {
 			o, n := e.ObjectOld.(*corev1.Node), e.ObjectNew.(*corev1.Node)
-			return !equalAddresses(o.Status.Addresses, n.Status.Addresses) || len(o.Spec.PodCIDRs) != len(n.Spec.PodCIDRs)
+			return !slices.Equal(o.Status.Addresses, n.Status.Addresses) || !slices.Equal(o.Spec.PodCIDRs, n.Spec.PodCIDRs)
 		},
 	}
-}
-
-func equalAddresses(a, b []corev1.NodeAddress) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // Options configure the operator's controllers.

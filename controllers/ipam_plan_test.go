@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"slices"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -59,7 +60,7 @@ func TestPlanIPAMKeepsAdoptsAllocatesAndReleases(t *testing.T) {
 	if _, ok := got["a"]; ok {
 		t.Errorf("node a is unchanged but was planned for an update")
 	}
-	if want := []v1.CIDR{"10.244.9.0/24", "fd00:10:244:9::/64"}; !equalCIDRs(got["b"], want) {
+	if want := []v1.CIDR{"10.244.9.0/24", "fd00:10:244:9::/64"}; !slices.Equal(got["b"], want) {
 		t.Errorf("b = %v, want adopted %v", got["b"], want)
 	}
 	// The released CIDR of "gone" (10.244.1.0/24) is free, but c gets the next one after the
@@ -107,16 +108,4 @@ func TestPlanIPAMWritesNodePodCIDRsOnlyWhenAsked(t *testing.T) {
 	if len(plan.nodePatches) != 1 || len(plan.nodePatches["a"]) != 1 {
 		t.Fatalf("patches = %v, want only node a (b has its own)", plan.nodePatches)
 	}
-}
-
-func equalCIDRs(a, b []v1.CIDR) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
