@@ -25,6 +25,7 @@ doc_rules() {
 rules=$(doc_rules config/rbac/role.yaml ClusterRole)
 namespaced_rules=$(doc_rules config/rbac/role.yaml Role)
 leader_rules=$(doc_rules config/rbac/leader_election_role.yaml Role)
+agent_rules=$(doc_rules config/rbac/agent_role.yaml ClusterRole)
 deploy_spec=$(sed -n '/^spec:/,$p' config/operator/operator.yaml | tail -n +2)
 
 cat >"$out/plexus.clusterserviceversion.yaml" <<CSV
@@ -71,6 +72,9 @@ spec:
       - serviceAccountName: plexus-operator
         rules:
 $(echo "$rules" | indent 8)
+      - serviceAccountName: plexus-agent
+        rules:
+$(echo "$agent_rules" | indent 8)
       permissions:
       - serviceAccountName: plexus-operator
         rules:

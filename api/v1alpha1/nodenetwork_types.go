@@ -67,7 +67,8 @@ type NodeNetworkStatus struct {
 	// +optional
 	PolicyRules int32 `json:"policyRules,omitempty"`
 
-	// LastSyncTime is when the agent last finished a sync.
+	// LastSyncTime is when the agent last finished a sync that changed the data plane or this
+	// status; a sync that finds nothing to change writes nothing, this field included.
 	// +optional
 	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
 	// LastSyncDuration is how long that sync took.

@@ -1,0 +1,57 @@
+package agent
+
+import (
+	"context"
+	"net/netip"
+
+	"github.com/plexus-net/plexus/agent/masquerade"
+	"github.com/plexus-net/plexus/agent/routing"
+	v1 "github.com/plexus-net/plexus/api/v1alpha1"
+)
+
+// The agent's collaborators, each narrow so the sync loop can be tested against fakes
+// (routingfake, knftables.NewFake, in-memory sources).
+
+// Source gives a sync the API objects it reads.
+type Source interface {
+	// Inputs returns the current objects (from informer caches); NodeName and NodeIPOverride
+	// are left for the agent to fill in.
+	Inputs(ctx context.Context) (Inputs, error)
+}
+
+// RouteSyncer programs the routes; *routing.Syncer is the real one.
+type RouteSyncer interface {
+	// Sync makes the kernel match cfg, writing nothing when it already does.
+	Sync(cfg routing.Config) (routing.Plan, error)
+	// ForceFullSync makes the next Sync read the kernel instead of trusting its memory.
+	ForceFullSync()
+}
+
+var _ RouteSyncer = &routing.Syncer{}
+
+// Masquerader programs the masquerade table; *masquerade.Masquerader is the real one.
+type Masquerader interface {
+	// Sync makes the table match cfg and reports whether it wrote anything.
+	Sync(ctx context.Context, cfg masquerade.Config) (bool, error)
+	// Remove deletes the table; a missing table costs no write.
+	Remove(ctx context.Context) error
+}
+
+var _ Masquerader = &masquerade.Masquerader{}
+
+// UplinkFinder finds the interface carrying the node IPs; *routing.Netlink is the real one.
+type UplinkFinder interface {
+	// Uplink applies routing.ChooseUplink to the namespace's interfaces.
+	Uplink(nodeIPs []netip.Addr) (routing.Uplink, error)
+}
+
+var _ UplinkFinder = &routing.Netlink{}
+
+// StatusWriter writes the node's NodeNetwork status.
+type StatusWriter interface {
+	// PatchStatus patches nn's status subresource from nn.Status to next.
+	PatchStatus(ctx context.Context, nn *v1.NodeNetwork, next v1.NodeNetworkStatus) error
+}
+
+// PodCounter counts the pod attachments on the node.
+type PodCounter func() (int, error)

@@ -1,0 +1,176 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	v1 "github.com/plexus-net/plexus/api/v1alpha1"
+)
+
+const (
+	// FieldManager is the agent's field manager for its status patches.
+	FieldManager = "plexus-agent"
+	// eventNamespace holds the agent's Events about cluster-scoped NodeNetworks.
+	eventNamespace = metav1.NamespaceDefault
+	// eventSource is the Events' reporting component.
+	eventSource = "plexus-agent"
+)
+
+// NewScheme returns the scheme with the types the agent reads.
+func NewScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(v1.AddToScheme(s))
+	return s
+}
+
+// CacheOptions are the informer cache options of the agent: Nodes are trimmed to what a sync
+// reads (name, annotations, addresses), because every agent caches every Node and kubelets
+// update theirs often with data (images, conditions) the agent never looks at.
+func CacheOptions(scheme *runtime.Scheme) cache.Options {
+	return cache.Options{Scheme: scheme, ByObject: map[client.Object]cache.ByObject{
+		&corev1.Node{}: {Transform: trimNode},
+	}}
+}
+
+// trimNode keeps the parts of a Node the agent uses; anything else passes through unchanged.
+func trimNode(obj any) (any, error) {
+	n, ok := obj.(*corev1.Node)
+	if !ok {
+		return obj, nil
+	}
+	return &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: n.Name, UID: n.UID, ResourceVersion: n.ResourceVersion, Generation: n.Generation,
+			Annotations: n.Annotations, DeletionTimestamp: n.DeletionTimestamp,
+		},
+		Status: corev1.NodeStatus{Addresses: n.Status.Addresses},
+	}, nil
+}
+
+// cacheSource is the Source backed by controller-runtime informer caches.
+type cacheSource struct{ c cache.Cache }
+
+// Inputs implements Source from the caches.
+func (s cacheSource) Inputs(ctx context.Context) (Inputs, error) {
+	var in Inputs
+	cn := &v1.ClusterNetwork{}
+	switch err := s.c.Get(ctx, client.ObjectKey{Name: v1.DefaultClusterNetworkName}, cn); {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return Inputs{}, fmt.Errorf("get ClusterNetwork %s: %w", v1.DefaultClusterNetworkName, err)
+	default:
+		in.ClusterNetwork = cn
+	}
+	var nns v1.NodeNetworkList
+	if err := s.c.List(ctx, &nns); err != nil {
+		return Inputs{}, fmt.Errorf("list NodeNetworks: %w", err)
+	}
+	in.NodeNetworks = nns.Items
+	var nodes corev1.NodeList
+	if err := s.c.List(ctx, &nodes); err != nil {
+		return Inputs{}, fmt.Errorf("list Nodes: %w", err)
+	}
+	in.Nodes = nodes.Items
+	return in, nil
+}
+
+// watch registers handlers that mark a dirty on every change a sync depends on. Changes that
+// cannot alter the data plane (Node heartbeats, the operator's roll-up, other nodes' status) are
+// dropped here, so they cost no sync.
+func watch(ctx context.Context, c cache.Cache, a *Agent) error {
+	handlers := []struct {
+		obj     client.Object
+		matters func(old, cur client.Object) bool
+	}{
+		{&v1.ClusterNetwork{}, func(old, cur client.Object) bool {
+			o, n := old.(*v1.ClusterNetwork), cur.(*v1.ClusterNetwork)
+			return o.Status.AppliedGeneration != n.Status.AppliedGeneration ||
+				!equality.Semantic.DeepEqual(o.Status.Effective, n.Status.Effective)
+		}},
+		{&v1.NodeNetwork{}, func(old, cur client.Object) bool {
+			o, n := old.(*v1.NodeNetwork), cur.(*v1.NodeNetwork)
+			// Status is the agents' own output: a change of it needs no sync.
+			return o.Generation != n.Generation || !equality.Semantic.DeepEqual(o.Spec, n.Spec)
+		}},
+		{&corev1.Node{}, func(old, cur client.Object) bool {
+			o, n := old.(*corev1.Node), cur.(*corev1.Node)
+			return o.Annotations[NodeIPAnnotation] != n.Annotations[NodeIPAnnotation] ||
+				!equality.Semantic.DeepEqual(o.Status.Addresses, n.Status.Addresses)
+		}},
+	}
+	for _, h := range handlers {
+		inf, err := c.GetInformer(ctx, h.obj)
+		if err != nil {
+			return fmt.Errorf("informer for %T: %w", h.obj, err)
+		}
+		matters := h.matters
+		if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+			AddFunc:    func(any) { a.MarkDirty() },
+			DeleteFunc: func(any) { a.MarkDirty() },
+			UpdateFunc: func(old, cur any) {
+				o, ok1 := old.(client.Object)
+				n, ok2 := cur.(client.Object)
+				if !ok1 || !ok2 || matters(o, n) {
+					a.MarkDirty()
+				}
+			},
+		}); err != nil {
+			return fmt.Errorf("watch %T: %w", h.obj, err)
+		}
+	}
+	return nil
+}
+
+// kubeStatus patches NodeNetwork status through the API and records an Event whenever the
+// node's Ready condition changes.
+type kubeStatus struct{ c client.Client }
+
+// PatchStatus implements StatusWriter with a JSON merge patch of the status subresource.
+func (k kubeStatus) PatchStatus(ctx context.Context, base *v1.NodeNetwork, next v1.NodeNetworkStatus) error {
+	obj := base.DeepCopy()
+	obj.Status = next
+	if err := k.c.Status().Patch(ctx, obj, client.MergeFrom(base), client.FieldOwner(FieldManager)); err != nil {
+		return err
+	}
+	was := meta.FindStatusCondition(base.Status.Conditions, v1.ConditionNodeReady)
+	now := meta.FindStatusCondition(next.Conditions, v1.ConditionNodeReady)
+	if now != nil && (was == nil || was.Status != now.Status || was.Reason != now.Reason) {
+		k.event(ctx, base, now)
+	}
+	return nil
+}
+
+// event records c as an Event on nn. Events are best effort: a failure only loses the Event.
+func (k kubeStatus) event(ctx context.Context, nn *v1.NodeNetwork, c *metav1.Condition) {
+	typ := corev1.EventTypeNormal
+	if c.Status != metav1.ConditionTrue {
+		typ = corev1.EventTypeWarning
+	}
+	now := metav1.NewTime(time.Now())
+	ev := &corev1.Event{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: nn.Name + ".", Namespace: eventNamespace},
+		InvolvedObject: corev1.ObjectReference{
+			APIVersion: v1.GroupVersion.String(), Kind: "NodeNetwork", Name: nn.Name, UID: nn.UID,
+		},
+		Reason: c.Reason, Message: fmt.Sprintf("Ready=%s: %s", c.Status, c.Message), Type: typ,
+		Source: corev1.EventSource{Component: eventSource, Host: nn.Name}, FirstTimestamp: now, LastTimestamp: now, Count: 1,
+	}
+	if err := k.c.Create(ctx, ev); err != nil {
+		log.FromContext(ctx).V(1).Info("Could not record an Event", "nodeNetwork", nn.Name, "error", err.Error())
+	}
+}

@@ -1,0 +1,136 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+
+	"github.com/vishvananda/netns"
+	"sigs.k8s.io/knftables"
+
+	"github.com/plexus-net/plexus/agent/masquerade"
+)
+
+// nsThread runs functions on one OS thread that has entered a network namespace.
+//
+// Why a thread: setns(2) switches the namespace of the calling thread only, and knftables runs
+// the `nft` binary with os/exec, whose child inherits the namespace of the thread that forks it.
+// knftables has no public hook to wrap the command (e.g. in nsenter), so every nft call of the
+// agent runs on this thread instead. The thread never switches back: its goroutine exits still
+// locked when stopped, which makes the Go runtime destroy the thread, so no goroutine of the
+// agent can ever land on a thread in the wrong namespace.
+type nsThread struct {
+	fns  chan func()
+	done chan struct{}
+}
+
+// startNSThread starts the thread in the namespace bound at path.
+func startNSThread(path string) (*nsThread, error) {
+	t := &nsThread{fns: make(chan func()), done: make(chan struct{})}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked, on purpose (see nsThread)
+		ns, err := netns.GetFromPath(path)
+		if err != nil {
+			errc <- fmt.Errorf("open network namespace %s: %w", path, err)
+			return
+		}
+		defer ns.Close()
+		if err := netns.Set(ns); err != nil {
+			errc <- fmt.Errorf("enter network namespace %s: %w", path, err)
+			return
+		}
+		errc <- nil
+		for {
+			select {
+			case fn := <-t.fns:
+				fn()
+			case <-t.done:
+				return
+			}
+		}
+	}()
+	if err := <-errc; err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// do runs fn on the thread and waits for it.
+func (t *nsThread) do(fn func()) {
+	finished := make(chan struct{})
+	t.fns <- func() { fn(); close(finished) }
+	<-finished
+}
+
+// stop ends the thread.
+func (t *nsThread) stop() { close(t.done) }
+
+// newNFTablesIn returns the masquerade table's nftables interface, running nft in the namespace
+// of t (the caller's own namespace when t is nil).
+func newNFTablesIn(t *nsThread) (knftables.Interface, error) {
+	if t == nil {
+		return masquerade.NewNFTables()
+	}
+	var nft knftables.Interface
+	var err error
+	// knftables.New already runs nft (to probe its features): in the namespace too.
+	t.do(func() { nft, err = masquerade.NewNFTables() })
+	if err != nil {
+		return nil, err
+	}
+	return &nsNFTables{inner: nft, t: t}, nil
+}
+
+// nsNFTables is a knftables.Interface whose calls run on an nsThread.
+type nsNFTables struct {
+	inner knftables.Interface
+	t     *nsThread
+}
+
+var _ knftables.Interface = &nsNFTables{}
+
+// NewTransaction implements knftables.Interface (no nft call).
+func (n *nsNFTables) NewTransaction() *knftables.Transaction { return n.inner.NewTransaction() }
+
+// Run implements knftables.Interface.
+func (n *nsNFTables) Run(ctx context.Context, tx *knftables.Transaction) (err error) {
+	n.t.do(func() { err = n.inner.Run(ctx, tx) })
+	return err
+}
+
+// Check implements knftables.Interface.
+func (n *nsNFTables) Check(ctx context.Context, tx *knftables.Transaction) (err error) {
+	n.t.do(func() { err = n.inner.Check(ctx, tx) })
+	return err
+}
+
+// ListAll implements knftables.Interface.
+func (n *nsNFTables) ListAll(ctx context.Context) (m map[string][]string, err error) {
+	n.t.do(func() { m, err = n.inner.ListAll(ctx) })
+	return m, err
+}
+
+// List implements knftables.Interface.
+func (n *nsNFTables) List(ctx context.Context, objectType string) (l []string, err error) {
+	n.t.do(func() { l, err = n.inner.List(ctx, objectType) })
+	return l, err
+}
+
+// ListRules implements knftables.Interface.
+func (n *nsNFTables) ListRules(ctx context.Context, chain string) (r []*knftables.Rule, err error) {
+	n.t.do(func() { r, err = n.inner.ListRules(ctx, chain) })
+	return r, err
+}
+
+// ListElements implements knftables.Interface.
+func (n *nsNFTables) ListElements(ctx context.Context, objectType, name string) (e []*knftables.Element, err error) {
+	n.t.do(func() { e, err = n.inner.ListElements(ctx, objectType, name) })
+	return e, err
+}
+
+// ListCounters implements knftables.Interface.
+func (n *nsNFTables) ListCounters(ctx context.Context) (c []*knftables.Counter, err error) {
+	n.t.do(func() { c, err = n.inner.ListCounters(ctx) })
+	return c, err
+}

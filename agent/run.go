@@ -1,0 +1,162 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/vishvananda/netns"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/plexus-net/plexus/agent/cni"
+	"github.com/plexus-net/plexus/agent/masquerade"
+	"github.com/plexus-net/plexus/agent/routing"
+)
+
+// serverShutdownTimeout bounds the graceful stop of the HTTP servers.
+const serverShutdownTimeout = 5 * time.Second
+
+// Run is plexus-agent: it wires the API caches, the node's data plane and the HTTP servers to an
+// Agent and runs it until ctx ends. Stopping leaves the data plane programmed.
+func Run(ctx context.Context, o Options) error {
+	logger := log.FromContext(ctx).WithValues("node", o.NodeName)
+	ctx = log.IntoContext(ctx, logger)
+	restCfg, err := restConfig(o.Kubeconfig)
+	if err != nil {
+		return err
+	}
+	scheme := NewScheme()
+	c, err := cache.New(restCfg, CacheOptions(scheme))
+	if err != nil {
+		return fmt.Errorf("create informer cache: %w", err)
+	}
+	cl, err := client.New(restCfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return fmt.Errorf("create API client: %w", err)
+	}
+
+	ns, thread := netns.None(), (*nsThread)(nil)
+	if o.Netns != "" {
+		if ns, err = netns.GetFromPath(o.Netns); err != nil {
+			return fmt.Errorf("open --netns %s: %w", o.Netns, err)
+		}
+		defer ns.Close()
+		if thread, err = startNSThread(o.Netns); err != nil {
+			return err
+		}
+		defer thread.stop()
+	}
+	nl, err := routing.NewNetlink(ns)
+	if err != nil {
+		return fmt.Errorf("open the routing data plane: %w", err)
+	}
+	defer nl.Close()
+	nft, err := newNFTablesIn(thread)
+	if err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a := &Agent{
+		NodeName:       o.NodeName,
+		NodeIPOverride: o.nodeIPOverride(),
+		NodeStatePath:  o.NodeStateFile,
+		Source:         cacheSource{c},
+		Routes:         routing.NewSyncer(nl),
+		Masquerade:     masquerade.New(nft),
+		Uplinks:        nl,
+		Status:         kubeStatus{cl},
+		Pods:           CNIStorePods(o.CNIDataDir),
+		Metrics:        NewMetrics(reg),
+		ResyncPeriod:   o.ResyncPeriod,
+		Install: func() error {
+			return cni.Install(o.CNIPluginBinary, o.CNIBinDir, o.CNIConfDir,
+				cni.ConfigOptions{NodeStatePath: o.NodeStateFile, DataDir: o.CNIDataDir})
+		},
+	}
+
+	health := http.NewServeMux()
+	health.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	health.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !a.Ready() {
+			http.Error(w, "no successful sync yet", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	metrics := http.NewServeMux()
+	metrics.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	for _, s := range []struct {
+		addr string
+		h    http.Handler
+	}{{o.HealthAddress, health}, {o.MetricsAddress, metrics}} {
+		if err := serve(ctx, s.addr, s.h); err != nil {
+			return err
+		}
+	}
+
+	if err := watch(ctx, c, a); err != nil {
+		return err
+	}
+	cacheErr := make(chan error, 1)
+	go func() { cacheErr <- c.Start(ctx) }()
+	if !c.WaitForCacheSync(ctx) {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("informer caches did not sync: %w", <-cacheErr)
+	}
+	logger.Info("Caches synced; starting the sync loop", "netns", o.Netns)
+	return a.Run(ctx)
+}
+
+// restConfig loads the kubeconfig file, or the in-cluster config when it is empty.
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig == "" {
+		cfg, err := rest.InClusterConfig()
+		if err != nil {
+			return nil, fmt.Errorf("in-cluster API config (or pass --kubeconfig): %w", err)
+		}
+		return cfg, nil
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("load kubeconfig %s: %w", kubeconfig, err)
+	}
+	return cfg, nil
+}
+
+// serve serves h on addr until ctx ends; addr "0" (or empty) serves nothing.
+func serve(ctx context.Context, addr string, h http.Handler) error {
+	if addr == DisabledAddress || addr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.FromContext(ctx).Error(err, "HTTP server stopped", "address", addr)
+		}
+	}()
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), serverShutdownTimeout)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	return nil
+}

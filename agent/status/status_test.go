@@ -1,0 +1,118 @@
+package status
+
+import (
+	"errors"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	v1 "github.com/plexus-net/plexus/api/v1alpha1"
+)
+
+var ignoreTransition = cmpopts.IgnoreFields(metav1.Condition{}, "LastTransitionTime")
+
+func cond(t, s, reason, msg string) metav1.Condition {
+	return metav1.Condition{Type: t, Status: metav1.ConditionStatus(s), Reason: reason, Message: msg, ObservedGeneration: 2}
+}
+
+func good() Observation {
+	return Observation{NodeNetworkGeneration: 2, ProgrammedGeneration: 5, Uplink: "eth0", MTU: 1450, Routes: 4, Pods: 3,
+		NodeIPs: []netip.Addr{netip.MustParseAddr("10.99.0.11")}}
+}
+
+func TestConditions(t *testing.T) {
+	with := func(f func(*Observation)) Observation { o := good(); f(&o); return o }
+	tests := []struct {
+		name string
+		o    Observation
+		want []metav1.Condition
+	}{{
+		name: "programmed",
+		o:    good(),
+		want: []metav1.Condition{
+			cond(v1.ConditionRoutesProgrammed, "True", ReasonProgrammed, "4 routes to peers' pods programmed via uplink eth0"),
+			cond(v1.ConditionNodeReady, "True", ReasonProgrammed, "pod network programmed for ClusterNetwork generation 5: 4 routes, pod MTU 1450, 3 pods"),
+		},
+	}, {
+		name: "waiting for the operator",
+		o:    Observation{NodeNetworkGeneration: 2, Waiting: "WaitingForPodCIDRs", WaitingMessage: "no pod CIDRs yet"},
+		want: []metav1.Condition{
+			cond(v1.ConditionRoutesProgrammed, "False", "WaitingForPodCIDRs", "no pod CIDRs yet; nothing is programmed until then"),
+			cond(v1.ConditionNodeReady, "False", "WaitingForPodCIDRs", "no pod CIDRs yet; nothing is programmed until then"),
+		},
+	}, {
+		name: "routing failed",
+		o:    with(func(o *Observation) { o.Err, o.ErrReason = errors.New("add route: file exists"), ReasonRoutingFailed }),
+		want: []metav1.Condition{
+			cond(v1.ConditionRoutesProgrammed, "False", ReasonRoutingFailed, "add route: file exists (retrying with backoff)"),
+			cond(v1.ConditionNodeReady, "False", ReasonRoutingFailed, "routes are not programmed: add route: file exists (retrying with backoff)"),
+		},
+	}, {
+		name: "masquerade failed after the routes went in",
+		o:    with(func(o *Observation) { o.Err, o.ErrReason = errors.New("nft: boom"), ReasonMasqueradeFailed }),
+		want: []metav1.Condition{
+			cond(v1.ConditionRoutesProgrammed, "True", ReasonProgrammed, "4 routes to peers' pods programmed via uplink eth0"),
+			cond(v1.ConditionNodeReady, "False", ReasonMasqueradeFailed, "nft: boom (retrying with backoff)"),
+		},
+	}, {
+		name: "some peers unroutable: not Ready, and RoutesProgrammed says which",
+		o: with(func(o *Observation) {
+			o.Unroutable = []string{"peer n3 pod CIDR 10.244.2.0/24: not on the uplink subnet"}
+		}),
+		want: []metav1.Condition{
+			cond(v1.ConditionRoutesProgrammed, "False", ReasonPartiallyRouted,
+				"1 pod CIDRs of peers have no route: peer n3 pod CIDR 10.244.2.0/24: not on the uplink subnet"),
+			cond(v1.ConditionNodeReady, "False", ReasonPartiallyRouted,
+				"pods on some peers are unreachable from this node (4 routes programmed for ClusterNetwork generation 5); see RoutesProgrammed"),
+		},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if d := cmp.Diff(tt.want, Conditions(tt.o, 2), ignoreTransition); d != "" {
+				t.Errorf("conditions (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+func TestBuild(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	o := good()
+	o.Finished, o.Duration = t0, 30*time.Millisecond
+	first := Build(v1.NodeNetworkStatus{}, o)
+	if first.ProgrammedGeneration != 5 || first.ObservedGeneration != 2 || first.UplinkInterface != "eth0" || first.MTU != 1450 ||
+		first.Routes != 4 || first.Pods != 3 || first.LastError != "" || first.NodeIPs[0] != "10.99.0.11" || !first.LastSyncTime.Time.Equal(t0) {
+		t.Fatalf("first status: %+v", first)
+	}
+
+	// The same observation later changes nothing a reader cares about: no patch.
+	o.Finished = t0.Add(time.Minute)
+	again := Build(first, o)
+	if Changed(first, again) {
+		t.Errorf("an identical sync changed the status: %s", cmp.Diff(first, again))
+	}
+	if !again.Conditions[0].LastTransitionTime.Time.Equal(t0) {
+		t.Errorf("LastTransitionTime moved without a transition")
+	}
+
+	// A failed routing sync keeps the counters and programmedGeneration of the last good one.
+	bad := Observation{NodeNetworkGeneration: 2, ProgrammedGeneration: 0, Err: errors.New("boom"), ErrReason: ReasonRoutingFailed,
+		Finished: t0.Add(2 * time.Minute)}
+	failed := Build(again, bad)
+	if !Changed(again, failed) || failed.ProgrammedGeneration != 5 || failed.Routes != 4 || failed.LastError != "boom" {
+		t.Errorf("failed status: %+v", failed)
+	}
+	if c := failed.Conditions[1]; c.Status != metav1.ConditionFalse || !c.LastTransitionTime.Time.Equal(t0.Add(2*time.Minute)) {
+		t.Errorf("Ready after failure: %+v", c)
+	}
+
+	// Recovery clears the error.
+	o.Finished = t0.Add(3 * time.Minute)
+	if rec := Build(failed, o); rec.LastError != "" || !Changed(failed, rec) {
+		t.Errorf("recovered status: %+v", rec)
+	}
+}

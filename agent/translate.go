@@ -1,0 +1,225 @@
+package agent
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/plexus-net/plexus/agent/cni"
+	"github.com/plexus-net/plexus/agent/masquerade"
+	"github.com/plexus-net/plexus/agent/routing"
+	v1 "github.com/plexus-net/plexus/api/v1alpha1"
+)
+
+// Reasons a sync waits for the control plane instead of programming anything.
+const (
+	// WaitingForClusterNetwork: no ClusterNetwork "default", or the operator has not served an
+	// effective configuration yet.
+	WaitingForClusterNetwork = "WaitingForClusterNetwork"
+	// WaitingForPodCIDRs: the operator has not made this node's NodeNetwork or allocated its pod
+	// CIDRs yet.
+	WaitingForPodCIDRs = "WaitingForPodCIDRs"
+	// WaitingForNode: this node's Node object is missing or has no usable address.
+	WaitingForNode = "WaitingForNode"
+)
+
+// WaitingError says the control plane has not given the agent what it needs yet. The agent
+// programs nothing, reports it in the NodeNetwork status, and waits for the next API change
+// (no backoff retry: retrying cannot help before the API objects change).
+type WaitingError struct {
+	// Reason is one of the Waiting* consts.
+	Reason string
+	// Message says what is missing, for a person.
+	Message string
+}
+
+// Error returns the message.
+func (e *WaitingError) Error() string { return e.Message }
+
+// Inputs are the API objects a sync reads, as the informer caches hold them.
+type Inputs struct {
+	// NodeName is this node.
+	NodeName string
+	// ClusterNetwork is the ClusterNetwork "default"; nil if absent.
+	ClusterNetwork *v1.ClusterNetwork
+	// NodeNetworks are all NodeNetworks, this node's included.
+	NodeNetworks []v1.NodeNetwork
+	// Nodes are all Nodes, this node's included.
+	Nodes []corev1.Node
+	// NodeIPOverride is the --node-ip flag (empty: none).
+	NodeIPOverride []netip.Addr
+}
+
+// Desired is what a sync programs on the node.
+type Desired struct {
+	// Routing is the routing data plane's config.
+	Routing routing.Config
+	// Masquerade is the masquerade config; nil when masquerading is off (the table is removed).
+	Masquerade *masquerade.Config
+	// NodeState is the CNI node state file's content.
+	NodeState cni.NodeState
+	// ProgrammedGeneration is the ClusterNetwork status.appliedGeneration this config comes from.
+	ProgrammedGeneration int64
+	// NodeNetworkGeneration is the generation of this node's NodeNetwork.
+	NodeNetworkGeneration int64
+}
+
+// LocalNodeIPs applies the node IP rule (see NodeIPs) to this node. It is the first half of the
+// translation: the agent needs the node IPs to find the uplink in the kernel before Translate.
+func LocalNodeIPs(in Inputs) ([]netip.Addr, error) {
+	eff, err := effective(in.ClusterNetwork)
+	if err != nil {
+		return nil, err
+	}
+	node := findNode(in.Nodes, in.NodeName)
+	if node == nil {
+		return nil, &WaitingError{Reason: WaitingForNode, Message: fmt.Sprintf("no Node named %s", in.NodeName)}
+	}
+	ips, err := NodeIPs(node, in.NodeIPOverride, primaryIs6(eff))
+	if err != nil {
+		return nil, &WaitingError{Reason: WaitingForNode, Message: err.Error()}
+	}
+	return ips, nil
+}
+
+// Translate turns the API objects into the node's desired data plane. It is pure: uplink is what
+// the agent found in the kernel for LocalNodeIPs(in). It reads the ClusterNetwork's
+// status.effective, never its spec: a spec the operator refused keeps the last good config.
+func Translate(in Inputs, uplink routing.Uplink) (Desired, error) {
+	eff, err := effective(in.ClusterNetwork)
+	if err != nil {
+		return Desired{}, err
+	}
+	nodeIPs, err := LocalNodeIPs(in)
+	if err != nil {
+		return Desired{}, err
+	}
+	local := findNodeNetwork(in.NodeNetworks, in.NodeName)
+	if local == nil || len(local.Spec.PodCIDRs) == 0 {
+		return Desired{}, &WaitingError{Reason: WaitingForPodCIDRs,
+			Message: fmt.Sprintf("the operator has not allocated pod CIDRs to node %s yet", in.NodeName)}
+	}
+	localCIDRs, err := parseCIDRs(local.Spec.PodCIDRs)
+	if err != nil {
+		return Desired{}, fmt.Errorf("NodeNetwork %s: %w", in.NodeName, err)
+	}
+
+	rc := routing.Config{
+		Mode:  routing.Mode(eff.Routing.Mode),
+		Local: routing.LocalNode{Name: in.NodeName, NodeIPs: nodeIPs, PodCIDRs: localCIDRs, Uplink: uplink},
+		Peers: peers(in, primaryIs6(eff)),
+	}
+	if eff.Routing.MTU != nil {
+		rc.MTU = int(*eff.Routing.MTU)
+	}
+	if vx := eff.Routing.VXLAN; vx != nil {
+		if vx.VNI != nil {
+			rc.VXLAN.VNI = uint32(*vx.VNI)
+		}
+		if vx.Port != nil {
+			rc.VXLAN.Port = uint16(*vx.Port)
+		}
+	}
+
+	d := Desired{
+		Routing:               rc,
+		ProgrammedGeneration:  in.ClusterNetwork.Status.AppliedGeneration,
+		NodeNetworkGeneration: local.Generation,
+		NodeState:             cni.NodeState{Version: cni.NodeStateVersion, NodeName: in.NodeName, MTU: routing.EffectiveMTU(rc)},
+	}
+	for _, p := range localCIDRs {
+		if p.Addr().Is4() {
+			d.NodeState.PodCIDRs.IPv4 = p
+		} else {
+			d.NodeState.PodCIDRs.IPv6 = p
+		}
+	}
+	if eff.Routing.Masquerade == nil || *eff.Routing.Masquerade {
+		mc := masquerade.Config{}
+		if mc.PodCIDRs, err = parseCIDRs(eff.PodNetwork.CIDRs); err != nil {
+			return Desired{}, fmt.Errorf("effective pod network: %w", err)
+		}
+		if mc.ServiceCIDRs, err = parseCIDRs(eff.ServiceNetwork.CIDRs); err != nil {
+			return Desired{}, fmt.Errorf("effective service network: %w", err)
+		}
+		d.Masquerade = &mc
+	}
+	return d, nil
+}
+
+// effective returns the configuration the operator serves, or a WaitingError.
+func effective(cn *v1.ClusterNetwork) (*v1.ClusterNetworkSpec, error) {
+	if cn == nil {
+		return nil, &WaitingError{Reason: WaitingForClusterNetwork,
+			Message: fmt.Sprintf("no ClusterNetwork %q", v1.DefaultClusterNetworkName)}
+	}
+	eff := cn.Status.Effective
+	if eff == nil || cn.Status.AppliedGeneration == 0 || eff.Routing == nil {
+		return nil, &WaitingError{Reason: WaitingForClusterNetwork,
+			Message: fmt.Sprintf("the operator has not served a valid configuration of ClusterNetwork %q yet", cn.Name)}
+	}
+	return eff, nil
+}
+
+// peers lists every other node with pod CIDRs. A node without a NodeNetwork or pod CIDRs has no
+// pods to route to and is left out; one without a usable address is kept without node IPs, so
+// routing reports its CIDRs as unroutable.
+func peers(in Inputs, primary6 bool) []routing.Peer {
+	var out []routing.Peer
+	for _, nn := range in.NodeNetworks {
+		if nn.Name == in.NodeName || len(nn.Spec.PodCIDRs) == 0 || nn.DeletionTimestamp != nil {
+			continue
+		}
+		p := routing.Peer{Name: nn.Name}
+		for _, c := range nn.Spec.PodCIDRs {
+			// A malformed CIDR of one peer must not stop the others: skip it (the operator's
+			// CRD validation makes it unlikely anyway).
+			if pf, err := netip.ParsePrefix(string(c)); err == nil {
+				p.PodCIDRs = append(p.PodCIDRs, pf)
+			}
+		}
+		if ips, err := NodeIPs(findNode(in.Nodes, nn.Name), nil, primary6); err == nil {
+			p.NodeIPs = ips
+		}
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b routing.Peer) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+func primaryIs6(eff *v1.ClusterNetworkSpec) bool {
+	return len(eff.IPFamilies) > 0 && eff.IPFamilies[0] == v1.IPv6
+}
+
+func parseCIDRs(cs []v1.CIDR) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(cs))
+	for _, c := range cs {
+		p, err := netip.ParsePrefix(string(c))
+		if err != nil {
+			return nil, fmt.Errorf("CIDR %q: %w", c, err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func findNode(nodes []corev1.Node, name string) *corev1.Node {
+	for i := range nodes {
+		if nodes[i].Name == name {
+			return &nodes[i]
+		}
+	}
+	return nil
+}
+
+func findNodeNetwork(nns []v1.NodeNetwork, name string) *v1.NodeNetwork {
+	for i := range nns {
+		if nns[i].Name == name {
+			return &nns[i]
+		}
+	}
+	return nil
+}
