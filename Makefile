@@ -18,7 +18,7 @@ help: ## List the targets.
 ##@ The two commands
 
 .PHONY: lab
-lab: build controlplane ## Start the control plane and the operator locally, apply the samples, show status.
+lab: deps build ## A real multi-node cluster on this machine with Plexus installed (plexusctl lab up).
 	@hack/lab.sh up
 
 .PHONY: test

@@ -3,7 +3,7 @@
 # Idempotent: prints one line per package and installs only what is missing.
 set -euo pipefail
 
-packages=(nftables iproute2 conntrack kmod openssl ca-certificates qemu-system-x86)
+packages=(nftables iproute2 conntrack kmod openssl ca-certificates qemu-system-x86 runc)
 missing=()
 for p in "${packages[@]}"; do
   if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

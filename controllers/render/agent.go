@@ -170,8 +170,8 @@ func agentContainer(image string) corev1.Container {
 			{Name: "cni-bin", MountPath: hostCNIBinDir},
 			{Name: "cni-conf", MountPath: hostCNIConfDir},
 			{Name: "run-plexus", MountPath: hostRunDir},
-			{Name: "cni-store", MountPath: hostCNIStoreDir, ReadOnly: true},
-			{Name: "lib-modules", MountPath: "/lib/modules", ReadOnly: true},
+			// Read-write: counting pods takes the CNI store's lock file.
+			{Name: "cni-store", MountPath: hostCNIStoreDir},
 		},
 	}
 }
@@ -185,7 +185,8 @@ func agentVolumes() []corev1.Volume {
 		hostPath("cni-conf", hostCNIConfDir, corev1.HostPathDirectoryOrCreate),
 		hostPath("run-plexus", hostRunDir, corev1.HostPathDirectoryOrCreate),
 		hostPath("cni-store", hostCNIStoreDir, corev1.HostPathDirectoryOrCreate),
-		hostPath("lib-modules", "/lib/modules", corev1.HostPathDirectory),
+		// No /lib/modules: nftables and VXLAN modules are loaded by the kernel's own module
+		// helper, which runs in the host's namespaces, not by the agent.
 	}
 }
 

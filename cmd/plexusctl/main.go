@@ -1,0 +1,92 @@
+// Command plexusctl is the human interface to Plexus. For now it runs the local lab:
+//
+//	plexusctl lab up [-nodes 3]   build what is missing, start the lab (idempotent), print its status
+//	plexusctl lab down            remove everything lab up made, also after an aborted up
+//	plexusctl lab status          print the lab summary again
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/plexus-net/plexus/internal/lab"
+)
+
+const usage = `usage:
+  plexusctl lab up [-nodes N] [-repo DIR]   start (or complete) the local lab and print its status
+  plexusctl lab down [-repo DIR]            remove everything the lab made
+  plexusctl lab status [-repo DIR]          print the lab summary
+`
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "plexusctl:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	if len(args) < 2 || args[0] != "lab" {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	cmd, rest := args[1], args[2:]
+	if cmd == "forward" { // internal: the lab's API server forwarder, started by lab up
+		fs := flag.NewFlagSet("forward", flag.ExitOnError)
+		listen := fs.String("listen", lab.DefaultHostAPIAddress, "address to serve on the machine")
+		netns := fs.String("netns", "", "network namespace path to dial from")
+		to := fs.String("to", "", "address to dial inside the namespace")
+		_ = fs.Parse(rest)
+		return lab.Forward(*listen, *netns, *to)
+	}
+	fs := flag.NewFlagSet("lab "+cmd, flag.ExitOnError)
+	nodes := fs.Int("nodes", 3, "number of nodes (up)")
+	repo := fs.String("repo", "", "the Plexus checkout (default: found from the working directory)")
+	timeout := fs.Duration("ready-timeout", 4*time.Minute, "how long up waits for nodes to turn Ready")
+	_ = fs.Parse(rest)
+	root := *repo
+	if root == "" {
+		var err error
+		if root, err = findRepo(); err != nil {
+			return err
+		}
+	}
+	c := lab.DefaultConfig(root)
+	c.Nodes = *nodes
+	c.ReadyTimeout = *timeout
+	switch cmd {
+	case "up":
+		return lab.Up(c)
+	case "down":
+		return lab.Down(c)
+	case "status":
+		return lab.Status(c)
+	}
+	fmt.Fprint(os.Stderr, usage)
+	os.Exit(2)
+	return nil
+}
+
+// findRepo walks up from the working directory to the Plexus checkout.
+func findRepo() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && bytes.HasPrefix(b, []byte("module github.com/plexus-net/plexus\n")) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("not inside the Plexus checkout: run from it or pass -repo")
+		}
+		dir = parent
+	}
+}

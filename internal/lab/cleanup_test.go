@@ -1,0 +1,107 @@
+package lab
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDownAfterAbortedUp makes what the first steps of Up make (state, network namespaces, a
+// process tree in the lab's namespace and cgroups, host mount points, recorded sysctls) and stops
+// there, as an aborted Up does; Down must then leave the machine as it was.
+func TestDownAfterAbortedUp(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the lab makes namespaces and cgroups")
+	}
+	if _, err := os.Stat(trackingHierarchy); err != nil {
+		t.Skipf("no cgroup v1 pids hierarchy at %s", trackingHierarchy)
+	}
+	if netnsExists(UnderlayNetns) {
+		t.Skip("a lab is running on this machine (plexusctl lab down first)")
+	}
+	c := DefaultConfig(repoRoot(t))
+	c.Nodes = 2
+	c.Dir = filepath.Join(t.TempDir(), "lab")
+	var out bytes.Buffer
+	c.Out = &out
+	if err := CheckRanges(c); err != nil {
+		t.Fatal(err)
+	}
+	before := machineSnapshot(t)
+
+	st, err := loadState(c.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Nodes = c.Nodes
+	if err := setupNetwork(c, st); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(c.Dir, "logs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// A process with a child in the underlay namespace, like a control-plane component.
+	if err := c.startProcess(st, "sleeper", UnderlayNetns, filepath.Join(c.Dir, "logs/sleeper.log"),
+		"/bin/sh", "-c", "sleep 300 & sleep 300"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.prepareMachine(st); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.waitFor(st, "", "", 5*time.Second, "sleeper and its child tracked", func() error {
+		if n := len(labPIDs(st)); n < 2 {
+			return os.ErrNotExist
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := Down(c); err != nil {
+		t.Fatalf("down: %v\n%s", err, out.String())
+	}
+	if after := machineSnapshot(t); after != before {
+		t.Fatalf("the machine differs after down:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	if _, err := os.Stat(c.Dir); !os.IsNotExist(err) {
+		t.Fatalf("lab folder %s left behind", c.Dir)
+	}
+}
+
+// machineSnapshot lists what the lab may touch: its namespaces, links, cgroups, processes, mount
+// points and the sysctls it records.
+func machineSnapshot(t *testing.T) string {
+	t.Helper()
+	var b strings.Builder
+	ns, _ := exec.Command("ip", "netns", "list").Output()
+	for _, l := range strings.Split(string(ns), "\n") {
+		if strings.HasPrefix(l, NetnsPrefix) {
+			b.WriteString("netns " + l + "\n")
+		}
+	}
+	links, _ := exec.Command("ip", "-o", "link", "show").Output()
+	for _, l := range strings.Split(string(links), "\n") {
+		if f := strings.Fields(l); len(f) > 1 {
+			b.WriteString("link " + f[1] + "\n")
+		}
+	}
+	for _, h := range nodeCgroupHierarchies() {
+		if _, err := os.Stat(filepath.Join(h, CgroupRoot)); err == nil {
+			b.WriteString("cgroup " + h + "\n")
+		}
+	}
+	for _, d := range bindMounts(&State{}) {
+		if _, err := os.Stat(d); err == nil {
+			b.WriteString("dir " + d + "\n")
+		}
+	}
+	for _, s := range kernelSysctls {
+		v, _ := os.ReadFile("/proc/sys/" + s)
+		b.WriteString("sysctl " + s + "=" + string(v))
+	}
+	return b.String()
+}

@@ -1,0 +1,85 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"runtime"
+
+	"github.com/vishvananda/netns"
+)
+
+// DialInNetns opens a TCP connection from inside the network namespace at nsPath (e.g.
+// /run/netns/plexus-lab-underlay). The socket stays in that namespace after the thread returns.
+func DialInNetns(ctx context.Context, nsPath, network, addr string) (net.Conn, error) {
+	type result struct {
+		c   net.Conn
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		// The thread is never unlocked: if switching back failed it must not run other goroutines,
+		// and a locked thread ends with its goroutine.
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			ch <- result{err: err}
+			return
+		}
+		defer orig.Close()
+		target, err := netns.GetFromPath(nsPath)
+		if err != nil {
+			ch <- result{err: fmt.Errorf("open %s: %w", nsPath, err)}
+			return
+		}
+		defer target.Close()
+		if err := netns.Set(target); err != nil {
+			ch <- result{err: fmt.Errorf("enter %s: %w", nsPath, err)}
+			return
+		}
+		var d net.Dialer
+		c, err := d.DialContext(ctx, network, addr)
+		if netns.Set(orig) == nil {
+			runtime.UnlockOSThread()
+		}
+		ch <- result{c, err}
+	}()
+	r := <-ch
+	return r.c, r.err
+}
+
+// Forward serves listen (on the machine) by connecting each client to target inside the network
+// namespace at nsPath. It is how the machine's kubectl reaches the lab API server, whose address
+// exists only inside the lab. It returns only on a listen error.
+func Forward(listen, nsPath, target string) error {
+	l, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
+	for {
+		in, err := l.Accept()
+		if err != nil {
+			return err
+		}
+		go func() {
+			defer in.Close()
+			out, err := DialInNetns(context.Background(), nsPath, "tcp", target)
+			if err != nil {
+				return
+			}
+			defer out.Close()
+			done := make(chan struct{}, 2)
+			go func() { _, _ = io.Copy(out, in); closeWrite(out); done <- struct{}{} }()
+			go func() { _, _ = io.Copy(in, out); closeWrite(in); done <- struct{}{} }()
+			<-done
+			<-done
+		}()
+	}
+}
+
+func closeWrite(c net.Conn) {
+	if t, ok := c.(*net.TCPConn); ok {
+		_ = t.CloseWrite()
+	}
+}
