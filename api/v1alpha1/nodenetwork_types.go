@@ -63,6 +63,9 @@ type NodeNetworkStatus struct {
 	// Endpoints is the number of Service endpoints programmed.
 	// +optional
 	Endpoints int32 `json:"endpoints,omitempty"`
+	// ServiceProxy is the node's Service backend and the Service features it honours.
+	// +optional
+	ServiceProxy *ServiceProxyStatus `json:"serviceProxy,omitempty"`
 	// PolicyRules is the number of NetworkPolicy rules programmed.
 	// +optional
 	PolicyRules int32 `json:"policyRules,omitempty"`
@@ -77,6 +80,21 @@ type NodeNetworkStatus struct {
 	// LastError is the error of the last failed sync, empty after a good one.
 	// +optional
 	LastError string `json:"lastError,omitempty"`
+}
+
+// ServiceProxyStatus reports the node's Service backend.
+type ServiceProxyStatus struct {
+	// Mode is the backend programmed: nftables, ipvs or none.
+	Mode string `json:"mode"`
+	// SupportedFeatures are the Service features the backend honours.
+	// +listType=atomic
+	// +optional
+	SupportedFeatures []string `json:"supportedFeatures,omitempty"`
+	// UnsupportedFeatures are the Service features the backend cannot honour; Services that use
+	// them get a Warning event.
+	// +listType=atomic
+	// +optional
+	UnsupportedFeatures []string `json:"unsupportedFeatures,omitempty"`
 }
 
 // NodeNetwork is one node's share of the cluster network: its pod CIDRs (operator) and what its
