@@ -1,6 +1,8 @@
 package routing_test
 
 import (
+	"github.com/plexus-net/plexus/internal/golden"
+
 	"fmt"
 	"net/netip"
 	"regexp"
@@ -67,20 +69,10 @@ func expand(t *testing.T, text string) string {
 	return strings.Join(lines, "\n")
 }
 
-// diffLines reports the first differing line of two dumps.
+// diffLines reports the first differing line of two dumps, with the whole of got.
 func diffLines(got, want string) string {
-	g, w := strings.Split(got, "\n"), strings.Split(want, "\n")
-	for i := 0; i < len(g) || i < len(w); i++ {
-		var gl, wl string
-		if i < len(g) {
-			gl = g[i]
-		}
-		if i < len(w) {
-			wl = w[i]
-		}
-		if gl != wl {
-			return fmt.Sprintf("line %d:\n got: %q\nwant: %q\n\nfull got:\n%s", i+1, gl, wl, got)
-		}
+	if d := golden.FirstDiff(got, want); d != "" {
+		return d + "\n\nfull got:\n" + got
 	}
 	return ""
 }
