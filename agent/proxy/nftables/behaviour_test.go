@@ -1,0 +1,125 @@
+package nftables
+
+import (
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/knftables"
+
+	pt "github.com/plexus-net/plexus/agent/proxy/proxytest"
+)
+
+// traceWorld syncs w into a fresh fake and returns a tracer over it.
+func traceWorld(t *testing.T, w *world) *tracer {
+	t.Helper()
+	fake := knftables.NewFake(TableFamily, TableName)
+	syncFake(t, New(fake), w.model())
+	return newTracer(fake)
+}
+
+const (
+	podA   = "10.244.1.20" // a client pod on this node
+	podA6  = "fd10:244:0:1::20"
+	remote = "10.99.0.100" // a client outside the cluster
+	nodeIP = "10.99.0.11"  // this node
+)
+
+// TestBehaviour traces packets through the scenario's table.
+func TestBehaviour(t *testing.T) {
+	tr := traceWorld(t, scenario())
+	cases := []struct {
+		name string
+		p    packet
+		want string
+	}{
+		{"ClusterIP balances over both endpoints, no SNAT",
+			packet{src: ip(podA), dst: ip("10.96.0.10"), proto: "tcp", dport: 80}, "dnat 10.244.1.5:8080,10.244.2.5:8080"},
+		{"IPv6 ClusterIP of the dual-stack Service",
+			packet{src: ip(podA6), dst: ip("fd00:10:96::10"), proto: "tcp", dport: 80}, "dnat [fd10:244:0:1::5]:8080,[fd10:244:0:2::5]:8080"},
+		{"from the node itself (output hook)",
+			packet{src: ip(nodeIP), dst: ip("10.96.0.10"), proto: "tcp", dport: 80, local: true}, "dnat 10.244.1.5:8080,10.244.2.5:8080"},
+		{"hairpin: an endpoint reaching itself is masqueraded",
+			packet{src: ip("10.244.1.5"), dst: ip("10.96.0.10"), proto: "tcp", dport: 80}, "dnat 10.244.1.5:8080,10.244.2.5:8080 masq=10.244.1.5:8080"},
+		{"NodePort from outside: masqueraded, affinity recorded",
+			packet{src: ip(remote), dst: ip(nodeIP), proto: "tcp", dport: 30080}, "dnat 10.244.2.6:8080,10.244.2.7:8080 masq=10.244.2.6:8080,10.244.2.7:8080 affinity=60s"},
+		{"ClusterIP of the affinity Service records affinity, no SNAT",
+			packet{src: ip(podA), dst: ip("10.96.0.20"), proto: "tcp", dport: 80}, "dnat 10.244.2.6:8080,10.244.2.7:8080 affinity=60s"},
+		{"eTP Local NodePort: local endpoint only, client source kept",
+			packet{src: ip(remote), dst: ip(nodeIP), proto: "tcp", dport: 30443}, "dnat 10.244.1.8:8443"},
+		{"eTP Local LoadBalancer IP",
+			packet{src: ip(remote), dst: ip("198.51.100.30"), proto: "tcp", dport: 443}, "dnat 10.244.1.8:8443"},
+		{"eTP Local external IP",
+			packet{src: ip(remote), dst: ip("203.0.113.30"), proto: "tcp", dport: 443}, "dnat 10.244.1.8:8443"},
+		{"ClusterIP of an eTP Local Service uses all endpoints",
+			packet{src: ip(podA), dst: ip("10.96.0.30"), proto: "tcp", dport: 443}, "dnat 10.244.1.8:8443,10.244.2.8:8443"},
+		{"iTP Local UDP: local endpoint only",
+			packet{src: ip(podA), dst: ip("10.96.0.53"), proto: "udp", dport: 53}, "dnat 10.244.1.9:5353"},
+		{"no endpoints: reject",
+			packet{src: ip(podA), dst: ip("10.96.0.40"), proto: "tcp", dport: 80}, "reject"},
+		{"no endpoints, from the node: reject",
+			packet{src: ip(nodeIP), dst: ip("10.96.0.40"), proto: "tcp", dport: 80, local: true}, "reject"},
+		{"iTP Local without a local endpoint: drop (SCTP)",
+			packet{src: ip(podA), dst: ip("10.96.0.41"), proto: "sctp", dport: 80}, "drop"},
+		{"other port of a VIP: untouched",
+			packet{src: ip(podA), dst: ip("10.96.0.10"), proto: "tcp", dport: 81}, "accept"},
+		{"other protocol of a VIP: untouched",
+			packet{src: ip(podA), dst: ip("10.96.0.10"), proto: "udp", dport: 80}, "accept"},
+		{"node address on a port that is no NodePort: untouched",
+			packet{src: ip(remote), dst: ip(nodeIP), proto: "tcp", dport: 22}, "accept"},
+	}
+	for _, c := range cases {
+		if got := tr.trace(c.p).String(); got != c.want {
+			t.Errorf("%s:\n got %s\nwant %s", c.name, got, c.want)
+		}
+	}
+}
+
+// TestAffinitySticks: after the first connection the packet path has
+// recorded the choice, and later connections from that client go to the
+// same endpoint; another client is still balanced.
+func TestAffinitySticks(t *testing.T) {
+	tr := traceWorld(t, scenario())
+	client := packet{src: ip(remote), dst: ip(nodeIP), proto: "tcp", dport: 30080}
+	last := func(eps []string) string { return eps[len(eps)-1] }
+	first := tr.connect(client, last)
+	if got := tr.trace(client).String(); got != "dnat "+first+" masq="+first+" affinity=60s" {
+		t.Errorf("second connection: %s, want only %s", got, first)
+	}
+	other := client
+	other.src = ip("10.99.0.101")
+	if got := tr.trace(other).endpoints; len(got) != 2 {
+		t.Errorf("another client: %v, want both endpoints", got)
+	}
+}
+
+// TestEndpointRulesInTheTable: terminating fallback and topology hints,
+// resolved by the model, reach the table.
+func TestEndpointRulesInTheTable(t *testing.T) {
+	tcp := corev1.ProtocolTCP
+	cases := []struct {
+		name string
+		eps  []pt.EP
+		want string
+	}{
+		{"ready endpoints win over terminating ones",
+			[]pt.EP{{IP: "10.244.1.5", Node: "node-a", NotReady: true, Terminating: true}, {IP: "10.244.2.5", Node: "node-b"}}, "dnat 10.244.2.5:8080"},
+		{"serving terminating endpoints when none is ready",
+			[]pt.EP{{IP: "10.244.1.5", Node: "node-a", NotReady: true, Terminating: true}, {IP: "10.244.2.5", Node: "node-b", NotReady: true, Terminating: true, NotServing: true}}, "dnat 10.244.1.5:8080"},
+		{"nothing serving: reject",
+			[]pt.EP{{IP: "10.244.2.5", Node: "node-b", NotReady: true, Terminating: true, NotServing: true}}, "reject"},
+		{"topology hints for this node's zone",
+			[]pt.EP{{IP: "10.244.1.5", Node: "node-a", Zones: []string{"zone-1"}}, {IP: "10.244.2.5", Node: "node-b", Zones: []string{"zone-2"}}, {IP: "10.244.3.5", Node: "node-c", Zones: []string{"zone-1"}}},
+			"dnat 10.244.1.5:8080,10.244.3.5:8080"},
+		{"no endpoint hinted for this zone: all",
+			[]pt.EP{{IP: "10.244.2.5", Node: "node-b", Zones: []string{"zone-2"}}, {IP: "10.244.3.5", Node: "node-c", Zones: []string{"zone-3"}}},
+			"dnat 10.244.2.5:8080,10.244.3.5:8080"},
+	}
+	for _, c := range cases {
+		w := &world{}
+		w.add(pt.Service("ns", "web", []string{"10.96.0.10"}, pt.Port("p", tcp, 80)),
+			pt.Slice("ns", "web", "web-1", "p", tcp, 8080, c.eps...))
+		if got := traceWorld(t, w).trace(packet{src: ip(podA), dst: ip("10.96.0.10"), proto: "tcp", dport: 80}).String(); got != c.want {
+			t.Errorf("%s:\n got %s\nwant %s", c.name, got, c.want)
+		}
+	}
+}

@@ -1,0 +1,138 @@
+package nftables
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/knftables"
+)
+
+// stampRE matches the digest in the stamp chain's name; the exact-rule
+// tests compare everything else.
+var stampRE = regexp.MustCompile(`sync-stamp \{ [0-9a-f:]+ \}`)
+
+// wantScenario is the whole table for scenario(): constant objects, one
+// dnat chain and map per endpoint count in use (1 and 2 for IPv4, 2 for
+// IPv6), one affinity chain per timeout in use (60 s), and the elements:
+// frontends of every kind, Local policies resolved to local endpoints,
+// reject (no endpoints) and drop (iTP Local, none local), masquerade only
+// for the eTP Cluster NodePort, hairpin pairs of local endpoints.
+const wantScenario = `
+add table inet plexus-proxy { comment "Plexus service proxy" ; }
+add chain inet plexus-proxy affinity-60
+add chain inet plexus-proxy dnat-v4-1
+add chain inet plexus-proxy dnat-v4-2
+add chain inet plexus-proxy dnat-v6-2
+add chain inet plexus-proxy filter-output { type filter hook output priority -110 ; }
+add chain inet plexus-proxy filter-prerouting { type filter hook prerouting priority -110 ; }
+add chain inet plexus-proxy nat-output { type nat hook output priority -100 ; }
+add chain inet plexus-proxy nat-postrouting { type nat hook postrouting priority 100 ; }
+add chain inet plexus-proxy nat-prerouting { type nat hook prerouting priority -100 ; }
+add chain inet plexus-proxy no-endpoints
+add chain inet plexus-proxy reject-packet
+add chain inet plexus-proxy services
+add set inet plexus-proxy hairpin-v4 { type ipv4_addr . ipv4_addr ; }
+add set inet plexus-proxy hairpin-v6 { type ipv6_addr . ipv6_addr ; }
+add set inet plexus-proxy masquerade-v4 { typeof ip daddr . meta l4proto . th dport ; }
+add set inet plexus-proxy masquerade-v6 { typeof ip6 daddr . meta l4proto . th dport ; }
+add set inet plexus-proxy sync-stamp { type ipv6_addr ; }
+add map inet plexus-proxy affinity-v4 { type ipv4_addr . ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service ; flags dynamic,timeout ; }
+add map inet plexus-proxy affinity-vips-v4 { type ipv4_addr . inet_proto . inet_service : verdict ; }
+add map inet plexus-proxy endpoints-v4-1 { typeof ip daddr . meta l4proto . th dport . numgen random mod 1 : ip daddr . th dport ; }
+add map inet plexus-proxy endpoints-v4-2 { typeof ip daddr . meta l4proto . th dport . numgen random mod 2 : ip daddr . th dport ; }
+add map inet plexus-proxy endpoints-v6-2 { typeof ip6 daddr . meta l4proto . th dport . numgen random mod 2 : ip6 daddr . th dport ; }
+add map inet plexus-proxy no-endpoints-v4 { typeof ip daddr . meta l4proto . th dport : verdict ; }
+add map inet plexus-proxy no-endpoints-v6 { typeof ip6 daddr . meta l4proto . th dport : verdict ; }
+add map inet plexus-proxy vips-v4 { typeof ip daddr . meta l4proto . th dport : verdict ; }
+add map inet plexus-proxy vips-v6 { typeof ip6 daddr . meta l4proto . th dport : verdict ; }
+add rule inet plexus-proxy affinity-60 meta l4proto tcp update @affinity-v4 { ip saddr . ct original ip daddr . meta l4proto . ct original proto-dst timeout 60s : ip daddr . th dport }
+add rule inet plexus-proxy affinity-60 meta l4proto udp update @affinity-v4 { ip saddr . ct original ip daddr . meta l4proto . ct original proto-dst timeout 60s : ip daddr . th dport }
+add rule inet plexus-proxy affinity-60 meta l4proto sctp update @affinity-v4 { ip saddr . ct original ip daddr . meta l4proto . ct original proto-dst timeout 60s : ip daddr . th dport }
+add rule inet plexus-proxy dnat-v4-1 dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 1 map @endpoints-v4-1
+add rule inet plexus-proxy dnat-v4-2 dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 2 map @endpoints-v4-2
+add rule inet plexus-proxy dnat-v6-2 dnat ip6 to ip6 daddr . meta l4proto . th dport . numgen random mod 2 map @endpoints-v6-2
+add rule inet plexus-proxy filter-output ct state new jump no-endpoints
+add rule inet plexus-proxy filter-prerouting ct state new jump no-endpoints
+add rule inet plexus-proxy nat-output jump services
+add rule inet plexus-proxy nat-postrouting meta l4proto tcp ct status dnat ct original ip daddr . meta l4proto . ct original proto-dst vmap @affinity-vips-v4
+add rule inet plexus-proxy nat-postrouting meta l4proto udp ct status dnat ct original ip daddr . meta l4proto . ct original proto-dst vmap @affinity-vips-v4
+add rule inet plexus-proxy nat-postrouting meta l4proto sctp ct status dnat ct original ip daddr . meta l4proto . ct original proto-dst vmap @affinity-vips-v4
+add rule inet plexus-proxy nat-postrouting meta mark & 0x00004000 == 0x00004000 masquerade fully-random
+add rule inet plexus-proxy nat-postrouting ct status dnat ip saddr . ip daddr @hairpin-v4 masquerade fully-random
+add rule inet plexus-proxy nat-postrouting ct status dnat ip6 saddr . ip6 daddr @hairpin-v6 masquerade fully-random
+add rule inet plexus-proxy nat-prerouting jump services
+add rule inet plexus-proxy no-endpoints ip daddr . meta l4proto . th dport vmap @no-endpoints-v4
+add rule inet plexus-proxy no-endpoints ip6 daddr . meta l4proto . th dport vmap @no-endpoints-v6
+add rule inet plexus-proxy reject-packet meta l4proto tcp reject with tcp reset
+add rule inet plexus-proxy reject-packet reject
+add rule inet plexus-proxy services ip daddr . meta l4proto . th dport @masquerade-v4 meta mark set meta mark or 0x00004000
+add rule inet plexus-proxy services dnat ip to ip saddr . ip daddr . meta l4proto . th dport map @affinity-v4
+add rule inet plexus-proxy services ip daddr . meta l4proto . th dport vmap @vips-v4
+add rule inet plexus-proxy services ip6 daddr . meta l4proto . th dport @masquerade-v6 meta mark set meta mark or 0x00004000
+add rule inet plexus-proxy services ip6 daddr . meta l4proto . th dport vmap @vips-v6
+add element inet plexus-proxy affinity-vips-v4 { 10.96.0.20 . tcp . 80 : jump affinity-60 }
+add element inet plexus-proxy affinity-vips-v4 { 10.99.0.11 . tcp . 30080 : jump affinity-60 }
+add element inet plexus-proxy endpoints-v4-1 { 10.96.0.53 . udp . 53 . 0 : 10.244.1.9 . 5353 }
+add element inet plexus-proxy endpoints-v4-1 { 10.99.0.11 . tcp . 30443 . 0 : 10.244.1.8 . 8443 }
+add element inet plexus-proxy endpoints-v4-1 { 198.51.100.30 . tcp . 443 . 0 : 10.244.1.8 . 8443 }
+add element inet plexus-proxy endpoints-v4-1 { 203.0.113.30 . tcp . 443 . 0 : 10.244.1.8 . 8443 }
+add element inet plexus-proxy endpoints-v4-2 { 10.96.0.10 . tcp . 80 . 0 : 10.244.1.5 . 8080 }
+add element inet plexus-proxy endpoints-v4-2 { 10.96.0.10 . tcp . 80 . 1 : 10.244.2.5 . 8080 }
+add element inet plexus-proxy endpoints-v4-2 { 10.96.0.20 . tcp . 80 . 0 : 10.244.2.6 . 8080 }
+add element inet plexus-proxy endpoints-v4-2 { 10.96.0.20 . tcp . 80 . 1 : 10.244.2.7 . 8080 }
+add element inet plexus-proxy endpoints-v4-2 { 10.96.0.30 . tcp . 443 . 0 : 10.244.1.8 . 8443 }
+add element inet plexus-proxy endpoints-v4-2 { 10.96.0.30 . tcp . 443 . 1 : 10.244.2.8 . 8443 }
+add element inet plexus-proxy endpoints-v4-2 { 10.99.0.11 . tcp . 30080 . 0 : 10.244.2.6 . 8080 }
+add element inet plexus-proxy endpoints-v4-2 { 10.99.0.11 . tcp . 30080 . 1 : 10.244.2.7 . 8080 }
+add element inet plexus-proxy endpoints-v6-2 { fd00:10:96::10 . tcp . 80 . 0 : fd10:244:0:1::5 . 8080 }
+add element inet plexus-proxy endpoints-v6-2 { fd00:10:96::10 . tcp . 80 . 1 : fd10:244:0:2::5 . 8080 }
+add element inet plexus-proxy hairpin-v4 { 10.244.1.5 . 10.244.1.5 }
+add element inet plexus-proxy hairpin-v4 { 10.244.1.8 . 10.244.1.8 }
+add element inet plexus-proxy hairpin-v4 { 10.244.1.9 . 10.244.1.9 }
+add element inet plexus-proxy hairpin-v6 { fd10:244:0:1::5 . fd10:244:0:1::5 }
+add element inet plexus-proxy masquerade-v4 { 10.99.0.11 . tcp . 30080 }
+add element inet plexus-proxy no-endpoints-v4 { 10.96.0.40 . tcp . 80 : goto reject-packet }
+add element inet plexus-proxy no-endpoints-v4 { 10.96.0.41 . sctp . 80 : drop }
+add element inet plexus-proxy sync-stamp { DIGEST }
+add element inet plexus-proxy vips-v4 { 10.96.0.10 . tcp . 80 : goto dnat-v4-2 }
+add element inet plexus-proxy vips-v4 { 10.96.0.20 . tcp . 80 : goto dnat-v4-2 }
+add element inet plexus-proxy vips-v4 { 10.96.0.30 . tcp . 443 : goto dnat-v4-2 }
+add element inet plexus-proxy vips-v4 { 10.96.0.53 . udp . 53 : goto dnat-v4-1 }
+add element inet plexus-proxy vips-v4 { 10.99.0.11 . tcp . 30080 : goto dnat-v4-2 }
+add element inet plexus-proxy vips-v4 { 10.99.0.11 . tcp . 30443 : goto dnat-v4-1 }
+add element inet plexus-proxy vips-v4 { 198.51.100.30 . tcp . 443 : goto dnat-v4-1 }
+add element inet plexus-proxy vips-v4 { 203.0.113.30 . tcp . 443 : goto dnat-v4-1 }
+add element inet plexus-proxy vips-v6 { fd00:10:96::10 . tcp . 80 : goto dnat-v6-2 }
+`
+
+// TestExactRules compares the fake's table with wantScenario.
+func TestExactRules(t *testing.T) {
+	fake := knftables.NewFake(TableFamily, TableName)
+	syncFake(t, New(fake), scenario().model())
+	got := stampRE.ReplaceAllString(sortedDump(fake), "sync-stamp { DIGEST }")
+	if want := strings.TrimSpace(wantScenario); got != want {
+		t.Errorf("table differs; first difference:\n%s", firstDiff(got, want))
+	}
+}
+
+// firstDiff names the first differing line of two dumps.
+func firstDiff(got, want string) string {
+	g, w := strings.Split(got, "\n"), strings.Split(want, "\n")
+	for i := 0; i < len(g) || i < len(w); i++ {
+		var gl, wl string
+		if i < len(g) {
+			gl = g[i]
+		}
+		if i < len(w) {
+			wl = w[i]
+		}
+		if gl != wl {
+			return "line " + itoa(i+1) + ":\n got: " + gl + "\nwant: " + wl
+		}
+	}
+	return "(none)"
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

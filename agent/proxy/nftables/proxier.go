@@ -1,0 +1,454 @@
+package nftables
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"sigs.k8s.io/knftables"
+
+	"github.com/plexus-net/plexus/agent/proxy"
+)
+
+// Features is the nftables backend's row of the feature table.
+var Features = proxy.FeatureSet{Mode: "nftables", Supported: map[proxy.Feature]bool{
+	proxy.FeatureClusterIP: true, proxy.FeatureNodePort: true, proxy.FeatureLoadBalancerIP: true,
+	proxy.FeatureExternalIP: true, proxy.FeatureSessionAffinity: true, proxy.FeatureSessionAffinityIPv6: false,
+	proxy.FeatureExternalTrafficPolicyLocal: true, proxy.FeatureHealthCheckNodePort: true,
+	proxy.FeatureInternalTrafficPolicyLocal: true, proxy.FeatureTerminatingFallback: true,
+	proxy.FeatureTopologyHints: true, proxy.FeatureRejectNoEndpoints: true, proxy.FeatureHairpin: true,
+	proxy.FeatureTCP: true, proxy.FeatureUDP: true, proxy.FeatureSCTP: true,
+	proxy.FeatureIPv6: true, proxy.FeatureDualStack: true, proxy.FeatureUDPConntrackFlush: true,
+}}
+
+// HealthChecker serves the eTP Local health check node ports. Sync gets
+// the wanted ports with their local endpoint counts, starts and stops
+// servers to match, and must be cheap when nothing changed.
+type HealthChecker interface {
+	Sync(localEndpoints map[uint16]int) error
+}
+
+// Conntrack removes conntrack entries.
+type Conntrack interface {
+	// ClearUDP deletes the UDP entries whose original destination is
+	// frontend and that were DNATed to endpoint. No matching entry is not
+	// an error.
+	ClearUDP(ctx context.Context, frontend netip.AddrPort, endpoint netip.Addr) error
+}
+
+// SyncStats describes the last sync, for status and logs.
+type SyncStats struct {
+	// Full says the sync compared with (or rebuilt) the whole table.
+	Full bool
+	// Wrote says a transaction ran.
+	Wrote bool
+	// Operations counts the transaction's commands.
+	Operations int
+	// Changed is the number of service ports added, removed or changed.
+	Changed int
+	// Elements is the number of set and map elements the table holds.
+	Elements int
+	// Duration is the sync's wall time.
+	Duration time.Duration
+	// Errors lists failures that did not fail the sync (conntrack flush,
+	// health check servers, affinity cleanup), for logs.
+	Errors []error
+}
+
+// Proxier programs the model into the table. It is safe for concurrent
+// use, but syncs are serialised.
+type Proxier struct {
+	nft   knftables.Interface
+	ct    Conntrack
+	hc    HealthChecker
+	batch bool        // write elements in batches (real nft only)
+	read  tableReader // cheap reads for the full sync's comparison
+
+	mu       sync.Mutex
+	needFull bool
+	prev     proxy.Model
+	ports    map[proxy.Key][]element
+	st       *store
+	chains   map[string]bool // dynamic chains (dnat-*, affinity-*) in the table
+	stamps   []string        // sync-stamp elements in the table, oldest first
+	seq      uint32          // write number of the newest stamp
+	digest   uint64          // digest of prev, which the newest stamp carries
+	stats    SyncStats
+}
+
+var _ proxy.Backend = &Proxier{}
+
+// Option configures a Proxier.
+type Option func(*Proxier)
+
+// WithConntrack sets the conntrack cleaner (default: none, no flushing).
+func WithConntrack(c Conntrack) Option { return func(p *Proxier) { p.ct = c } }
+
+// WithHealthChecker sets the health check server manager (default: none).
+func WithHealthChecker(h HealthChecker) Option { return func(p *Proxier) { p.hc = h } }
+
+// New returns a Proxier working through nft, which must be bound to
+// TableFamily and TableName (NewNFTables, or knftables.NewFake in tests).
+// Its first Sync is a full one.
+func New(nft knftables.Interface, opts ...Option) *Proxier {
+	p := &Proxier{nft: nft, needFull: true, batch: true, read: execReader()}
+	if _, isFake := nft.(*knftables.Fake); isFake {
+		p.batch, p.read = false, fakeReader(nft)
+	}
+	for _, o := range opts {
+		o(p)
+	}
+	return p
+}
+
+// NewNFTables returns the real nftables interface for the table. It runs
+// `nft` in the network namespace of the calling thread.
+func NewNFTables() (knftables.Interface, error) {
+	nft, err := knftables.New(TableFamily, TableName)
+	if err != nil {
+		return nil, fmt.Errorf("nftables for %s %s: %w", TableFamily, TableName, err)
+	}
+	return nft, nil
+}
+
+// Name is the backend's serviceProxy.mode.
+func (p *Proxier) Name() string { return Features.Mode }
+
+// Supports reports the nftables backend's feature table.
+func (p *Proxier) Supports(f proxy.Feature) bool { return Features.Supports(f) }
+
+// Stats returns figures of the last sync.
+func (p *Proxier) Stats() SyncStats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stats
+}
+
+// RequestFullSync makes the next Sync compare with the kernel instead of
+// trusting the in-memory copy (e.g. periodically, or after the agent
+// suspects someone else touched the table).
+func (p *Proxier) RequestFullSync() {
+	p.mu.Lock()
+	p.needFull = true
+	p.mu.Unlock()
+}
+
+// Sync makes the table match m. Normally it writes only the elements that
+// changed since the last successful Sync, in one transaction, and nothing
+// when nothing changed. The first Sync, and any after a failure, is full:
+// it writes nothing when the table already holds m (same digest and
+// objects), and otherwise rebuilds the table in one transaction.
+func (p *Proxier) Sync(ctx context.Context, m proxy.Model) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	start := time.Now()
+	var err error
+	if p.needFull {
+		err = p.fullSync(ctx, m)
+	} else {
+		err = p.partialSync(ctx, m)
+	}
+	p.stats.Duration = time.Since(start)
+	if err != nil {
+		p.needFull = true
+		return err
+	}
+	p.needFull = false
+	p.stats.Elements = len(p.st.entries)
+	if p.hc != nil {
+		if err := p.hc.Sync(healthCheckPorts(m)); err != nil {
+			p.stats.Errors = append(p.stats.Errors, fmt.Errorf("health check servers: %w", err))
+		}
+	}
+	return nil
+}
+
+// partialSync writes the element-level difference between p.prev and m.
+func (p *Proxier) partialSync(ctx context.Context, m proxy.Model) error {
+	changes := proxy.Diff(p.prev, m)
+	p.stats = SyncStats{Changed: len(changes.Added) + len(changes.Removed) + len(changes.Changed)}
+	if changes.Empty() {
+		p.prev = m
+		return nil
+	}
+	var o ops
+	for _, k := range changes.Removed {
+		p.st.replace(p.ports[k], nil, &o)
+		delete(p.ports, k)
+	}
+	for _, list := range [][]proxy.Key{changes.Changed, changes.Added} {
+		for _, k := range list {
+			next := portElements(m.Ports[k], p.ports[k])
+			p.st.replace(p.ports[k], next, &o)
+			p.ports[k] = next
+		}
+	}
+	tx := p.nft.NewTransaction()
+	addChains, delChains := p.chainChanges()
+	for _, c := range addChains {
+		addDynamic(tx, c)
+	}
+	writeElements(tx, false, o.deletes, p.batch)
+	writeElements(tx, true, o.adds, p.batch)
+	for _, c := range delChains {
+		deleteDynamic(tx, c)
+	}
+	for _, f := range affinityFlushes(p.prev, m, changes) {
+		tx.Flush(&knftables.Map{Name: f.name(mapAffinity)})
+	}
+	newDigest := updateDigest(p.digest, p.prev, m, changes)
+	newStamp := stampElement(p.seq+1, newDigest)
+	tx.Add(elementObj(element{set: setStamp, key: newStamp}))
+	pruned := len(o.deletes) > 0 || len(p.stamps) >= stampPruneEvery
+	if pruned {
+		for _, old := range p.stamps {
+			tx.Delete(elementObj(element{set: setStamp, key: old}))
+		}
+	}
+	if err := p.nft.Run(ctx, tx); err != nil {
+		return fmt.Errorf("write nftables table %s %s (%d service ports changed): %w", TableFamily, TableName, p.stats.Changed, err)
+	}
+	if pruned {
+		p.stamps = p.stamps[:0]
+	}
+	p.stamps = append(p.stamps, newStamp)
+	p.seq, p.digest = p.seq+1, newDigest
+	for _, c := range addChains {
+		p.chains[c] = true
+	}
+	for _, c := range delChains {
+		delete(p.chains, c)
+	}
+	p.stats.Wrote, p.stats.Operations = true, tx.NumOperations()
+	p.afterWrite(ctx, m, changes)
+	p.prev = m
+	return nil
+}
+
+// chainChanges compares the dynamic chains the elements need with those in
+// the table.
+func (p *Proxier) chainChanges() (add, del []string) {
+	for c := range p.st.chainRefs {
+		if !p.chains[c] {
+			add = append(add, c)
+		}
+	}
+	for c := range p.chains {
+		if p.st.chainRefs[c] == 0 {
+			del = append(del, c)
+		}
+	}
+	slices.Sort(add)
+	slices.Sort(del)
+	return add, del
+}
+
+// addDynamic adds the objects behind a per-count or per-timeout chain.
+func addDynamic(tx *knftables.Transaction, chain string) {
+	f, n, t, _ := parseDynamicChain(chain)
+	objs := affinityObjects(t)
+	if n > 0 {
+		objs = dnatObjects(f, n)
+	}
+	for _, o := range objs {
+		tx.Add(o)
+	}
+}
+
+// deleteDynamic removes them again (chain flushed first: a chain with
+// rules cannot be deleted; its map only once no rule refers to it).
+func deleteDynamic(tx *knftables.Transaction, chain string) {
+	f, n, _, _ := parseDynamicChain(chain)
+	tx.Flush(&knftables.Chain{Name: chain})
+	tx.Delete(&knftables.Chain{Name: chain})
+	if n > 0 {
+		tx.Delete(&knftables.Map{Name: endpointsMap(f, n)})
+	}
+}
+
+func elementObj(e element) *knftables.Element {
+	el := &knftables.Element{Key: []string{e.key}}
+	if isSet(e.set) {
+		el.Set = e.set
+	} else {
+		el.Map = e.set
+		el.Value = []string{e.value}
+	}
+	return el
+}
+
+// fullSync compares the table with m through its object names and digest
+// stamp, adopts it when equal, and rebuilds it otherwise.
+func (p *Proxier) fullSync(ctx context.Context, m proxy.Model) error {
+	p.stats = SyncStats{Full: true, Changed: len(m.Ports)}
+	st := newStore(len(m.Ports) * 12)
+	ports := make(map[proxy.Key][]element, len(m.Ports))
+	for k, sp := range m.Ports {
+		els := portElements(sp, nil)
+		ports[k] = els
+		for _, e := range els {
+			st.acquire(e, nil)
+		}
+	}
+	chains := map[string]bool{}
+	for c := range st.chainRefs {
+		chains[c] = true
+	}
+	d := digest(m)
+	same, stamps, seq, err := p.tableMatches(ctx, chains, d)
+	if err != nil {
+		return fmt.Errorf("read nftables table %s %s: %w", TableFamily, TableName, err)
+	}
+	if !same {
+		seq++
+		stamps = []string{stampElement(seq, d)}
+		tx := p.nft.NewTransaction()
+		rebuild(tx, st, chains, stamps[0], p.batch)
+		if err := p.nft.Run(ctx, tx); err != nil {
+			return fmt.Errorf("rebuild nftables table %s %s (%d service ports): %w", TableFamily, TableName, len(m.Ports), err)
+		}
+		p.stats.Wrote, p.stats.Operations = true, tx.NumOperations()
+	}
+	var changes proxy.Changes
+	if p.prev.Ports != nil {
+		changes = proxy.Diff(p.prev, m)
+	}
+	p.st, p.ports, p.chains, p.stamps, p.seq, p.digest = st, ports, chains, stamps, seq, d
+	p.afterWrite(ctx, m, changes)
+	p.prev = m
+	return nil
+}
+
+// rebuild replaces whatever the table holds.
+func rebuild(tx *knftables.Transaction, st *store, chains map[string]bool, stamp string, batch bool) {
+	// Add first so that Delete cannot fail on a missing table; the whole
+	// transaction is atomic, so no packet sees the table half built.
+	tx.Add(&knftables.Table{})
+	tx.Delete(&knftables.Table{})
+	for _, o := range staticObjects() {
+		tx.Add(o)
+	}
+	names := make([]string, 0, len(chains))
+	for c := range chains {
+		names = append(names, c)
+	}
+	slices.Sort(names)
+	for _, c := range names {
+		addDynamic(tx, c)
+	}
+	tx.Add(elementObj(element{set: setStamp, key: stamp}))
+	elems := make([]element, 0, len(st.entries))
+	for k, en := range st.entries {
+		elems = append(elems, element{k.set, k.key, en.value})
+	}
+	writeElements(tx, true, elems, batch)
+}
+
+// tableMatches compares the table's chain names with those a table
+// holding the model has, and its newest stamp with the model's digest d.
+// It returns the stamps found and the newest write number (0 when none).
+// Chain names and one small set are all nft can list without fetching
+// every set element (seconds at 10k Services; see execReader). Stamps are
+// written in the same transaction as the elements they summarise, and
+// every set and map is referenced by a rule of an expected chain, so a
+// match means the table holds the model unless someone else edited our
+// elements (a rebuild, e.g. after RequestFullSync with a changed model,
+// repairs that).
+func (p *Proxier) tableMatches(ctx context.Context, chains map[string]bool, d uint64) (same bool, stamps []string, seq uint32, err error) {
+	have, exists, err := p.read.chains(ctx)
+	if err != nil || !exists {
+		return false, nil, 0, err
+	}
+	stamps, err = p.read.stamp(ctx)
+	if err != nil {
+		return false, nil, 0, err
+	}
+	seq, digest, ok := latestStamp(stamps)
+	same = ok && digest == d && equalNames(have, expectedChains(chains))
+	return same, stamps, seq, nil
+}
+
+// expectedChains lists the chain names of a table holding the dynamic
+// chains.
+func expectedChains(chains map[string]bool) []string {
+	var cs []string
+	for _, o := range staticObjects() {
+		if c, ok := o.(*knftables.Chain); ok {
+			cs = append(cs, c.Name)
+		}
+	}
+	for c := range chains {
+		cs = append(cs, c)
+	}
+	return cs
+}
+
+func equalNames(got, want []string) bool {
+	got, want = slices.Clone(got), slices.Clone(want)
+	slices.Sort(got)
+	slices.Sort(want)
+	return slices.Equal(got, want)
+}
+
+// digest summarises m and the layout version: a sum over ports, so a
+// partial sync updates it from the changed ports alone (updateDigest).
+func digest(m proxy.Model) uint64 {
+	h := fnv.New64a()
+	_, _ = io.WriteString(h, layoutVersion)
+	sum := h.Sum64()
+	for _, sp := range m.Ports {
+		sum += portDigest(sp)
+	}
+	return sum
+}
+
+// updateDigest moves d from prev to next over the changed ports.
+func updateDigest(d uint64, prev, next proxy.Model, c proxy.Changes) uint64 {
+	for _, k := range c.Removed {
+		d -= portDigest(prev.Ports[k])
+	}
+	for _, k := range c.Changed {
+		d += portDigest(next.Ports[k]) - portDigest(prev.Ports[k])
+	}
+	for _, k := range c.Added {
+		d += portDigest(next.Ports[k])
+	}
+	return d
+}
+
+func portDigest(sp *proxy.ServicePort) uint64 {
+	kh := fnv.New64a()
+	_, _ = io.WriteString(kh, sp.Key.String())
+	return mix(kh.Sum64() ^ sp.Hash())
+}
+
+// mix is splitmix64's finaliser: spreads bits so that the sum of mixed
+// values does not cancel out for similar inputs.
+func mix(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
+}
+
+// healthCheckPorts returns, per health check node port, the local
+// endpoint count (the largest over the Service's ports and families).
+func healthCheckPorts(m proxy.Model) map[uint16]int {
+	out := map[uint16]int{}
+	for _, sp := range m.Ports {
+		if sp.HealthCheckNodePort == 0 {
+			continue
+		}
+		if c, ok := out[sp.HealthCheckNodePort]; !ok || sp.LocalEndpoints > c {
+			out[sp.HealthCheckNodePort] = sp.LocalEndpoints
+		}
+	}
+	return out
+}

@@ -1,0 +1,358 @@
+package nftables
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+
+	"sigs.k8s.io/knftables"
+)
+
+// This file is a packet tracer over the fake's table: it interprets the
+// rule text the proxier writes (the subset of nft syntax it uses) against
+// the fake's sets and maps, so behaviour tests read like "a packet from A
+// to VIP:port is DNATed to one of {...} and masqueraded".
+
+// packet is what the tracer follows.
+type packet struct {
+	src, dst netip.Addr
+	proto    string // tcp, udp, sctp
+	dport    uint16
+	// local says the packet is sent by the node itself (output hook)
+	// rather than arriving from a pod or the network (prerouting).
+	local bool
+}
+
+// verdict is the tracer's answer.
+type verdict struct {
+	// action: "dnat", "reject", "drop" or "accept" (untouched).
+	action string
+	// endpoints are the possible DNAT targets ("addr:port"), sorted.
+	endpoints []string
+	// masquerade lists, per target, whether it is source-NATed.
+	masquerade map[string]bool
+	// affinityTimeout is the timeout of the affinity entry recorded, 0 when none.
+	affinityTimeout string
+}
+
+func (v verdict) String() string {
+	s := v.action
+	if v.action == "dnat" {
+		s += " " + strings.Join(v.endpoints, ",")
+		var masq []string
+		for _, e := range v.endpoints {
+			if v.masquerade[e] {
+				masq = append(masq, e)
+			}
+		}
+		if len(masq) > 0 {
+			s += " masq=" + strings.Join(masq, ",")
+		}
+		if v.affinityTimeout != "" {
+			s += " affinity=" + v.affinityTimeout
+		}
+	}
+	return s
+}
+
+// tracer interprets one fake table; affinity holds entries the packet
+// path added to dynamic maps (map name -> key -> value).
+type tracer struct {
+	table    *knftables.FakeTable
+	affinity map[string]map[string]string
+}
+
+func newTracer(fake *knftables.Fake) *tracer {
+	return &tracer{table: fake.Table, affinity: map[string]map[string]string{}}
+}
+
+// state is a packet while it moves through the hooks.
+type state struct {
+	p              packet
+	dst            netip.Addr // current destination (after DNAT)
+	dport          uint16
+	dnat           bool
+	mark           uint32
+	targets        []string // DNAT choices
+	masquerade     bool
+	affinityUpdate string // "map|timeout" recorded by an update statement
+}
+
+// result of a chain: "" (fell through), "accept", "drop", "reject", "dnat",
+// "masquerade".
+type result string
+
+// trace follows p through filter, nat and (per DNAT target) postrouting.
+func (t *tracer) trace(p packet) verdict {
+	filter, nat := chainFilterPrerouting, chainNatPrerouting
+	if p.local {
+		filter, nat = chainFilterOutput, chainNatOutput
+	}
+	s := &state{p: p, dst: p.dst, dport: p.dport}
+	switch r := t.run(filter, s); r {
+	case "drop", "reject":
+		return verdict{action: string(r)}
+	}
+	if r := t.run(nat, s); r != "dnat" {
+		return verdict{action: "accept"}
+	}
+	v := verdict{action: "dnat", masquerade: map[string]bool{}}
+	for _, target := range s.targets {
+		ap := netip.MustParseAddrPort(target)
+		post := &state{p: p, dst: ap.Addr(), dport: ap.Port(), dnat: true, mark: s.mark}
+		if t.run(chainNatPostrouting, post) == "masquerade" {
+			v.masquerade[target] = true
+		}
+		if post.affinityUpdate != "" {
+			v.affinityTimeout = post.affinityUpdate
+		}
+	}
+	v.endpoints = slices.Sorted(slices.Values(s.targets))
+	return v
+}
+
+// connect is trace plus what the kernel would remember: the connection
+// goes to choose(targets), and an affinity update records that choice.
+func (t *tracer) connect(p packet, choose func([]string) string) string {
+	v := t.trace(p)
+	if v.action != "dnat" {
+		return v.action
+	}
+	ep := choose(v.endpoints)
+	if v.affinityTimeout != "" {
+		m := famOfAddr(p.dst).name(mapAffinity)
+		if t.affinity[m] == nil {
+			t.affinity[m] = map[string]string{}
+		}
+		ap := netip.MustParseAddrPort(ep)
+		t.affinity[m][join(p.src.String(), p.dst.String(), p.proto, strconv.Itoa(int(p.dport)))] = join(ap.Addr().String(), strconv.Itoa(int(ap.Port())))
+	}
+	return ep
+}
+
+func famOfAddr(a netip.Addr) fam {
+	if a.Is4() {
+		return famV4
+	}
+	return famV6
+}
+
+func join(parts ...string) string { return strings.Join(parts, " . ") }
+
+// run evaluates a chain; goto/jump semantics as nft's.
+func (t *tracer) run(chain string, s *state) result {
+	c := t.table.Chains[chain]
+	if c == nil {
+		panic("tracer: no chain " + chain)
+	}
+	for _, r := range c.Rules {
+		if res, stop := t.rule(r.Rule, s); stop {
+			return res
+		}
+	}
+	return ""
+}
+
+// rule evaluates one rule; stop says the chain ends with res.
+func (t *tracer) rule(text string, s *state) (result, bool) {
+	toks := strings.Fields(text)
+	for len(toks) > 0 {
+		switch toks[0] {
+		case "jump", "goto":
+			res := t.run(toks[1], s)
+			if toks[0] == "goto" || res != "" {
+				return res, true
+			}
+			toks = toks[2:]
+			continue
+		case "drop", "accept":
+			return result(toks[0]), true
+		case "reject":
+			return "reject", true
+		case "masquerade":
+			return "masquerade", true
+		case "dnat":
+			// dnat <ip|ip6> to <expr> map @m
+			i := slices.Index(toks, "map")
+			vals := t.lookupAll(strings.TrimPrefix(toks[i+1], "@"), t.expr(toks[3:i], s))
+			if len(vals) == 0 {
+				return "", false // a failed map lookup ends the rule, not the chain
+			}
+			s.targets = nil
+			for _, v := range vals {
+				parts := strings.Split(v, " . ")
+				port, _ := strconv.Atoi(parts[1])
+				s.targets = append(s.targets, netip.AddrPortFrom(netip.MustParseAddr(parts[0]), uint16(port)).String())
+			}
+			return "dnat", true
+		case "update":
+			// update @m { <key> timeout Ns : <value> }
+			s.affinityUpdate = toks[slices.Index(toks, "timeout")+1]
+			return "", false
+		case "meta":
+			if len(toks) >= 6 && toks[1] == "mark" && toks[2] == "set" {
+				// meta mark set meta mark or X
+				v, _ := strconv.ParseUint(toks[6], 0, 32)
+				s.mark |= uint32(v)
+				toks = toks[7:]
+				continue
+			}
+		}
+		// A match: <expr> then @set | vmap @m | & mask == value | value.
+		n := exprLen(toks)
+		key := t.expr(toks[:n], s)
+		toks = toks[n:]
+		switch {
+		case strings.HasPrefix(toks[0], "@"):
+			if !t.has(toks[0][1:], key) {
+				return "", false
+			}
+			toks = toks[1:]
+		case toks[0] == "vmap":
+			vals := t.lookupAll(toks[1][1:], key)
+			if len(vals) == 0 {
+				return "", false
+			}
+			toks = append(strings.Fields(vals[0]), toks[2:]...)
+		case toks[0] == "&":
+			mask, _ := strconv.ParseUint(toks[1], 0, 32)
+			want, _ := strconv.ParseUint(toks[3], 0, 32)
+			got, _ := strconv.ParseUint(key[0], 0, 32)
+			if got&mask != want {
+				return "", false
+			}
+			toks = toks[4:]
+		default:
+			if key[0] != toks[0] {
+				return "", false
+			}
+			toks = toks[1:]
+		}
+	}
+	return "", false
+}
+
+// fieldLen is the number of tokens of each field the proxier's rules use.
+var fieldLen = map[string]int{"ip": 2, "ip6": 2, "meta": 2, "th": 2, "ct": 2, "numgen": 4}
+
+// exprLen returns how many tokens the concatenation at the start of toks
+// takes.
+func exprLen(toks []string) int {
+	i := 0
+	for {
+		n := fieldLen[toks[i]]
+		if toks[i] == "ct" && toks[i+1] == "original" {
+			n = 3
+			if toks[i+2] == "ip" || toks[i+2] == "ip6" {
+				n = 4
+			}
+		}
+		if n == 0 {
+			panic(fmt.Sprintf("tracer: unknown field at %q", toks[i:]))
+		}
+		i += n
+		if i >= len(toks) || toks[i] != "." {
+			return i
+		}
+		i++
+	}
+}
+
+// expr evaluates a concatenation to its field values; numgen gives "*".
+func (t *tracer) expr(toks []string, s *state) []string {
+	var out []string
+	for i := 0; i < len(toks); {
+		n := exprLen(toks[i:])
+		_ = n
+		f := strings.Join(toks[i:i+fieldLenAt(toks[i:])], " ")
+		i += fieldLenAt(toks[i:])
+		switch f {
+		case "ip saddr", "ip6 saddr":
+			out = append(out, s.p.src.String())
+		case "ip daddr", "ip6 daddr":
+			out = append(out, s.dst.String())
+		case "meta l4proto":
+			out = append(out, s.p.proto)
+		case "th dport":
+			out = append(out, strconv.Itoa(int(s.dport)))
+		case "meta mark":
+			out = append(out, strconv.Itoa(int(s.mark)))
+		case "ct state":
+			out = append(out, "new")
+		case "ct status":
+			if s.dnat {
+				out = append(out, "dnat")
+			} else {
+				out = append(out, "none")
+			}
+		case "ct original ip daddr", "ct original ip6 daddr":
+			out = append(out, s.p.dst.String())
+		case "ct original proto-dst":
+			out = append(out, strconv.Itoa(int(s.p.dport)))
+		default:
+			if strings.HasPrefix(f, "numgen random mod") {
+				out = append(out, "*")
+				continue
+			}
+			panic("tracer: unknown field " + f)
+		}
+		if i < len(toks) && toks[i] == "." {
+			i++
+		}
+	}
+	return out
+}
+
+func fieldLenAt(toks []string) int {
+	if toks[0] == "ct" && toks[1] == "original" {
+		if toks[2] == "ip" || toks[2] == "ip6" {
+			return 4
+		}
+		return 3
+	}
+	return fieldLen[toks[0]]
+}
+
+// has says whether set (or map) name holds key.
+func (t *tracer) has(name string, key []string) bool {
+	return len(t.lookupAll(name, key)) > 0
+}
+
+// lookupAll returns the values of every element of name matching key, "*"
+// matching any field (numgen); a set element's value is "".
+func (t *tracer) lookupAll(name string, key []string) []string {
+	var elems []*knftables.Element
+	if s := t.table.Sets[name]; s != nil {
+		elems = s.Elements
+	} else if m := t.table.Maps[name]; m != nil {
+		elems = m.Elements
+	} else {
+		panic("tracer: no set or map " + name)
+	}
+	var out []string
+	for _, e := range elems {
+		if matchKey(strings.Split(strings.Join(e.Key, " . "), " . "), key) {
+			out = append(out, strings.Join(e.Value, " . "))
+		}
+	}
+	for k, v := range t.affinity[name] {
+		if matchKey(strings.Split(k, " . "), key) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func matchKey(have, want []string) bool {
+	if len(have) != len(want) {
+		return false
+	}
+	for i := range have {
+		if want[i] != "*" && have[i] != want[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,138 @@
+package proxy
+
+import (
+	"maps"
+	"sync/atomic"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+)
+
+// modelGen numbers the Models of all Trackers of the process, so a
+// Model's base can only ever name the Model it was derived from.
+var modelGen atomic.Uint64
+
+// ServiceName names a Service.
+type ServiceName struct {
+	// Namespace and Name are the Service's.
+	Namespace, Name string
+}
+
+// Tracker keeps the current Services and EndpointSlices (as informers
+// deliver them) and produces Models, rebuilding only the Services that
+// changed since the last Model: at 10,000 Services a full Build costs tens
+// of milliseconds, one Service microseconds. It is not safe for concurrent
+// use; the agent's sync loop owns it.
+type Tracker struct {
+	node   NodeInfo
+	svcs   map[ServiceName]*corev1.Service
+	slices map[ServiceName]map[string]*discoveryv1.EndpointSlice
+	ports  map[ServiceName][]*ServicePort
+	dirty  map[ServiceName]bool
+	model  Model
+}
+
+// NewTracker returns an empty Tracker for node.
+func NewTracker(node NodeInfo) *Tracker {
+	return &Tracker{
+		node:   node,
+		svcs:   map[ServiceName]*corev1.Service{},
+		slices: map[ServiceName]map[string]*discoveryv1.EndpointSlice{},
+		ports:  map[ServiceName][]*ServicePort{},
+		dirty:  map[ServiceName]bool{},
+		model:  Model{Ports: map[Key]*ServicePort{}},
+	}
+}
+
+// SetNode changes the node's identity; every Service is rebuilt.
+func (t *Tracker) SetNode(node NodeInfo) {
+	t.node = node
+	for n := range t.svcs {
+		t.dirty[n] = true
+	}
+}
+
+// SetService adds or replaces a Service.
+func (t *Tracker) SetService(svc *corev1.Service) {
+	n := ServiceName{svc.Namespace, svc.Name}
+	t.svcs[n] = svc
+	t.dirty[n] = true
+}
+
+// DeleteService removes a Service; unknown names are ignored.
+func (t *Tracker) DeleteService(namespace, name string) {
+	n := ServiceName{namespace, name}
+	delete(t.svcs, n)
+	t.dirty[n] = true
+}
+
+// SetSlice adds or replaces an EndpointSlice (by namespace and name); a
+// slice without the service-name label is ignored.
+func (t *Tracker) SetSlice(s *discoveryv1.EndpointSlice) {
+	svc := s.Labels[discoveryv1.LabelServiceName]
+	if svc == "" {
+		return
+	}
+	n := ServiceName{s.Namespace, svc}
+	if t.slices[n] == nil {
+		t.slices[n] = map[string]*discoveryv1.EndpointSlice{}
+	}
+	t.slices[n][s.Name] = s
+	t.dirty[n] = true
+}
+
+// DeleteSlice removes an EndpointSlice; unknown slices are ignored.
+func (t *Tracker) DeleteSlice(s *discoveryv1.EndpointSlice) {
+	n := ServiceName{s.Namespace, s.Labels[discoveryv1.LabelServiceName]}
+	if m := t.slices[n]; m != nil {
+		delete(m, s.Name)
+		if len(m) == 0 {
+			delete(t.slices, n)
+		}
+		t.dirty[n] = true
+	}
+}
+
+// Pending says whether Model would differ from the last one returned.
+func (t *Tracker) Pending() bool { return len(t.dirty) > 0 }
+
+// Model returns the current model. The returned Model is never modified
+// afterwards (a later call returns a new map), so a backend may keep it
+// as its previous state and Diff against the next.
+func (t *Tracker) Model() Model {
+	if len(t.dirty) == 0 {
+		return t.model
+	}
+	next := Model{Ports: maps.Clone(t.model.Ports), gen: modelGen.Add(1), base: t.model.gen}
+	seen := map[Key]bool{}
+	touch := func(k Key) {
+		if !seen[k] {
+			seen[k] = true
+			next.touched = append(next.touched, k)
+		}
+	}
+	for n := range t.dirty {
+		for _, sp := range t.ports[n] {
+			delete(next.Ports, sp.Key)
+			touch(sp.Key)
+		}
+		delete(t.ports, n)
+		svc := t.svcs[n]
+		if svc == nil {
+			continue
+		}
+		var sl []*discoveryv1.EndpointSlice
+		for _, s := range t.slices[n] {
+			sl = append(sl, s)
+		}
+		sps := buildService(svc, sl, t.node)
+		t.ports[n] = sps
+		for _, sp := range sps {
+			next.Ports[sp.Key] = sp
+			touch(sp.Key)
+		}
+	}
+	clear(t.dirty)
+	t.model = next
+	return next
+}

@@ -1,0 +1,73 @@
+package proxy_test
+
+import (
+	"fmt"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+
+	"github.com/plexus-net/plexus/agent/proxy"
+	pt "github.com/plexus-net/plexus/agent/proxy/proxytest"
+)
+
+// TestTrackerMatchesBuild: after any sequence of updates the Tracker's
+// model equals a full Build of the same objects, and earlier models are
+// left untouched.
+func TestTrackerMatchesBuild(t *testing.T) {
+	svcs, sl := pt.Scale(20, 3)
+	tr := proxy.NewTracker(node)
+	for _, s := range svcs {
+		tr.SetService(s)
+	}
+	for _, s := range sl {
+		tr.SetSlice(s)
+	}
+	first := tr.Model()
+	if c := proxy.Diff(first, proxy.Build(svcs, sl, node)); !c.Empty() {
+		t.Fatalf("initial model differs from Build: %+v", c)
+	}
+	if tr.Pending() {
+		t.Errorf("pending after Model")
+	}
+	changed := sl[3].DeepCopy()
+	changed.Endpoints = changed.Endpoints[:1]
+	tr.SetSlice(changed)
+	tr.DeleteService("ns", "svc-5")
+	tr.DeleteSlice(sl[7])
+	second := tr.Model()
+	sl[3] = changed
+	want := proxy.Build(append(append([]*corev1.Service{}, svcs[:5]...), svcs[6:]...), append(append([]*discoveryv1.EndpointSlice{}, sl[:7]...), sl[8:]...), node)
+	if c := proxy.Diff(second, want); !c.Empty() {
+		t.Errorf("model after updates differs from Build: %+v", c)
+	}
+	if c := proxy.Diff(first, second); len(c.Changed) != 2 || len(c.Removed) != 1 {
+		t.Errorf("first vs second: %+v, want 2 changed (svc-3, svc-7) and 1 removed (svc-5)", c)
+	}
+}
+
+// TestTrackerDiffFastPath: Diff between consecutive Tracker models (which
+// only looks at touched keys) agrees with a full comparison.
+func TestTrackerDiffFastPath(t *testing.T) {
+	svcs, sl := pt.Scale(10, 2)
+	tr := proxy.NewTracker(node)
+	for i := range svcs {
+		tr.SetService(svcs[i])
+		tr.SetSlice(sl[i])
+	}
+	a := tr.Model()
+	if c := proxy.Diff(a, tr.Model()); !c.Empty() {
+		t.Errorf("same model: %+v", c)
+	}
+	tr.DeleteService("ns", "svc-1")
+	s := sl[2].DeepCopy()
+	s.Endpoints = s.Endpoints[:1]
+	tr.SetSlice(s)
+	tr.SetSlice(sl[4]) // unchanged content
+	b := tr.Model()
+	fast := proxy.Diff(a, b)
+	full := proxy.Diff(proxy.Build(svcs, sl, node), b) // not derived: full walk
+	if fmt.Sprint(fast) != fmt.Sprint(full) || len(fast.Removed) != 1 || len(fast.Changed) != 1 {
+		t.Errorf("fast diff %+v, full diff %+v", fast, full)
+	}
+}
