@@ -35,13 +35,16 @@ type Agent struct {
 	// NodeStatePath is the CNI node state file.
 	NodeStatePath string
 
-	// Source, Routes, Masquerade, Uplinks, Status and Pods are the collaborators (see deps.go).
+	// Source, Routes, Masquerade, Uplinks, Status, Pods and Services are the collaborators (see deps.go).
 	Source     Source
 	Routes     RouteSyncer
 	Masquerade Masquerader
 	Uplinks    UplinkFinder
 	Status     StatusWriter
 	Pods       PodCounter
+	// Services is the service proxy; nil: the agent programs no Services and reports no
+	// ServicesProgrammed condition.
+	Services ServiceProxy
 	// Install runs once when Run starts (the CNI plugin and conflist); nil: nothing to install.
 	Install func() error
 	// Metrics may be nil.

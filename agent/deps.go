@@ -6,6 +6,7 @@ import (
 
 	"github.com/plexus-net/plexus/agent/masquerade"
 	"github.com/plexus-net/plexus/agent/routing"
+	"github.com/plexus-net/plexus/agent/services"
 	v1 "github.com/plexus-net/plexus/api/v1alpha1"
 )
 
@@ -55,3 +56,12 @@ type StatusWriter interface {
 
 // PodCounter counts the pod attachments on the node.
 type PodCounter func() (int, error)
+
+// ServiceProxy programs the node's Services; *services.Manager is the real one.
+type ServiceProxy interface {
+	// Sync programs d through the backend of d.Mode, removing the other backends' state; full
+	// compares with the kernel instead of trusting memory. The Result carries any error.
+	Sync(ctx context.Context, d services.Desired, full bool) services.Result
+}
+
+var _ ServiceProxy = &services.Manager{}

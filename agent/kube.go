@@ -6,6 +6,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -18,6 +19,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/plexus-net/plexus/agent/proxy"
+	"github.com/plexus-net/plexus/agent/services"
 	v1 "github.com/plexus-net/plexus/api/v1alpha1"
 )
 
@@ -56,10 +59,18 @@ func trimNode(obj any) (any, error) {
 	return &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: n.Name, UID: n.UID, ResourceVersion: n.ResourceVersion, Generation: n.Generation,
-			Annotations: n.Annotations, DeletionTimestamp: n.DeletionTimestamp,
+			Annotations: n.Annotations, DeletionTimestamp: n.DeletionTimestamp, Labels: zoneOnly(n.Labels),
 		},
 		Status: corev1.NodeStatus{Addresses: n.Status.Addresses},
 	}, nil
+}
+
+// zoneOnly keeps the zone label (topology hints of the service proxy) of a Node's labels.
+func zoneOnly(labels map[string]string) map[string]string {
+	if z, ok := labels[ZoneLabel]; ok {
+		return map[string]string{ZoneLabel: z}
+	}
+	return nil
 }
 
 // cacheSource is the Source backed by controller-runtime informer caches.
@@ -110,6 +121,7 @@ func watch(ctx context.Context, c cache.Cache, a *Agent) error {
 		{&corev1.Node{}, func(old, cur client.Object) bool {
 			o, n := old.(*corev1.Node), cur.(*corev1.Node)
 			return o.Annotations[NodeIPAnnotation] != n.Annotations[NodeIPAnnotation] ||
+				o.Labels[ZoneLabel] != n.Labels[ZoneLabel] ||
 				!equality.Semantic.DeepEqual(o.Status.Addresses, n.Status.Addresses)
 		}},
 	}
@@ -134,6 +146,99 @@ func watch(ctx context.Context, c cache.Cache, a *Agent) error {
 		}
 	}
 	return nil
+}
+
+// watchServices feeds feed with the Services and EndpointSlices of the cache and marks a dirty on
+// every change. Informer resyncs (same resourceVersion) cost nothing.
+func watchServices(ctx context.Context, c cache.Cache, feed *services.Feed, a *Agent) error {
+	svcInf, err := c.GetInformer(ctx, &corev1.Service{})
+	if err != nil {
+		return fmt.Errorf("informer for Services: %w", err)
+	}
+	if _, err := svcInf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			if s, ok := obj.(*corev1.Service); ok {
+				feed.SetService(s)
+				a.MarkDirty()
+			}
+		},
+		UpdateFunc: func(old, cur any) {
+			o, ok1 := old.(*corev1.Service)
+			s, ok2 := cur.(*corev1.Service)
+			if ok1 && ok2 && o.ResourceVersion != s.ResourceVersion {
+				feed.SetService(s)
+				a.MarkDirty()
+			}
+		},
+		DeleteFunc: func(obj any) {
+			if t, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+				obj = t.Obj
+			}
+			if s, ok := obj.(*corev1.Service); ok {
+				feed.DeleteService(s.Namespace, s.Name)
+				a.MarkDirty()
+			}
+		},
+	}); err != nil {
+		return fmt.Errorf("watch Services: %w", err)
+	}
+	sliceInf, err := c.GetInformer(ctx, &discoveryv1.EndpointSlice{})
+	if err != nil {
+		return fmt.Errorf("informer for EndpointSlices: %w", err)
+	}
+	if _, err := sliceInf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			if s, ok := obj.(*discoveryv1.EndpointSlice); ok {
+				feed.SetSlice(s)
+				a.MarkDirty()
+			}
+		},
+		UpdateFunc: func(old, cur any) {
+			o, ok1 := old.(*discoveryv1.EndpointSlice)
+			s, ok2 := cur.(*discoveryv1.EndpointSlice)
+			if ok1 && ok2 && o.ResourceVersion != s.ResourceVersion {
+				feed.SetSlice(s)
+				a.MarkDirty()
+			}
+		},
+		DeleteFunc: func(obj any) {
+			if t, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+				obj = t.Obj
+			}
+			if s, ok := obj.(*discoveryv1.EndpointSlice); ok {
+				feed.DeleteSlice(s)
+				a.MarkDirty()
+			}
+		},
+	}); err != nil {
+		return fmt.Errorf("watch EndpointSlices: %w", err)
+	}
+	return nil
+}
+
+// serviceEvents returns the recorder of the Warning Events on Services that use a feature the
+// active backend cannot honour. Events are best effort: a failure only loses the Event.
+func serviceEvents(ctx context.Context, c client.Client, node string) services.EventRecorder {
+	return func(svc *corev1.Service, msg string) {
+		now := metav1.NewTime(time.Now())
+		ev := &corev1.Event{
+			ObjectMeta: metav1.ObjectMeta{GenerateName: svc.Name + ".", Namespace: svc.Namespace},
+			InvolvedObject: corev1.ObjectReference{
+				APIVersion: "v1", Kind: "Service", Namespace: svc.Namespace, Name: svc.Name, UID: svc.UID,
+				ResourceVersion: svc.ResourceVersion,
+			},
+			Reason: proxy.EventReasonUnsupportedFeature, Message: msg, Type: corev1.EventTypeWarning,
+			Source: corev1.EventSource{Component: eventSource, Host: node}, FirstTimestamp: now, LastTimestamp: now, Count: 1,
+		}
+		// The sync loop must not wait on the API for an Event.
+		go func() {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statusPatchTimeout)
+			defer cancel()
+			if err := c.Create(cctx, ev); err != nil {
+				log.FromContext(ctx).V(1).Info("Could not record an Event", "service", svc.Namespace+"/"+svc.Name, "error", err.Error())
+			}
+		}()
+	}
 }
 
 // kubeStatus patches NodeNetwork status through the API and records an Event whenever the

@@ -8,6 +8,7 @@ import (
 
 func TestTrimNodeKeepsWhatSyncsRead(t *testing.T) {
 	n := annotated(kubeNode("node-1", "10.99.0.11"), "10.99.0.21")
+	n.Labels = map[string]string{ZoneLabel: "zone-a", "noise": "x"}
 	n.Status.Images = []corev1.ContainerImage{{Names: []string{"big"}}}
 	n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady}}
 	out, err := trimNode(&n)
@@ -16,7 +17,7 @@ func TestTrimNodeKeepsWhatSyncsRead(t *testing.T) {
 	}
 	got := out.(*corev1.Node)
 	if got.Name != "node-1" || got.Annotations[NodeIPAnnotation] != "10.99.0.21" || len(got.Status.Addresses) != 2 ||
-		got.Status.Images != nil || got.Status.Conditions != nil {
+		got.Status.Images != nil || got.Status.Conditions != nil || len(got.Labels) != 1 || got.Labels[ZoneLabel] != "zone-a" {
 		t.Errorf("trimmed Node: %+v", got)
 	}
 	ips, err := NodeIPs(got, nil, false)

@@ -3,12 +3,14 @@ package agent
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/netip"
 	"runtime"
 
 	"github.com/vishvananda/netns"
 	"sigs.k8s.io/knftables"
 
-	"github.com/plexus-net/plexus/agent/masquerade"
+	"github.com/plexus-net/plexus/agent/proxy/nftables"
 )
 
 // nsThread runs functions on one OS thread that has entered a network namespace.
@@ -66,16 +68,16 @@ func (t *nsThread) do(fn func()) {
 // stop ends the thread.
 func (t *nsThread) stop() { close(t.done) }
 
-// newNFTablesIn returns the masquerade table's nftables interface, running nft in the namespace
-// of t (the caller's own namespace when t is nil).
-func newNFTablesIn(t *nsThread) (knftables.Interface, error) {
+// newNFTablesIn returns the nftables interface that newNFT makes (bound to one table), running
+// nft in the namespace of t (the caller's own namespace when t is nil).
+func newNFTablesIn(t *nsThread, newNFT func() (knftables.Interface, error)) (knftables.Interface, error) {
 	if t == nil {
-		return masquerade.NewNFTables()
+		return newNFT()
 	}
 	var nft knftables.Interface
 	var err error
 	// knftables.New already runs nft (to probe its features): in the namespace too.
-	t.do(func() { nft, err = masquerade.NewNFTables() })
+	t.do(func() { nft, err = newNFT() })
 	if err != nil {
 		return nil, err
 	}
@@ -133,4 +135,32 @@ func (n *nsNFTables) ListElements(ctx context.Context, objectType, name string) 
 func (n *nsNFTables) ListCounters(ctx context.Context) (c []*knftables.Counter, err error) {
 	n.t.do(func() { c, err = n.inner.ListCounters(ctx) })
 	return c, err
+}
+
+// nsConntrack runs the conntrack cleaner on an nsThread (conntrack(8) acts on the namespace it
+// starts in).
+type nsConntrack struct {
+	inner nftables.Conntrack
+	t     *nsThread
+}
+
+// ClearUDP implements nftables.Conntrack.
+func (c nsConntrack) ClearUDP(ctx context.Context, frontend netip.AddrPort, endpoint netip.Addr) (err error) {
+	if c.t == nil {
+		return c.inner.ClearUDP(ctx, frontend, endpoint)
+	}
+	c.t.do(func() { err = c.inner.ClearUDP(ctx, frontend, endpoint) })
+	return err
+}
+
+// listenIn opens a TCP listener on every address of t's namespace (the caller's when t is nil):
+// a socket stays in the namespace it was made in, whichever thread serves it later.
+func listenIn(t *nsThread) func(port uint16) (net.Listener, error) {
+	return func(port uint16) (ln net.Listener, err error) {
+		if t == nil {
+			return net.Listen("tcp", fmt.Sprintf(":%d", port))
+		}
+		t.do(func() { ln, err = net.Listen("tcp", fmt.Sprintf(":%d", port)) })
+		return ln, err
+	}
 }

@@ -20,7 +20,12 @@ import (
 
 	"github.com/plexus-net/plexus/agent/cni"
 	"github.com/plexus-net/plexus/agent/masquerade"
+	"github.com/plexus-net/plexus/agent/proxy/ipvs"
+	"github.com/plexus-net/plexus/agent/proxy/nftables"
+	"github.com/plexus-net/plexus/agent/proxy/nftables/healthcheck"
 	"github.com/plexus-net/plexus/agent/routing"
+	"github.com/plexus-net/plexus/agent/services"
+	v1 "github.com/plexus-net/plexus/api/v1alpha1"
 )
 
 // serverShutdownTimeout bounds the graceful stop of the HTTP servers.
@@ -61,10 +66,16 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("open the routing data plane: %w", err)
 	}
 	defer nl.Close()
-	nft, err := newNFTablesIn(thread)
+	nft, err := newNFTablesIn(thread, masquerade.NewNFTables)
 	if err != nil {
 		return err
 	}
+	feed := services.NewFeed()
+	svcProxy, closeProxy, err := newServiceProxy(ctx, o, thread, ns, feed, cl)
+	if err != nil {
+		return err
+	}
+	defer closeProxy()
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -78,6 +89,7 @@ func Run(ctx context.Context, o Options) error {
 		Uplinks:        nl,
 		Status:         kubeStatus{cl},
 		Pods:           CNIStorePods(o.CNIDataDir),
+		Services:       svcProxy,
 		Metrics:        NewMetrics(reg),
 		ResyncPeriod:   o.ResyncPeriod,
 		Install: func() error {
@@ -109,6 +121,9 @@ func Run(ctx context.Context, o Options) error {
 	if err := watch(ctx, c, a); err != nil {
 		return err
 	}
+	if err := watchServices(ctx, c, feed, a); err != nil {
+		return err
+	}
 	cacheErr := make(chan error, 1)
 	go func() { cacheErr <- c.Start(ctx) }()
 	if !c.WaitForCacheSync(ctx) {
@@ -119,6 +134,35 @@ func Run(ctx context.Context, o Options) error {
 	}
 	logger.Info("Caches synced; starting the sync loop", "netns", o.Netns)
 	return a.Run(ctx)
+}
+
+// newServiceProxy builds the service proxy with both backends in the data plane's namespace:
+// nftables (with conntrack cleanup and the eTP Local health check servers, which stop when the
+// agent stops) and IPVS (opened lazily: only a node told to use it needs kernel IPVS).
+func newServiceProxy(ctx context.Context, o Options, thread *nsThread, ns netns.NsHandle, feed *services.Feed,
+	cl client.Client) (*services.Manager, func(), error) {
+	logger := log.FromContext(ctx)
+	proxyNFT, err := newNFTablesIn(thread, nftables.NewNFTables)
+	if err != nil {
+		return nil, nil, err
+	}
+	ipvsNFT, err := newNFTablesIn(thread, ipvs.NewNFTables)
+	if err != nil {
+		return nil, nil, err
+	}
+	hc := healthcheck.New(listenIn(thread))
+	nftBackend := services.NewNFTables(proxyNFT, hc,
+		nftables.WithConntrack(nsConntrack{inner: nftables.ExecConntrack{}, t: thread}), nftables.WithHealthChecker(hc))
+	nftBackend.Errors = func(err error) { logger.Error(err, "Service proxy sync partly failed") }
+	ipvsBackend := services.NewIPVS(services.KernelIPVS(o.Netns, func() (ipvs.Binder, error) {
+		return ipvs.NewDummyBinder(ns, ipvs.DummyDevice)
+	}), ipvsNFT)
+	m := services.NewManager(feed, map[v1.ServiceProxyMode]services.Backend{
+		v1.ServiceProxyNFTables: nftBackend,
+		v1.ServiceProxyIPVS:     ipvsBackend,
+	}, serviceEvents(ctx, cl, o.NodeName))
+	// The health check servers answer only while the agent runs; the tables stay.
+	return m, func() { _ = hc.Close() }, nil
 }
 
 // restConfig loads the kubeconfig file, or the in-cluster config when it is empty.

@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/plexus-net/plexus/agent/routing"
+	"github.com/plexus-net/plexus/agent/services"
 	"github.com/plexus-net/plexus/agent/status"
 )
 
@@ -24,13 +25,15 @@ type SyncResult struct {
 	MasqueradeWritten bool
 	// NodeStateWritten says the CNI node state file was written.
 	NodeStateWritten bool
+	// ServicesWritten says the service proxy's data plane was written.
+	ServicesWritten bool
 	// StatusPatched says the NodeNetwork status was patched.
 	StatusPatched bool
 }
 
 // Wrote reports whether the sync wrote anything anywhere.
 func (r SyncResult) Wrote() bool {
-	return r.RouteChanges > 0 || r.MasqueradeWritten || r.NodeStateWritten || r.StatusPatched
+	return r.RouteChanges > 0 || r.MasqueradeWritten || r.NodeStateWritten || r.ServicesWritten || r.StatusPatched
 }
 
 // Sync runs one sync: snapshot, translate, program, report. full makes the routing data plane
@@ -58,7 +61,7 @@ func (a *Agent) Sync(ctx context.Context, full bool) (SyncResult, error) {
 	// Programming runs to its end even if ctx ends meanwhile (SIGTERM): killing an nft run half
 	// way would only leave the next agent to repair what this one started. The status patch
 	// below does honour ctx, so a hung API server cannot hold up a stop.
-	obs, progErr := a.program(context.WithoutCancel(ctx), in, &res)
+	obs, progErr := a.program(context.WithoutCancel(ctx), in, &res, full)
 	obs.Finished = a.now()
 	obs.Duration = obs.Finished.Sub(start)
 
@@ -87,7 +90,7 @@ func (a *Agent) Sync(ctx context.Context, full bool) (SyncResult, error) {
 	}
 	if res.Wrote() {
 		logger.Info("Synced", "kind", kind, "routeChanges", res.RouteChanges, "masquerade", res.MasqueradeWritten,
-			"nodeState", res.NodeStateWritten, "status", res.StatusPatched, "duration", obs.Duration)
+			"nodeState", res.NodeStateWritten, "services", res.ServicesWritten, "status", res.StatusPatched, "duration", obs.Duration)
 	} else {
 		logger.V(2).Info("Synced, nothing to change", "kind", kind, "duration", obs.Duration)
 	}
@@ -101,7 +104,7 @@ func (a *Agent) countError() {
 }
 
 // program translates in and programs the node, filling res; obs says what it found and did.
-func (a *Agent) program(ctx context.Context, in Inputs, res *SyncResult) (status.Observation, error) {
+func (a *Agent) program(ctx context.Context, in Inputs, res *SyncResult, full bool) (status.Observation, error) {
 	var obs status.Observation
 	if nn := findNodeNetwork(in.NodeNetworks, a.NodeName); nn != nil {
 		obs.NodeNetworkGeneration = nn.Generation
@@ -161,7 +164,28 @@ func (a *Agent) program(ctx context.Context, in Inputs, res *SyncResult) (status
 		}
 	}
 	obs.ProgrammedGeneration = d.ProgrammedGeneration
+	if a.Services != nil {
+		r := a.Services.Sync(ctx, d.Services, full)
+		res.ServicesWritten = r.Wrote
+		obs.Services = servicesObservation(r)
+		if r.Err != nil {
+			return obs, r.Err
+		}
+	}
 	return obs, nil
+}
+
+// servicesObservation is the status package's view of a service proxy sync.
+func servicesObservation(r services.Result) *status.Services {
+	s := &status.Services{Mode: r.Mode, Services: r.Counts.Services, ServicePorts: r.Counts.ServicePorts,
+		Endpoints: r.Counts.Endpoints, Err: r.Err, Unavailable: r.Unavailable}
+	for _, f := range r.Supported {
+		s.Supported = append(s.Supported, string(f))
+	}
+	for _, f := range r.Unsupported {
+		s.Unsupported = append(s.Unsupported, string(f))
+	}
+	return s
 }
 
 // report patches the NodeNetwork status when it changed. Without a NodeNetwork there is nothing

@@ -10,7 +10,9 @@ import (
 
 	"github.com/plexus-net/plexus/agent/cni"
 	"github.com/plexus-net/plexus/agent/masquerade"
+	"github.com/plexus-net/plexus/agent/proxy"
 	"github.com/plexus-net/plexus/agent/routing"
+	"github.com/plexus-net/plexus/agent/services"
 	v1 "github.com/plexus-net/plexus/api/v1alpha1"
 )
 
@@ -65,7 +67,12 @@ type Desired struct {
 	ProgrammedGeneration int64
 	// NodeNetworkGeneration is the generation of this node's NodeNetwork.
 	NodeNetworkGeneration int64
+	// Services is what the service proxy programs (mode, node identity, backend config).
+	Services services.Desired
 }
+
+// ZoneLabel is the Node label whose value is the node's zone (for topology hints).
+const ZoneLabel = corev1.LabelTopologyZone
 
 // LocalNodeIPs applies the node IP rule (see NodeIPs) to this node. It is the first half of the
 // translation: the agent needs the node IPs to find the uplink in the kernel before Translate.
@@ -137,6 +144,9 @@ func Translate(in Inputs, uplink routing.Uplink) (Desired, error) {
 			d.NodeState.PodCIDRs.IPv6 = p
 		}
 	}
+	if d.Services, err = servicesDesired(in, eff, nodeIPs); err != nil {
+		return Desired{}, err
+	}
 	if eff.Routing.Masquerade == nil || *eff.Routing.Masquerade {
 		mc := masquerade.Config{}
 		if mc.PodCIDRs, err = parseCIDRs(eff.PodNetwork.CIDRs); err != nil {
@@ -147,6 +157,36 @@ func Translate(in Inputs, uplink routing.Uplink) (Desired, error) {
 		}
 		d.Masquerade = &mc
 	}
+	return d, nil
+}
+
+// servicesDesired is the service proxy's part of the translation: the effective mode, the node's
+// name, zone and node IPs, the NodePort address CIDRs and the cluster's pod CIDRs.
+func servicesDesired(in Inputs, eff *v1.ClusterNetworkSpec, nodeIPs []netip.Addr) (services.Desired, error) {
+	d := services.Desired{Mode: v1.ServiceProxyNFTables, Node: proxy.NodeInfo{Name: in.NodeName, Addresses: slices.Clone(nodeIPs)}}
+	if node := findNode(in.Nodes, in.NodeName); node != nil {
+		d.Node.Zone = node.Labels[ZoneLabel]
+	}
+	if sp := eff.ServiceProxy; sp != nil {
+		if sp.Mode != "" {
+			d.Mode = sp.Mode
+		}
+		npa, err := parseCIDRs(sp.NodePortAddresses)
+		if err != nil {
+			return services.Desired{}, fmt.Errorf("effective serviceProxy.nodePortAddresses: %w", err)
+		}
+		if len(npa) > 0 {
+			d.Node.NodePortAddresses = npa
+		}
+		if sp.IPVS != nil {
+			d.Config.IPVSScheduler = string(sp.IPVS.Scheduler)
+		}
+	}
+	pods, err := parseCIDRs(eff.PodNetwork.CIDRs)
+	if err != nil {
+		return services.Desired{}, fmt.Errorf("effective pod network: %w", err)
+	}
+	d.Config.PodCIDRs = pods
 	return d, nil
 }
 

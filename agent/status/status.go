@@ -30,7 +30,29 @@ const (
 	ReasonCNIFailed = "CNINodeStateFailed"
 	// ReasonSyncFailed: the sync failed before programming anything (e.g. no uplink found).
 	ReasonSyncFailed = "SyncFailed"
+	// ReasonServiceProxyFailed: the service proxy's data plane could not be written.
+	ReasonServiceProxyFailed = "ServiceProxyFailed"
+	// ReasonServiceProxyUnavailable: the kernel lacks what the chosen serviceProxy.mode needs
+	// (IPVS without CONFIG_IP_VS).
+	ReasonServiceProxyUnavailable = "ServiceProxyKernelSupportMissing"
+	// ReasonServiceProxyDisabled: serviceProxy.mode none; Plexus programs no Service.
+	ReasonServiceProxyDisabled = "ServiceProxyDisabled"
+	// ReasonServicesPending: the sync failed before it got to the Services.
+	ReasonServicesPending = "NotProgrammedYet"
 )
+
+// Services is what a sync found and did about Services.
+type Services struct {
+	// Mode is the serviceProxy mode programmed (nftables, ipvs, none).
+	Mode string
+	// Services, ServicePorts and Endpoints are the model's counts.
+	Services, ServicePorts, Endpoints int
+	// Supported and Unsupported are the backend's feature table.
+	Supported, Unsupported []string
+	// Err is the failure and Unavailable says it is missing kernel support.
+	Err         error
+	Unavailable bool
+}
 
 // Observation is what one sync found and did.
 type Observation struct {
@@ -58,14 +80,58 @@ type Observation struct {
 	Unroutable []string
 	// Pods is the number of pod attachments on the node.
 	Pods int
+	// Services is the service proxy's part; nil when the sync did not get to it (or the agent
+	// runs without a service proxy).
+	Services *Services
 	// Finished is when the sync ended and Duration how long it took.
 	Finished time.Time
 	Duration time.Duration
 }
 
-// Conditions computes RoutesProgrammed and Ready for o. Every condition carries generation as
-// its observedGeneration.
+// Conditions computes RoutesProgrammed, ServicesProgrammed (when o has a service part or is
+// waiting) and Ready for o. Ready needs both routes and Services. Every condition carries
+// generation as its observedGeneration.
 func Conditions(o Observation, generation int64) []metav1.Condition {
+	conds := routeConditions(o, generation)
+	svc, ok := ServicesCondition(o, generation)
+	if !ok {
+		return conds
+	}
+	for i := range conds {
+		if conds[i].Type == v1.ConditionNodeReady && conds[i].Status == metav1.ConditionTrue && svc.Status != metav1.ConditionTrue {
+			conds[i].Status, conds[i].Reason = metav1.ConditionFalse, svc.Reason
+			conds[i].Message = "Services are not programmed: " + svc.Message
+		}
+	}
+	return append(conds, svc)
+}
+
+// ServicesCondition computes ServicesProgrammed for o; false when o says nothing about Services
+// (the condition then keeps its previous value).
+func ServicesCondition(o Observation, generation int64) (metav1.Condition, bool) {
+	c := metav1.Condition{Type: v1.ConditionServicesProgrammed, Status: metav1.ConditionFalse, ObservedGeneration: generation}
+	s := o.Services
+	switch {
+	case o.Waiting != "":
+		c.Reason, c.Message = o.Waiting, o.WaitingMessage+"; nothing is programmed until then"
+	case s == nil:
+		return c, false
+	case s.Err != nil && s.Unavailable:
+		c.Reason, c.Message = ReasonServiceProxyUnavailable, s.Err.Error()
+	case s.Err != nil:
+		c.Reason, c.Message = ReasonServiceProxyFailed, fmt.Sprintf("%v (retrying with backoff)", s.Err)
+	case s.Mode == string(v1.ServiceProxyNone):
+		c.Status, c.Reason = metav1.ConditionTrue, ReasonServiceProxyDisabled
+		c.Message = "serviceProxy mode none: Plexus programs no Service on this node (another proxy must)"
+	default:
+		c.Status, c.Reason = metav1.ConditionTrue, ReasonProgrammed
+		c.Message = fmt.Sprintf("%d Services (%d service ports, %d endpoints) programmed with %s", s.Services, s.ServicePorts, s.Endpoints, s.Mode)
+	}
+	return c, true
+}
+
+// routeConditions computes RoutesProgrammed and Ready from the routing part of o.
+func routeConditions(o Observation, generation int64) []metav1.Condition {
 	cond := func(t string, ok bool, reason, msg string) metav1.Condition {
 		s := metav1.ConditionFalse
 		if ok {
@@ -137,6 +203,8 @@ func Build(prev v1.NodeNetworkStatus, o Observation) v1.NodeNetworkStatus {
 	s.LastError = ""
 	if o.Err != nil {
 		s.LastError = o.Err.Error()
+	} else if o.Services != nil && o.Services.Err != nil {
+		s.LastError = o.Services.Err.Error()
 	}
 	if o.Waiting != "" || o.Err != nil && o.ErrReason != ReasonMasqueradeFailed && o.ErrReason != ReasonCNIFailed {
 		// Nothing was programmed: the counters of the last good sync still describe the node.
@@ -153,6 +221,12 @@ func Build(prev v1.NodeNetworkStatus, o Observation) v1.NodeNetworkStatus {
 	s.MTU = int32(o.MTU)
 	s.Routes = int32(o.Routes)
 	s.Pods = int32(o.Pods)
+	if sv := o.Services; sv != nil {
+		if sv.Err == nil {
+			s.Services, s.Endpoints = int32(sv.Services), int32(sv.Endpoints)
+		}
+		s.ServiceProxy = &v1.ServiceProxyStatus{Mode: sv.Mode, SupportedFeatures: sv.Supported, UnsupportedFeatures: sv.Unsupported}
+	}
 	return withTimes(s, o)
 }
 

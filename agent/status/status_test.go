@@ -43,6 +43,7 @@ func TestConditions(t *testing.T) {
 		want: []metav1.Condition{
 			cond(v1.ConditionRoutesProgrammed, "False", "WaitingForPodCIDRs", "no pod CIDRs yet; nothing is programmed until then"),
 			cond(v1.ConditionNodeReady, "False", "WaitingForPodCIDRs", "no pod CIDRs yet; nothing is programmed until then"),
+			cond(v1.ConditionServicesProgrammed, "False", "WaitingForPodCIDRs", "no pod CIDRs yet; nothing is programmed until then"),
 		},
 	}, {
 		name: "routing failed",
@@ -76,6 +77,86 @@ func TestConditions(t *testing.T) {
 				t.Errorf("conditions (-want +got):\n%s", d)
 			}
 		})
+	}
+}
+
+func TestServicesConditions(t *testing.T) {
+	with := func(s Services) Observation { o := good(); o.Services = &s; return o }
+	routes := cond(v1.ConditionRoutesProgrammed, "True", ReasonProgrammed, "4 routes to peers' pods programmed via uplink eth0")
+	tests := []struct {
+		name string
+		o    Observation
+		want []metav1.Condition
+	}{{
+		name: "programmed with nftables: Ready",
+		o:    with(Services{Mode: "nftables", Services: 3, ServicePorts: 5, Endpoints: 7}),
+		want: []metav1.Condition{
+			routes,
+			cond(v1.ConditionNodeReady, "True", ReasonProgrammed, "pod network programmed for ClusterNetwork generation 5: 4 routes, pod MTU 1450, 3 pods"),
+			cond(v1.ConditionServicesProgrammed, "True", ReasonProgrammed, "3 Services (5 service ports, 7 endpoints) programmed with nftables"),
+		},
+	}, {
+		name: "mode none: programmed (nothing), Ready",
+		o:    with(Services{Mode: "none"}),
+		want: []metav1.Condition{
+			routes,
+			cond(v1.ConditionNodeReady, "True", ReasonProgrammed, "pod network programmed for ClusterNetwork generation 5: 4 routes, pod MTU 1450, 3 pods"),
+			cond(v1.ConditionServicesProgrammed, "True", ReasonServiceProxyDisabled,
+				"serviceProxy mode none: Plexus programs no Service on this node (another proxy must)"),
+		},
+	}, {
+		name: "ipvs without kernel support: not Ready, the reason names it",
+		o: with(Services{Mode: "ipvs", Unavailable: true,
+			Err: errors.New("serviceProxy mode ipvs needs IPVS (CONFIG_IP_VS; no /proc/net/ip_vs), which this node's kernel lacks")}),
+		want: []metav1.Condition{
+			routes,
+			cond(v1.ConditionNodeReady, "False", ReasonServiceProxyUnavailable,
+				"Services are not programmed: serviceProxy mode ipvs needs IPVS (CONFIG_IP_VS; no /proc/net/ip_vs), which this node's kernel lacks"),
+			cond(v1.ConditionServicesProgrammed, "False", ReasonServiceProxyUnavailable,
+				"serviceProxy mode ipvs needs IPVS (CONFIG_IP_VS; no /proc/net/ip_vs), which this node's kernel lacks"),
+		},
+	}, {
+		name: "nft failed: not Ready",
+		o:    with(Services{Mode: "nftables", Err: errors.New("nft: boom")}),
+		want: []metav1.Condition{
+			routes,
+			cond(v1.ConditionNodeReady, "False", ReasonServiceProxyFailed, "Services are not programmed: nft: boom (retrying with backoff)"),
+			cond(v1.ConditionServicesProgrammed, "False", ReasonServiceProxyFailed, "nft: boom (retrying with backoff)"),
+		},
+	}, {
+		name: "routes failed and services never reached: ServicesProgrammed untouched",
+		o: func() Observation {
+			o := good()
+			o.Err, o.ErrReason = errors.New("boom"), ReasonRoutingFailed
+			return o
+		}(),
+		want: []metav1.Condition{
+			cond(v1.ConditionRoutesProgrammed, "False", ReasonRoutingFailed, "boom (retrying with backoff)"),
+			cond(v1.ConditionNodeReady, "False", ReasonRoutingFailed, "routes are not programmed: boom (retrying with backoff)"),
+		},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if d := cmp.Diff(tt.want, Conditions(tt.o, 2), ignoreTransition); d != "" {
+				t.Errorf("conditions (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+func TestBuildServices(t *testing.T) {
+	o := good()
+	o.Services = &Services{Mode: "nftables", Services: 2, Endpoints: 6, Supported: []string{"ClusterIP"}, Unsupported: []string{"SessionAffinityClientIPv6"}}
+	s := Build(v1.NodeNetworkStatus{}, o)
+	if s.Services != 2 || s.Endpoints != 6 || s.ServiceProxy == nil || s.ServiceProxy.Mode != "nftables" ||
+		len(s.ServiceProxy.UnsupportedFeatures) != 1 || s.LastError != "" {
+		t.Fatalf("status: %+v", s)
+	}
+	// A failed service sync keeps the counts, says why in lastError.
+	o.Services = &Services{Mode: "ipvs", Err: errors.New("no IPVS"), Unavailable: true}
+	f := Build(s, o)
+	if f.Services != 2 || f.ServiceProxy.Mode != "ipvs" || f.LastError != "no IPVS" || !Changed(s, f) {
+		t.Fatalf("failed status: %+v", f)
 	}
 }
 

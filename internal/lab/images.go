@@ -31,8 +31,12 @@ const (
 	EchoImage     = "plexus/echo:dev"
 )
 
-// nftBinary is Debian's nft, copied into the agent image with the libraries it links.
-const nftBinary = "/usr/sbin/nft"
+// nftBinary is Debian's nft, copied into the agent image with the libraries it links;
+// conntrackBinary likewise (the service proxy flushes stale UDP entries with it).
+const (
+	nftBinary       = "/usr/sbin/nft"
+	conntrackBinary = "/usr/sbin/conntrack"
+)
 
 // imageFile is one file of an image: its content comes from Src on the machine.
 type imageFile struct {
@@ -58,6 +62,11 @@ func (c Config) imageSpecs() ([]imageSpec, error) {
 	if err != nil {
 		return nil, err
 	}
+	ct, err := withSharedLibraries(conntrackBinary)
+	if err != nil {
+		return nil, err
+	}
+	nft = append(nft, ct...)
 	return []imageSpec{
 		{Ref: OperatorImage, File: "plexus-operator.tar", Files: []imageFile{exe("plexus-operator")}, Entrypoint: []string{"/plexus-operator"}},
 		{Ref: AgentImage, File: "plexus-agent.tar", Files: append([]imageFile{exe("plexus-agent"), exe("plexus-cni")}, nft...), Entrypoint: []string{"/plexus-agent"}},

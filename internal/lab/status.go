@@ -88,6 +88,10 @@ func Status(c Config) error {
 	fmt.Fprintf(c.Out, "  a node's shell: ip netns exec %s bash    logs: %s/{logs,nodes}\n", nodeAt(1).Netns, c.Dir)
 	if !st.Complete {
 		fmt.Fprintln(c.Out, "\nthe last lab up did not finish: run plexusctl lab up again, or plexusctl lab down")
+		return nil
+	}
+	if _, err := c.PrintMatrix(); err != nil {
+		fmt.Fprintf(c.Out, "\nconnectivity matrix: %v\n", err)
 	}
 	return nil
 }

@@ -58,6 +58,9 @@ func Up(c Config) error {
 	if err := c.install(st); err != nil {
 		return err
 	}
+	if err := c.deployWorkloads(); err != nil {
+		return err
+	}
 	st.Complete = true
 	if err := st.save(); err != nil {
 		return err

@@ -75,6 +75,8 @@ func startCluster(t *testing.T) *cluster {
 		ErrorIfCRDPathMissing: true,
 		BinaryAssetsDirectory: dir,
 	}
+	// The test's dual-stack service network, so Services get a ClusterIP of each family.
+	env.ControlPlane.GetAPIServer().Configure().Set("service-cluster-ip-range", serviceCIDR4+","+serviceCIDR6)
 	cfg, err := env.Start()
 	if err != nil {
 		t.Fatalf("start the API server: %v", err)

@@ -145,6 +145,7 @@ func TestPodNetwork(t *testing.T) {
 		e.checkAllPaths(t, allPairs(len(e.pods)))
 		e.checkNodeStatus(t, routing.VXLANOverheadIPv4, true)
 	})
+	t.Run("Services", func(t *testing.T) { e.checkServices(t) })
 	t.Run("a refused spec change leaves the network alone", func(t *testing.T) { e.checkRefused(t) })
 	t.Run("Ready changes are recorded as Events", func(t *testing.T) {
 		var events corev1.EventList

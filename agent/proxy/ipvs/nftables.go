@@ -135,7 +135,9 @@ func desiredNFT(m proxy.Model, cfg NFTConfig) nftState {
 	}
 	s.rules[chainPostrouting] = append(s.rules[chainPostrouting],
 		nftRule(chainPostrouting, "marked for masquerade",
-			"meta", "mark", "&", fmt.Sprintf("%#x", MasqueradeMark), "!=", "0", "masquerade", "fully-random"))
+			// Clear the mark first: VXLAN's outer packet inherits it and must not be masqueraded.
+			"meta", "mark", "&", fmt.Sprintf("%#x", MasqueradeMark), "!=", "0",
+			"meta", "mark", "set", "meta", "mark", "^", fmt.Sprintf("%#x", MasqueradeMark), "masquerade", "fully-random"))
 	return s
 }
 

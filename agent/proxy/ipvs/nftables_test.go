@@ -34,7 +34,7 @@ func TestNFTTable(t *testing.T) {
 		"add rule inet plexus-ipvs mark-prerouting ip daddr . meta l4proto . th dport @masq-vips-v4 meta mark set meta mark | 0x4000",
 		"add rule inet plexus-ipvs mark-output ip6 daddr . meta l4proto . th dport @cluster-vips-v6 ip6 saddr != @pod-cidrs-v6 meta mark set meta mark | 0x4000",
 		"add rule inet plexus-ipvs postrouting ip daddr . ip saddr @hairpin-v4 masquerade fully-random",
-		"add rule inet plexus-ipvs postrouting meta mark & 0x4000 != 0 masquerade fully-random",
+		"add rule inet plexus-ipvs postrouting meta mark & 0x4000 != 0 meta mark set meta mark ^ 0x4000 masquerade fully-random",
 	} {
 		if !strings.Contains(dump, want) {
 			t.Errorf("table lacks %q:\n%s", want, dump)

@@ -59,7 +59,7 @@ add rule inet plexus-proxy nat-output jump services
 add rule inet plexus-proxy nat-postrouting meta l4proto tcp ct status dnat ct original ip daddr . meta l4proto . ct original proto-dst vmap @affinity-vips-v4
 add rule inet plexus-proxy nat-postrouting meta l4proto udp ct status dnat ct original ip daddr . meta l4proto . ct original proto-dst vmap @affinity-vips-v4
 add rule inet plexus-proxy nat-postrouting meta l4proto sctp ct status dnat ct original ip daddr . meta l4proto . ct original proto-dst vmap @affinity-vips-v4
-add rule inet plexus-proxy nat-postrouting meta mark & 0x00004000 == 0x00004000 masquerade fully-random
+add rule inet plexus-proxy nat-postrouting meta mark & 0x00004000 == 0x00004000 meta mark set meta mark ^ 0x00004000 masquerade fully-random
 add rule inet plexus-proxy nat-postrouting ct status dnat ip saddr . ip daddr @hairpin-v4 masquerade fully-random
 add rule inet plexus-proxy nat-postrouting ct status dnat ip6 saddr . ip6 daddr @hairpin-v6 masquerade fully-random
 add rule inet plexus-proxy nat-prerouting jump services

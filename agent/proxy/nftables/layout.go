@@ -93,7 +93,11 @@ func staticObjects() []knftables.Object {
 				"daddr . meta l4proto . ct original proto-dst vmap", "@"+f.name(mapAffinityVIPs))
 		}
 	}
-	rule(chainNatPostrouting, "meta mark &", masqueradeMark, "==", masqueradeMark, "masquerade fully-random")
+	// Clear the mark before masquerading: a packet that leaves through the VXLAN device hands its
+	// mark to the encapsulated outer packet, which would otherwise be masqueraded too (its UDP
+	// source port rewritten) and dropped by the peer.
+	rule(chainNatPostrouting, "meta mark &", masqueradeMark, "==", masqueradeMark,
+		"meta mark set meta mark ^", masqueradeMark, "masquerade fully-random")
 	for _, f := range fams {
 		rule(chainNatPostrouting, "ct status dnat", f.ip, "saddr .", f.ip, "daddr", "@"+f.name(setHairpin), "masquerade fully-random")
 	}

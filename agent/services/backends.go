@@ -1,0 +1,217 @@
+package services
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+
+	"sigs.k8s.io/knftables"
+
+	"github.com/plexus-net/plexus/agent/proxy"
+	"github.com/plexus-net/plexus/agent/proxy/ipvs"
+	"github.com/plexus-net/plexus/agent/proxy/nftables"
+)
+
+// Config is what a backend programs besides the model.
+type Config struct {
+	// PodCIDRs are the cluster's pod CIDRs (the IPVS mode masquerades ClusterIP traffic from
+	// elsewhere).
+	PodCIDRs []netip.Prefix
+	// IPVSScheduler is serviceProxy.ipvs.scheduler ("" for the default).
+	IPVSScheduler string
+}
+
+// Backend is one service proxy implementation as the Manager drives it.
+type Backend interface {
+	// Features is the backend's row of the feature table.
+	Features() proxy.Backend
+	// Sync makes the data plane match m and reports whether it wrote anything.
+	Sync(ctx context.Context, m proxy.Model, cfg Config) (bool, error)
+	// Remove deletes everything the backend programmed and stops its servers; with nothing
+	// programmed it writes nothing. The next Sync starts afresh.
+	Remove(ctx context.Context) (bool, error)
+	// RequestFullSync makes the next Sync compare with the kernel instead of its memory.
+	RequestFullSync()
+}
+
+// UnavailableError says the kernel lacks what a backend needs; retrying cannot help.
+type UnavailableError struct {
+	// Mode is the backend's mode and Missing what the kernel lacks.
+	Mode, Missing string
+}
+
+// Error names the mode and the missing kernel support.
+func (e *UnavailableError) Error() string {
+	return fmt.Sprintf("serviceProxy mode %s needs %s, which this node's kernel lacks", e.Mode, e.Missing)
+}
+
+// NFTables is the nftables backend: the nftables Proxier and, when set, the eTP Local health
+// check servers (which the Proxier starts and stops; Remove stops them).
+type NFTables struct {
+	nft  knftables.Interface
+	opts []nftables.Option
+	hc   interface{ Close() error }
+	p    *nftables.Proxier
+	// Errors receives failures that did not fail a sync (conntrack flush, health check
+	// servers); nil drops them.
+	Errors func(error)
+}
+
+var _ Backend = &NFTables{}
+
+// NewNFTables returns the backend on nft (bound to nftables.TableFamily and TableName).
+// hc, when not nil, also passed with nftables.WithHealthChecker, is closed by Remove.
+func NewNFTables(nft knftables.Interface, hc interface{ Close() error }, opts ...nftables.Option) *NFTables {
+	return &NFTables{nft: nft, hc: hc, opts: opts}
+}
+
+// Features implements Backend.
+func (b *NFTables) Features() proxy.Backend { return nftables.Features }
+
+// Sync implements Backend.
+func (b *NFTables) Sync(ctx context.Context, m proxy.Model, _ Config) (bool, error) {
+	if b.p == nil {
+		b.p = nftables.New(b.nft, b.opts...)
+	}
+	err := b.p.Sync(ctx, m)
+	st := b.p.Stats()
+	if b.Errors != nil {
+		for _, e := range st.Errors {
+			b.Errors(e)
+		}
+	}
+	return st.Wrote, err
+}
+
+// RequestFullSync implements Backend.
+func (b *NFTables) RequestFullSync() {
+	if b.p != nil {
+		b.p.RequestFullSync()
+	}
+}
+
+// Remove implements Backend: it deletes the table and stops the health check servers.
+func (b *NFTables) Remove(ctx context.Context) (bool, error) {
+	b.p = nil
+	var hcErr error
+	if b.hc != nil {
+		hcErr = b.hc.Close()
+	}
+	wrote, err := removeTable(ctx, b.nft, nftables.TableName)
+	return wrote, errors.Join(err, hcErr)
+}
+
+// removeTable deletes nft's table; a missing table costs no write.
+func removeTable(ctx context.Context, nft knftables.Interface, name string) (bool, error) {
+	if _, err := nft.List(ctx, "chains"); knftables.IsNotFound(err) {
+		return false, nil
+	}
+	tx := nft.NewTransaction()
+	tx.Delete(&knftables.Table{})
+	if err := nft.Run(ctx, tx); err != nil && !knftables.IsNotFound(err) {
+		return false, fmt.Errorf("delete nftables table %s: %w", name, err)
+	}
+	return true, nil
+}
+
+// ProcIPVS exists exactly when the kernel has IPVS.
+const ProcIPVS = "/proc/net/ip_vs"
+
+// IPVSKernel opens the kernel side of the IPVS backend; it returns an *UnavailableError when the
+// kernel has no IPVS.
+type IPVSKernel func() (ipvs.Interface, ipvs.Binder, error)
+
+// IPVS is the IPVS backend: virtual servers (through the kernel opened lazily by open) and its
+// nftables table (through nft, bound to ipvs.NFTFamily and NFTTable).
+type IPVS struct {
+	open   IPVSKernel
+	table  knftables.Interface
+	nft    *ipvs.NFTSyncer
+	syncer *ipvs.Syncer
+}
+
+var _ Backend = &IPVS{}
+
+// NewIPVS returns the IPVS backend.
+func NewIPVS(open IPVSKernel, nft knftables.Interface) *IPVS {
+	return &IPVS{open: open, table: nft, nft: ipvs.NewNFTSyncer(nft)}
+}
+
+// Features implements Backend.
+func (b *IPVS) Features() proxy.Backend { return ipvs.Features }
+
+// RequestFullSync implements Backend.
+func (b *IPVS) RequestFullSync() {
+	if b.syncer != nil {
+		b.syncer.ForceFullSync()
+	}
+}
+
+func (b *IPVS) kernel() (*ipvs.Syncer, error) {
+	if b.syncer != nil {
+		return b.syncer, nil
+	}
+	i, bind, err := b.open()
+	if err != nil {
+		return nil, err
+	}
+	b.syncer = ipvs.NewSyncer(i, bind)
+	return b.syncer, nil
+}
+
+// Sync implements Backend.
+func (b *IPVS) Sync(ctx context.Context, m proxy.Model, cfg Config) (bool, error) {
+	s, err := b.kernel()
+	if err != nil {
+		return false, err
+	}
+	wroteNFT, err := b.nft.Sync(ctx, m, ipvs.NFTConfig{PodCIDRs: cfg.PodCIDRs})
+	if err != nil {
+		return wroteNFT, err
+	}
+	plan, err := s.Sync(ipvs.DesiredState(m, ipvs.Config{Scheduler: cfg.IPVSScheduler}))
+	return wroteNFT || plan.Changes() > 0, err
+}
+
+// Remove implements Backend: the table always; virtual servers and bound VIPs when the kernel
+// has IPVS (without it there are none).
+func (b *IPVS) Remove(ctx context.Context) (bool, error) {
+	wrote := false
+	if s, err := b.kernel(); err == nil {
+		plan, err := s.Sync(ipvs.State{})
+		if err != nil {
+			return false, err
+		}
+		// The Syncer now remembers the empty state, so later full syncs cost no kernel write.
+		wrote = plan.Changes() > 0
+	} else if _, ok := errors.AsType[*UnavailableError](err); !ok {
+		return false, err
+	}
+	removed, err := removeTable(ctx, b.table, ipvs.NFTTable)
+	return wrote || removed, err
+}
+
+// KernelIPVS opens the real IPVS in the network namespace at nsPath ("" for the agent's own),
+// after checking /proc/net/ip_vs.
+func KernelIPVS(nsPath string, binder func() (ipvs.Binder, error)) IPVSKernel {
+	return func() (ipvs.Interface, ipvs.Binder, error) {
+		if _, err := os.Stat(ProcIPVS); err != nil {
+			return nil, nil, &UnavailableError{Mode: ipvs.Mode, Missing: "IPVS (CONFIG_IP_VS; no " + ProcIPVS + ")"}
+		}
+		k, err := ipvs.NewKernel(nsPath)
+		if errors.Is(err, ipvs.ErrNoIPVS) {
+			return nil, nil, &UnavailableError{Mode: ipvs.Mode, Missing: "IPVS (CONFIG_IP_VS; no " + ProcIPVS + ")"}
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		bd, err := binder()
+		if err != nil {
+			k.Close()
+			return nil, nil, err
+		}
+		return k, bd, nil
+	}
+}

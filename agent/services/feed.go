@@ -1,0 +1,146 @@
+// Package services is the agent's service proxy: it keeps the Services and EndpointSlices the
+// informers deliver (Feed), builds the proxy.Model for the node, and programs it through the
+// backend that the ClusterNetwork's effective serviceProxy.mode selects (Manager), removing the
+// state of the other backends. It also decides which Services get a Warning Event because the
+// active backend cannot honour a feature they use, once per Service and feature set.
+package services
+
+import (
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+
+	"github.com/plexus-net/plexus/agent/proxy"
+)
+
+// Feed holds the current Services and EndpointSlices. Informer handlers call its Set and Delete
+// methods from their goroutines; the sync loop reads it with snapshot. It wraps a proxy.Tracker
+// (which is not safe for concurrent use) so a sync rebuilds only what changed.
+type Feed struct {
+	mu      sync.Mutex
+	tracker *proxy.Tracker
+	node    proxy.NodeInfo
+	svcs    map[proxy.ServiceName]*corev1.Service
+	slices  map[proxy.ServiceName]map[string]*discoveryv1.EndpointSlice
+	// changed are the Services whose objects changed since the last snapshot (for Events).
+	changed map[proxy.ServiceName]bool
+}
+
+// NewFeed returns an empty Feed.
+func NewFeed() *Feed {
+	return &Feed{
+		tracker: proxy.NewTracker(proxy.NodeInfo{}),
+		svcs:    map[proxy.ServiceName]*corev1.Service{},
+		slices:  map[proxy.ServiceName]map[string]*discoveryv1.EndpointSlice{},
+		changed: map[proxy.ServiceName]bool{},
+	}
+}
+
+// SetService adds or replaces a Service.
+func (f *Feed) SetService(svc *corev1.Service) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := proxy.ServiceName{Namespace: svc.Namespace, Name: svc.Name}
+	f.svcs[n] = svc
+	f.changed[n] = true
+	f.tracker.SetService(svc)
+}
+
+// DeleteService removes a Service; an unknown one is ignored.
+func (f *Feed) DeleteService(namespace, name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := proxy.ServiceName{Namespace: namespace, Name: name}
+	delete(f.svcs, n)
+	f.changed[n] = true
+	f.tracker.DeleteService(namespace, name)
+}
+
+// SetSlice adds or replaces an EndpointSlice; one without the service-name label is ignored.
+func (f *Feed) SetSlice(s *discoveryv1.EndpointSlice) {
+	svc := s.Labels[discoveryv1.LabelServiceName]
+	if svc == "" {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := proxy.ServiceName{Namespace: s.Namespace, Name: svc}
+	if f.slices[n] == nil {
+		f.slices[n] = map[string]*discoveryv1.EndpointSlice{}
+	}
+	f.slices[n][s.Name] = s
+	f.changed[n] = true
+	f.tracker.SetSlice(s)
+}
+
+// DeleteSlice removes an EndpointSlice; an unknown one is ignored.
+func (f *Feed) DeleteSlice(s *discoveryv1.EndpointSlice) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := proxy.ServiceName{Namespace: s.Namespace, Name: s.Labels[discoveryv1.LabelServiceName]}
+	if m := f.slices[n]; m != nil {
+		delete(m, s.Name)
+		if len(m) == 0 {
+			delete(f.slices, n)
+		}
+		f.changed[n] = true
+	}
+	f.tracker.DeleteSlice(s)
+}
+
+// snapshot is what one sync reads from the Feed.
+type snapshot struct {
+	model proxy.Model
+	// changed are the Services changed since the last snapshot; all lists every Service.
+	changed []proxy.ServiceName
+	all     map[proxy.ServiceName]serviceObjects
+}
+
+// serviceObjects are one Service and its EndpointSlices.
+type serviceObjects struct {
+	svc    *corev1.Service
+	slices []*discoveryv1.EndpointSlice
+}
+
+// snapshot returns the model for node (rebuilding every Service when node changed) and the
+// Services that changed.
+func (f *Feed) snapshot(node proxy.NodeInfo) snapshot {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !equalNode(f.node, node) {
+		f.node = node
+		f.tracker.SetNode(node)
+	}
+	s := snapshot{model: f.tracker.Model(), all: make(map[proxy.ServiceName]serviceObjects, len(f.svcs))}
+	for n := range f.changed {
+		s.changed = append(s.changed, n)
+	}
+	clear(f.changed)
+	for n, svc := range f.svcs {
+		o := serviceObjects{svc: svc}
+		for _, sl := range f.slices[n] {
+			o.slices = append(o.slices, sl)
+		}
+		s.all[n] = o
+	}
+	return s
+}
+
+func equalNode(a, b proxy.NodeInfo) bool {
+	if a.Name != b.Name || a.Zone != b.Zone || len(a.Addresses) != len(b.Addresses) ||
+		len(a.NodePortAddresses) != len(b.NodePortAddresses) {
+		return false
+	}
+	for i := range a.Addresses {
+		if a.Addresses[i] != b.Addresses[i] {
+			return false
+		}
+	}
+	for i := range a.NodePortAddresses {
+		if a.NodePortAddresses[i] != b.NodePortAddresses[i] {
+			return false
+		}
+	}
+	return true
+}
