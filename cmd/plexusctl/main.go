@@ -1,5 +1,7 @@
-// Command plexusctl is the human interface to Plexus. For now it runs the local lab:
+// Command plexusctl is the human interface to Plexus:
 //
+//	plexusctl status [--kubeconfig FILE]  the ClusterNetwork's conditions, effective config and nodes;
+//	                              exits 1 when the network is not Ready (the last line says why)
 //	plexusctl lab up [-nodes 3]   build what is missing, start the lab (idempotent), print its status
 //	plexusctl lab down            remove everything lab up made, also after an aborted up
 //	plexusctl lab status          print the lab summary again
@@ -18,6 +20,9 @@ import (
 )
 
 const usage = `usage:
+  plexusctl status [--kubeconfig FILE] [--timeout D]
+                                            Plexus' status in any cluster (KUBECONFIG, ~/.kube/config
+                                            or in-cluster); exit code 1 when not Ready
   plexusctl lab up [-nodes N] [-repo DIR]   start (or complete) the local lab and print its status
   plexusctl lab down [-repo DIR]            remove everything the lab made
   plexusctl lab status [-repo DIR]          print the lab summary
@@ -25,12 +30,14 @@ const usage = `usage:
 
 func main() {
 	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "plexusctl:", err)
-		os.Exit(1)
+		exitError(err)
 	}
 }
 
 func run(args []string) error {
+	if len(args) >= 1 && args[0] == "status" {
+		return status(args[1:])
+	}
 	if len(args) < 2 || args[0] != "lab" {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
