@@ -20,6 +20,10 @@ if [ "$(id -u)" -eq 0 ]; then
   run "CNI: ADD+DEL through libcni, as a runtime calls it" -bench . -benchtime 10x ./agent/cni/
   run "Service proxy, nftables: 1k/5k/10k services x 10 endpoints (targets: cold <= 300 ms at 1k and <= 2 s at 10k; incremental p99 <= 20 ms; no-op <= 500 ms with 0 writes; <= 200 MiB)" \
     -bench BenchmarkProxy -benchtime 1x -timeout 20m ./agent/proxy/nftables/
+  run "Service proxy vs upstream kube-proxy v1.37.2 (nftables mode), both through a real API server: 1k/5k/10k services x 10 endpoints, end to end (kp/px = kube-proxy / Plexus)" \
+    -bench BenchmarkProxyComparison -benchtime 1x -timeout 30m ./test/proxybench/
+  run "Lab, end to end (starts its own 3-node lab; skips if a lab runs): Service created -> reachable from every node, 100 Services (targets p50 <= 200 ms, p99 <= 1 s); node join: Node registered -> Ready and routed from every other node" \
+    -bench . -benchtime 1x -timeout 20m ./test/labbench/
 else
   printf '\n==> [bench] real-kernel benchmarks skipped: they need root (network namespaces)\n'
 fi

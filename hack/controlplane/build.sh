@@ -5,7 +5,7 @@
 #   hack/controlplane/build.sh [component ...]   # default: etcd kube-apiserver kube-controller-manager
 #
 # Prints the cache directory on its last line. Components: etcd kube-apiserver kube-controller-manager
-# kube-scheduler kubectl kubelet.
+# kube-scheduler kubectl kubelet kube-proxy (kube-proxy: the upstream baseline of test/proxybench).
 set -euo pipefail
 
 K8S_VERSION=v1.37.2
@@ -41,10 +41,10 @@ for c in "${components[@]}"; do
     etcd)
       step "($i/$n) building etcd $ETCD_VERSION (about 1 min cold)"
       (cd "$here/etcd" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out.tmp" .) ;;
-    kube-apiserver|kube-controller-manager|kube-scheduler|kubectl|kubelet)
+    kube-apiserver|kube-controller-manager|kube-scheduler|kubectl|kubelet|kube-proxy)
       step "($i/$n) building $c $K8S_VERSION (several minutes cold)"
       (cd "$here" && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out.tmp" "k8s.io/kubernetes/cmd/$c") ;;
-    *) echo "unknown component $c (want etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet)" >&2; exit 2 ;;
+    *) echo "unknown component $c (want etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy)" >&2; exit 2 ;;
   esac
   mv -f "$out.tmp" "$out"
   echo "$want" > "$stamp"
