@@ -4,6 +4,8 @@
 package envtest
 
 import (
+	"github.com/plexus-net/plexus/internal/controlplane"
+
 	"context"
 	"os"
 	"path/filepath"
@@ -29,9 +31,6 @@ import (
 	"github.com/plexus-net/plexus/controllers/netconfig"
 )
 
-// KubernetesVersion is the version of the control plane the suite must run against.
-const KubernetesVersion = "v1.37.2"
-
 var (
 	cfg       *rest.Config
 	k8s       client.Client
@@ -47,24 +46,10 @@ func TestEnvtest(t *testing.T) {
 	RunSpecs(t, "Operator against a real API server")
 }
 
-// assetsDir finds the control-plane binaries: KUBEBUILDER_ASSETS, or the cache that
-// `make controlplane` fills.
-func assetsDir() string {
-	if d := os.Getenv("KUBEBUILDER_ASSETS"); d != "" {
-		return d
-	}
-	base := os.Getenv("XDG_CACHE_HOME")
-	if base == "" {
-		home, _ := os.UserHomeDir()
-		base = filepath.Join(home, ".cache")
-	}
-	return filepath.Join(base, "plexus", "controlplane", KubernetesVersion)
-}
-
 var _ = BeforeSuite(func() {
 	logf.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
 	suiteCtx, cancelAll = context.WithCancel(context.Background())
-	dir := assetsDir()
+	dir := controlplane.AssetsDir()
 	_, err := os.Stat(filepath.Join(dir, "kube-apiserver"))
 	Expect(err).NotTo(HaveOccurred(), "no kube-apiserver in %s: run `make controlplane` (or `make test`, which runs it) first", dir)
 
@@ -128,6 +113,6 @@ var _ = Describe("The test control plane", func() {
 		Expect(err).NotTo(HaveOccurred())
 		v, err := dc.ServerVersion()
 		Expect(err).NotTo(HaveOccurred())
-		Expect(v.GitVersion).To(Equal(KubernetesVersion))
+		Expect(v.GitVersion).To(Equal(controlplane.KubernetesVersion))
 	})
 })

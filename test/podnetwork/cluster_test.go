@@ -1,6 +1,8 @@
 package podnetwork
 
 import (
+	"github.com/plexus-net/plexus/internal/controlplane"
+
 	"context"
 	"fmt"
 	"os"
@@ -32,8 +34,6 @@ import (
 )
 
 const (
-	// kubernetesVersion is the control plane the suite runs against (see test/envtest).
-	kubernetesVersion = "v1.37.2"
 	// agentUser is the identity the agents authenticate as: bound to the agent ClusterRole from
 	// config/rbac, so the test also proves that role is enough.
 	agentUser = "plexus-agent-e2e"
@@ -48,25 +48,11 @@ type cluster struct {
 	kubeconfig string
 }
 
-// assetsDir finds the control-plane binaries: KUBEBUILDER_ASSETS, or the cache `make controlplane`
-// fills.
-func assetsDir() string {
-	if d := os.Getenv("KUBEBUILDER_ASSETS"); d != "" {
-		return d
-	}
-	base := os.Getenv("XDG_CACHE_HOME")
-	if base == "" {
-		home, _ := os.UserHomeDir()
-		base = filepath.Join(home, ".cache")
-	}
-	return filepath.Join(base, "plexus", "controlplane", kubernetesVersion)
-}
-
 // startCluster starts the API server, the operator and the agents' RBAC; all stop on cleanup.
 func startCluster(t *testing.T) *cluster {
 	t.Helper()
 	logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.Level(zapLevel()))))
-	dir := assetsDir()
+	dir := controlplane.AssetsDir()
 	if _, err := os.Stat(filepath.Join(dir, "kube-apiserver")); err != nil {
 		t.Fatalf("no kube-apiserver in %s: run `make controlplane` first (%v)", dir, err)
 	}

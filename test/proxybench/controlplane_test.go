@@ -1,6 +1,8 @@
 package proxybench
 
 import (
+	"github.com/plexus-net/plexus/internal/controlplane"
+
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -38,7 +40,6 @@ import (
 )
 
 const (
-	kubernetesVersion = "v1.37.2"
 	// benchNamespace holds the benchmark's Services and EndpointSlices.
 	benchNamespace = "proxybench"
 	// nodeName is the Node both proxies run as; every endpoint is on other nodes.
@@ -82,19 +83,6 @@ type controlPlane struct {
 	created int
 }
 
-// assetsDir finds the binaries: KUBEBUILDER_ASSETS, or the cache hack/controlplane/build.sh fills.
-func assetsDir() string {
-	if d := os.Getenv("KUBEBUILDER_ASSETS"); d != "" {
-		return d
-	}
-	base := os.Getenv("XDG_CACHE_HOME")
-	if base == "" {
-		home, _ := os.UserHomeDir()
-		base = filepath.Join(home, ".cache")
-	}
-	return filepath.Join(base, "plexus", "controlplane", kubernetesVersion)
-}
-
 // ensureKubeProxy builds kube-proxy into dir with hack/controlplane/build.sh when it is missing
 // (seconds when the module cache is warm, several minutes cold).
 func ensureKubeProxy(b *testing.B, dir string) string {
@@ -102,7 +90,7 @@ func ensureKubeProxy(b *testing.B, dir string) string {
 	if _, err := os.Stat(bin); err == nil {
 		return bin
 	}
-	b.Logf("building kube-proxy %s into %s (hack/controlplane/build.sh kube-proxy)", kubernetesVersion, dir)
+	b.Logf("building kube-proxy %s into %s (hack/controlplane/build.sh kube-proxy)", controlplane.KubernetesVersion, dir)
 	cmd := exec.Command(filepath.Join("..", "..", "hack", "controlplane", "build.sh"), "kube-proxy")
 	cmd.Env = append(os.Environ(), "PLEXUS_CONTROLPLANE_DIR="+dir)
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -114,7 +102,7 @@ func ensureKubeProxy(b *testing.B, dir string) string {
 // startControlPlane starts etcd and kube-apiserver in a new namespace; everything is stopped and
 // removed when b ends.
 func startControlPlane(b *testing.B) *controlPlane {
-	assets := assetsDir()
+	assets := controlplane.AssetsDir()
 	for _, c := range []string{"etcd", "kube-apiserver"} {
 		if _, err := os.Stat(filepath.Join(assets, c)); err != nil {
 			b.Fatalf("no %s in %s: run `make controlplane` first (%v)", c, assets, err)

@@ -1,6 +1,8 @@
 package nftables
 
 import (
+	"github.com/plexus-net/plexus/internal/golden"
+
 	"regexp"
 	"strconv"
 	"strings"
@@ -113,26 +115,8 @@ func TestExactRules(t *testing.T) {
 	syncFake(t, New(fake), scenario().model())
 	got := stampRE.ReplaceAllString(sortedDump(fake), "sync-stamp { DIGEST }")
 	if want := strings.TrimSpace(wantScenario); got != want {
-		t.Errorf("table differs; first difference:\n%s", firstDiff(got, want))
+		t.Errorf("table differs; first difference:\n%s", golden.FirstDiff(got, want))
 	}
-}
-
-// firstDiff names the first differing line of two dumps.
-func firstDiff(got, want string) string {
-	g, w := strings.Split(got, "\n"), strings.Split(want, "\n")
-	for i := 0; i < len(g) || i < len(w); i++ {
-		var gl, wl string
-		if i < len(g) {
-			gl = g[i]
-		}
-		if i < len(w) {
-			wl = w[i]
-		}
-		if gl != wl {
-			return "line " + itoa(i+1) + ":\n got: " + gl + "\nwant: " + wl
-		}
-	}
-	return "(none)"
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }

@@ -1,6 +1,8 @@
 package nftables
 
 import (
+	"github.com/plexus-net/plexus/internal/golden"
+
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -137,7 +139,7 @@ func assertEqualsFresh(t *testing.T, fake *knftables.Fake, m proxy.Model) {
 	fresh := knftables.NewFake(TableFamily, TableName)
 	syncFake(t, New(fresh), m)
 	if got, want := normalise(sortedDump(fake)), normalise(sortedDump(fresh)); got != want {
-		t.Errorf("table after syncs differs from a fresh one:\n%s", firstDiff(got, want))
+		t.Errorf("table after syncs differs from a fresh one:\n%s", golden.FirstDiff(got, want))
 	}
 	// Write numbers differ; the newest stamp must carry the same digest.
 	_, got, _ := latestStamp(stampsOf(t, fake))
