@@ -62,7 +62,18 @@ type Agent struct {
 	// what the API holds even when the informer cache has not caught up yet.
 	written    *v1.NodeNetworkStatus
 	writtenUID types.UID
+	// lastPatch is when the status was last patched; countsPending says a change of counts alone
+	// was held back (see CountsInterval).
+	lastPatch     time.Time
+	countsPending bool
 }
+
+// CountsInterval is the least time between two status patches that change nothing but counts
+// (routes, pods, services, endpoints). Conditions, generations and errors are written at once.
+// Why: every Service change changes the counts on every node; writing them each time costs one
+// API call per node per change, and with client-go's rate limit it held up the next sync (the
+// Service programming latency in the lab doubled).
+const CountsInterval = 5 * time.Second
 
 // MarkDirty asks for a sync. It never blocks: requests made while one is pending coalesce.
 func (a *Agent) MarkDirty() {
@@ -113,6 +124,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	backoff := minBackoff
 	var retry <-chan time.Time
 	full := true
+	var countsDue <-chan time.Time
 	a.MarkDirty()
 	for {
 		// While a retry is pending, changes wait for it (the retry reads the latest objects
@@ -127,10 +139,15 @@ func (a *Agent) Run(ctx context.Context) error {
 			return nil
 		case <-dirty:
 		case <-retry:
+		case <-countsDue:
+			countsDue = nil
 		case <-resync.C:
 			full = true
 		}
 		_, err := a.Sync(ctx, full)
+		if a.countsPending && countsDue == nil {
+			countsDue = time.After(CountsInterval)
+		}
 		var waiting *WaitingError
 		switch {
 		case err == nil:

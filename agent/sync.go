@@ -204,6 +204,11 @@ func (a *Agent) report(ctx context.Context, in Inputs, obs status.Observation) (
 	}
 	next := status.Build(prev, obs)
 	if !status.Changed(prev, next) {
+		a.countsPending = false
+		return false, nil
+	}
+	if status.OnlyCountsChanged(prev, next) && a.now().Sub(a.lastPatch) < CountsInterval {
+		a.countsPending = true
 		return false, nil
 	}
 	base := nn.DeepCopy()
@@ -215,5 +220,6 @@ func (a *Agent) report(ctx context.Context, in Inputs, obs status.Observation) (
 		return false, fmt.Errorf("patch status of NodeNetwork %s: %w", nn.Name, err)
 	}
 	a.written, a.writtenUID = &next, nn.UID
+	a.lastPatch, a.countsPending = a.now(), false
 	return true, nil
 }

@@ -125,7 +125,9 @@ func ServicesCondition(o Observation, generation int64) (metav1.Condition, bool)
 		c.Message = "serviceProxy mode none: Plexus programs no Service on this node (another proxy must)"
 	default:
 		c.Status, c.Reason = metav1.ConditionTrue, ReasonProgrammed
-		c.Message = fmt.Sprintf("%d Services (%d service ports, %d endpoints) programmed with %s", s.Services, s.ServicePorts, s.Endpoints, s.Mode)
+		// No counts in the message: they change with every Service and are reported (less
+		// often, see agent.CountsInterval) in status.services and status.endpoints.
+		c.Message = fmt.Sprintf("every Service is programmed with %s", s.Mode)
 	}
 	return c, true
 }
@@ -241,6 +243,17 @@ func withTimes(s v1.NodeNetworkStatus, o Observation) v1.NodeNetworkStatus {
 // and the conditions' LastTransitionTime: only then is a patch worth its API write.
 func Changed(prev, next v1.NodeNetworkStatus) bool {
 	return !equality.Semantic.DeepEqual(comparable(prev), comparable(next))
+}
+
+// OnlyCountsChanged reports whether next differs from prev in the counts alone (routes, pods,
+// services, endpoints, policy rules): the agent writes such changes less often.
+func OnlyCountsChanged(prev, next v1.NodeNetworkStatus) bool {
+	strip := func(s v1.NodeNetworkStatus) v1.NodeNetworkStatus {
+		c := comparable(s)
+		c.Routes, c.Pods, c.Services, c.Endpoints, c.PolicyRules = 0, 0, 0, 0, 0
+		return c
+	}
+	return Changed(prev, next) && equality.Semantic.DeepEqual(strip(prev), strip(next))
 }
 
 func comparable(s v1.NodeNetworkStatus) v1.NodeNetworkStatus {

@@ -93,7 +93,7 @@ func TestServicesConditions(t *testing.T) {
 		want: []metav1.Condition{
 			routes,
 			cond(v1.ConditionNodeReady, "True", ReasonProgrammed, "pod network programmed for ClusterNetwork generation 5: 4 routes, pod MTU 1450, 3 pods"),
-			cond(v1.ConditionServicesProgrammed, "True", ReasonProgrammed, "3 Services (5 service ports, 7 endpoints) programmed with nftables"),
+			cond(v1.ConditionServicesProgrammed, "True", ReasonProgrammed, "every Service is programmed with nftables"),
 		},
 	}, {
 		name: "mode none: programmed (nothing), Ready",
@@ -195,5 +195,30 @@ func TestBuild(t *testing.T) {
 	o.Finished = t0.Add(3 * time.Minute)
 	if rec := Build(failed, o); rec.LastError != "" || !Changed(failed, rec) {
 		t.Errorf("recovered status: %+v", rec)
+	}
+}
+
+func TestOnlyCountsChanged(t *testing.T) {
+	base := v1.NodeNetworkStatus{ProgrammedGeneration: 3, Routes: 4, Services: 2,
+		Conditions: []metav1.Condition{{Type: v1.ConditionNodeReady, Status: metav1.ConditionTrue, Reason: "AsExpected"}}}
+	counts := *base.DeepCopy()
+	counts.Services, counts.Endpoints = 3, 7
+	gen := *counts.DeepCopy()
+	gen.ProgrammedGeneration = 4
+	cond := *base.DeepCopy()
+	cond.Conditions[0].Status = metav1.ConditionFalse
+	for _, c := range []struct {
+		name string
+		next v1.NodeNetworkStatus
+		want bool
+	}{
+		{"nothing changed", *base.DeepCopy(), false},
+		{"counts only", counts, true},
+		{"counts and generation", gen, false},
+		{"a condition", cond, false},
+	} {
+		if got := OnlyCountsChanged(base, c.next); got != c.want {
+			t.Errorf("%s: OnlyCountsChanged = %v, want %v", c.name, got, c.want)
+		}
 	}
 }
