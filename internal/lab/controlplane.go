@@ -135,7 +135,18 @@ func (c Config) firstServiceIPs() ([]net.IP, error) {
 }
 
 func writeKubeconfig(file, server, ca, token string) error {
-	kc := fmt.Sprintf(`apiVersion: v1
+	return os.WriteFile(file, []byte(tokenKubeconfig(server, ca, token)), 0o600)
+}
+
+// tokenKubeconfig is a kubeconfig that authenticates with a bearer token.
+func tokenKubeconfig(server, ca, token string) string {
+	return kubeconfigYAML(server, ca, fmt.Sprintf("{token: %s}", token))
+}
+
+// kubeconfigYAML is a one-cluster kubeconfig for the lab's API server; user is the YAML of the
+// credential.
+func kubeconfigYAML(server, ca, user string) string {
+	return fmt.Sprintf(`apiVersion: v1
 kind: Config
 clusters:
 - name: plexus-lab
@@ -148,9 +159,8 @@ contexts:
 current-context: plexus-lab
 users:
 - name: user
-  user: {token: %s}
-`, server, ca, token)
-	return os.WriteFile(file, []byte(kc), 0o600)
+  user: %s
+`, server, ca, user)
 }
 
 // startControlPlane starts etcd, kube-apiserver, kube-controller-manager and kube-scheduler inside

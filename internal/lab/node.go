@@ -42,7 +42,8 @@ func (c Config) startNodes(st *State, p *pki, tk tokens) error {
 		return err
 	}
 	for _, n := range c.nodes() {
-		if err := c.startNode(st, p, tk, n); err != nil {
+		kc := tokenKubeconfig(APIServerURL(), p.path("ca.crt"), tk["system:node:"+n.Name])
+		if err := c.startNode(st, p, n, kc, c.nodeScript(st, n)); err != nil {
 			return fmt.Errorf("node %s: %w", n.Name, err)
 		}
 	}
@@ -115,9 +116,9 @@ func nodeCgroupHierarchies() []string {
 	return out
 }
 
-// startNode writes the node's configuration and starts its containerd and kubelet in the node's own
-// network, mount and UTS namespaces.
-func (c Config) startNode(st *State, p *pki, tk tokens, n Node) error {
+// startNode writes the node's configuration (kubelet kubeconfig and node script given) and starts
+// its containerd and kubelet in the node's own network, mount and UTS namespaces.
+func (c Config) startNode(st *State, p *pki, n Node, kubeconfig, script string) error {
 	d := c.nodeDir(n)
 	for _, m := range bindMounts(st) {
 		if err := os.MkdirAll(filepath.Join(d, "root", m), 0o755); err != nil {
@@ -148,21 +149,18 @@ func (c Config) startNode(st *State, p *pki, tk tokens, n Node) error {
 		}
 	}
 	files := map[string]string{
-		"containerd.toml":    containerdConfig(),
-		"kubelet.yaml":       kubeletConfig(p, n, cgroupRoot),
-		"node.sh":            c.nodeScript(st, n),
-		"kubelet.kubeconfig": "",
+		"containerd.toml": containerdConfig(),
+		"kubelet.yaml":    kubeletConfig(p, n, cgroupRoot),
+		"node.sh":         script,
 	}
 	for f, content := range files {
-		if f == "kubelet.kubeconfig" {
-			if err := writeKubeconfig(filepath.Join(d, f), APIServerURL(), p.path("ca.crt"), tk["system:node:"+n.Name]); err != nil {
-				return err
-			}
-			continue
-		}
 		if err := os.WriteFile(filepath.Join(d, f), []byte(content), 0o644); err != nil {
 			return err
 		}
+	}
+	// The kubeconfig holds the node's credential: owner only.
+	if err := os.WriteFile(filepath.Join(d, "kubelet.kubeconfig"), []byte(kubeconfig), 0o600); err != nil {
+		return err
 	}
 	if !alive(st.Processes[n.Name]) {
 		// What is left of an earlier start of this node (its containerd, shims, pods) would hold

@@ -149,63 +149,11 @@ func wireNode(st *State, n Node) error {
 	return nil
 }
 
-// startJoiningNode is startNode for a node added to a running lab: the same folders, cgroups,
-// containerd and kubelet configuration, but a kubeconfig with a client certificate.
+// startJoiningNode is startNode for a node added to a running lab: the kubelet authenticates with a
+// client certificate (the API server reads its token file only at start) and waits for the images.
 func (c Config) startJoiningNode(st *State, p *pki, n Node) error {
-	d := c.nodeDir(n)
-	for _, m := range bindMounts(st) {
-		if err := os.MkdirAll(filepath.Join(d, "root", m), 0o755); err != nil {
-			return err
-		}
-	}
-	if err := os.MkdirAll(filepath.Join(d, "mnt/cgroup"), 0o755); err != nil {
-		return err
-	}
-	if err := st.record(&st.Cgroups, CgroupRoot); err != nil {
-		return err
-	}
-	cgroupRoot := "/" + CgroupRoot + "/" + n.Name
-	for _, h := range nodeCgroupHierarchies() {
-		dir := filepath.Join(h, cgroupRoot)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("create cgroup %s: %w", dir, err)
-		}
-		if filepath.Base(h) == "cpuset" {
-			for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
-				if b, err := os.ReadFile(filepath.Join(h, CgroupRoot, f)); err == nil {
-					_ = os.WriteFile(filepath.Join(dir, f), b, 0o644)
-				}
-			}
-		}
-	}
-	files := map[string]string{
-		"containerd.toml":    containerdConfig(),
-		"kubelet.yaml":       kubeletConfig(p, n, cgroupRoot),
-		"node.sh":            joiningNodeScript(c.nodeScript(st, n), filepath.Join(d, imagesReady)),
-		"kubelet.kubeconfig": certKubeconfig(APIServerURL(), p.path("ca.crt"), p.path("kubelet-client-"+n.Name+".crt"), p.path("kubelet-client-"+n.Name+".key")),
-	}
-	for f, content := range files {
-		if err := os.WriteFile(filepath.Join(d, f), []byte(content), 0o600); err != nil {
-			return err
-		}
-	}
-	if !alive(st.Processes[n.Name]) {
-		if _, err := killCgroupTree(filepath.Join(CgroupRoot, n.Name)); err != nil {
-			return err
-		}
-	}
-	if err := c.startProcess(st, n.Name, "", filepath.Join(d, "node.log"),
-		"unshare", "--mount", "--uts", "--propagation", "private",
-		"nsenter", "--net=/run/netns/"+n.Netns, "/bin/sh", filepath.Join(d, "node.sh")); err != nil {
-		return err
-	}
-	return c.waitFor(st, n.Name, filepath.Join(d, "node.log"), 60*time.Second, "containerd of "+n.Name+" serving", func() error {
-		conn, err := net.Dial("unix", c.containerdSocket(n))
-		if err == nil {
-			conn.Close()
-		}
-		return err
-	})
+	kc := certKubeconfig(APIServerURL(), p.path("ca.crt"), p.path("kubelet-client-"+n.Name+".crt"), p.path("kubelet-client-"+n.Name+".key"))
+	return c.startNode(st, p, n, kc, joiningNodeScript(c.nodeScript(st, n), filepath.Join(c.nodeDir(n), imagesReady)))
 }
 
 // imagesReady is the file, in a joining node's folder, that AddNode writes once the lab images are
@@ -227,19 +175,5 @@ exec `, marker)
 
 // certKubeconfig is a kubeconfig that authenticates with a client certificate.
 func certKubeconfig(server, ca, cert, key string) string {
-	return fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters:
-- name: plexus-lab
-  cluster:
-    server: %s
-    certificate-authority: %s
-contexts:
-- name: plexus-lab
-  context: {cluster: plexus-lab, user: user}
-current-context: plexus-lab
-users:
-- name: user
-  user: {client-certificate: %s, client-key: %s}
-`, server, ca, cert, key)
+	return kubeconfigYAML(server, ca, fmt.Sprintf("{client-certificate: %s, client-key: %s}", cert, key))
 }
