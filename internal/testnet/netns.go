@@ -140,11 +140,20 @@ func (n *Netns) NewHandle(t testing.TB) *netlink.Handle {
 // makes the Go runtime terminate the thread, so no thread in a foreign
 // namespace can ever be reused by unrelated code.
 func (n *Netns) Do(fn func() error) error {
+	if err := DoIn(n.handle, fn); err != nil {
+		return fmt.Errorf("in network namespace %s: %w", n.name, err)
+	}
+	return nil
+}
+
+// DoIn is Do for any namespace handle: fn runs on a fresh OS thread that has entered ns, and the
+// thread is never switched back (it ends with its goroutine).
+func DoIn(ns netns.NsHandle, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		if err := netns.Set(n.handle); err != nil {
-			errc <- fmt.Errorf("enter network namespace %s: %w", n.name, err)
+		if err := netns.Set(ns); err != nil {
+			errc <- fmt.Errorf("enter network namespace: %w", err)
 			return
 		}
 		errc <- fn()

@@ -1,6 +1,8 @@
 package ipvs_test
 
 import (
+	"github.com/plexus-net/plexus/internal/testnet"
+
 	"bufio"
 	"fmt"
 	"net"
@@ -104,16 +106,10 @@ func (n *guestNS) noDAD(t *testing.T) {
 
 // do runs fn on a thread inside the namespace (see testnet.Netns.Do).
 func (n *guestNS) do(fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		if err := netns.Set(n.h); err != nil {
-			errc <- fmt.Errorf("enter %s: %w", n.name, err)
-			return
-		}
-		errc <- fn()
-	}()
-	return <-errc
+	if err := testnet.DoIn(n.h, fn); err != nil {
+		return fmt.Errorf("%s: %w", n.name, err)
+	}
+	return nil
 }
 
 func (n *guestNS) up(t *testing.T, link string) {
