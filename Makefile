@@ -28,7 +28,7 @@ test: deps generate manifests verify-bundle controlplane ## Run every test: unit
 	@echo "==> [test] gofmt"
 	@bad=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); if [ -n "$$bad" ]; then echo "gofmt needed: $$bad"; exit 1; fi
 	@echo "==> [test] go test ./... (uncached: the real-kernel tests depend on the machine, not only the code)"
-	KUBEBUILDER_ASSETS=$(CONTROLPLANE_DIR) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v -e '/test/e2e$$' -e '/internal/lab$$')
+	PLEXUS_REQUIRE_IPVS_VM=1 KUBEBUILDER_ASSETS=$(CONTROLPLANE_DIR) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v -e '/test/e2e$$' -e '/internal/lab$$')
 	@echo "==> [test] the lab's own tests and the e2e suite, one at a time (each starts a lab of its own)"
 	KUBEBUILDER_ASSETS=$(CONTROLPLANE_DIR) $(GO) test -count=1 -p 1 -timeout $(TEST_TIMEOUT) ./internal/lab/ ./test/e2e/
 

@@ -27,6 +27,10 @@ const (
 	qemuBinary = "qemu-system-x86_64"
 )
 
+// RequireEnv, when set (make test sets it), makes the VM tests fail instead of skipping when qemu
+// cannot be had: the IPVS backend is then unproven, which must not pass as green.
+const RequireEnv = "PLEXUS_REQUIRE_IPVS_VM"
+
 // ErrNoQEMU is wrapped by Prepare's error when qemu is not installed and
 // could not be (not root, or the install failed).
 var ErrNoQEMU = errors.New(qemuBinary + " is not installed and could not be installed")
