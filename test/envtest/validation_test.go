@@ -83,11 +83,17 @@ var _ = Describe("ClusterNetwork validation by the API server (OpenAPI + CEL)", 
 
 	It("refuses to change ipFamilies after creation", func() {
 		createNetwork(dualStackNetwork())
-		cn := getNetwork()
-		cn.Spec.IPFamilies = []v1.IPFamily{v1.IPv6, v1.IPv4}
-		cn.Spec.PodNetwork.CIDRs = []v1.CIDR{"fd00:10:244::/56", "10.244.0.0/16"}
-		cn.Spec.ServiceNetwork.CIDRs = []v1.CIDR{"fd00:10:96::/112", "10.96.0.0/16"}
-		err := k8s.Update(ctx(), cn)
+		// The operator writes status meanwhile, so an update can lose the resourceVersion race;
+		// retry those until the API server answers on the change itself.
+		var err error
+		Eventually(func() bool {
+			cn := getNetwork()
+			cn.Spec.IPFamilies = []v1.IPFamily{v1.IPv6, v1.IPv4}
+			cn.Spec.PodNetwork.CIDRs = []v1.CIDR{"fd00:10:244::/56", "10.244.0.0/16"}
+			cn.Spec.ServiceNetwork.CIDRs = []v1.CIDR{"fd00:10:96::/112", "10.96.0.0/16"}
+			err = k8s.Update(ctx(), cn)
+			return !apierrors.IsConflict(err)
+		}, timeout, interval).Should(BeTrue())
 		Expect(err).To(HaveOccurred())
 		Expect(err.Error()).To(ContainSubstring("spec.ipFamilies"))
 		Expect(err.Error()).To(ContainSubstring("ipFamilies cannot be changed after creation"))
