@@ -15,17 +15,6 @@ import (
 	"github.com/plexus-net/plexus/agent/proxy"
 )
 
-// Features is the nftables backend's row of the feature table.
-var Features = proxy.FeatureSet{Mode: "nftables", Supported: map[proxy.Feature]bool{
-	proxy.FeatureClusterIP: true, proxy.FeatureNodePort: true, proxy.FeatureLoadBalancerIP: true,
-	proxy.FeatureExternalIP: true, proxy.FeatureSessionAffinity: true, proxy.FeatureSessionAffinityIPv6: false,
-	proxy.FeatureExternalTrafficPolicyLocal: true, proxy.FeatureHealthCheckNodePort: true,
-	proxy.FeatureInternalTrafficPolicyLocal: true, proxy.FeatureTerminatingFallback: true,
-	proxy.FeatureTopologyHints: true, proxy.FeatureRejectNoEndpoints: true, proxy.FeatureHairpin: true,
-	proxy.FeatureTCP: true, proxy.FeatureUDP: true, proxy.FeatureSCTP: true,
-	proxy.FeatureIPv6: true, proxy.FeatureDualStack: true, proxy.FeatureUDPConntrackFlush: true,
-}}
-
 // HealthChecker serves the eTP Local health check node ports. Sync gets
 // the wanted ports with their local endpoint counts, starts and stops
 // servers to match, and must be cheap when nothing changed.
