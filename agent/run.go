@@ -22,7 +22,7 @@ import (
 	"github.com/plexus-net/plexus/agent/masquerade"
 	"github.com/plexus-net/plexus/agent/proxy/ipvs"
 	"github.com/plexus-net/plexus/agent/proxy/nftables"
-	"github.com/plexus-net/plexus/agent/proxy/nftables/healthcheck"
+	"github.com/plexus-net/plexus/agent/proxy/healthcheck"
 	"github.com/plexus-net/plexus/agent/routing"
 	"github.com/plexus-net/plexus/agent/services"
 	v1 "github.com/plexus-net/plexus/api/v1alpha1"
@@ -151,8 +151,14 @@ func newServiceProxy(ctx context.Context, o Options, thread *nsThread, ns netns.
 		return nil, nil, err
 	}
 	hc := healthcheck.New(listenIn(thread))
+	// Element changes (almost every Service change) go through one lasting netlink socket.
+	nl, err := nftables.NewNetlink(o.Netns)
+	if err != nil {
+		return nil, nil, err
+	}
 	nftBackend := services.NewNFTables(proxyNFT, hc,
-		nftables.WithConntrack(nsConntrack{inner: nftables.ExecConntrack{}, t: thread}), nftables.WithHealthChecker(hc))
+		nftables.WithConntrack(nsConntrack{inner: nftables.ExecConntrack{}, t: thread}), nftables.WithHealthChecker(hc),
+		nftables.WithNetlink(nl))
 	nftBackend.Errors = func(err error) { logger.Error(err, "Service proxy sync partly failed") }
 	ipvsBackend := services.NewIPVS(services.KernelIPVS(o.Netns, func() (ipvs.Binder, error) {
 		return ipvs.NewDummyBinder(ns, ipvs.DummyDevice)
@@ -162,7 +168,7 @@ func newServiceProxy(ctx context.Context, o Options, thread *nsThread, ns netns.
 		v1.ServiceProxyIPVS:     ipvsBackend,
 	}, serviceEvents(ctx, cl, o.NodeName))
 	// The health check servers answer only while the agent runs; the tables stay.
-	return m, func() { _ = hc.Close() }, nil
+	return m, func() { _ = hc.Close(); _ = nl.Close() }, nil
 }
 
 // restConfig loads the kubeconfig file, or the in-cluster config when it is empty.

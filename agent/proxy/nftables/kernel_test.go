@@ -21,7 +21,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/plexus-net/plexus/agent/proxy"
-	"github.com/plexus-net/plexus/agent/proxy/nftables/healthcheck"
+	"github.com/plexus-net/plexus/agent/proxy/healthcheck"
 	pt "github.com/plexus-net/plexus/agent/proxy/proxytest"
 	"github.com/plexus-net/plexus/internal/testnet"
 )
@@ -101,7 +101,13 @@ func newLab(t *testing.T) *lab {
 		if err != nil {
 			return err
 		}
-		l.p = New(nft, WithHealthChecker(l.hc), WithConntrack(ExecConntrack{}))
+		nl, err := NewNetlink("")
+		if err != nil {
+			return err
+		}
+		t.Cleanup(func() { _ = nl.Close() })
+		// Element changes go through netlink, as in the agent.
+		l.p = New(nft, WithHealthChecker(l.hc), WithConntrack(ExecConntrack{}), WithNetlink(nl))
 		return nil
 	})
 	if err != nil {

@@ -38,6 +38,9 @@ type SyncStats struct {
 	Wrote bool
 	// Operations counts the transaction's commands.
 	Operations int
+	// Netlink says the transaction went through the lasting netlink
+	// socket rather than nft.
+	Netlink bool
 	// Changed is the number of service ports added, removed or changed.
 	Changed int
 	// Elements is the number of set and map elements the table holds.
@@ -55,6 +58,7 @@ type Proxier struct {
 	nft   knftables.Interface
 	ct    Conntrack
 	hc    HealthChecker
+	nl    *Netlink    // element-only writes, when set
 	batch bool        // write elements in batches (real nft only)
 	read  tableReader // cheap reads for the full sync's comparison
 
@@ -80,6 +84,11 @@ func WithConntrack(c Conntrack) Option { return func(p *Proxier) { p.ct = c } }
 
 // WithHealthChecker sets the health check server manager (default: none).
 func WithHealthChecker(h HealthChecker) Option { return func(p *Proxier) { p.hc = h } }
+
+// WithNetlink makes partial syncs that change only elements write them
+// through n's lasting socket instead of running nft (see Netlink). n must
+// be open in the namespace of the table nft writes.
+func WithNetlink(n *Netlink) Option { return func(p *Proxier) { p.nl = n } }
 
 // New returns a Proxier working through nft, which must be bound to
 // TableFamily and TableName (NewNFTables, or knftables.NewFake in tests).
@@ -177,35 +186,59 @@ func (p *Proxier) partialSync(ctx context.Context, m proxy.Model) error {
 			p.ports[k] = next
 		}
 	}
-	tx := p.nft.NewTransaction()
 	addChains, delChains := p.chainChanges()
-	for _, c := range addChains {
-		addDynamic(tx, c)
-	}
-	writeElements(tx, false, o.deletes, p.batch)
-	writeElements(tx, true, o.adds, p.batch)
-	for _, c := range delChains {
-		deleteDynamic(tx, c)
-	}
+	var flushes []string
 	for _, f := range affinityFlushes(p.prev, m, changes) {
-		tx.Flush(&knftables.Map{Name: f.name(mapAffinity)})
+		flushes = append(flushes, f.name(mapAffinity))
 	}
 	newDigest := updateDigest(p.digest, p.prev, m, changes)
-	newStamp := stampElement(p.seq+1, newDigest)
-	tx.Add(elementObj(element{set: setStamp, key: newStamp}))
-	pruned := len(o.deletes) > 0 || len(p.stamps) >= stampPruneEvery
+	newStamp := element{set: setStamp, key: stampElement(p.seq+1, newDigest)}
+	// Elements alone go through the lasting netlink socket when there is
+	// one; new or unused chains (a new endpoint count, a new affinity
+	// timeout) and very large changes go through nft in one transaction.
+	fast := p.nl != nil && len(addChains) == 0 && len(delChains) == 0 &&
+		len(o.adds)+len(o.deletes) < netlinkMaxElements
+	// Older stamps go with writes that delete anyway, with every netlink
+	// write (deleting costs it nothing), or every stampPruneEvery writes.
+	pruned := fast || len(o.deletes) > 0 || len(p.stamps) >= stampPruneEvery
+	var stale []element
 	if pruned {
 		for _, old := range p.stamps {
-			tx.Delete(elementObj(element{set: setStamp, key: old}))
+			stale = append(stale, element{set: setStamp, key: old})
 		}
 	}
-	if err := p.nft.Run(ctx, tx); err != nil {
+	var err error
+	if fast {
+		b := elementBatch{flushes: flushes, deletes: append(o.deletes, stale...), adds: append(o.adds, newStamp)}
+		err = p.nl.write(b)
+		p.stats.Operations = len(flushes) + b.size()
+	} else {
+		tx := p.nft.NewTransaction()
+		for _, c := range addChains {
+			addDynamic(tx, c)
+		}
+		writeElements(tx, false, o.deletes, p.batch)
+		writeElements(tx, true, o.adds, p.batch)
+		for _, c := range delChains {
+			deleteDynamic(tx, c)
+		}
+		for _, name := range flushes {
+			tx.Flush(&knftables.Map{Name: name})
+		}
+		tx.Add(elementObj(newStamp))
+		for _, e := range stale {
+			tx.Delete(elementObj(e))
+		}
+		err = p.nft.Run(ctx, tx)
+		p.stats.Operations = tx.NumOperations()
+	}
+	if err != nil {
 		return fmt.Errorf("write nftables table %s %s (%d service ports changed): %w", TableFamily, TableName, p.stats.Changed, err)
 	}
 	if pruned {
 		p.stamps = p.stamps[:0]
 	}
-	p.stamps = append(p.stamps, newStamp)
+	p.stamps = append(p.stamps, newStamp.key)
 	p.seq, p.digest = p.seq+1, newDigest
 	for _, c := range addChains {
 		p.chains[c] = true
@@ -213,7 +246,7 @@ func (p *Proxier) partialSync(ctx context.Context, m proxy.Model) error {
 	for _, c := range delChains {
 		delete(p.chains, c)
 	}
-	p.stats.Wrote, p.stats.Operations = true, tx.NumOperations()
+	p.stats.Wrote, p.stats.Netlink = true, fast
 	p.afterWrite(ctx, m, changes)
 	p.prev = m
 	return nil
