@@ -29,36 +29,44 @@ const netlinkMaxElements = 1000
 // maps, rules) stays with nft via knftables, which the exact-rule tests
 // check; only elements, whose encoding encode.go owns, go this way.
 type Netlink struct {
-	ns  *os.File // the namespace, for reopen
+	ns  *os.File // the namespace given to NewNetlink (nil: own), for reopen
 	tbl *gnft.Table
 
 	mu   sync.Mutex
 	conn *gnft.Conn
 }
 
-// NewNetlink opens the socket in the network namespace at nsPath, or in
-// the calling thread's namespace when nsPath is "".
+// NewNetlink opens the socket in the network namespace at nsPath, or, when
+// nsPath is "", in the calling thread's namespace (the agent's own).
 func NewNetlink(nsPath string) (*Netlink, error) {
-	if nsPath == "" {
-		nsPath = "/proc/thread-self/ns/net"
+	n := &Netlink{tbl: &gnft.Table{Name: TableName, Family: gnft.TableFamilyINet}}
+	if nsPath != "" {
+		// Kept open: a reopen must land in the same namespace. Entering
+		// another namespace needs CAP_SYS_ADMIN, which the agent (in its
+		// own namespace) does not have and does not need.
+		ns, err := os.Open(nsPath)
+		if err != nil {
+			return nil, fmt.Errorf("nftables netlink socket: open network namespace: %w", err)
+		}
+		n.ns = ns
 	}
-	// Kept open: a reopen must land in the same namespace, whatever thread
-	// runs it later.
-	ns, err := os.Open(nsPath)
+	conn, err := dial(n.ns)
 	if err != nil {
-		return nil, fmt.Errorf("nftables netlink socket: open network namespace: %w", err)
-	}
-	conn, err := dial(ns)
-	if err != nil {
-		ns.Close()
+		n.Close()
 		return nil, err
 	}
-	return &Netlink{ns: ns, conn: conn, tbl: &gnft.Table{Name: TableName, Family: gnft.TableFamilyINet}}, nil
+	n.conn = conn
+	return n, nil
 }
 
-// dial opens a lasting nf_tables socket in the namespace ns.
+// dial opens a lasting nf_tables socket in the namespace ns (nil: the
+// calling thread's).
 func dial(ns *os.File) (*gnft.Conn, error) {
-	conn, err := gnft.New(gnft.AsLasting(), gnft.WithNetNSFd(int(ns.Fd())))
+	opts := []gnft.ConnOption{gnft.AsLasting()}
+	if ns != nil {
+		opts = append(opts, gnft.WithNetNSFd(int(ns.Fd())))
+	}
+	conn, err := gnft.New(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("nftables netlink socket: %w", err)
 	}
@@ -72,7 +80,14 @@ func (n *Netlink) Close() error {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return errors.Join(n.conn.CloseLasting(), n.ns.Close())
+	var errs []error
+	if n.conn != nil {
+		errs = append(errs, n.conn.CloseLasting())
+	}
+	if n.ns != nil {
+		errs = append(errs, n.ns.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // elementBatch is one atomic change of elements: flushes first, then
