@@ -44,12 +44,7 @@ func run(args []string) error {
 	}
 	cmd, rest := args[1], args[2:]
 	if cmd == "forward" { // internal: the lab's API server forwarder, started by lab up
-		fs := flag.NewFlagSet("forward", flag.ExitOnError)
-		listen := fs.String("listen", lab.DefaultHostAPIAddress, "address to serve on the machine")
-		netns := fs.String("netns", "", "network namespace path to dial from")
-		to := fs.String("to", "", "address to dial inside the namespace")
-		_ = fs.Parse(rest)
-		return lab.Forward(*listen, *netns, *to)
+		return lab.ForwardCommand(rest, lab.DefaultHostAPIAddress)
 	}
 	fs := flag.NewFlagSet("lab "+cmd, flag.ExitOnError)
 	nodes := fs.Int("nodes", 3, "number of nodes (up)")

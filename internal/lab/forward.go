@@ -2,9 +2,11 @@ package lab
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"runtime"
 
 	"github.com/vishvananda/netns"
@@ -82,4 +84,30 @@ func closeWrite(c net.Conn) {
 	if t, ok := c.(*net.TCPConn); ok {
 		_ = t.CloseWrite()
 	}
+}
+
+// ForwardCommand runs the forwarder from its command line (`-listen A -netns P -to T`, the
+// arguments lab up passes after `lab forward`); listen defaults to defaultListen.
+func ForwardCommand(args []string, defaultListen string) error {
+	fs := flag.NewFlagSet("forward", flag.ExitOnError)
+	listen := fs.String("listen", defaultListen, "address to serve on the machine")
+	nsPath := fs.String("netns", "", "network namespace path to dial from")
+	to := fs.String("to", "", "address to dial inside the namespace")
+	_ = fs.Parse(args)
+	return Forward(*listen, *nsPath, *to)
+}
+
+// ServeForwarderIfAsked makes a test binary serve as its lab's API forwarder: lab up starts its
+// own executable as `<exe> lab forward ...`, and under go test that executable is the test
+// binary. Called first in TestMain; it returns when the process was not started that way, and
+// exits otherwise.
+func ServeForwarderIfAsked(defaultListen string) {
+	if len(os.Args) < 3 || os.Args[1] != "lab" || os.Args[2] != "forward" {
+		return
+	}
+	if err := ForwardCommand(os.Args[3:], defaultListen); err != nil {
+		fmt.Fprintln(os.Stderr, "forward:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
 }

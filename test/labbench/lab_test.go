@@ -1,7 +1,6 @@
 package labbench
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -30,18 +29,7 @@ const (
 // TestMain lets the test binary serve as the lab's API forwarder: lab up starts its own executable
 // as `<exe> lab forward ...`, and under go test that executable is this binary.
 func TestMain(m *testing.M) {
-	if len(os.Args) > 2 && os.Args[1] == "lab" && os.Args[2] == "forward" {
-		fs := flag.NewFlagSet("forward", flag.ExitOnError)
-		listen := fs.String("listen", hostAPIAddress, "")
-		netns := fs.String("netns", "", "")
-		to := fs.String("to", "", "")
-		_ = fs.Parse(os.Args[3:])
-		if err := lab.Forward(*listen, *netns, *to); err != nil {
-			fmt.Fprintln(os.Stderr, "forward:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
+	lab.ServeForwarderIfAsked(hostAPIAddress)
 	code := m.Run()
 	if sharedSkip != "" {
 		// A skipped benchmark's reason shows only under -v: say it in every case (make bench too).
