@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -16,6 +15,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/plexus-net/plexus/internal/lab"
+	"github.com/plexus-net/plexus/internal/testnet"
 )
 
 const (
@@ -44,15 +44,9 @@ type streams struct {
 	stop               chan struct{}
 	wg                 sync.WaitGroup
 
+	udp *testnet.UDPSequence
+
 	mu sync.Mutex
-	// UDP
-	rx        net.PacketConn
-	tx        net.Conn
-	sent      uint64
-	received  map[uint64]bool
-	lastRx    time.Time
-	maxGap    time.Duration // since the current window began
-	sendFails int
 	// TCP
 	conn       net.Conn
 	roundTrips int
@@ -68,33 +62,34 @@ func (p podRef) String() string { return p.name + "@" + p.node + " (" + p.ip + "
 
 // startStreams starts both streams from src to dst and waits, bounded, until both carry traffic.
 func startStreams(src, dst podRef) *streams {
-	s := &streams{src: src, dst: dst, stop: make(chan struct{}), received: map[uint64]bool{}}
+	s := &streams{src: src, dst: dst, stop: make(chan struct{})}
 	s.srcNetns, s.dstNetns = lab.EchoPodNetns(src.name), lab.EchoPodNetns(dst.name)
 	Expect(s.srcNetns).NotTo(BeEmpty(), "no process of pod %s found", src)
 	Expect(s.dstNetns).NotTo(BeEmpty(), "no process of pod %s found", dst)
 	dstIP := netip.MustParseAddr(dst.ip)
 
+	var rx net.PacketConn
+	var tx net.Conn
 	Expect(lab.InNetns(s.dstNetns, func() (err error) {
-		s.rx, err = net.ListenPacket("udp", netip.AddrPortFrom(dstIP, 0).String())
+		rx, err = net.ListenPacket("udp", netip.AddrPortFrom(dstIP, 0).String())
 		return err
 	})).To(Succeed())
-	port := s.rx.LocalAddr().(*net.UDPAddr).Port
+	port := rx.LocalAddr().(*net.UDPAddr).Port
 	Expect(lab.InNetns(s.srcNetns, func() (err error) {
-		s.tx, err = net.Dial("udp", net.JoinHostPort(dst.ip, strconv.Itoa(port)))
+		tx, err = net.Dial("udp", net.JoinHostPort(dst.ip, strconv.Itoa(port)))
 		return err
 	})).To(Succeed())
 	conn, err := s.dialTCP()
 	Expect(err).NotTo(HaveOccurred(), "TCP %s -> %s:%d", src, dst, echoTCPPort)
 	s.conn = conn
 
-	s.wg.Add(3)
-	go s.receiveUDP()
-	go s.sendUDP()
+	s.udp = testnet.StartUDPSequence(tx, rx, udpInterval)
+	s.wg.Add(1)
 	go s.runTCP()
 	Eventually(func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		return len(s.received) >= 100 && s.roundTrips >= 20
+		return s.udp.Counts().Received >= 100 && s.roundTrips >= 20
 	}).WithTimeout(15*time.Second).WithPolling(50*time.Millisecond).Should(BeTrue(), "streams %s -> %s did not get going", src, dst)
 	return s
 }
@@ -109,50 +104,6 @@ func (s *streams) dialTCP() (net.Conn, error) {
 		return err
 	})
 	return c, err
-}
-
-func (s *streams) receiveUDP() {
-	defer s.wg.Done()
-	buf := make([]byte, 64)
-	for {
-		n, _, err := s.rx.ReadFrom(buf)
-		if errors.Is(err, net.ErrClosed) {
-			return
-		}
-		if err != nil || n != 8 {
-			continue
-		}
-		now := time.Now()
-		s.mu.Lock()
-		s.received[binary.BigEndian.Uint64(buf)] = true
-		if !s.lastRx.IsZero() {
-			s.maxGap = max(s.maxGap, now.Sub(s.lastRx))
-		}
-		s.lastRx = now
-		s.mu.Unlock()
-	}
-}
-
-func (s *streams) sendUDP() {
-	defer s.wg.Done()
-	tick := time.NewTicker(udpInterval)
-	defer tick.Stop()
-	buf := make([]byte, 8)
-	for seq := uint64(0); ; seq++ {
-		select {
-		case <-s.stop:
-			return
-		case <-tick.C:
-		}
-		binary.BigEndian.PutUint64(buf, seq)
-		_, err := s.tx.Write(buf) // a failed send is a lost datagram, counted as such
-		s.mu.Lock()
-		s.sent = seq + 1
-		if err != nil {
-			s.sendFails++
-		}
-		s.mu.Unlock()
-	}
 }
 
 // runTCP does round trips until stopped. A failed round trip is a break: it is counted, and the
@@ -244,39 +195,30 @@ func (r windowResult) String() string {
 func (s *streams) begin(name string) window {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.maxGap, s.maxRTT = 0, 0
-	return window{name: name, started: time.Now(), fromSeq: s.sent, roundTrips: s.roundTrips, breaks: s.breaks, sendFails: s.sendFails}
+	s.maxRTT = 0
+	s.udp.ResetMaxGap()
+	udp := s.udp.Counts()
+	return window{name: name, started: time.Now(), fromSeq: udp.Sent, roundTrips: s.roundTrips, breaks: s.breaks, sendFails: udp.SendFails}
 }
 
 // end closes the window once the disruption has converged: it waits until settlePackets more
 // datagrams are sent, then (bounded) for those to arrive, and reports every datagram of the window
 // that never arrived. The result is printed and attached to the report.
 func (s *streams) end(w window) windowResult {
-	s.mu.Lock()
-	target := s.sent + settlePackets
-	s.mu.Unlock()
-	Eventually(func() uint64 { s.mu.Lock(); defer s.mu.Unlock(); return s.sent }).
+	target := s.udp.Counts().Sent + settlePackets
+	Eventually(func() uint64 { return s.udp.Counts().Sent }).
 		WithTimeout(10*time.Second).WithPolling(20*time.Millisecond).Should(BeNumerically(">=", target), "UDP sender stalled")
-	missing := func() uint64 {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		var n uint64
-		for seq := w.fromSeq; seq < target; seq++ {
-			if !s.received[seq] {
-				n++
-			}
-		}
-		return n
-	}
+	missing := func() uint64 { return s.udp.Missing(w.fromSeq, target) }
 	// Datagrams still in flight arrive within milliseconds; what is missing after the bound is lost.
 	// Not an assertion: loss is a figure the caller judges.
 	pollUntil(2*time.Second, func() bool { return missing() == 0 })
 	lost := missing()
+	udp := s.udp.Counts()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := windowResult{
 		Name: w.name, Duration: time.Since(w.started), UDPSent: target - w.fromSeq, UDPLost: lost,
-		UDPMaxGap: s.maxGap, UDPSendErrors: s.sendFails - w.sendFails,
+		UDPMaxGap: udp.MaxGap, UDPSendErrors: udp.SendFails - w.sendFails,
 		TCPRoundTrips: s.roundTrips - w.roundTrips, TCPBreaks: s.breaks - w.breaks, TCPSlowest: s.maxRTT,
 	}
 	if r.TCPBreaks > 0 {
@@ -295,7 +237,6 @@ func (s *streams) close() {
 		_ = s.conn.Close()
 	}
 	s.mu.Unlock()
-	_ = s.tx.Close()
-	_ = s.rx.Close()
+	s.udp.Close()
 	s.wg.Wait()
 }

@@ -63,8 +63,8 @@ func (e *env) checkRestart(t *testing.T) {
 	if err != nil {
 		t.Fatalf("open UDP stream %s -> %s: %v", src.name, dst.name, err)
 	}
-	defer udp.close()
-	if !poll(pathBound, func() bool { _, r, _ := udp.counts(); rt, _, _ := tcp.stats(); return r >= 50 && rt >= 20 }) {
+	defer udp.Close()
+	if !poll(pathBound, func() bool { rt, _, _ := tcp.stats(); return udp.Counts().Received >= 50 && rt >= 20 }) {
 		t.Fatalf("streams did not get going")
 	}
 
@@ -80,14 +80,15 @@ func (e *env) checkRestart(t *testing.T) {
 		t.Fatalf("restarted agents not ready within %s; logs:\n%s\n%s", readyBound, restarted[0].log(), restarted[1].log())
 	}
 	gap := time.Since(down)
-	sentAtReady, _, _ := udp.counts()
-	if !poll(pathBound, func() bool { s, _, _ := udp.counts(); return s >= sentAtReady+restartPackets }) {
+	sentAtReady := udp.Counts().Sent
+	if !poll(pathBound, func() bool { return udp.Counts().Sent >= sentAtReady+restartPackets }) {
 		t.Fatalf("UDP sender stalled")
 	}
-	udp.stopSending()
-	sent, _, _ := udp.counts()
-	poll(2*time.Second, func() bool { _, r, _ := udp.counts(); return r == sent })
-	_, received, maxGap := udp.counts()
+	udp.StopSending()
+	sent := udp.Counts().Sent
+	poll(2*time.Second, func() bool { return udp.Counts().Received == sent })
+	final := udp.Counts()
+	received, maxGap := final.Received, final.MaxGap
 	roundTrips, maxRTT, tcpErr := tcp.stats()
 
 	t.Logf("agent restart: agents down %s (SIGTERM to exit: %s), ready again after %s; "+

@@ -2,7 +2,6 @@ package podnetwork
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -136,22 +135,8 @@ func (s *tcpStream) close() {
 	_ = s.ln.Close()
 }
 
-// udpStream sends sequence-numbered datagrams at a fixed rate and counts which arrive.
-type udpStream struct {
-	rx   net.PacketConn
-	tx   net.Conn
-	stop chan struct{}
-	done chan struct{}
-
-	mu       sync.Mutex
-	sent     uint64
-	received map[uint64]bool
-	lastRx   time.Time
-	maxGap   time.Duration
-}
-
 // startUDPStream sends from src to a receiver in dst.
-func startUDPStream(src, dst *pod) (*udpStream, error) {
+func startUDPStream(src, dst *pod) (*testnet.UDPSequence, error) {
 	_, rx, err := listenIn(dst.ns, "udp", netip.AddrPortFrom(dst.ip4, 0))
 	if err != nil {
 		return nil, err
@@ -162,72 +147,5 @@ func startUDPStream(src, dst *pod) (*udpStream, error) {
 		rx.Close()
 		return nil, err
 	}
-	s := &udpStream{rx: rx, tx: tx, stop: make(chan struct{}), done: make(chan struct{}), received: map[uint64]bool{}}
-	go s.receive()
-	go s.send()
-	return s, nil
-}
-
-func (s *udpStream) receive() {
-	buf := make([]byte, 64)
-	for {
-		n, _, err := s.rx.ReadFrom(buf)
-		if errors.Is(err, net.ErrClosed) {
-			return
-		}
-		if err != nil || n != 8 {
-			continue
-		}
-		now := time.Now()
-		s.mu.Lock()
-		s.received[binary.BigEndian.Uint64(buf)] = true
-		if !s.lastRx.IsZero() {
-			s.maxGap = max(s.maxGap, now.Sub(s.lastRx))
-		}
-		s.lastRx = now
-		s.mu.Unlock()
-	}
-}
-
-func (s *udpStream) send() {
-	defer close(s.done)
-	tick := time.NewTicker(udpInterval)
-	defer tick.Stop()
-	buf := make([]byte, 8)
-	for seq := uint64(0); ; seq++ {
-		select {
-		case <-s.stop:
-			return
-		case <-tick.C:
-		}
-		binary.BigEndian.PutUint64(buf, seq)
-		_, _ = s.tx.Write(buf) // a send error is a lost packet, counted as such
-		s.mu.Lock()
-		s.sent = seq + 1
-		s.mu.Unlock()
-	}
-}
-
-// counts returns packets sent and received so far, and the longest gap between arrivals.
-func (s *udpStream) counts() (sent, received uint64, maxGap time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.sent, uint64(len(s.received)), s.maxGap
-}
-
-// stopSending stops the sender; the receiver keeps counting until close.
-func (s *udpStream) stopSending() {
-	select {
-	case <-s.stop:
-	default:
-		close(s.stop)
-	}
-	<-s.done
-}
-
-// close stops everything.
-func (s *udpStream) close() {
-	s.stopSending()
-	_ = s.tx.Close()
-	_ = s.rx.Close()
+	return testnet.StartUDPSequence(tx, rx, udpInterval), nil
 }
