@@ -123,3 +123,53 @@ func TestEndpointRulesInTheTable(t *testing.T) {
 		}
 	}
 }
+
+// TestAffinityIPv6AndDualStack: a dual-stack ClientIP Service records
+// affinity in both families; in each family a client's later connections
+// go to the endpoint its first one got, from a pod and through the node's
+// IPv6 NodePort (masqueraded) alike, while another client, or the same
+// client in the other family, still chooses among all endpoints.
+func TestAffinityIPv6AndDualStack(t *testing.T) {
+	tr := traceWorld(t, dualStackAffinity())
+	const remote6 = "fd10:99::100"
+	cases := []struct {
+		name string
+		p    packet
+		want string
+	}{
+		{"IPv4 ClusterIP", packet{src: ip(podA), dst: ip("10.96.0.20"), proto: "tcp", dport: 80},
+			"dnat 10.244.2.6:8080,10.244.2.7:8080 affinity=30s"},
+		{"IPv6 ClusterIP", packet{src: ip(podA6), dst: ip("fd00:10:96::20"), proto: "tcp", dport: 80},
+			"dnat [fd10:244:0:2::6]:8080,[fd10:244:0:2::7]:8080 affinity=30s"},
+		{"IPv6 NodePort from outside", packet{src: ip(remote6), dst: ip("fd10:99::11"), proto: "tcp", dport: 30080},
+			"dnat [fd10:244:0:2::6]:8080,[fd10:244:0:2::7]:8080 masq=[fd10:244:0:2::6]:8080,[fd10:244:0:2::7]:8080 affinity=30s"},
+	}
+	first := func(eps []string) string { return eps[0] }
+	last := func(eps []string) string { return eps[len(eps)-1] }
+	for _, c := range cases {
+		if got := tr.trace(c.p).String(); got != c.want {
+			t.Errorf("%s, first connection:\n got %s\nwant %s", c.name, got, c.want)
+		}
+		for _, choose := range []func([]string) string{last, first} {
+			ep := tr.connect(c.p, choose)
+			v := tr.trace(c.p)
+			if len(v.endpoints) != 1 || v.endpoints[0] != ep || v.affinityTimeout != "30s" {
+				t.Errorf("%s, after a connection to %s: %s, want only %s, refreshed", c.name, ep, v, ep)
+			}
+			tr.affinity = map[string]map[string]string{} // the entries expire
+		}
+	}
+	// One IPv6 client sticks; the other client and the first client's
+	// IPv4 connections are unaffected.
+	p6 := cases[1].p
+	ep := tr.connect(p6, last)
+	for _, other := range []packet{
+		{src: ip("fd10:244:0:1::21"), dst: p6.dst, proto: "tcp", dport: 80},
+		{src: ip(podA), dst: ip("10.96.0.20"), proto: "tcp", dport: 80},
+		{src: ip(podA6), dst: ip("fd10:99::11"), proto: "tcp", dport: 30080},
+	} {
+		if got := tr.trace(other).endpoints; len(got) != 2 {
+			t.Errorf("%v after %s stuck to %s: %v, want both endpoints", other, podA6, ep, got)
+		}
+	}
+}

@@ -53,7 +53,7 @@ func portElements(sp *proxy.ServicePort, prev []element) []element {
 			if sp.MasqueradeFor(v.Kind) {
 				out = append(out, element{f.name(setMasquerade), key, ""})
 			}
-			if sp.SessionAffinity && f == famV4 { // no IPv6 affinity: see staticObjects
+			if sp.SessionAffinity {
 				out = append(out, element{f.name(mapAffinityVIPs), key, "jump " + affinityChain(sp.AffinityTimeoutSeconds)})
 			}
 		case proxy.Reject:

@@ -99,3 +99,18 @@ func sortedDump(fake *knftables.Fake) string {
 	slices.Sort(elems)
 	return strings.Join(append(head, elems...), "\n")
 }
+
+// dualStackAffinity is one dual-stack NodePort Service with ClientIP
+// affinity (timeout 30 s) and two endpoints per family, both on node-b.
+func dualStackAffinity() *world {
+	w := &world{}
+	tcp := corev1.ProtocolTCP
+	s := pt.Service("ns", "sticky", []string{"10.96.0.20", "fd00:10:96::20"}, pt.NodePortPort("p", tcp, 80, 30080))
+	s.Spec.Type = corev1.ServiceTypeNodePort
+	s.Spec.SessionAffinity = corev1.ServiceAffinityClientIP
+	s.Spec.SessionAffinityConfig = &corev1.SessionAffinityConfig{ClientIP: &corev1.ClientIPConfig{TimeoutSeconds: ptr.To[int32](30)}}
+	w.add(s,
+		pt.Slice("ns", "sticky", "sticky-4", "p", tcp, 8080, pt.EP{IP: "10.244.2.6", Node: "node-b"}, pt.EP{IP: "10.244.2.7", Node: "node-b"}),
+		pt.Slice("ns", "sticky", "sticky-6", "p", tcp, 8080, pt.EP{IP: "fd10:244:0:2::6", Node: "node-b"}, pt.EP{IP: "fd10:244:0:2::7", Node: "node-b"}))
+	return w
+}

@@ -32,6 +32,9 @@ func staticObjects() []knftables.Object {
 		baseChain(chainNatPrerouting, knftables.NATType, knftables.PreroutingHook, knftables.DNATPriority),
 		baseChain(chainNatOutput, knftables.NATType, knftables.OutputHook, knftables.DNATPriority),
 		baseChain(chainNatPostrouting, knftables.NATType, knftables.PostroutingHook, knftables.SNATPriority),
+		// Only clears the IPv6 affinity ct mark of connections DNATed to
+		// the node itself (they never reach nat-postrouting).
+		baseChain(chainNatInput, knftables.NATType, knftables.InputHook, knftables.SNATPriority),
 		// Before DNAT (dstnat - 10): a frontend without endpoints still has
 		// its virtual destination here. Reject is allowed in prerouting on
 		// the kernels we support, so traffic is refused before routing
@@ -51,10 +54,13 @@ func staticObjects() []knftables.Object {
 			&knftables.Set{Name: f.name(setHairpin), Type: f.addr + " . " + f.addr},
 		)
 	}
-	// Session affinity, IPv4 only: nft 1.0.6 aborts (register allocation
-	// assertion in netlink_linearize.c) on any packet-path map update whose
-	// key or value concatenates IPv6 addresses with more fields, so there
-	// is no IPv6 affinity map; the feature table says so.
+	// Session affinity. IPv4: one dynamic map client . vip . l4proto .
+	// port → endpoint, written after DNAT. IPv6 cannot have that shape:
+	// nft 1.0.6 gives a map update statement 16 bytes of registers for
+	// its key and 16 for its value, whatever their types (it aborts with
+	// an assertion in netlink_linearize.c, or with some field orders
+	// silently overlaps key and value), and an IPv6 client alone fills
+	// 16 bytes. See affinityV6Rules for the IPv6 layout.
 	objs = append(objs,
 		// Declared with `type`, not `typeof`: nft 1.0.6 cannot express
 		// `ct original proto-dst` inside a typeof concatenation (it
@@ -65,6 +71,16 @@ func staticObjects() []knftables.Object {
 			Flags: []knftables.SetFlag{knftables.DynamicFlag, knftables.TimeoutFlag},
 		},
 		&knftables.Map{Name: famV4.name(mapAffinityVIPs), Type: "ipv4_addr . inet_proto . inet_service : verdict"},
+		// Two 32-bit hashes of client . frontend → ct mark. typeof
+		// numgen only declares "two 32-bit integers": nft 1.0.6 accepts
+		// a typeof jhash key but then crashes listing the ruleset.
+		&knftables.Map{
+			Name:   famV6.name(mapAffinity),
+			TypeOf: fmt.Sprintf("numgen random mod %d . numgen random mod %d : ct mark", affinityHashMod, affinityHashMod),
+			Flags:  []knftables.SetFlag{knftables.DynamicFlag, knftables.TimeoutFlag},
+		},
+		// The same key fields as vips-v6: the proxier writes both alike.
+		&knftables.Map{Name: famV6.name(mapAffinityVIPs), TypeOf: vipKey(famV6) + " : verdict"},
 	)
 	rule := func(chain string, words ...string) {
 		objs = append(objs, &knftables.Rule{Chain: chain, Rule: knftables.Concat(words)})
@@ -79,6 +95,10 @@ func staticObjects() []knftables.Object {
 		rule(chainServices, vipKey(f), "@"+f.name(setMasquerade), "meta mark set meta mark or", masqueradeMark)
 		if f == famV4 {
 			rule(chainServices, "dnat", f.ip, "to", f.ip, "saddr .", vipKey(f), "map", "@"+f.name(mapAffinity))
+		} else {
+			// IPv6 affinity is looked up and recorded here, before
+			// the dispatch (affinityV6Rules).
+			rule(chainServices, vipKey(f), "vmap", "@"+f.name(mapAffinityVIPs))
 		}
 		rule(chainServices, vipKey(f), "vmap", "@"+f.name(mapVIPs))
 		rule(chainNoEndpoints, vipKey(f), "vmap", "@"+f.name(mapNoEndpoints))
@@ -92,6 +112,10 @@ func staticObjects() []knftables.Object {
 			rule(chainNatPostrouting, "meta l4proto", p, "ct status dnat ct original", f.ip,
 				"daddr . meta l4proto . ct original proto-dst vmap", "@"+f.name(mapAffinityVIPs))
 		}
+	}
+	// The IPv6 affinity choice rides in the ct mark only until here.
+	for _, c := range []string{chainNatPostrouting, chainNatInput} {
+		rule(c, "ct mark &", affinityMarkMask, "==", affinityMarkTag, "ct mark set 0")
 	}
 	// Clear the mark before masquerading: a packet that leaves through the VXLAN device hands its
 	// mark to the encapsulated outer packet, which would otherwise be masqueraded too (its UDP
@@ -117,7 +141,7 @@ func endpointsMap(f fam, n int) string { return mapEndpoints + "-" + f.suffix + 
 
 // dnatObjects are the chain and map of endpoint count n in family f.
 func dnatObjects(f fam, n int) []knftables.Object {
-	return []knftables.Object{
+	objs := []knftables.Object{
 		// typeof, not type: only typeof lets the key hold `numgen random
 		// mod n` (with `type ... . mark` nft refuses the integer).
 		&knftables.Map{
@@ -125,9 +149,15 @@ func dnatObjects(f fam, n int) []knftables.Object {
 			TypeOf: fmt.Sprintf("%s . numgen random mod %d : %s daddr . th dport", vipKey(f), n, f.ip),
 		},
 		&knftables.Chain{Name: dnatChain(f, n)},
-		&knftables.Rule{Chain: dnatChain(f, n), Rule: knftables.Concat(
-			"dnat", f.ip, "to", vipKey(f), ". numgen random mod", n, "map", "@"+endpointsMap(f, n))},
 	}
+	if f == famV6 {
+		// An IPv6 affinity choice (see affinityV6Rules) picks the slot.
+		objs = append(objs, &knftables.Rule{Chain: dnatChain(f, n), Rule: knftables.Concat(
+			"ct mark &", affinityMarkMask, "==", affinityMarkTag,
+			"dnat", f.ip, "to", vipKey(f), ". jhash ct mark mod", n, "map", "@"+endpointsMap(f, n))})
+	}
+	return append(objs, &knftables.Rule{Chain: dnatChain(f, n), Rule: knftables.Concat(
+		"dnat", f.ip, "to", vipKey(f), ". numgen random mod", n, "map", "@"+endpointsMap(f, n))})
 }
 
 // affinityChain names the chain that records affinity with timeout t s.
@@ -135,18 +165,72 @@ func affinityChain(t int32) string { return prefixAffinity + strconv.Itoa(int(t)
 
 // affinityObjects are the chain recording affinity entries with timeout t
 // seconds: nft can only take a constant timeout per update statement, so
-// there is one chain per distinct timeout in use.
+// there is one chain per distinct timeout in use. IPv4 packets come here
+// from nat-postrouting, after DNAT; IPv6 packets from the services chain,
+// before it. Each rule names its family, so neither sees the other's.
 func affinityObjects(t int32) []knftables.Object {
 	objs := []knftables.Object{&knftables.Chain{Name: affinityChain(t)}}
-	for _, f := range []fam{famV4} {
-		for _, p := range protocols {
-			objs = append(objs, &knftables.Rule{Chain: affinityChain(t), Rule: knftables.Concat(
-				"meta l4proto", p, "update", "@"+f.name(mapAffinity), "{",
-				f.ip, "saddr . ct original", f.ip, "daddr . meta l4proto . ct original proto-dst",
-				"timeout", fmt.Sprintf("%ds", t), ":", f.ip, "daddr . th dport", "}")})
-		}
+	f := famV4
+	for _, p := range protocols {
+		objs = append(objs, &knftables.Rule{Chain: affinityChain(t), Rule: knftables.Concat(
+			"meta l4proto", p, "update", "@"+f.name(mapAffinity), "{",
+			f.ip, "saddr . ct original", f.ip, "daddr . meta l4proto . ct original proto-dst",
+			"timeout", fmt.Sprintf("%ds", t), ":", f.ip, "daddr . th dport", "}")})
+	}
+	for _, r := range affinityV6Rules(t) {
+		objs = append(objs, &knftables.Rule{Chain: affinityChain(t), Rule: r})
 	}
 	return objs
+}
+
+const (
+	// affinityMarkTag in the top byte of the ct mark says "the low 24
+	// bits are this connection's IPv6 affinity choice"; affinityMarkMask
+	// selects that byte. nat-postrouting and nat-input clear the mark.
+	affinityMarkTag  = "0x50000000"
+	affinityMarkMask = "0xff000000"
+	// affinityChoices is the range of a fresh choice (24 bits).
+	affinityChoices = 1 << 24
+	// affinityHashMod keeps the key hashes 32 bits wide (mod is at most
+	// 2^32-1 in nft).
+	affinityHashMod = 4294967295
+)
+
+// affinityV6Key is the key of affinity-v6: two 32-bit hashes (different
+// seeds) of client . frontend. nft 1.0.6 leaves a map update 16 bytes for
+// the key, too few for an IPv6 client and frontend. A collision of both
+// hashes only makes two clients share a choice, and a choice is a number
+// that each frontend turns into one of its own endpoints, so it can never
+// send a packet to another Service.
+func affinityV6Key() string {
+	in := "ip6 saddr . " + vipKey(famV6)
+	return fmt.Sprintf("jhash %s mod %d seed 0x1 . jhash %s mod %d seed 0x2", in, affinityHashMod, in, affinityHashMod)
+}
+
+// affinityV6Rules record and apply IPv6 session affinity with timeout t.
+// IPv6 packets of an affinity frontend jump here from the services chain
+// (via affinity-vips-v6) before the dispatch:
+//
+//  1. a remembered choice for client . frontend goes into the ct mark;
+//  2. otherwise a fresh random one (tagged, 24 bits);
+//  3. the entry is written (or refreshed) with timeout t.
+//
+// The dispatch chain dnat-v6-N then DNATs to slot `jhash ct mark mod N` of
+// the frontend's own endpoints map, so a choice can never leave the
+// frontend. Why a choice and not the endpoint: nft 1.0.6 gives a map update
+// 16 bytes of registers for the value, and an IPv6 endpoint with its port
+// needs 20. Why the ct mark: nft cannot use a map lookup's result inside
+// another lookup's key; the ct mark carries it from one rule to the next
+// and, unlike the packet mark, is not seen by routing. The rules only
+// touch a ct mark that is 0 (a new connection nobody else marked).
+func affinityV6Rules(t int32) []string {
+	key := affinityV6Key()
+	return []string{
+		knftables.Concat("ct mark 0 ct mark set", key, "map", "@"+famV6.name(mapAffinity)),
+		knftables.Concat("meta nfproto ipv6 ct mark 0 ct mark set numgen random mod", affinityChoices, "offset", affinityMarkTag),
+		knftables.Concat("ct mark &", affinityMarkMask, "==", affinityMarkTag,
+			"update", "@"+famV6.name(mapAffinity), "{", key, "timeout", fmt.Sprintf("%ds", t), ": ct mark }"),
+	}
 }
 
 // stampElement is the sync-stamp element that says "at write number seq

@@ -7,7 +7,8 @@
 //   - every frontend (ClusterIP, node address at NodePort, LB IP, external
 //     IP) is a key `daddr . l4proto . dport` in a few named maps;
 //   - vips-f maps it to `goto dnat-f-N`, where N is the number of endpoints
-//     it gets; dnat-f-N holds one rule that DNATs through the map
+//     it gets; dnat-f-N holds one rule (dnat-v6-N an affinity rule first)
+//     that DNATs through the map
 //     endpoints-f-N keyed `daddr . l4proto . dport . numgen random mod N`;
 //     so there is one chain and one map per endpoint count in use, not per
 //     Service;
@@ -17,10 +18,18 @@
 //   - masquerade-f marks external frontends for SNAT; hairpin-f holds
 //     `ep . ep` pairs of local endpoints so a pod reaching itself through
 //     its Service is masqueraded;
-//   - affinity-v4 (IPv4 only, see staticObjects) is a dynamic map
-//     `client . vip . l4proto . port → endpoint`
-//     with per-entry timeouts, written from the packet path after DNAT for
-//     frontends in affinity-vips-f and read before the normal dispatch.
+//   - affinity-v4 is a dynamic map `client . vip . l4proto . port →
+//     endpoint` with per-entry timeouts, written from the packet path after
+//     DNAT for frontends in affinity-vips-v4 and read before the normal
+//     dispatch;
+//   - affinity-v6 cannot have that shape (nft 1.0.6 leaves a map update 16
+//     bytes of key and 16 of value): it maps two hashes of client .
+//     frontend to a random choice. For frontends in affinity-vips-v6 the
+//     chain affinity-T loads the remembered or a new choice into the ct
+//     mark and records it with timeout T before dispatch, and dnat-v6-N
+//     DNATs to slot `jhash choice mod N` of the frontend's own endpoints
+//     (see affinityV6Rules); the mark is reset to 0 in nat-postrouting and
+//     nat-input. There is one affinity-T chain per timeout in use.
 //
 // A sync writes only the elements that differ from what the Proxier last
 // wrote (kept in memory); after a restart or a failure it compares a digest
@@ -41,6 +50,7 @@ const (
 	chainNatPrerouting    = "nat-prerouting"
 	chainNatOutput        = "nat-output"
 	chainNatPostrouting   = "nat-postrouting"
+	chainNatInput         = "nat-input"
 	chainFilterPrerouting = "filter-prerouting"
 	chainFilterOutput     = "filter-output"
 
@@ -80,8 +90,9 @@ const (
 	masqueradeMark = "0x00004000"
 
 	// layoutVersion is part of the digest: a new rule layout changes every
-	// digest, so a newer agent rebuilds the table of an older one.
-	layoutVersion = "plexus-proxy/v1"
+	// digest, so a newer agent rebuilds the table of an older one. v2:
+	// IPv6 session affinity (affinity-v6, nat-input).
+	layoutVersion = "plexus-proxy/v2"
 )
 
 // fam holds the per-family spellings.

@@ -2,6 +2,7 @@ package nftables
 
 import (
 	"fmt"
+	"hash/fnv"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -35,7 +36,22 @@ type verdict struct {
 	masquerade map[string]bool
 	// affinityTimeout is the timeout of the affinity entry recorded, 0 when none.
 	affinityTimeout string
+	// updates are the affinity entries the packet path writes (for
+	// connect).
+	updates []update
 }
+
+// update is an entry an `update` statement writes: into set, at key; the
+// value is value, or, when it is a fresh random choice (randomChoice),
+// whatever choice leads to the endpoint the connection got. target is the
+// DNAT target whose postrouting wrote it ("" when written before DNAT).
+type update struct {
+	set, key, value, target string
+}
+
+// randomChoice is the value of an update that stores a fresh random
+// choice; the tracer resolves it when a connection picks its endpoint.
+const randomChoice = "random"
 
 func (v verdict) String() string {
 	s := v.action
@@ -77,7 +93,12 @@ type state struct {
 	mark           uint32
 	targets        []string // DNAT choices
 	masquerade     bool
-	affinityUpdate string // "map|timeout" recorded by an update statement
+	affinityUpdate string // timeout of an update statement's entry
+	updates        []update
+	// ctMark is the conntrack mark; ctMarkRandom says its low 24 bits
+	// are a fresh random choice (any value).
+	ctMark       uint32
+	ctMarkRandom bool
 }
 
 // result of a chain: "" (fell through), "accept", "drop", "reject", "dnat",
@@ -98,15 +119,22 @@ func (t *tracer) trace(p packet) verdict {
 	if r := t.run(nat, s); r != "dnat" {
 		return verdict{action: "accept"}
 	}
-	v := verdict{action: "dnat", masquerade: map[string]bool{}}
+	v := verdict{action: "dnat", masquerade: map[string]bool{}, affinityTimeout: s.affinityUpdate, updates: s.updates}
 	for _, target := range s.targets {
 		ap := netip.MustParseAddrPort(target)
-		post := &state{p: p, dst: ap.Addr(), dport: ap.Port(), dnat: true, mark: s.mark}
+		post := &state{p: p, dst: ap.Addr(), dport: ap.Port(), dnat: true, mark: s.mark, ctMark: s.ctMark, ctMarkRandom: s.ctMarkRandom}
 		if t.run(chainNatPostrouting, post) == "masquerade" {
 			v.masquerade[target] = true
 		}
 		if post.affinityUpdate != "" {
 			v.affinityTimeout = post.affinityUpdate
+		}
+		for _, u := range post.updates {
+			u.target = target
+			v.updates = append(v.updates, u)
+		}
+		if post.ctMark&affinityTagMask == affinityTag {
+			panic("tracer: nat-postrouting left the affinity ct mark on " + target)
 		}
 	}
 	v.endpoints = slices.Sorted(slices.Values(s.targets))
@@ -121,22 +149,74 @@ func (t *tracer) connect(p packet, choose func([]string) string) string {
 		return v.action
 	}
 	ep := choose(v.endpoints)
-	if v.affinityTimeout != "" {
-		m := famOfAddr(p.dst).name(mapAffinity)
-		if t.affinity[m] == nil {
-			t.affinity[m] = map[string]string{}
+	for _, u := range v.updates {
+		if u.target != "" && u.target != ep {
+			continue
 		}
-		ap := netip.MustParseAddrPort(ep)
-		t.affinity[m][join(p.src.String(), p.dst.String(), p.proto, strconv.Itoa(int(p.dport)))] = join(ap.Addr().String(), strconv.Itoa(int(ap.Port())))
+		if u.value == randomChoice {
+			// The choice whose slot (see jhashOfMark) is ep's.
+			u.value = strconv.Itoa(int(affinityTag) + t.slotOf(p, ep))
+		}
+		if t.affinity[u.set] == nil {
+			t.affinity[u.set] = map[string]string{}
+		}
+		t.affinity[u.set][u.key] = u.value
 	}
 	return ep
 }
 
-func famOfAddr(a netip.Addr) fam {
-	if a.Is4() {
-		return famV4
+// affinityTag and affinityTagMask are the layout's ct mark tag, as numbers.
+var (
+	affinityTag     = mustUint32(affinityMarkTag)
+	affinityTagMask = mustUint32(affinityMarkMask)
+)
+
+func mustUint32(s string) uint32 {
+	v, err := strconv.ParseUint(s, 0, 32)
+	if err != nil {
+		panic(err)
 	}
-	return famV6
+	return uint32(v)
+}
+
+// slotOf returns the slot of endpoint ep ("addr:port") in the endpoints
+// map of p's frontend.
+func (t *tracer) slotOf(p packet, ep string) int {
+	ap := netip.MustParseAddrPort(ep)
+	prefix := []string{p.dst.String(), p.proto, strconv.Itoa(int(p.dport))}
+	want := join(ap.Addr().String(), strconv.Itoa(int(ap.Port())))
+	for name, m := range t.table.Maps {
+		if !strings.HasPrefix(name, mapEndpoints+"-") {
+			continue
+		}
+		for _, e := range m.Elements {
+			key := strings.Split(strings.Join(e.Key, " . "), " . ")
+			if len(key) == 4 && slices.Equal(key[:3], prefix) && strings.Join(e.Value, " . ") == want {
+				slot, _ := strconv.Atoi(key[3])
+				return slot
+			}
+		}
+	}
+	panic("tracer: no slot for " + ep)
+}
+
+// jhashOfMark is the tracer's `jhash ct mark mod n`: the kernel's hash
+// spreads a choice over the slots; the tracer takes the choice modulo n,
+// which is as good for following one connection and lets connect pick the
+// choice that gives a wanted slot. A random choice is any slot.
+func jhashOfMark(s *state, n int) string {
+	if s.ctMarkRandom {
+		return "*"
+	}
+	return strconv.Itoa(int(s.ctMark&^affinityTagMask) % n)
+}
+
+// fakeJhash stands for nft's jhash of other fields: any function of them
+// and the seed does, as the tracer only compares hashes with hashes.
+func fakeJhash(fields []string, seed string) string {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(seed + "|" + strings.Join(fields, "|")))
+	return strconv.Itoa(int(h.Sum32()))
 }
 
 func join(parts ...string) string { return strings.Join(parts, " . ") }
@@ -158,6 +238,9 @@ func (t *tracer) run(chain string, s *state) result {
 // rule evaluates one rule; stop says the chain ends with res.
 func (t *tracer) rule(text string, s *state) (result, bool) {
 	toks := strings.Fields(text)
+	if !familyMatches(toks, s.p) {
+		return "", false
+	}
 	for len(toks) > 0 {
 		switch toks[0] {
 		case "jump", "goto":
@@ -189,8 +272,20 @@ func (t *tracer) rule(text string, s *state) (result, bool) {
 			return "dnat", true
 		case "update":
 			// update @m { <key> timeout Ns : <value> }
-			s.affinityUpdate = toks[slices.Index(toks, "timeout")+1]
+			to, colon, end := slices.Index(toks, "timeout"), slices.Index(toks, ":"), slices.Index(toks, "}")
+			s.affinityUpdate = toks[to+1]
+			u := update{set: strings.TrimPrefix(toks[1], "@"), key: join(t.expr(toks[3:to], s)...)}
+			if val := toks[colon+1 : end]; strings.Join(val, " ") == "ct mark" && s.ctMarkRandom {
+				u.value = randomChoice
+			} else {
+				u.value = join(t.expr(val, s)...)
+			}
+			s.updates = append(s.updates, u)
 			return "", false
+		case "ct":
+			if len(toks) >= 4 && toks[1] == "mark" && toks[2] == "set" {
+				return t.setCtMark(toks[3:], s)
+			}
 		case "meta":
 			if len(toks) >= 6 && toks[1] == "mark" && toks[2] == "set" {
 				// meta mark set meta mark or X
@@ -234,6 +329,47 @@ func (t *tracer) rule(text string, s *state) (result, bool) {
 	return "", false
 }
 
+// familyMatches says whether a rule can match p's family: as in nft, an
+// `ip`/`ip6` field or DNAT implies the family (in an inet table the
+// kernel's rule first checks meta nfproto).
+func familyMatches(toks []string, p packet) bool {
+	for i := 0; i+1 < len(toks); i++ {
+		switch toks[i+1] {
+		case "saddr", "daddr", "to":
+		default:
+			continue
+		}
+		if toks[i] == "ip" && !p.src.Is4() || toks[i] == "ip6" && p.src.Is4() {
+			return false
+		}
+	}
+	return true
+}
+
+// setCtMark runs `ct mark set <toks>`, the last statement of its rule: a
+// constant, `numgen random mod M offset O`, or `<key> map @m` (a failed
+// lookup leaves the mark as it was).
+func (t *tracer) setCtMark(toks []string, s *state) (result, bool) {
+	switch {
+	case toks[0] == "numgen":
+		// numgen random mod M offset O
+		off, _ := strconv.ParseUint(toks[5], 0, 32)
+		s.ctMark, s.ctMarkRandom = uint32(off), true
+		return "", false
+	case slices.Contains(toks, "map"):
+		i := slices.Index(toks, "map")
+		vals := t.lookupAll(strings.TrimPrefix(toks[i+1], "@"), t.expr(toks[:i], s))
+		if len(vals) == 0 {
+			return "", false
+		}
+		s.ctMark, s.ctMarkRandom = mustUint32(vals[0]), false
+		return "", false
+	default:
+		s.ctMark, s.ctMarkRandom = mustUint32(toks[0]), false
+		return "", false
+	}
+}
+
 // fieldLen is the number of tokens of each field the proxier's rules use.
 var fieldLen = map[string]int{"ip": 2, "ip6": 2, "meta": 2, "th": 2, "ct": 2, "numgen": 4}
 
@@ -242,13 +378,7 @@ var fieldLen = map[string]int{"ip": 2, "ip6": 2, "meta": 2, "th": 2, "ct": 2, "n
 func exprLen(toks []string) int {
 	i := 0
 	for {
-		n := fieldLen[toks[i]]
-		if toks[i] == "ct" && toks[i+1] == "original" {
-			n = 3
-			if toks[i+2] == "ip" || toks[i+2] == "ip6" {
-				n = 4
-			}
-		}
+		n := fieldLenAt(toks[i:])
 		if n == 0 {
 			panic(fmt.Sprintf("tracer: unknown field at %q", toks[i:]))
 		}
@@ -264,10 +394,16 @@ func exprLen(toks []string) int {
 func (t *tracer) expr(toks []string, s *state) []string {
 	var out []string
 	for i := 0; i < len(toks); {
-		n := exprLen(toks[i:])
-		_ = n
-		f := strings.Join(toks[i:i+fieldLenAt(toks[i:])], " ")
-		i += fieldLenAt(toks[i:])
+		n := fieldLenAt(toks[i:])
+		f := strings.Join(toks[i:i+n], " ")
+		i += n
+		if toks[i-n] == "jhash" {
+			out = append(out, t.jhash(toks[i-n:i], s))
+			if i < len(toks) && toks[i] == "." {
+				i++
+			}
+			continue
+		}
 		switch f {
 		case "ip saddr", "ip6 saddr":
 			out = append(out, s.p.src.String())
@@ -279,6 +415,10 @@ func (t *tracer) expr(toks []string, s *state) []string {
 			out = append(out, strconv.Itoa(int(s.dport)))
 		case "meta mark":
 			out = append(out, strconv.Itoa(int(s.mark)))
+		case "ct mark":
+			out = append(out, strconv.Itoa(int(s.ctMark)))
+		case "meta nfproto":
+			out = append(out, map[bool]string{true: "ipv4", false: "ipv6"}[s.p.src.Is4()])
 		case "ct state":
 			out = append(out, "new")
 		case "ct status":
@@ -306,6 +446,16 @@ func (t *tracer) expr(toks []string, s *state) []string {
 }
 
 func fieldLenAt(toks []string) int {
+	if toks[0] == "jhash" {
+		// jhash <concat> mod M [seed S] [offset O]
+		n := slices.Index(toks, "mod") + 2
+		for _, opt := range []string{"seed", "offset"} {
+			if n < len(toks) && toks[n] == opt {
+				n += 2
+			}
+		}
+		return n
+	}
 	if toks[0] == "ct" && toks[1] == "original" {
 		if toks[2] == "ip" || toks[2] == "ip6" {
 			return 4
@@ -313,6 +463,22 @@ func fieldLenAt(toks []string) int {
 		return 3
 	}
 	return fieldLen[toks[0]]
+}
+
+// jhash evaluates `jhash <concat> mod M [seed S]`: of the ct mark alone it
+// is the slot of an affinity choice (jhashOfMark), of anything else a fake
+// hash.
+func (t *tracer) jhash(toks []string, s *state) string {
+	mod := slices.Index(toks, "mod")
+	m, _ := strconv.Atoi(toks[mod+1])
+	if strings.Join(toks[1:mod], " ") == "ct mark" {
+		return jhashOfMark(s, m)
+	}
+	seed := ""
+	if i := slices.Index(toks, "seed"); i > 0 {
+		seed = toks[i+1]
+	}
+	return fakeJhash(t.expr(toks[1:mod], s), seed)
 }
 
 // has says whether set (or map) name holds key.
