@@ -68,6 +68,17 @@ func (t *nsThread) do(fn func()) {
 // stop ends the thread.
 func (t *nsThread) stop() { close(t.done) }
 
+// run runs fn on the thread and returns its error; on a nil t (no --netns) it runs fn on the
+// caller's thread, which is in the agent's own namespace.
+func (t *nsThread) run(fn func() error) error {
+	if t == nil {
+		return fn()
+	}
+	var err error
+	t.do(func() { err = fn() })
+	return err
+}
+
 // newNFTablesIn returns the nftables interface that newNFT makes (bound to one table), running
 // nft in the namespace of t (the caller's own namespace when t is nil).
 func newNFTablesIn(t *nsThread, newNFT func() (knftables.Interface, error)) (knftables.Interface, error) {

@@ -20,9 +20,9 @@ import (
 
 	"github.com/plexus-net/plexus/agent/cni"
 	"github.com/plexus-net/plexus/agent/masquerade"
+	"github.com/plexus-net/plexus/agent/proxy/healthcheck"
 	"github.com/plexus-net/plexus/agent/proxy/ipvs"
 	"github.com/plexus-net/plexus/agent/proxy/nftables"
-	"github.com/plexus-net/plexus/agent/proxy/healthcheck"
 	"github.com/plexus-net/plexus/agent/routing"
 	"github.com/plexus-net/plexus/agent/services"
 	v1 "github.com/plexus-net/plexus/api/v1alpha1"
@@ -138,7 +138,8 @@ func Run(ctx context.Context, o Options) error {
 
 // newServiceProxy builds the service proxy with both backends in the data plane's namespace:
 // nftables (with conntrack cleanup and the eTP Local health check servers, which stop when the
-// agent stops) and IPVS (opened lazily: only a node told to use it needs kernel IPVS).
+// agent stops) and IPVS (opened lazily: only a node told to use it needs kernel IPVS; with its
+// own health check servers, and its sysctls written on the namespace's thread).
 func newServiceProxy(ctx context.Context, o Options, thread *nsThread, ns netns.NsHandle, feed *services.Feed,
 	cl client.Client) (*services.Manager, func(), error) {
 	logger := log.FromContext(ctx)
@@ -160,15 +161,21 @@ func newServiceProxy(ctx context.Context, o Options, thread *nsThread, ns netns.
 		nftables.WithConntrack(nsConntrack{inner: nftables.ExecConntrack{}, t: thread}), nftables.WithHealthChecker(hc),
 		nftables.WithNetlink(nl))
 	nftBackend.Errors = func(err error) { logger.Error(err, "Service proxy sync partly failed") }
+	// The IPVS backend has health check servers of its own: the nftables backend's Remove, which
+	// runs on every full sync in IPVS mode, closes those it was given.
+	ipvsHC := healthcheck.New(listenIn(thread))
 	ipvsBackend := services.NewIPVS(services.KernelIPVS(o.Netns, func() (ipvs.Binder, error) {
 		return ipvs.NewDummyBinder(ns, ipvs.DummyDevice)
-	}), ipvsNFT)
+	}), ipvsNFT, services.WithHealthChecker(ipvsHC), services.WithSysctls(func() error {
+		return thread.run(ipvs.SetSysctls) // /proc/sys/net is the namespace of the writing thread
+	}))
+	ipvsBackend.Errors = func(err error) { logger.Error(err, "Service proxy sync partly failed") }
 	m := services.NewManager(feed, map[v1.ServiceProxyMode]services.Backend{
 		v1.ServiceProxyNFTables: nftBackend,
 		v1.ServiceProxyIPVS:     ipvsBackend,
 	}, serviceEvents(ctx, cl, o.NodeName))
 	// The health check servers answer only while the agent runs; the tables stay.
-	return m, func() { _ = hc.Close(); _ = nl.Close() }, nil
+	return m, func() { _ = hc.Close(); _ = ipvsHC.Close(); _ = nl.Close() }, nil
 }
 
 // restConfig loads the kubeconfig file, or the in-cluster config when it is empty.

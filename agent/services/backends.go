@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 
 	"sigs.k8s.io/knftables"
 
 	"github.com/plexus-net/plexus/agent/proxy"
-	"github.com/plexus-net/plexus/agent/proxy/ipvs"
 	"github.com/plexus-net/plexus/agent/proxy/nftables"
 )
 
@@ -29,9 +27,11 @@ type Backend interface {
 	Features() proxy.Backend
 	// Sync makes the data plane match m and reports whether it wrote anything.
 	Sync(ctx context.Context, m proxy.Model, cfg Config) (bool, error)
-	// Remove deletes everything the backend programmed and stops its servers; with nothing
-	// programmed it writes nothing. The next Sync starts afresh.
-	Remove(ctx context.Context) (bool, error)
+	// Remove deletes everything the backend programmed on node and stops its servers; with
+	// nothing programmed it writes nothing. The next Sync starts afresh. node is the node of
+	// the current sync: its addresses tell the IPVS backend's NodePort virtual servers apart
+	// after an agent restart.
+	Remove(ctx context.Context, node proxy.NodeInfo) (bool, error)
 	// RequestFullSync makes the next Sync compare with the kernel instead of its memory.
 	RequestFullSync()
 }
@@ -93,7 +93,7 @@ func (b *NFTables) RequestFullSync() {
 }
 
 // Remove implements Backend: it deletes the table and stops the health check servers.
-func (b *NFTables) Remove(ctx context.Context) (bool, error) {
+func (b *NFTables) Remove(ctx context.Context, _ proxy.NodeInfo) (bool, error) {
 	b.p = nil
 	var hcErr error
 	if b.hc != nil {
@@ -114,104 +114,4 @@ func removeTable(ctx context.Context, nft knftables.Interface, name string) (boo
 		return false, fmt.Errorf("delete nftables table %s: %w", name, err)
 	}
 	return true, nil
-}
-
-// ProcIPVS exists exactly when the kernel has IPVS.
-const ProcIPVS = "/proc/net/ip_vs"
-
-// IPVSKernel opens the kernel side of the IPVS backend; it returns an *UnavailableError when the
-// kernel has no IPVS.
-type IPVSKernel func() (ipvs.Interface, ipvs.Binder, error)
-
-// IPVS is the IPVS backend: virtual servers (through the kernel opened lazily by open) and its
-// nftables table (through nft, bound to ipvs.NFTFamily and NFTTable).
-type IPVS struct {
-	open   IPVSKernel
-	table  knftables.Interface
-	nft    *ipvs.NFTSyncer
-	syncer *ipvs.Syncer
-}
-
-var _ Backend = &IPVS{}
-
-// NewIPVS returns the IPVS backend.
-func NewIPVS(open IPVSKernel, nft knftables.Interface) *IPVS {
-	return &IPVS{open: open, table: nft, nft: ipvs.NewNFTSyncer(nft)}
-}
-
-// Features implements Backend.
-func (b *IPVS) Features() proxy.Backend { return ipvs.Features }
-
-// RequestFullSync implements Backend.
-func (b *IPVS) RequestFullSync() {
-	if b.syncer != nil {
-		b.syncer.ForceFullSync()
-	}
-}
-
-func (b *IPVS) kernel() (*ipvs.Syncer, error) {
-	if b.syncer != nil {
-		return b.syncer, nil
-	}
-	i, bind, err := b.open()
-	if err != nil {
-		return nil, err
-	}
-	b.syncer = ipvs.NewSyncer(i, bind)
-	return b.syncer, nil
-}
-
-// Sync implements Backend.
-func (b *IPVS) Sync(ctx context.Context, m proxy.Model, cfg Config) (bool, error) {
-	s, err := b.kernel()
-	if err != nil {
-		return false, err
-	}
-	wroteNFT, err := b.nft.Sync(ctx, m, ipvs.NFTConfig{PodCIDRs: cfg.PodCIDRs})
-	if err != nil {
-		return wroteNFT, err
-	}
-	plan, err := s.Sync(ipvs.DesiredState(m, ipvs.Config{Scheduler: cfg.IPVSScheduler}))
-	return wroteNFT || plan.Changes() > 0, err
-}
-
-// Remove implements Backend: the table always; virtual servers and bound VIPs when the kernel
-// has IPVS (without it there are none).
-func (b *IPVS) Remove(ctx context.Context) (bool, error) {
-	wrote := false
-	if s, err := b.kernel(); err == nil {
-		plan, err := s.Sync(ipvs.State{})
-		if err != nil {
-			return false, err
-		}
-		// The Syncer now remembers the empty state, so later full syncs cost no kernel write.
-		wrote = plan.Changes() > 0
-	} else if _, ok := errors.AsType[*UnavailableError](err); !ok {
-		return false, err
-	}
-	removed, err := removeTable(ctx, b.table, ipvs.NFTTable)
-	return wrote || removed, err
-}
-
-// KernelIPVS opens the real IPVS in the network namespace at nsPath ("" for the agent's own),
-// after checking /proc/net/ip_vs.
-func KernelIPVS(nsPath string, binder func() (ipvs.Binder, error)) IPVSKernel {
-	return func() (ipvs.Interface, ipvs.Binder, error) {
-		if _, err := os.Stat(ProcIPVS); err != nil {
-			return nil, nil, &UnavailableError{Mode: ipvs.Mode, Missing: "IPVS (CONFIG_IP_VS; no " + ProcIPVS + ")"}
-		}
-		k, err := ipvs.NewKernel(nsPath)
-		if errors.Is(err, ipvs.ErrNoIPVS) {
-			return nil, nil, &UnavailableError{Mode: ipvs.Mode, Missing: "IPVS (CONFIG_IP_VS; no " + ProcIPVS + ")"}
-		}
-		if err != nil {
-			return nil, nil, err
-		}
-		bd, err := binder()
-		if err != nil {
-			k.Close()
-			return nil, nil, err
-		}
-		return k, bd, nil
-	}
 }

@@ -87,7 +87,7 @@ func (m *Manager) Sync(ctx context.Context, d Desired, full bool) Result {
 			if bm == mode {
 				continue
 			}
-			wrote, err := b.Remove(ctx)
+			wrote, err := b.Remove(ctx, d.Node)
 			res.Wrote = res.Wrote || wrote
 			if err != nil {
 				errs = append(errs, fmt.Errorf("remove the %s service proxy: %w", bm, err))

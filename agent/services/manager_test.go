@@ -2,6 +2,7 @@ package services
 
 import (
 	"context"
+	"maps"
 	"net/netip"
 	"strings"
 	"testing"
@@ -25,23 +26,55 @@ type rig struct {
 	proxyNFT *knftables.Fake
 	ipvsNFT  *knftables.Fake
 	ipvs     *ipvsfake.Fake
+	binder   *ipvsfake.Binder
+	hc       *fakeHC
+	sysctls  int // calls of the IPVS backend's sysctl writer
 	events   []string
 }
 
 func newRig(withIPVS bool) *rig {
 	r := &rig{feed: NewFeed(), proxyNFT: knftables.NewFake(nftables.TableFamily, nftables.TableName),
-		ipvsNFT: knftables.NewFake(ipvs.NFTFamily, ipvs.NFTTable), ipvs: ipvsfake.New()}
+		ipvsNFT: knftables.NewFake(ipvs.NFTFamily, ipvs.NFTTable), ipvs: ipvsfake.New(), binder: ipvsfake.NewBinder(),
+		hc: &fakeHC{}}
+	r.m = r.newManager(withIPVS)
+	return r
+}
+
+// newManager returns a Manager with fresh backends on r's fakes: a new one is an agent restart.
+func (r *rig) newManager(withIPVS bool) *Manager {
 	open := func() (ipvs.Interface, ipvs.Binder, error) {
 		if !withIPVS {
 			return nil, nil, &UnavailableError{Mode: ipvs.Mode, Missing: "IPVS (CONFIG_IP_VS; no /proc/net/ip_vs)"}
 		}
-		return r.ipvs, ipvsfake.NewBinder(), nil
+		return r.ipvs, r.binder, nil
 	}
-	r.m = NewManager(r.feed, map[v1.ServiceProxyMode]Backend{
+	return NewManager(r.feed, map[v1.ServiceProxyMode]Backend{
 		v1.ServiceProxyNFTables: NewNFTables(r.proxyNFT, nil),
-		v1.ServiceProxyIPVS:     NewIPVS(open, r.ipvsNFT),
+		v1.ServiceProxyIPVS: NewIPVS(open, r.ipvsNFT, WithHealthChecker(r.hc),
+			WithSysctls(func() error { r.sysctls++; return nil })),
 	}, func(svc *corev1.Service, msg string) { r.events = append(r.events, svc.Name+": "+msg) })
-	return r
+}
+
+// fakeHC records the ports of the health check servers.
+type fakeHC struct {
+	ports  map[uint16]int // nil: none served
+	syncs  int
+	closes int
+}
+
+func (f *fakeHC) Sync(ports map[uint16]int) error {
+	f.syncs++
+	f.ports = maps.Clone(ports)
+	if len(f.ports) == 0 {
+		f.ports = nil
+	}
+	return nil
+}
+
+func (f *fakeHC) Close() error {
+	f.closes++
+	f.ports = nil
+	return nil
 }
 
 func desired(mode v1.ServiceProxyMode) Desired {
@@ -120,9 +153,27 @@ func TestIPVSWithoutKernelSupport(t *testing.T) {
 	}
 }
 
+// limited is a Backend whose feature table lacks some features (both real backends now honour
+// every feature, so the Event logic is tested on a row with a gap).
+type limited struct {
+	Backend
+	lacks []proxy.Feature
+}
+
+// Features implements Backend: the wrapped backend's row without l.lacks.
+func (l limited) Features() proxy.Backend {
+	fs := l.Backend.Features().(proxy.FeatureSet)
+	sup := maps.Clone(fs.Supported)
+	for _, f := range l.lacks {
+		delete(sup, f)
+	}
+	return proxy.FeatureSet{Mode: fs.Mode, Supported: sup}
+}
+
 func TestUnsupportedFeatureEventsOncePerFeatureSet(t *testing.T) {
 	ctx := context.Background()
 	r := newRig(true)
+	r.m.backends[v1.ServiceProxyNFTables] = limited{Backend: r.m.backends[v1.ServiceProxyNFTables], lacks: []proxy.Feature{proxy.FeatureSessionAffinityIPv6}}
 	r.addEcho()
 	affinity := func(ips ...string) *corev1.Service {
 		s := proxytest.Service("default", "sticky", ips, proxytest.Port("http", corev1.ProtocolTCP, 80))

@@ -2,7 +2,8 @@
 // externalTrafficPolicy Local: an HTTP server per port that answers 200
 // while the node has local endpoints for the Service and 503 otherwise, so
 // a cloud load balancer sends traffic only to nodes that can serve it
-// without leaving the node. It is backend-agnostic (nftables and IPVS).
+// without leaving the node. Both service-proxy backends (nftables and IPVS)
+// drive it; Ports turns a proxy.Model into what Sync takes.
 package healthcheck
 
 import (

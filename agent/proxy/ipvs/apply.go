@@ -55,6 +55,9 @@ func Apply(ipvs Interface, binder Binder, plan Plan) error {
 	} else if len(plan.Bind) > 0 {
 		errs = append(errs, fmt.Errorf("skipped binding %d virtual IPs: %s could not be created", len(plan.Bind), DummyDevice))
 	}
+	if plan.DeleteDevice {
+		fail(wrap(binder.DeleteDevice(), "delete %s", DummyDevice))
+	}
 	return errors.Join(errs...)
 }
 

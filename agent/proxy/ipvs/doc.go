@@ -13,11 +13,14 @@
 // only step with side effects, through two narrow interfaces: Interface
 // (IPVS; real: NewKernel on github.com/moby/ipvs; fake: ipvsfake.Fake) and
 // Binder (the dummy interface; real: NewDummyBinder; fake: ipvsfake.Binder).
-// Syncer strings them together; a sync that changes nothing writes nothing.
+// Syncer strings them together; a sync that changes nothing writes nothing,
+// and Syncer.Remove turns the mode off (virtual servers, addresses, device).
 //
 // IPVS never rewrites the source: NFTSyncer keeps one nftables table
 // (NFTTable) that marks external, node-originated and hairpin traffic and
-// masquerades it, with Sysctls set so IPVS's packets pass conntrack.
+// masquerades it. Sysctls are the node settings the mode needs: IPVS's
+// packets pass conntrack, flows of removed real servers expire (the UDP
+// flush), and ARP ignores the virtual IPs.
 //
 // Ownership: IPVS has no owner field. A virtual server is Plexus's when its
 // address is bound on DummyDevice, is one of the node addresses Plexus serves

@@ -81,6 +81,25 @@ func (b *DummyBinder) EnsureDevice() error {
 	return nil
 }
 
+// DeviceExists implements Binder.
+func (b *DummyBinder) DeviceExists() (bool, error) {
+	l, err := b.link()
+	return l != nil, err
+}
+
+// DeleteDevice implements Binder. A link of that name that is not a dummy
+// device is an error (link refuses it), never deleted.
+func (b *DummyBinder) DeleteDevice() error {
+	l, err := b.link()
+	if err != nil || l == nil {
+		return err
+	}
+	if err := b.nl.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
+		return fmt.Errorf("delete link %s: %w", b.name, err)
+	}
+	return nil
+}
+
 // ListBound implements Binder. The IPv6 link-local address the kernel
 // gives every up device is not listed: it is not a virtual IP.
 func (b *DummyBinder) ListBound() ([]netip.Addr, error) {

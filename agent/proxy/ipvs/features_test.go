@@ -1,6 +1,7 @@
 package ipvs_test
 
 import (
+	"maps"
 	"net/netip"
 	"slices"
 	"testing"
@@ -11,24 +12,35 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// TestFeatures pins the backend's column of the feature table: what the VM
-// tests prove is supported, and the known gaps are not.
+// TestFeatures pins the backend's column of the feature table: every
+// feature, the two that rest on more than IPVS included (the health check
+// servers that agent/services drives, the kernel's expiry of a removed UDP
+// endpoint's flows), each shown in the VM tests.
 func TestFeatures(t *testing.T) {
-	for _, f := range []proxy.Feature{
-		proxy.FeatureClusterIP, proxy.FeatureNodePort, proxy.FeatureSessionAffinity, proxy.FeatureSessionAffinityIPv6,
-		proxy.FeatureRejectNoEndpoints, proxy.FeatureHairpin, proxy.FeatureExternalTrafficPolicyLocal, proxy.FeatureTCP, proxy.FeatureIPv6, proxy.FeatureDualStack,
-	} {
+	for _, f := range proxy.AllFeatures {
 		if !ipvs.Features.Supports(f) {
 			t.Errorf("%s not supported", f)
 		}
 	}
-	for _, f := range []proxy.Feature{proxy.FeatureHealthCheckNodePort, proxy.FeatureUDPConntrackFlush} {
-		if ipvs.Features.Supports(f) {
-			t.Errorf("%s claimed but not honoured", f)
-		}
-	}
 	if ipvs.Features.Name() != "ipvs" {
 		t.Errorf("name %q", ipvs.Features.Name())
+	}
+}
+
+// TestSysctls pins the kernel settings the mode writes: conntrack for the
+// masquerade rules, the expiry of flows of removed real servers (the UDP
+// flush), and the ARP settings that keep the node from answering for the
+// virtual IPs on its uplink.
+func TestSysctls(t *testing.T) {
+	want := map[string]string{
+		"net/ipv4/vs/conntrack":                 "1",
+		"net/ipv4/vs/expire_nodest_conn":        "1",
+		"net/ipv4/vs/expire_quiescent_template": "1",
+		"net/ipv4/conf/all/arp_ignore":          "1",
+		"net/ipv4/conf/all/arp_announce":        "2",
+	}
+	if !maps.Equal(ipvs.Sysctls, want) {
+		t.Errorf("Sysctls %v, want %v", ipvs.Sysctls, want)
 	}
 }
 

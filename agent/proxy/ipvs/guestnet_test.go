@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,6 +35,8 @@ type guestNS struct {
 	name string
 	h    netns.NsHandle
 	nl   *netlink.Handle
+	// udpReceived counts the datagrams serveName's UDP server received.
+	udpReceived atomic.Int64
 }
 
 // rootNS is the guest's initial namespace, where IPVS is programmed.
@@ -195,6 +198,7 @@ func (n *guestNS) serveName(t *testing.T, port int) {
 			if err != nil {
 				return
 			}
+			n.udpReceived.Add(1)
 			peer := from.(*net.UDPAddr).AddrPort().Addr().Unmap()
 			_, _ = pc.WriteTo([]byte(fmt.Sprintf("%s %s\n", n.name, peer)), from)
 		}

@@ -51,6 +51,11 @@ type Binder interface {
 	// EnsureDevice creates the dummy device if it is missing and sets it
 	// up; an existing one is left as it is.
 	EnsureDevice() error
+	// DeviceExists reports whether the dummy device exists (up or down).
+	DeviceExists() (bool, error)
+	// DeleteDevice deletes the dummy device with every address on it;
+	// absent is not an error.
+	DeleteDevice() error
 	// ListBound returns the addresses on the device; no device is an empty
 	// list, not an error.
 	ListBound() ([]netip.Addr, error)

@@ -31,7 +31,8 @@ func DesiredState(m proxy.Model, cfg Config) State {
 	if sched == "" {
 		sched = DefaultScheduler
 	}
-	var s State
+	// The device is wanted even without virtual IPs: the mode is on.
+	s := State{Device: true}
 	seen := map[VirtualServerKey]bool{}
 	for _, key := range m.Keys() {
 		sp := m.Ports[key]

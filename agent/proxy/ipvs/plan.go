@@ -8,8 +8,8 @@ import (
 // Plan is what Apply must do to turn the current state into the desired
 // one. The zero Plan does nothing.
 type Plan struct {
-	// EnsureDevice is set when the dummy device may be missing (it has no
-	// address yet and some are to be bound).
+	// EnsureDevice is set when the dummy device is wanted and missing, or
+	// may be (it has no address yet and some are to be bound).
 	EnsureDevice bool
 	// Unbind are virtual IPs no longer wanted. Unbound first, so that no
 	// packet reaches a virtual server while it is deleted.
@@ -33,6 +33,9 @@ type Plan struct {
 	// Bind are new virtual IPs, bound last: a virtual IP is local (and
 	// answered) only once its virtual servers are complete.
 	Bind []netip.Addr
+	// DeleteDevice removes the dummy device (the mode is turned off),
+	// after everything else.
+	DeleteDevice bool
 }
 
 // VirtualServerChange is a virtual server changed in place.
@@ -58,6 +61,9 @@ func (p Plan) Changes() int {
 	if p.EnsureDevice {
 		n++
 	}
+	if p.DeleteDevice {
+		n++
+	}
 	return n
 }
 
@@ -70,7 +76,11 @@ func (p Plan) Empty() bool { return p.Changes() == 0 }
 func PlanChanges(desired, current State) Plan {
 	var p Plan
 	p.Unbind, p.Bind = diffAddrs(desired.Bound, current.Bound)
-	p.EnsureDevice = len(current.Bound) == 0 && len(p.Bind) > 0
+	// Bound addresses prove the device; binding some makes it wanted.
+	wantDevice := desired.Device || len(desired.Bound) > 0
+	haveDevice := current.Device || len(current.Bound) > 0
+	p.EnsureDevice = wantDevice && (!haveDevice || (len(current.Bound) == 0 && len(p.Bind) > 0))
+	p.DeleteDevice = !wantDevice && haveDevice
 
 	have := make(map[VirtualServerKey]Service, len(current.Services))
 	for _, s := range current.Services {

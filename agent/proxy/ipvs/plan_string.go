@@ -43,6 +43,9 @@ func (p Plan) String() string {
 	for _, a := range p.Bind {
 		line("+", "address %s dev %s", a, DummyDevice)
 	}
+	if p.DeleteDevice {
+		line("-", "link %s", DummyDevice)
+	}
 	if b.Len() == 0 {
 		return "no changes"
 	}

@@ -66,6 +66,34 @@ func TestPlanChanges(t *testing.T) {
 				"- virtual-server TCP 10.96.0.10:80 rr (with its real servers)",
 			),
 		},
+		{
+			name:    "mode on without virtual IPs: the device is made anyway",
+			desired: ipvs.State{Device: true},
+			want:    "+ link plexus-ipvs0 (if missing)",
+		},
+		{
+			name:    "device there, nothing bound: in sync",
+			desired: ipvs.State{Device: true},
+			current: ipvs.State{Device: true},
+			want:    "no changes",
+		},
+		{
+			name:    "mode turned off: everything goes, the device last",
+			desired: ipvs.State{NodeAddresses: []netip.Addr{ip("10.99.0.11")}},
+			current: ipvs.State{Device: true, Services: []ipvs.Service{svc(web, "10.244.1.2:8080"), svc(vs("10.99.0.11:30080"), "10.244.1.2:8080")}, Bound: []netip.Addr{ip("10.96.0.10")}},
+			want: lines(
+				"- address 10.96.0.10 dev plexus-ipvs0",
+				"- virtual-server TCP 10.96.0.10:80 rr (with its real servers)",
+				"- virtual-server TCP 10.99.0.11:30080 rr (with its real servers)",
+				"- link plexus-ipvs0",
+			),
+		},
+		{
+			name:    "mode off and nothing there",
+			desired: ipvs.State{},
+			current: ipvs.State{},
+			want:    "no changes",
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.desired.Sort()

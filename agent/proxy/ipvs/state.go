@@ -25,6 +25,10 @@ type State struct {
 	// use. They are never bound (the node has them already) but virtual
 	// servers on them are Plexus's.
 	NodeAddresses []netip.Addr
+	// Device says DummyDevice exists (Read) or is wanted (DesiredState
+	// wants it always; a state that binds addresses wants it whatever this
+	// says). A desired state without it and without Bound deletes it.
+	Device bool
 }
 
 // Sort puts every list in its canonical order, in place.
@@ -39,7 +43,7 @@ func (s *State) Sort() {
 
 // clone returns a deep copy, so sorting it leaves the caller's lists alone.
 func (s State) clone() State {
-	c := State{Bound: slices.Clone(s.Bound), NodeAddresses: slices.Clone(s.NodeAddresses)}
+	c := State{Bound: slices.Clone(s.Bound), NodeAddresses: slices.Clone(s.NodeAddresses), Device: s.Device}
 	for _, svc := range s.Services {
 		c.Services = append(c.Services, Service{VirtualServer: svc.VirtualServer, RealServers: slices.Clone(svc.RealServers)})
 	}
@@ -55,10 +59,15 @@ func owns(a netip.Addr, current, desired State) bool {
 
 // Read returns what ipvs and binder hold of Plexus's with respect to
 // desired (whose addresses and node addresses decide ownership, see the
-// package doc): the owned virtual servers with their real servers and the
-// bound addresses.
+// package doc): the owned virtual servers with their real servers, the
+// bound addresses and whether the device exists.
 func Read(ipvs Interface, binder Binder, desired State) (State, error) {
 	var s State
+	device, err := binder.DeviceExists()
+	if err != nil {
+		return State{}, fmt.Errorf("look for %s: %w", DummyDevice, err)
+	}
+	s.Device = device
 	bound, err := binder.ListBound()
 	if err != nil {
 		return State{}, fmt.Errorf("list bound virtual IPs: %w", err)

@@ -1,6 +1,9 @@
 package ipvs
 
-import "fmt"
+import (
+	"fmt"
+	"net/netip"
+)
 
 // Syncer programs one node's IPVS virtual servers and virtual IPs, sync
 // after sync. Like kube-proxy, it remembers what the kernel holds after a
@@ -43,4 +46,19 @@ func (s *Syncer) Sync(desired State) (Plan, error) {
 	}
 	s.last = &desired
 	return plan, nil
+}
+
+// Remove deletes everything of Plexus's from the kernel (the mode is turned
+// off): virtual servers on bound virtual IPs and on nodeAddresses (the
+// node's addresses, where NodePorts were served: after an agent restart
+// nothing else tells those virtual servers apart from another tool's),
+// the bound addresses, then DummyDevice. Other virtual servers stay. Like
+// Sync, it trusts its memory unless the last sync failed or ForceFullSync
+// was called; nothing left costs no write.
+func (s *Syncer) Remove(nodeAddresses []netip.Addr) (Plan, error) {
+	gone := State{}
+	for _, a := range nodeAddresses {
+		gone.NodeAddresses = appendUnique(gone.NodeAddresses, a.Unmap())
+	}
+	return s.Sync(gone)
 }

@@ -47,6 +47,18 @@ func (b *Binder) EnsureDevice() error {
 	return nil
 }
 
+// DeviceExists implements ipvs.Binder.
+func (b *Binder) DeviceExists() (bool, error) { return b.exists, nil }
+
+// DeleteDevice implements ipvs.Binder: the device goes with its addresses.
+func (b *Binder) DeleteDevice() error {
+	if err := b.record("DeleteDevice"); err != nil {
+		return err
+	}
+	b.exists, b.addrs = false, nil
+	return nil
+}
+
 // ListBound implements ipvs.Binder.
 func (b *Binder) ListBound() ([]netip.Addr, error) {
 	out := slices.Clone(b.addrs)
