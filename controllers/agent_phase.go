@@ -16,15 +16,20 @@ import (
 )
 
 // +kubebuilder:rbac:groups=apps,namespace=plexus-system,resources=daemonsets,verbs=get;list;watch;create;update;patch;delete
+// The agent status policy: every verb but create is limited to its name (the cache lists and
+// watches it with a metadata.name field selector, which RBAC checks against resourceNames).
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingadmissionpolicies;validatingadmissionpolicybindings,verbs=create
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingadmissionpolicies;validatingadmissionpolicybindings,resourceNames=plexus-agent-own-nodenetwork,verbs=get;list;watch;update;patch
 
-// reconcileAgent applies the agent DaemonSet rendered from the served configuration and prunes any
-// agent DaemonSet a previous render made that this one does not.
+// reconcileAgent applies the agent's status policy and the agent DaemonSet rendered from the served
+// configuration, and prunes any agent DaemonSet a previous render made that this one does not.
 func (r *ClusterNetworkReconciler) reconcileAgent(ctx context.Context, cn *v1.ClusterNetwork, served v1.ClusterNetworkSpec) error {
 	objs := render.Agent(render.AgentConfig{Namespace: r.Namespace, Spec: served})
 	render.Annotate(objs, cn.Status.AppliedGeneration)
 	keep := map[string]bool{}
 	var errs []error
-	for _, o := range objs {
+	// The policy first: an agent that starts must find its status writes confined already.
+	for _, o := range append(render.AgentStatusPolicy(r.Namespace), objs...) {
 		if err := controllerutil.SetControllerReference(cn, o, r.Client.Scheme()); err != nil {
 			return fmt.Errorf("own %s: %w", o.GetName(), err)
 		}

@@ -8,9 +8,11 @@ import (
 	"slices"
 	"time"
 
+	admissionv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/client-go/tools/events"
@@ -26,6 +28,7 @@ import (
 
 	v1 "github.com/plexus-net/plexus/api/v1alpha1"
 	"github.com/plexus-net/plexus/controllers/netconfig"
+	"github.com/plexus-net/plexus/controllers/render"
 )
 
 // ControllerName names the ClusterNetwork controller in logs, metrics and events.
@@ -114,6 +117,8 @@ func (r *ClusterNetworkReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&corev1.Node{}, toDefault, builder.WithPredicates(nodeChanged())).
 		Watches(&v1.NodeNetwork{}, toDefault).
 		Owns(&appsv1.DaemonSet{}).
+		Owns(&admissionv1.ValidatingAdmissionPolicy{}).
+		Owns(&admissionv1.ValidatingAdmissionPolicyBinding{}).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 1}).
 		Complete(r)
 }
@@ -142,9 +147,15 @@ const DefaultNamespace = "plexus-system"
 
 // CacheOptions limits the manager's cache of namespaced objects to the operator's namespace, so
 // the operator needs no cluster-wide read access to them.
+// ownPolicy selects the agent status policy and its binding by name.
+var ownPolicy = fields.OneTermEqualSelector("metadata.name", render.AgentStatusPolicyName)
+
 func CacheOptions(namespace string) cache.Options {
 	return cache.Options{ByObject: map[client.Object]cache.ByObject{
 		&appsv1.DaemonSet{}: {Namespaces: map[string]cache.Config{namespace: {}}},
+		// Only the operator's own policy: RBAC lets it read no other.
+		&admissionv1.ValidatingAdmissionPolicy{}:        {Field: ownPolicy},
+		&admissionv1.ValidatingAdmissionPolicyBinding{}: {Field: ownPolicy},
 	}}
 }
 
