@@ -334,9 +334,13 @@ func lines(name string, args ...string) []string {
 // labOwned keeps what the lab could have made (names start with plexus-lab, or paths in the suite's
 // lab folder): other tests on the machine create throwaway namespaces at the same time.
 func labOwned(in []string) []string {
-	return slices.DeleteFunc(slices.Clone(in), func(s string) bool {
+	out := slices.DeleteFunc(slices.Clone(in), func(s string) bool {
 		return !strings.Contains(s, lab.NetnsPrefix) && !strings.Contains(s, labCfg.Dir) && !strings.Contains(s, "br-lab")
 	})
+	if len(out) == 0 {
+		return nil // none is none, whether or not the machine had other entries
+	}
+	return out
 }
 
 func takeMachineSnapshot() machineSnapshot {
