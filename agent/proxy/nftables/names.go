@@ -32,7 +32,9 @@
 //     nat-input. There is one affinity-T chain per timeout in use.
 //
 // A sync writes only the elements that differ from what the Proxier last
-// wrote (kept in memory); after a restart or a failure it compares a digest
+// wrote (kept in memory), through a lasting netlink socket when only
+// elements change (netlink.go, encode.go) and through nft otherwise; after
+// a restart or a failure it compares a digest
 // stamped into the table (the newest element of the set sync-stamp) and
 // the chain names, and rebuilds the table atomically only when they differ.
 package nftables
@@ -66,10 +68,11 @@ const (
 	// setStamp holds stamps "write number . digest of the model", encoded
 	// as IPv6 addresses (an address type is the simplest wide key nft
 	// prints back verbatim); the highest write number is the table's
-	// current state. Each write adds a stamp; older ones are deleted only
-	// by writes that delete elements anyway (or every stampPruneEvery
-	// writes): a `delete element` costs nft ≈ 6-8 ms more than an add, and
-	// adding a Service should not pay it. Why elements and not, say, the
+	// current state. Each write adds a stamp. A netlink write deletes the
+	// older ones every time; an nft write only when it deletes elements
+	// anyway (or every stampPruneEvery writes), because a `delete element`
+	// costs nft ≈ 11 ms more than an add (see Netlink) and adding a
+	// Service should not pay it. Why elements and not, say, the
 	// name of an empty chain: adding a chain makes the kernel validate the
 	// whole table (every verdict map element), ≈ 15 ms at 10k Services.
 	setStamp = "sync-stamp"

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/knftables"
 
 	"github.com/plexus-net/plexus/agent/proxy"
+	"github.com/plexus-net/plexus/agent/proxy/healthcheck"
 )
 
 // HealthChecker serves the eTP Local health check node ports. Sync gets
@@ -159,7 +160,7 @@ func (p *Proxier) Sync(ctx context.Context, m proxy.Model) error {
 	p.needFull = false
 	p.stats.Elements = len(p.st.entries)
 	if p.hc != nil {
-		if err := p.hc.Sync(healthCheckPorts(m)); err != nil {
+		if err := p.hc.Sync(healthcheck.Ports(m)); err != nil {
 			p.stats.Errors = append(p.stats.Errors, fmt.Errorf("health check servers: %w", err))
 		}
 	}
@@ -458,19 +459,4 @@ func mix(x uint64) uint64 {
 	x *= 0x94d049bb133111eb
 	x ^= x >> 31
 	return x
-}
-
-// healthCheckPorts returns, per health check node port, the local
-// endpoint count (the largest over the Service's ports and families).
-func healthCheckPorts(m proxy.Model) map[uint16]int {
-	out := map[uint16]int{}
-	for _, sp := range m.Ports {
-		if sp.HealthCheckNodePort == 0 {
-			continue
-		}
-		if c, ok := out[sp.HealthCheckNodePort]; !ok || sp.LocalEndpoints > c {
-			out[sp.HealthCheckNodePort] = sp.LocalEndpoints
-		}
-	}
-	return out
 }
