@@ -73,6 +73,9 @@ func run(metricsAddr, probeAddr string, leaderElect bool, opts controllers.Optio
 		LeaderElection:          leaderElect,
 		LeaderElectionID:        "plexus-operator.plexus.dev",
 		LeaderElectionNamespace: opts.Namespace,
+		// The process exits when the manager stops, so the lease can be handed over at once on a
+		// rolling update or a drain instead of expiring.
+		LeaderElectionReleaseOnCancel: true,
 	})
 	if err != nil {
 		return err

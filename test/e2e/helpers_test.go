@@ -19,6 +19,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -204,6 +205,28 @@ func podsOf(selector string) []corev1.Pod {
 	var l corev1.PodList
 	ExpectWithOffset(1, k8s.List(ctx, &l, client.InNamespace(plexusNamespace), client.MatchingLabelsSelector{Selector: s})).To(Succeed())
 	return l.Items
+}
+
+// operatorLeaseName is the operator's leader election lease (cmd/plexus-operator).
+const operatorLeaseName = "plexus-operator.plexus.dev"
+
+// operatorLeader returns the operator pod that holds the leader lease. The holder identity is
+// "<hostname>_<uuid>", and the operator runs on the host network, so the hostname is its node.
+func operatorLeader() (corev1.Pod, error) {
+	var lease coordinationv1.Lease
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: plexusNamespace, Name: operatorLeaseName}, &lease); err != nil {
+		return corev1.Pod{}, err
+	}
+	if lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity == "" {
+		return corev1.Pod{}, fmt.Errorf("lease %s has no holder", operatorLeaseName)
+	}
+	node, _, _ := strings.Cut(*lease.Spec.HolderIdentity, "_")
+	for _, p := range podsOf(operatorSelector) {
+		if p.Spec.NodeName == node && p.DeletionTimestamp == nil {
+			return p, nil
+		}
+	}
+	return corev1.Pod{}, fmt.Errorf("lease holder %s is no running operator pod", *lease.Spec.HolderIdentity)
 }
 
 // plexusLogs collects the logs of every operator and agent container the suite saw, including
