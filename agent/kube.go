@@ -43,10 +43,15 @@ func NewScheme() *runtime.Scheme {
 
 // CacheOptions are the informer cache options of the agent: Nodes are trimmed to what a sync
 // reads (name, annotations, addresses), because every agent caches every Node and kubelets
-// update theirs often with data (images, conditions) the agent never looks at.
+// update theirs often with data (images, conditions) the agent never looks at. Services and
+// EndpointSlices are trimmed to what the service proxy reads (trim.go): every agent caches all
+// of them, and they are most of its memory in a large cluster. Whatever reads these objects
+// from the agent's cache sees only the trimmed fields.
 func CacheOptions(scheme *runtime.Scheme) cache.Options {
 	return cache.Options{Scheme: scheme, ByObject: map[client.Object]cache.ByObject{
-		&corev1.Node{}: {Transform: trimNode},
+		&corev1.Node{}:               {Transform: trimNode},
+		&corev1.Service{}:            {Transform: TrimService},
+		&discoveryv1.EndpointSlice{}: {Transform: TrimEndpointSlice},
 	}}
 }
 

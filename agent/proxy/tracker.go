@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"iter"
 	"maps"
+	"slices"
 	"sync/atomic"
 
 	corev1 "k8s.io/api/core/v1"
@@ -24,9 +26,12 @@ type ServiceName struct {
 // of milliseconds, one Service microseconds. It is not safe for concurrent
 // use; the agent's sync loop owns it.
 type Tracker struct {
-	node   NodeInfo
-	svcs   map[ServiceName]*corev1.Service
-	slices map[ServiceName]map[string]*discoveryv1.EndpointSlice
+	node NodeInfo
+	svcs map[ServiceName]*corev1.Service
+	// slices are each Service's EndpointSlices (usually one: a slice, not a
+	// map, per Service). A stored slice is never modified: Set and Delete
+	// replace it, so one returned by Slices stays valid.
+	slices map[ServiceName][]*discoveryv1.EndpointSlice
 	ports  map[ServiceName][]*ServicePort
 	dirty  map[ServiceName]bool
 	model  Model
@@ -37,7 +42,7 @@ func NewTracker(node NodeInfo) *Tracker {
 	return &Tracker{
 		node:   node,
 		svcs:   map[ServiceName]*corev1.Service{},
-		slices: map[ServiceName]map[string]*discoveryv1.EndpointSlice{},
+		slices: map[ServiceName][]*discoveryv1.EndpointSlice{},
 		ports:  map[ServiceName][]*ServicePort{},
 		dirty:  map[ServiceName]bool{},
 		model:  Model{Ports: map[Key]*ServicePort{}},
@@ -74,24 +79,47 @@ func (t *Tracker) SetSlice(s *discoveryv1.EndpointSlice) {
 		return
 	}
 	n := ServiceName{s.Namespace, svc}
-	if t.slices[n] == nil {
-		t.slices[n] = map[string]*discoveryv1.EndpointSlice{}
+	cur := t.slices[n]
+	i := slices.IndexFunc(cur, func(o *discoveryv1.EndpointSlice) bool { return o.Name == s.Name })
+	if i < 0 {
+		t.slices[n] = append(cur[:len(cur):len(cur)], s)
+	} else {
+		next := slices.Clone(cur)
+		next[i] = s
+		t.slices[n] = next
 	}
-	t.slices[n][s.Name] = s
 	t.dirty[n] = true
 }
 
 // DeleteSlice removes an EndpointSlice; unknown slices are ignored.
 func (t *Tracker) DeleteSlice(s *discoveryv1.EndpointSlice) {
 	n := ServiceName{s.Namespace, s.Labels[discoveryv1.LabelServiceName]}
-	if m := t.slices[n]; m != nil {
-		delete(m, s.Name)
-		if len(m) == 0 {
-			delete(t.slices, n)
-		}
-		t.dirty[n] = true
+	cur := t.slices[n]
+	i := slices.IndexFunc(cur, func(o *discoveryv1.EndpointSlice) bool { return o.Name == s.Name })
+	if i < 0 {
+		return
 	}
+	if len(cur) == 1 {
+		delete(t.slices, n)
+	} else {
+		t.slices[n] = slices.Delete(slices.Clone(cur), i, i+1)
+	}
+	t.dirty[n] = true
 }
+
+// Service returns the Service n; nil when unknown.
+func (t *Tracker) Service(n ServiceName) *corev1.Service { return t.svcs[n] }
+
+// Len returns the number of Services.
+func (t *Tracker) Len() int { return len(t.svcs) }
+
+// Services returns every Service, in no particular order.
+func (t *Tracker) Services() iter.Seq2[ServiceName, *corev1.Service] { return maps.All(t.svcs) }
+
+// Slices returns the EndpointSlices of Service n (nil when none), in no
+// particular order. The caller must not modify the returned slice; later
+// changes of the Tracker leave it as it is.
+func (t *Tracker) Slices(n ServiceName) []*discoveryv1.EndpointSlice { return t.slices[n] }
 
 // Pending says whether Model would differ from the last one returned.
 func (t *Tracker) Pending() bool { return len(t.dirty) > 0 }
@@ -121,11 +149,7 @@ func (t *Tracker) Model() Model {
 		if svc == nil {
 			continue
 		}
-		var sl []*discoveryv1.EndpointSlice
-		for _, s := range t.slices[n] {
-			sl = append(sl, s)
-		}
-		sps := buildService(svc, sl, t.node)
+		sps := buildService(svc, t.slices[n], t.node)
 		t.ports[n] = sps
 		for _, sp := range sps {
 			next.Ports[sp.Key] = sp

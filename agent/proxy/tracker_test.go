@@ -71,3 +71,44 @@ func TestTrackerDiffFastPath(t *testing.T) {
 		t.Errorf("fast diff %+v, full diff %+v", fast, full)
 	}
 }
+
+// TestTrackerSlicesStayValid: the objects the Tracker hands out (the Feed's snapshots share
+// them with the sync loop) do not change when it is updated.
+func TestTrackerSlicesStayValid(t *testing.T) {
+	a := pt.Slice("ns", "web", "web-a", "http", corev1.ProtocolTCP, 8080, pt.EP{IP: "10.244.1.1"})
+	b := pt.Slice("ns", "web", "web-b", "http", corev1.ProtocolTCP, 8080, pt.EP{IP: "10.244.1.2"})
+	tr := proxy.NewTracker(node)
+	tr.SetService(pt.Service("ns", "web", []string{"10.96.0.10"}, pt.Port("http", corev1.ProtocolTCP, 80)))
+	tr.SetSlice(a)
+	tr.SetSlice(b)
+	n := proxy.ServiceName{Namespace: "ns", Name: "web"}
+	held := tr.Slices(n)
+	if len(held) != 2 || tr.Service(n) == nil {
+		t.Fatalf("Slices = %v, Service = %v", held, tr.Service(n))
+	}
+	a2 := a.DeepCopy()
+	a2.Endpoints = nil
+	tr.SetSlice(a2)
+	tr.DeleteSlice(b)
+	if held[0] != a || held[1] != b {
+		t.Errorf("a held slice list changed under its holder: %v", held)
+	}
+	if got := tr.Slices(n); len(got) != 1 || got[0] != a2 {
+		t.Errorf("Slices after the updates = %v, want [web-a (new)]", got)
+	}
+	tr.DeleteSlice(a2)
+	tr.DeleteSlice(a2) // unknown: ignored
+	if got := tr.Slices(n); got != nil {
+		t.Errorf("Slices after deleting all = %v", got)
+	}
+	count := 0
+	for name, svc := range tr.Services() {
+		if name != n || svc.Name != "web" {
+			t.Errorf("Services yields %v %v", name, svc.Name)
+		}
+		count++
+	}
+	if count != 1 || tr.Len() != 1 {
+		t.Errorf("Services yields %d Services, Len is %d; want 1", count, tr.Len())
+	}
+}

@@ -16,13 +16,12 @@ import (
 
 // Feed holds the current Services and EndpointSlices. Informer handlers call its Set and Delete
 // methods from their goroutines; the sync loop reads it with snapshot. It wraps a proxy.Tracker
-// (which is not safe for concurrent use) so a sync rebuilds only what changed.
+// (which is not safe for concurrent use) so a sync rebuilds only what changed; the Tracker is
+// also the one place that holds the objects.
 type Feed struct {
 	mu      sync.Mutex
 	tracker *proxy.Tracker
 	node    proxy.NodeInfo
-	svcs    map[proxy.ServiceName]*corev1.Service
-	slices  map[proxy.ServiceName]map[string]*discoveryv1.EndpointSlice
 	// changed are the Services whose objects changed since the last snapshot (for Events).
 	changed map[proxy.ServiceName]bool
 }
@@ -31,8 +30,6 @@ type Feed struct {
 func NewFeed() *Feed {
 	return &Feed{
 		tracker: proxy.NewTracker(proxy.NodeInfo{}),
-		svcs:    map[proxy.ServiceName]*corev1.Service{},
-		slices:  map[proxy.ServiceName]map[string]*discoveryv1.EndpointSlice{},
 		changed: map[proxy.ServiceName]bool{},
 	}
 }
@@ -41,9 +38,7 @@ func NewFeed() *Feed {
 func (f *Feed) SetService(svc *corev1.Service) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	n := proxy.ServiceName{Namespace: svc.Namespace, Name: svc.Name}
-	f.svcs[n] = svc
-	f.changed[n] = true
+	f.changed[proxy.ServiceName{Namespace: svc.Namespace, Name: svc.Name}] = true
 	f.tracker.SetService(svc)
 }
 
@@ -51,9 +46,7 @@ func (f *Feed) SetService(svc *corev1.Service) {
 func (f *Feed) DeleteService(namespace, name string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	n := proxy.ServiceName{Namespace: namespace, Name: name}
-	delete(f.svcs, n)
-	f.changed[n] = true
+	f.changed[proxy.ServiceName{Namespace: namespace, Name: name}] = true
 	f.tracker.DeleteService(namespace, name)
 }
 
@@ -65,12 +58,7 @@ func (f *Feed) SetSlice(s *discoveryv1.EndpointSlice) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	n := proxy.ServiceName{Namespace: s.Namespace, Name: svc}
-	if f.slices[n] == nil {
-		f.slices[n] = map[string]*discoveryv1.EndpointSlice{}
-	}
-	f.slices[n][s.Name] = s
-	f.changed[n] = true
+	f.changed[proxy.ServiceName{Namespace: s.Namespace, Name: svc}] = true
 	f.tracker.SetSlice(s)
 }
 
@@ -79,11 +67,7 @@ func (f *Feed) DeleteSlice(s *discoveryv1.EndpointSlice) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	n := proxy.ServiceName{Namespace: s.Namespace, Name: s.Labels[discoveryv1.LabelServiceName]}
-	if m := f.slices[n]; m != nil {
-		delete(m, s.Name)
-		if len(m) == 0 {
-			delete(f.slices, n)
-		}
+	if len(f.tracker.Slices(n)) > 0 {
 		f.changed[n] = true
 	}
 	f.tracker.DeleteSlice(s)
@@ -112,17 +96,14 @@ func (f *Feed) snapshot(node proxy.NodeInfo) snapshot {
 		f.node = node
 		f.tracker.SetNode(node)
 	}
-	s := snapshot{model: f.tracker.Model(), all: make(map[proxy.ServiceName]serviceObjects, len(f.svcs))}
+	s := snapshot{model: f.tracker.Model(), all: make(map[proxy.ServiceName]serviceObjects, f.tracker.Len())}
 	for n := range f.changed {
 		s.changed = append(s.changed, n)
 	}
 	clear(f.changed)
-	for n, svc := range f.svcs {
-		o := serviceObjects{svc: svc}
-		for _, sl := range f.slices[n] {
-			o.slices = append(o.slices, sl)
-		}
-		s.all[n] = o
+	// The Tracker never modifies a slice list it has handed out: the snapshot may share them.
+	for n, svc := range f.tracker.Services() {
+		s.all[n] = serviceObjects{svc: svc, slices: f.tracker.Slices(n)}
 	}
 	return s
 }
