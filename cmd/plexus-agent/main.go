@@ -32,6 +32,10 @@ func main() {
 	}
 	var opts agent.Options
 	opts.BindFlags(fs)
+	memLimit := defaultMemoryLimit()
+	fs.Var(memLimit, "memory-limit", "Memory limit of the agent's container (a quantity like 512Mi, or bytes; default: $"+envMemoryLimit+
+		"). The Go runtime's soft memory limit is set to 90% of it, so the garbage collector works harder rather than "+
+		"let the heap reach the limit; $"+envGoMemLimit+", when set, takes precedence. Empty or 0: no limit.")
 	zopts := zap.Options{}
 	zopts.BindFlags(fs)
 	_ = fs.Parse(os.Args[1:])
@@ -41,6 +45,7 @@ func main() {
 		logger.Error(err, "Invalid flags")
 		os.Exit(2)
 	}
+	logger.Info(applyMemoryLimit(memLimit.bytes))
 	ctx := log.IntoContext(ctrl.SetupSignalHandler(), logger)
 	if err := agent.Run(ctx, opts); err != nil {
 		logger.Error(err, "plexus-agent failed")

@@ -18,7 +18,7 @@ func TestFlags(t *testing.T) {
 	}
 	help, _ := exec.Command(bin, "--help").CombinedOutput()
 	for _, flag := range []string{"node-name", "kubeconfig", "netns", "cni-bin-dir", "cni-conf-dir", "cni-data-dir",
-		"cni-plugin-binary", "node-state-file", "node-ip", "metrics-bind-address", "health-probe-bind-address", "resync-period"} {
+		"cni-plugin-binary", "node-state-file", "node-ip", "metrics-bind-address", "health-probe-bind-address", "resync-period", "memory-limit"} {
 		if !strings.Contains(string(help), "-"+flag+" ") {
 			t.Errorf("--help does not document --%s:\n%s", flag, help)
 		}

@@ -33,6 +33,7 @@ const (
 	APIServerEndpointConfigMap = "plexus-apiserver-endpoint"
 	agentMetricsPort           = 9462
 	agentHealthPort            = 9463
+	agentContainerName         = "agent"
 )
 
 // Host paths the agent works on.
@@ -119,7 +120,7 @@ func sysctlContainer(image string) corev1.Container {
 
 func agentContainer(image string) corev1.Container {
 	return corev1.Container{
-		Name:    "agent",
+		Name:    agentContainerName,
 		Image:   image,
 		Command: []string{"/plexus-agent"},
 		Args: []string{
@@ -132,6 +133,14 @@ func agentContainer(image string) corev1.Container {
 		Env: []corev1.EnvVar{{
 			Name:      "NODE_NAME",
 			ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"}},
+		}, {
+			// The container's memory limit in bytes: the agent keeps the Go heap under 90% of it
+			// (plexus-agent --memory-limit), so a large cluster makes it collect garbage more
+			// often rather than be OOM-killed.
+			Name: "PLEXUS_MEMORY_LIMIT",
+			ValueFrom: &corev1.EnvVarSource{ResourceFieldRef: &corev1.ResourceFieldSelector{
+				ContainerName: agentContainerName, Resource: "limits.memory", Divisor: resource.MustParse("1"),
+			}},
 		}},
 		EnvFrom: []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{
 			LocalObjectReference: corev1.LocalObjectReference{Name: APIServerEndpointConfigMap},
