@@ -3,6 +3,7 @@ package nftables
 import (
 	"strconv"
 	"strings"
+	"unique"
 
 	"github.com/plexus-net/plexus/agent/proxy"
 )
@@ -38,8 +39,8 @@ func portElements(sp *proxy.ServicePort, prev []element) []element {
 		switch sp.ActionFor(v.Kind) {
 		case proxy.Forward:
 			eps := sp.EndpointsFor(v.Kind)
-			out = append(out, element{f.name(mapVIPs), key, "goto " + dnatChain(f, len(eps))})
-			m := endpointsMap(f, len(eps))
+			out = append(out, element{shared(f.name(mapVIPs)), key, shared("goto " + dnatChain(f, len(eps)))})
+			m := shared(endpointsMap(f, len(eps)))
 			values := make([]string, len(eps))
 			for i, e := range eps {
 				values[i] = e.Addr.String() + " . " + strconv.Itoa(int(e.Port))
@@ -51,25 +52,30 @@ func portElements(sp *proxy.ServicePort, prev []element) []element {
 				out = append(out, element{m, key + " . " + strconv.Itoa(i), v})
 			}
 			if sp.MasqueradeFor(v.Kind) {
-				out = append(out, element{f.name(setMasquerade), key, ""})
+				out = append(out, element{shared(f.name(setMasquerade)), key, ""})
 			}
 			if sp.SessionAffinity {
-				out = append(out, element{f.name(mapAffinityVIPs), key, "jump " + affinityChain(sp.AffinityTimeoutSeconds)})
+				out = append(out, element{shared(f.name(mapAffinityVIPs)), key, shared("jump " + affinityChain(sp.AffinityTimeoutSeconds))})
 			}
 		case proxy.Reject:
-			out = append(out, element{f.name(mapNoEndpoints), key, "goto " + chainReject})
+			out = append(out, element{shared(f.name(mapNoEndpoints)), key, shared("goto " + chainReject)})
 		case proxy.Drop:
-			out = append(out, element{f.name(mapNoEndpoints), key, "drop"})
+			out = append(out, element{shared(f.name(mapNoEndpoints)), key, "drop"})
 		}
 	}
 	for _, e := range sp.Endpoints {
 		if e.Local {
 			a := e.Addr.String()
-			out = append(out, element{f.name(setHairpin), a + " . " + a, ""})
+			out = append(out, element{shared(f.name(setHairpin)), a + " . " + a, ""})
 		}
 	}
 	return out
 }
+
+// shared returns the one copy of s kept for every element: set names and
+// verdicts repeat in every element (110k times at 10k Services), and the
+// Proxier keeps each element for its life.
+func shared(s string) string { return unique.Make(s).Value() }
 
 // slotAssignment is the endpoints map of one frontend and, per endpoint
 // value, its slot.
