@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
 	"sync"
 	"syscall"
 	"testing"
@@ -21,6 +23,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 
+	plexusagent "github.com/plexus-net/plexus/agent"
 	"github.com/plexus-net/plexus/agent/proxy"
 	"github.com/plexus-net/plexus/agent/proxy/nftables"
 )
@@ -33,6 +36,18 @@ const (
 	envAgentToken  = "PROXYBENCH_AGENT_TOKEN"  // bearer token
 	envAgentNode   = "PROXYBENCH_AGENT_NODE"   // node name
 	envAgentListen = "PROXYBENCH_AGENT_LISTEN" // address of its /state endpoint
+	// envHeapProfile, when set by the user, is a file the agent writes its heap profile to
+	// (after the GC of a mem=1 query, i.e. where the benchmark reads its Go heap), and to
+	// FILE.first after its first sync (as of the last GC: near its peak).
+	envHeapProfile = "PROXYBENCH_HEAP_PROFILE"
+	// envAgentGOGC, envAgentGoMemLimit and envAgentGoDebug, when set by the user, become the
+	// agent's GOGC, GOMEMLIMIT and GODEBUG (the control plane's processes keep the defaults).
+	envAgentGOGC       = "PROXYBENCH_AGENT_GOGC"
+	envAgentGoMemLimit = "PROXYBENCH_AGENT_GOMEMLIMIT"
+	envAgentGoDebug    = "PROXYBENCH_AGENT_GODEBUG"
+	// envAgentUntrimmed=1 caches whole objects, without the agent's informer transforms (to
+	// measure what they save).
+	envAgentUntrimmed = "PROXYBENCH_AGENT_UNTRIMMED"
 )
 
 // TestMain runs the Plexus proxy agent when the benchmark starts this binary as its child.
@@ -92,6 +107,10 @@ type agent struct {
 }
 
 func runAgent() error {
+	if os.Getenv(envHeapProfile) != "" {
+		// Finer samples than the default one per 512 KiB: the profile is read for its parts.
+		runtime.MemProfileRate = 4096
+	}
 	cfg := &rest.Config{
 		Host:            os.Getenv(envAgentAPI),
 		BearerToken:     os.Getenv(envAgentToken),
@@ -117,30 +136,49 @@ func runAgent() error {
 	f := informers.NewSharedInformerFactory(cs, 15*time.Minute)
 	svcInf := f.Core().V1().Services().Informer()
 	sliceInf := f.Discovery().V1().EndpointSlices().Informer()
-	if _, err := svcInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	// The agent's informer transforms: the process holds what the agent's caches hold.
+	if os.Getenv(envAgentUntrimmed) != "1" {
+		if err := svcInf.SetTransform(plexusagent.TrimService); err != nil {
+			return err
+		}
+		if err := sliceInf.SetTransform(plexusagent.TrimEndpointSlice); err != nil {
+			return err
+		}
+	}
+	// The first sync must see every object: wait for the handlers to have been given the initial
+	// list (an informer's own HasSynced only says its store has it).
+	svcReg, err := svcInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(o any) { a.service(o, false) },
 		UpdateFunc: func(_, o any) { a.service(o, false) },
 		DeleteFunc: func(o any) { a.service(o, true) },
-	}); err != nil {
+	})
+	if err != nil {
 		return err
 	}
-	if _, err := sliceInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	sliceReg, err := sliceInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(o any) { a.slice(o, false) },
 		UpdateFunc: func(_, o any) { a.slice(o, false) },
 		DeleteFunc: func(o any) { a.slice(o, true) },
-	}); err != nil {
+	})
+	if err != nil {
 		return err
 	}
 	f.Start(ctx.Done())
 	defer f.Shutdown()
-	if !cache.WaitForCacheSync(ctx.Done(), svcInf.HasSynced, sliceInf.HasSynced) {
+	if !cache.WaitForCacheSync(ctx.Done(), svcReg.HasSynced, sliceReg.HasSynced) {
 		return fmt.Errorf("informer caches did not sync")
 	}
 	nft, err := nftables.NewNFTables()
 	if err != nil {
 		return err
 	}
-	p := nftables.New(nft)
+	// As in the agent: element changes go through a lasting netlink socket.
+	nl, err := nftables.NewNetlink("")
+	if err != nil {
+		return err
+	}
+	defer nl.Close()
+	p := nftables.New(nft, nftables.WithNetlink(nl))
 
 	srv := &http.Server{Addr: os.Getenv(envAgentListen), Handler: http.HandlerFunc(a.serveState), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.ListenAndServe() }()
@@ -177,6 +215,13 @@ func runAgent() error {
 			a.last = syncReport{End: end, DurationNs: int64(took), Full: st.Full, Wrote: st.Wrote, Operations: st.Operations, Elements: st.Elements}
 			if a.syncs == 1 {
 				a.first = a.last
+				if path := os.Getenv(envHeapProfile); path != "" {
+					// As of the last GC, which the first (full) sync's garbage usually triggers:
+					// what the process holds at its peak.
+					if err := writeHeapProfile(path + ".first"); err != nil {
+						fmt.Fprintln(os.Stderr, "heap profile:", err)
+					}
+				}
 			}
 		} else {
 			for n := range names { // retried with the next sync
@@ -184,6 +229,9 @@ func runAgent() error {
 			}
 		}
 		a.mu.Unlock()
+		if err == nil && st.Full && st.Wrote {
+			debug.FreeOSMemory() // as the agent does after a full sync that wrote (agent/sync.go)
+		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "sync:", err)
 			time.Sleep(100 * time.Millisecond)
@@ -245,6 +293,11 @@ func (a *agent) serveState(w http.ResponseWriter, r *http.Request) {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		st.HeapInuse = ms.HeapInuse
+		if path := os.Getenv(envHeapProfile); path != "" {
+			if err := writeHeapProfile(path); err != nil {
+				fmt.Fprintln(os.Stderr, "heap profile:", err)
+			}
+		}
 	}
 	a.mu.Lock()
 	st.Syncs, st.First, st.Last = a.syncs, a.first, a.last
@@ -270,4 +323,17 @@ func (a *agent) serveState(w http.ResponseWriter, r *http.Request) {
 	a.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(st)
+}
+
+// writeHeapProfile writes the heap profile to path.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -3,6 +3,7 @@ package proxybench
 import (
 	"fmt"
 	"math"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -45,6 +46,14 @@ func BenchmarkProxyComparison(b *testing.B) {
 	}
 }
 
+// envOnly selects one side of the comparison: "plexus" or "kube-proxy" (the other side's
+// figures are then zero); unset runs both.
+const (
+	envOnly       = "PROXYBENCH_ONLY"
+	onlyPlexus    = "plexus"
+	onlyKubeProxy = "kube-proxy"
+)
+
 // measured keeps results per size, so that a benchmark rerun (-benchtime other than 1x) only
 // reports them again.
 var measured = map[int][2]figures{}
@@ -53,7 +62,16 @@ func (cp *controlPlane) compare(b *testing.B, n int) {
 	res, ok := measured[n]
 	if !ok {
 		took := cp.ensureServices(b, n)
-		res = [2]figures{cp.measureKubeProxy(b, n), cp.measurePlexus(b, n)}
+		only := os.Getenv(envOnly)
+		if only != "" && only != onlyPlexus && only != onlyKubeProxy {
+			b.Fatalf("%s=%q: want %q or %q", envOnly, only, onlyPlexus, onlyKubeProxy)
+		}
+		if only != onlyPlexus {
+			res[0] = cp.measureKubeProxy(b, n)
+		}
+		if only != onlyKubeProxy {
+			res[1] = cp.measurePlexus(b, n)
+		}
 		res[0].created = took
 		measured[n] = res
 	}

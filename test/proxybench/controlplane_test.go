@@ -59,6 +59,9 @@ const (
 	stopTimeout        = 15 * time.Second
 	fieldManagedBy     = "proxybench"
 	processReadyBudget = 90 * time.Second
+	// envLogDir, when set by the user, is a directory that keeps the processes' logs (otherwise
+	// they go to the benchmark's temporary directory and are removed with it).
+	envLogDir = "PROXYBENCH_LOG_DIR"
 )
 
 // Ranges of the benchmark (checked against the machine before anything is created, although
@@ -194,7 +197,11 @@ func (cp *controlPlane) start(b *testing.B, name, bin string, args ...string) *p
 }
 
 func (cp *controlPlane) startEnv(b *testing.B, name string, env []string, bin string, args ...string) *proc {
-	logPath := filepath.Join(cp.dir, fmt.Sprintf("%s-%d.log", name, time.Now().UnixNano()))
+	dir := cp.dir
+	if d := os.Getenv(envLogDir); d != "" {
+		dir = d
+	}
+	logPath := filepath.Join(dir, fmt.Sprintf("%s-%d.log", name, time.Now().UnixNano()))
 	f, err := os.Create(logPath)
 	if err != nil {
 		b.Fatal(err)

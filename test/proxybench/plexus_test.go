@@ -24,6 +24,13 @@ func (cp *controlPlane) startPlexus(b *testing.B) *proc {
 	}
 	env := []string{envAgent + "=1", envAgentAPI + "=https://" + apiAddr, envAgentToken + "=" + cp.token,
 		envAgentNode + "=" + nodeName, envAgentListen + "=" + plexusStateAddr}
+	// Go runtime settings for the agent alone (not the control plane), e.g. the soft limit that
+	// plexus-agent --memory-limit would set: GOMEMLIMIT = 90% of the container limit.
+	for _, v := range [][2]string{{envAgentGOGC, "GOGC"}, {envAgentGoMemLimit, "GOMEMLIMIT"}, {envAgentGoDebug, "GODEBUG"}} {
+		if val := os.Getenv(v[0]); val != "" {
+			env = append(env, v[1]+"="+val)
+		}
+	}
 	return cp.startEnv(b, "plexus-agent", env, self)
 }
 
