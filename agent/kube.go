@@ -155,12 +155,17 @@ func watch(ctx context.Context, c cache.Cache, a *Agent) error {
 
 // watchServices feeds feed with the Services and EndpointSlices of the cache and marks a dirty on
 // every change. Informer resyncs (same resourceVersion) cost nothing.
-func watchServices(ctx context.Context, c cache.Cache, feed *services.Feed, a *Agent) error {
+//
+// It returns what says when the handlers have been given every object of the informers' initial
+// lists: the first sync must not run before, or it would program (and, after a restart, rebuild
+// the table for) only the Services delivered so far. An informer's own HasSynced says only that
+// its store has them.
+func watchServices(ctx context.Context, c cache.Cache, feed *services.Feed, a *Agent) ([]toolscache.InformerSynced, error) {
 	svcInf, err := c.GetInformer(ctx, &corev1.Service{})
 	if err != nil {
-		return fmt.Errorf("informer for Services: %w", err)
+		return nil, fmt.Errorf("informer for Services: %w", err)
 	}
-	if _, err := svcInf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+	svcReg, err := svcInf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
 			if s, ok := obj.(*corev1.Service); ok {
 				feed.SetService(s)
@@ -184,14 +189,15 @@ func watchServices(ctx context.Context, c cache.Cache, feed *services.Feed, a *A
 				a.MarkDirty()
 			}
 		},
-	}); err != nil {
-		return fmt.Errorf("watch Services: %w", err)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("watch Services: %w", err)
 	}
 	sliceInf, err := c.GetInformer(ctx, &discoveryv1.EndpointSlice{})
 	if err != nil {
-		return fmt.Errorf("informer for EndpointSlices: %w", err)
+		return nil, fmt.Errorf("informer for EndpointSlices: %w", err)
 	}
-	if _, err := sliceInf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+	sliceReg, err := sliceInf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
 			if s, ok := obj.(*discoveryv1.EndpointSlice); ok {
 				feed.SetSlice(s)
@@ -215,10 +221,11 @@ func watchServices(ctx context.Context, c cache.Cache, feed *services.Feed, a *A
 				a.MarkDirty()
 			}
 		},
-	}); err != nil {
-		return fmt.Errorf("watch EndpointSlices: %w", err)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("watch EndpointSlices: %w", err)
 	}
-	return nil
+	return []toolscache.InformerSynced{svcReg.HasSynced, sliceReg.HasSynced}, nil
 }
 
 // serviceEvents returns the recorder of the Warning Events on Services that use a feature the

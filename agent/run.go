@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/vishvananda/netns"
 	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -121,12 +122,13 @@ func Run(ctx context.Context, o Options) error {
 	if err := watch(ctx, c, a); err != nil {
 		return err
 	}
-	if err := watchServices(ctx, c, feed, a); err != nil {
+	handlersSynced, err := watchServices(ctx, c, feed, a)
+	if err != nil {
 		return err
 	}
 	cacheErr := make(chan error, 1)
 	go func() { cacheErr <- c.Start(ctx) }()
-	if !c.WaitForCacheSync(ctx) {
+	if !c.WaitForCacheSync(ctx) || !toolscache.WaitForCacheSync(ctx.Done(), handlersSynced...) {
 		if ctx.Err() != nil {
 			return nil
 		}
