@@ -170,6 +170,15 @@ func newStore(sizeHint int) *store {
 	return &store{entries: make(map[entryKey]entry, sizeHint), chainRefs: map[string]int{}}
 }
 
+// elements lists every element in the store.
+func (s *store) elements() []element {
+	out := make([]element, 0, len(s.entries))
+	for k, en := range s.entries {
+		out = append(out, element{k.set, k.key, en.value})
+	}
+	return out
+}
+
 // ops collects the element operations of one sync.
 type ops struct {
 	adds, deletes []element
