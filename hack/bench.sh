@@ -14,6 +14,8 @@ run "IPAM in memory: 5,000 nodes, /24 each (target ≤ 50 ms; a /12 holds 4,096 
   -bench . -benchtime 20x ./controllers/ipam/
 run "IPAM against the real API server: 1,000 Nodes created at once until all have NodeNetworks (target ≤ 30 s)" \
   -bench NodeJoin1000 -benchtime 1x -timeout 15m ./test/bench/
+run "Service model: full build of 10k services, one incremental update at 10k" \
+  -bench 'Build10k|OneChange10k' -benchmem ./agent/proxy/
 if [ "$(id -u)" -eq 0 ]; then
   run "Routes: 5,000 peer routes (target ≤ 100 ms), one change at 5,000 (target ≤ 5 ms), next to ip -batch" \
     -bench . -benchtime 5x ./agent/routing/
@@ -21,7 +23,7 @@ if [ "$(id -u)" -eq 0 ]; then
   run "Service proxy, nftables: 1k/5k/10k services x 10 endpoints (targets: cold <= 300 ms at 1k and <= 2 s at 10k; incremental p99 <= 20 ms; no-op <= 500 ms with 0 writes; <= 200 MiB)" \
     -bench BenchmarkProxy -benchtime 1x -timeout 20m ./agent/proxy/nftables/
   run "Service proxy vs upstream kube-proxy v1.37.2 (nftables mode), both through a real API server: 1k/5k/10k services x 10 endpoints, end to end (kp/px = kube-proxy / Plexus)" \
-    -bench BenchmarkProxyComparison -benchtime 1x -timeout 30m ./test/proxybench/
+    -bench BenchmarkProxyComparison -benchtime 1x -timeout 40m ./test/proxybench/
   run "Lab, end to end (starts its own 3-node lab; skips if a lab runs): Service created -> reachable from every node, 100 Services (targets p50 <= 200 ms, p99 <= 1 s); node join: Node registered -> Ready and routed from every other node" \
     -bench . -benchtime 1x -timeout 20m ./test/labbench/
 else
