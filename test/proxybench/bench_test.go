@@ -122,7 +122,9 @@ func report(b *testing.B, n int, kp, px figures) {
 	for _, r := range rows {
 		ratio := r.kp / r.px
 		verdict := "—"
-		if r.target > 0 {
+		if r.target > 0 && r.px == 0 {
+			verdict = "not measured (PROXYBENCH_ONLY)"
+		} else if r.target > 0 {
 			verdict = fmt.Sprintf("meets (≤ %g %s)", r.target, r.unit)
 			if r.px > r.target || strings.HasPrefix(r.note, "WROTE") {
 				verdict = fmt.Sprintf("MISSES (≤ %g %s)", r.target, r.unit)
