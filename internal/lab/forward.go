@@ -12,7 +12,7 @@ import (
 	"github.com/vishvananda/netns"
 )
 
-// DialInNetns opens a TCP connection from inside the network namespace at nsPath (e.g.
+// DialInNetns opens a connection (any network Dial takes) from inside the network namespace at nsPath (e.g.
 // /run/netns/plexus-lab-underlay). The socket stays in that namespace after the thread returns.
 func DialInNetns(ctx context.Context, nsPath, network, addr string) (net.Conn, error) {
 	type result struct {

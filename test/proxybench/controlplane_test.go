@@ -1,8 +1,6 @@
 package proxybench
 
 import (
-	"github.com/plexus-net/plexus/internal/controlplane"
-
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -18,7 +16,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,8 +31,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
-	"github.com/vishvananda/netns"
-
+	"github.com/plexus-net/plexus/internal/controlplane"
+	"github.com/plexus-net/plexus/internal/lab"
 	"github.com/plexus-net/plexus/internal/testnet"
 )
 
@@ -122,7 +119,7 @@ func startControlPlane(b *testing.B) *controlPlane {
 	cp := &controlPlane{ns: testnet.NewNetns(b, "pbench"), dir: b.TempDir(), assets: assets, token: randomHex(16)}
 	nsPath := cp.ns.Path()
 	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		return dialInNetns(ctx, nsPath, network, addr)
+		return lab.DialInNetns(ctx, nsPath, network, addr)
 	}
 	cp.http = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		DialContext: dial, TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // self-signed, namespace-local
@@ -442,43 +439,4 @@ func randomHex(n int) string {
 	buf := make([]byte, n)
 	_, _ = rand.Read(buf)
 	return hex.EncodeToString(buf)
-}
-
-// dialInNetns opens a connection from inside the network namespace at nsPath; the socket stays
-// there after the thread returns. The thread is locked and never unlocked unless it switched
-// back, so no goroutine can run on a thread left in the namespace (a locked thread ends with
-// its goroutine).
-func dialInNetns(ctx context.Context, nsPath, network, addr string) (net.Conn, error) {
-	type result struct {
-		c   net.Conn
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			ch <- result{err: err}
-			return
-		}
-		defer orig.Close()
-		target, err := netns.GetFromPath(nsPath)
-		if err != nil {
-			ch <- result{err: fmt.Errorf("open %s: %w", nsPath, err)}
-			return
-		}
-		defer target.Close()
-		if err := netns.Set(target); err != nil {
-			ch <- result{err: fmt.Errorf("enter %s: %w", nsPath, err)}
-			return
-		}
-		var d net.Dialer
-		c, err := d.DialContext(ctx, network, addr)
-		if netns.Set(orig) == nil {
-			runtime.UnlockOSThread()
-		}
-		ch <- result{c, err}
-	}()
-	r := <-ch
-	return r.c, r.err
 }
