@@ -1,8 +1,6 @@
 package routing_test
 
 import (
-	"github.com/plexus-net/plexus/internal/golden"
-
 	"fmt"
 	"net/netip"
 	"regexp"
@@ -10,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/plexus-net/plexus/agent/routing"
+	"github.com/plexus-net/plexus/internal/golden"
 )
 
 var (

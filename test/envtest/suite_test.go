@@ -4,8 +4,6 @@
 package envtest
 
 import (
-	"github.com/plexus-net/plexus/internal/controlplane"
-
 	"context"
 	"os"
 	"path/filepath"
@@ -29,6 +27,7 @@ import (
 
 	"github.com/plexus-net/plexus/controllers"
 	"github.com/plexus-net/plexus/controllers/netconfig"
+	"github.com/plexus-net/plexus/internal/controlplane"
 )
 
 var (

@@ -1,8 +1,6 @@
 package podnetwork
 
 import (
-	"github.com/plexus-net/plexus/internal/controlplane"
-
 	"context"
 	"fmt"
 	"os"
@@ -31,6 +29,7 @@ import (
 	v1 "github.com/plexus-net/plexus/api/v1alpha1"
 	"github.com/plexus-net/plexus/controllers"
 	"github.com/plexus-net/plexus/controllers/netconfig"
+	"github.com/plexus-net/plexus/internal/controlplane"
 )
 
 const (

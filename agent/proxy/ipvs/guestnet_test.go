@@ -1,8 +1,6 @@
 package ipvs_test
 
 import (
-	"github.com/plexus-net/plexus/internal/testnet"
-
 	"bufio"
 	"fmt"
 	"net"
@@ -18,6 +16,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/plexus-net/plexus/internal/testnet"
 )
 
 // The guest has no iproute2 (`ip netns` needs it) and a minimal kernel, so

@@ -1,14 +1,14 @@
 package nftables
 
 import (
-	"github.com/plexus-net/plexus/internal/golden"
-
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 
 	"sigs.k8s.io/knftables"
+
+	"github.com/plexus-net/plexus/internal/golden"
 )
 
 // stampRE matches the digest in the stamp chain's name; the exact-rule

@@ -1,8 +1,6 @@
 package nftables
 
 import (
-	"github.com/plexus-net/plexus/internal/golden"
-
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/plexus-net/plexus/agent/proxy"
 	pt "github.com/plexus-net/plexus/agent/proxy/proxytest"
+	"github.com/plexus-net/plexus/internal/golden"
 )
 
 // txLines returns the fake's last transaction, sorted, digest normalised;
