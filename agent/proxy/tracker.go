@@ -131,7 +131,8 @@ func (t *Tracker) Model() Model {
 	if len(t.dirty) == 0 {
 		return t.model
 	}
-	next := Model{Ports: maps.Clone(t.model.Ports), gen: modelGen.Add(1), base: t.model.gen}
+	counts := t.model.Counts()
+	next := Model{Ports: maps.Clone(t.model.Ports), gen: modelGen.Add(1), base: t.model.gen, counts: &counts}
 	seen := map[Key]bool{}
 	touch := func(k Key) {
 		if !seen[k] {
@@ -140,6 +141,7 @@ func (t *Tracker) Model() Model {
 		}
 	}
 	for n := range t.dirty {
+		counts.addService(t.ports[n], -1)
 		for _, sp := range t.ports[n] {
 			delete(next.Ports, sp.Key)
 			touch(sp.Key)
@@ -151,6 +153,7 @@ func (t *Tracker) Model() Model {
 		}
 		sps := buildService(svc, t.slices[n], t.node)
 		t.ports[n] = sps
+		counts.addService(sps, 1)
 		for _, sp := range sps {
 			next.Ports[sp.Key] = sp
 			touch(sp.Key)

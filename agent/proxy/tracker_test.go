@@ -24,7 +24,8 @@ func TestTrackerMatchesBuild(t *testing.T) {
 		tr.SetSlice(s)
 	}
 	first := tr.Model()
-	if c := proxy.Diff(first, proxy.Build(svcs, sl, node)); !c.Empty() {
+	firstBuilt := proxy.Build(svcs, sl, node)
+	if c := proxy.Diff(first, firstBuilt); !c.Empty() {
 		t.Fatalf("initial model differs from Build: %+v", c)
 	}
 	if tr.Pending() {
@@ -40,6 +41,12 @@ func TestTrackerMatchesBuild(t *testing.T) {
 	want := proxy.Build(append(append([]*corev1.Service{}, svcs[:5]...), svcs[6:]...), append(append([]*discoveryv1.EndpointSlice{}, sl[:7]...), sl[8:]...), node)
 	if c := proxy.Diff(second, want); !c.Empty() {
 		t.Errorf("model after updates differs from Build: %+v", c)
+	}
+	// The Tracker keeps Counts as it goes; Build's are computed from Ports.
+	for i, pair := range [][2]proxy.Model{{first, firstBuilt}, {second, want}} {
+		if got, w := pair[0].Counts(), pair[1].Counts(); got != w {
+			t.Errorf("model %d: Tracker counts %+v, computed %+v", i+1, got, w)
+		}
 	}
 	if c := proxy.Diff(first, second); len(c.Changed) != 2 || len(c.Removed) != 1 {
 		t.Errorf("first vs second: %+v, want 2 changed (svc-3, svc-7) and 1 removed (svc-5)", c)

@@ -270,6 +270,9 @@ type Model struct {
 	// since, so Diff against base inspects only those (0: unknown).
 	gen, base uint64
 	touched   []Key
+	// counts, when set, are the Counts a Tracker kept up to date
+	// (nil: Counts walks Ports).
+	counts *Counts
 }
 
 // Keys returns the model's keys, sorted.
@@ -290,16 +293,38 @@ type Counts struct {
 	Services, ServicePorts, VIPs, Endpoints int
 }
 
-// Counts returns the model's counts.
+// Counts returns the model's counts: kept by the Tracker as it updates the
+// model (a sync at 10k Services must not walk every port for status
+// figures), computed from Ports for a Model made by Build.
 func (m Model) Counts() Counts {
+	if m.counts != nil {
+		return *m.counts
+	}
 	var c Counts
 	svcs := map[[2]string]bool{}
 	for k, sp := range m.Ports {
 		svcs[[2]string{k.Namespace, k.Name}] = true
-		c.ServicePorts++
-		c.VIPs += len(sp.VIPs)
-		c.Endpoints += len(sp.ClusterEndpoints)
+		c.addPort(sp, 1)
 	}
 	c.Services = len(svcs)
 	return c
+}
+
+// addPort adds (sign 1) or removes (sign -1) one service port's figures,
+// but not its Service.
+func (c *Counts) addPort(sp *ServicePort, sign int) {
+	c.ServicePorts += sign
+	c.VIPs += sign * len(sp.VIPs)
+	c.Endpoints += sign * len(sp.ClusterEndpoints)
+}
+
+// addService adds or removes the ports of one Service, and the Service
+// when it has any.
+func (c *Counts) addService(sps []*ServicePort, sign int) {
+	if len(sps) > 0 {
+		c.Services += sign
+	}
+	for _, sp := range sps {
+		c.addPort(sp, sign)
+	}
 }
