@@ -76,9 +76,9 @@ func (f *Feed) DeleteSlice(s *discoveryv1.EndpointSlice) {
 // snapshot is what one sync reads from the Feed.
 type snapshot struct {
 	model proxy.Model
-	// changed are the Services changed since the last snapshot; all lists every Service.
-	changed []proxy.ServiceName
-	all     map[proxy.ServiceName]serviceObjects
+	// changed are the Services changed since the last snapshot, with their objects (a deleted
+	// Service has none).
+	changed map[proxy.ServiceName]serviceObjects
 }
 
 // serviceObjects are one Service and its EndpointSlices.
@@ -88,7 +88,7 @@ type serviceObjects struct {
 }
 
 // snapshot returns the model for node (rebuilding every Service when node changed) and the
-// Services that changed.
+// Services that changed. It touches only what changed: it runs in every sync.
 func (f *Feed) snapshot(node proxy.NodeInfo) snapshot {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -96,16 +96,29 @@ func (f *Feed) snapshot(node proxy.NodeInfo) snapshot {
 		f.node = node
 		f.tracker.SetNode(node)
 	}
-	s := snapshot{model: f.tracker.Model(), all: make(map[proxy.ServiceName]serviceObjects, f.tracker.Len())}
+	s := snapshot{model: f.tracker.Model(), changed: make(map[proxy.ServiceName]serviceObjects, len(f.changed))}
 	for n := range f.changed {
-		s.changed = append(s.changed, n)
+		s.changed[n] = f.objectsLocked(n)
 	}
 	clear(f.changed)
-	// The Tracker never modifies a slice list it has handed out: the snapshot may share them.
-	for n, svc := range f.tracker.Services() {
-		s.all[n] = serviceObjects{svc: svc, slices: f.tracker.Slices(n)}
-	}
 	return s
+}
+
+// all returns every Service with its EndpointSlices (for a full round of Events).
+func (f *Feed) all() map[proxy.ServiceName]serviceObjects {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make(map[proxy.ServiceName]serviceObjects, f.tracker.Len())
+	for n := range f.tracker.Services() {
+		out[n] = f.objectsLocked(n)
+	}
+	return out
+}
+
+// objectsLocked returns Service n and its slices (none when n is unknown). The Tracker never
+// modifies a slice list it has handed out, so callers may keep it.
+func (f *Feed) objectsLocked(n proxy.ServiceName) serviceObjects {
+	return serviceObjects{svc: f.tracker.Service(n), slices: f.tracker.Slices(n)}
 }
 
 func equalNode(a, b proxy.NodeInfo) bool {

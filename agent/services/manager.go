@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
@@ -124,19 +125,17 @@ func (m *Manager) Sync(ctx context.Context, d Desired, full bool) Result {
 
 // recordEvents emits the Warning Events of the Services that changed (all after a mode change).
 func (m *Manager) recordEvents(b proxy.Backend, snap snapshot) {
-	names := snap.changed
+	objs := snap.changed
 	if m.eventsAll {
-		names = names[:0:0]
-		for n := range snap.all {
-			names = append(names, n)
-		}
+		objs = m.feed.all()
 		for n := range m.emitted {
-			if _, ok := snap.all[n]; !ok {
-				names = append(names, n)
+			if _, ok := objs[n]; !ok {
+				objs[n] = serviceObjects{} // gone: forget its Event
 			}
 		}
 		m.eventsAll = false
 	}
+	names := slices.Collect(maps.Keys(objs))
 	slices.SortFunc(names, func(a, b proxy.ServiceName) int {
 		if a.Namespace != b.Namespace {
 			return cmp.Compare(a.Namespace, b.Namespace)
@@ -144,8 +143,8 @@ func (m *Manager) recordEvents(b proxy.Backend, snap snapshot) {
 		return cmp.Compare(a.Name, b.Name)
 	})
 	for _, n := range names {
-		o, ok := snap.all[n]
-		if !ok {
+		o := objs[n]
+		if o.svc == nil {
 			delete(m.emitted, n)
 			continue
 		}
