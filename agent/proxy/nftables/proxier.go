@@ -65,6 +65,7 @@ type Proxier struct {
 
 	mu       sync.Mutex
 	needFull bool
+	trusted  bool // the in-memory copy is what the last successful sync wrote
 	prev     proxy.Model
 	ports    map[proxy.Key][]element
 	st       *store
@@ -154,10 +155,13 @@ func (p *Proxier) Sync(ctx context.Context, m proxy.Model) error {
 	}
 	p.stats.Duration = time.Since(start)
 	if err != nil {
-		p.needFull = true
+		// A failed write may have left the in-memory copy ahead of the
+		// kernel: the next sync compares with the kernel and trusts
+		// nothing it remembers.
+		p.needFull, p.trusted = true, false
 		return err
 	}
-	p.needFull = false
+	p.needFull, p.trusted = false, true
 	p.stats.Elements = len(p.st.entries)
 	if p.hc != nil {
 		if err := p.hc.Sync(healthcheck.Ports(m)); err != nil {
@@ -308,6 +312,20 @@ func elementObj(e element) *knftables.Element {
 // fullSync compares the table with m through its object names and digest
 // stamp, adopts it when equal, and rebuilds it otherwise.
 func (p *Proxier) fullSync(ctx context.Context, m proxy.Model) error {
+	// A periodic full sync of a running agent: if the kernel still holds
+	// what this Proxier last wrote, the model's changes since are written
+	// as in any sync, not by rewriting the table (2.4 s at 10k Services).
+	if p.trusted {
+		same, err := p.kernelHoldsMemory(ctx)
+		if err != nil {
+			return fmt.Errorf("read nftables table %s %s: %w", TableFamily, TableName, err)
+		}
+		if same {
+			err := p.partialSync(ctx, m)
+			p.stats.Full = true
+			return err
+		}
+	}
 	p.stats = SyncStats{Full: true, Changed: len(m.Ports)}
 	st := newStore(len(m.Ports) * 12)
 	ports := make(map[proxy.Key][]element, len(m.Ports))
@@ -433,6 +451,21 @@ func (p *Proxier) tableMatches(ctx context.Context, chains map[string]bool, d ui
 	seq, digest, ok := latestStamp(stamps)
 	same = ok && digest == d && equalNames(have, expectedChains(chains))
 	return same, true, stamps, seq, nil
+}
+
+// kernelHoldsMemory says whether the table has the chains and newest stamp
+// of the Proxier's last write.
+func (p *Proxier) kernelHoldsMemory(ctx context.Context) (bool, error) {
+	have, exists, err := p.read.chains(ctx)
+	if err != nil || !exists {
+		return false, err
+	}
+	stamps, err := p.read.stamp(ctx)
+	if err != nil {
+		return false, err
+	}
+	seq, digest, ok := latestStamp(stamps)
+	return ok && seq == p.seq && digest == p.digest && equalNames(have, expectedChains(p.chains)), nil
 }
 
 // expectedChains lists the chain names of a table holding the dynamic

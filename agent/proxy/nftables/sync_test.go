@@ -346,3 +346,54 @@ delete element inet plexus-proxy sync-stamp { DIGEST }`
 		t.Errorf("after the change: %s", got)
 	}
 }
+
+// TestPeriodicFullSyncStaysIncremental: a running Proxier asked for a full
+// sync (the agent does every minute) while the model changed writes only
+// the change when the table still holds its last write, and rebuilds when
+// the table was changed behind its back or after a failed write.
+func TestPeriodicFullSyncStaysIncremental(t *testing.T) {
+	fake := knftables.NewFake(TableFamily, TableName)
+	p := New(fake)
+	w := scenario()
+	syncFake(t, p, w.model())
+
+	w.slices[0].Endpoints[1].Addresses = []string{"10.244.2.51"}
+	p.RequestFullSync()
+	syncFake(t, p, w.model())
+	if st := p.Stats(); !st.Full || !st.Wrote || strings.Contains(fake.LastTransaction.String(), "delete table") {
+		t.Errorf("full sync of a running Proxier rebuilt the table (stats %+v):\n%s", st, fake.LastTransaction)
+	}
+	assertEqualsFresh(t, fake, w.model())
+
+	// Someone else's write (a newer stamp) makes the table unknown.
+	tx := fake.NewTransaction()
+	tx.Add(&knftables.Element{Set: setStamp, Key: []string{stampElement(1<<31, 42)}})
+	if err := fake.Run(context.Background(), tx); err != nil {
+		t.Fatal(err)
+	}
+	w.slices[0].Endpoints[1].Addresses = []string{"10.244.2.52"}
+	p.RequestFullSync()
+	syncFake(t, p, w.model())
+	if !strings.Contains(fake.LastTransaction.String(), "delete table") {
+		t.Errorf("full sync over a table changed behind the Proxier's back did not rebuild:\n%s", fake.LastTransaction)
+	}
+	assertEqualsFresh(t, fake, w.model())
+
+	// A failed write, the table otherwise as last written (an element the
+	// write deletes was removed behind the Proxier's back): the next sync
+	// trusts nothing it remembers.
+	tx = fake.NewTransaction()
+	tx.Delete(&knftables.Element{Map: "endpoints-v4-2", Key: []string{"10.96.0.10 . tcp . 80 . 1"}})
+	if err := fake.Run(context.Background(), tx); err != nil {
+		t.Fatal(err)
+	}
+	w.slices[0].Endpoints[1].Addresses = []string{"10.244.2.53"}
+	if err := p.Sync(context.Background(), w.model()); err == nil {
+		t.Fatal("a write deleting a missing element did not fail")
+	}
+	syncFake(t, p, w.model())
+	if !strings.Contains(fake.LastTransaction.String(), "delete table") {
+		t.Errorf("sync after a failed write did not rebuild:\n%s", fake.LastTransaction)
+	}
+	assertEqualsFresh(t, fake, w.model())
+}
