@@ -34,13 +34,9 @@ func cmdAdd(args *skel.CmdArgs) error {
 	if err != nil {
 		return err
 	}
-	st, err := readReadyNodeState(conf.NodeStatePath)
+	st, mtu, err := nodeStateAndMTU(conf)
 	if err != nil {
 		return err
-	}
-	mtu, err := effectiveMTU(conf, st)
-	if err != nil {
-		return types.NewError(types.ErrInvalidNetworkConfig, err.Error(), "")
 	}
 	if err := validNetns(args.Netns); err != nil {
 		return err
@@ -119,13 +115,9 @@ func cmdCheck(args *skel.CmdArgs) error {
 	if err := validNetns(args.Netns); err != nil {
 		return err
 	}
-	st, err := readReadyNodeState(conf.NodeStatePath)
+	_, mtu, err := nodeStateAndMTU(conf)
 	if err != nil {
 		return err
-	}
-	mtu, err := effectiveMTU(conf, st)
-	if err != nil {
-		return types.NewError(types.ErrInvalidNetworkConfig, err.Error(), "")
 	}
 	owner := Owner{ContainerID: args.ContainerID, IfName: args.IfName}
 	recorded, err := recordedAddresses(conf.DataDir, owner)
@@ -214,6 +206,20 @@ func cmdStatus(args *skel.CmdArgs) error {
 		return types.NewError(types.ErrPluginNotAvailable, err.Error(), "")
 	}
 	return nil
+}
+
+// nodeStateAndMTU reads the node state the agent wrote (it must be ready) and the MTU pods get
+// on this node, as ADD and CHECK both need them.
+func nodeStateAndMTU(conf *Config) (*NodeState, int, error) {
+	st, err := readReadyNodeState(conf.NodeStatePath)
+	if err != nil {
+		return nil, 0, err
+	}
+	mtu, err := effectiveMTU(conf, st)
+	if err != nil {
+		return nil, 0, types.NewError(types.ErrInvalidNetworkConfig, err.Error(), "")
+	}
+	return st, mtu, nil
 }
 
 // readReadyNodeState reads the node state and requires at least one pod CIDR.
