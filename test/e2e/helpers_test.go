@@ -30,6 +30,7 @@ import (
 	v1 "github.com/plexus-net/plexus/api/v1alpha1"
 	"github.com/plexus-net/plexus/controllers"
 	"github.com/plexus-net/plexus/internal/lab"
+	"github.com/plexus-net/plexus/internal/testnet"
 )
 
 const (
@@ -44,19 +45,9 @@ const (
 	pollInterval = 100 * time.Millisecond
 )
 
-// pollUntil calls cond every pollInterval until it is true or bound passes; it reports which. For
-// waits whose outcome is a figure, not a pass/fail (everything else uses Eventually).
+// pollUntil is testnet.Poll at the suite's pollInterval.
 func pollUntil(bound time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(bound)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(pollInterval)
-	}
+	return testnet.Poll(bound, pollInterval, cond)
 }
 
 // clusterNetwork reads the ClusterNetwork default.

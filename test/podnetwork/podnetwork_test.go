@@ -54,19 +54,8 @@ var (
 	}
 )
 
-// poll calls cond every pollInterval until it is true or bound passes.
-func poll(bound time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(bound)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(pollInterval)
-	}
-}
+// poll is testnet.Poll at the suite's pollInterval.
+func poll(bound time.Duration, cond func() bool) bool { return testnet.Poll(bound, pollInterval, cond) }
 
 // env is the whole test world.
 type env struct {
