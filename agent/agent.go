@@ -66,6 +66,9 @@ type Agent struct {
 	// was held back (see CountsInterval).
 	lastPatch     time.Time
 	countsPending bool
+	// startupMemoryReleased says the first sync that programmed Services has returned its
+	// transient memory (releaseTransientMemory).
+	startupMemoryReleased bool
 }
 
 // CountsInterval is the least time between two status patches that change nothing but counts

@@ -95,18 +95,20 @@ func (a *Agent) Sync(ctx context.Context, full bool) (SyncResult, error) {
 	} else {
 		logger.V(2).Info("Synced, nothing to change", "kind", kind, "duration", obs.Duration)
 	}
-	if full && res.ServicesWritten {
+	if res.ServicesWritten && !a.startupMemoryReleased {
+		a.startupMemoryReleased = true
 		releaseTransientMemory()
 	}
 	return res, progErr
 }
 
-// releaseTransientMemory collects garbage and returns free memory to the kernel at once. A full
-// service sync that rebuilds the table allocates and drops tens of MiB at 10k Services (the
-// transaction text, nft's output, the model's first build); left to the runtime, the next
-// collection's target is twice that peak, and the process keeps it resident long after. One
-// forced collection (tens of ms at 10k, after the data plane is written) makes the footprint
-// and the next target follow what the agent really holds.
+// releaseTransientMemory collects garbage and returns free memory to the kernel at once, after
+// the first sync that programmed Services. That sync loads (or rebuilds) the whole table and
+// allocates and drops tens of MiB at 10k Services (the model's first build, the elements, nft's
+// text); left to the runtime, the next collection's target is twice that peak, and the process
+// keeps it resident long after. One forced collection (tens of ms at 10k, after the data plane
+// is written) makes the footprint and the next target follow what the agent really holds. Later
+// syncs write only changes, the periodic full ones included, so they need none.
 func releaseTransientMemory() { debug.FreeOSMemory() }
 
 func (a *Agent) countError() {

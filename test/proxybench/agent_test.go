@@ -185,6 +185,7 @@ func runAgent() error {
 	defer srv.Close()
 
 	a.signal()
+	released := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -229,8 +230,9 @@ func runAgent() error {
 			}
 		}
 		a.mu.Unlock()
-		if err == nil && st.Full && st.Wrote {
-			debug.FreeOSMemory() // as the agent does after a full sync that wrote (agent/sync.go)
+		if err == nil && st.Wrote && !released {
+			released = true
+			debug.FreeOSMemory() // as the agent does after its first sync that wrote Services (agent/sync.go)
 		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "sync:", err)
