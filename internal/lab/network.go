@@ -133,26 +133,8 @@ func setupNetwork(c Config, st *State) error {
 		}
 	}
 	for _, n := range c.nodes() {
-		if err := addNetns(st, n.Netns); err != nil {
-			return err
-		}
-		if !linkExists(n.Netns, NodeLink) {
-			if err := ip("link", "add", n.Port, "netns", UnderlayNetns, "type", "veth", "peer", "name", NodeLink, "netns", n.Netns); err != nil {
-				return err
-			}
-		}
-		steps := [][]string{
-			{"-n", UnderlayNetns, "link", "set", n.Port, "master", BridgeName, "up"},
-			{"-n", n.Netns, "addr", "replace", netip.PrefixFrom(n.IPv4, UnderlayV4.Bits()).String(), "dev", NodeLink},
-			{"-n", n.Netns, "addr", "replace", netip.PrefixFrom(n.IPv6, UnderlayV6.Bits()).String(), "dev", NodeLink, "nodad"},
-			{"-n", n.Netns, "link", "set", NodeLink, "up"},
-			{"-n", n.Netns, "route", "replace", "default", "via", gatewayV4().String(), "dev", NodeLink},
-			{"-n", n.Netns, "-6", "route", "replace", "default", "via", gatewayV6().String(), "dev", NodeLink},
-		}
-		for _, s := range steps {
-			if err := ip(s...); err != nil {
-				return fmt.Errorf("wire node %s: %w", n.Name, err)
-			}
+		if err := wireNode(st, n); err != nil {
+			return fmt.Errorf("wire node %s: %w", n.Name, err)
 		}
 	}
 	c.step("network: underlay %s (%s, %s) and %d node namespaces", UnderlayNetns, UnderlayV4, UnderlayV6, c.Nodes)

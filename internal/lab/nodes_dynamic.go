@@ -120,8 +120,9 @@ func RemoveNode(c Config, i int) error {
 	return nil
 }
 
-// wireNode creates a node's network namespace and wires it to the underlay bridge, as setupNetwork
-// does for the nodes lab up starts.
+// wireNode creates a node's network namespace and wires it to the underlay bridge: for the nodes
+// lab up starts (setupNetwork) and for those joining later. Every step is idempotent, so an
+// aborted up is completed by the next.
 func wireNode(st *State, n Node) error {
 	if !netnsExists(UnderlayNetns) {
 		return fmt.Errorf("no underlay namespace %s", UnderlayNetns)
