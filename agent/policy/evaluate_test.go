@@ -62,7 +62,7 @@ type evalCase struct {
 func runEvalCases(t *testing.T, cases []evalCase) {
 	for _, tc := range cases {
 		for fam := range families {
-			t.Run(tc.name+"/"+families[fam].name, func(t *testing.T) {
+			t.Run(tc.name+"/"+families[fam].Name, func(t *testing.T) {
 				m := mustCompile(t, testInput(tc.policies...))
 				for _, c := range tc.checks {
 					flow, want, by := c.parse(t, fam)

@@ -1,0 +1,220 @@
+package nftables
+
+import (
+	"context"
+	"fmt"
+
+	"sigs.k8s.io/knftables"
+
+	"github.com/plexus-net/plexus/agent/policy"
+)
+
+// Enforcer programs policy models into the table TableName.
+type Enforcer struct {
+	nft knftables.Interface
+	// prev is what the last successful write left in the table; nil
+	// forces a full rebuild (start-up, after a failure).
+	prev *state
+}
+
+var _ policy.Enforcer = &Enforcer{}
+
+// New returns an Enforcer writing through nft (knftables.New(TableFamily,
+// TableName) in the agent, knftables.NewFake in tests).
+func New(nft knftables.Interface) *Enforcer {
+	return &Enforcer{nft: nft}
+}
+
+// NewNFTables returns the real knftables interface for the policy table.
+func NewNFTables() (knftables.Interface, error) {
+	nft, err := knftables.New(TableFamily, TableName)
+	if err != nil {
+		return nil, fmt.Errorf("nftables for %s: %w", TableName, err)
+	}
+	return nft, nil
+}
+
+// Sync implements policy.Enforcer.
+func (e *Enforcer) Sync(ctx context.Context, m *policy.Model, fullSync bool) (policy.SyncResult, error) {
+	next := desired(m)
+	var res policy.SyncResult
+	res.Objects, res.Rules, res.Elements = next.counts()
+	tx := e.nft.NewTransaction()
+	if fullSync || e.prev == nil {
+		writeFull(tx, next)
+	} else {
+		writeDiff(tx, e.prev, next)
+	}
+	if tx.NumOperations() == 0 {
+		return res, nil
+	}
+	if err := e.nft.Run(ctx, tx); err != nil {
+		e.prev = nil
+		return res, fmt.Errorf("program NetworkPolicy table %s: %w", TableName, err)
+	}
+	e.prev = next
+	res.Wrote = true
+	return res, nil
+}
+
+// Remove implements policy.Enforcer.
+func (e *Enforcer) Remove(ctx context.Context) error {
+	tx := e.nft.NewTransaction()
+	// Adding first makes the delete succeed whether or not it exists.
+	tx.Add(&knftables.Table{})
+	tx.Delete(&knftables.Table{})
+	e.prev = nil
+	if err := e.nft.Run(ctx, tx); err != nil {
+		return fmt.Errorf("remove NetworkPolicy table %s: %w", TableName, err)
+	}
+	return nil
+}
+
+// writeFull replaces the whole table in one transaction: the kernel swaps
+// old for new atomically, so no packet sees a table without policies.
+func writeFull(tx *knftables.Transaction, next *state) {
+	tx.Add(&knftables.Table{})
+	tx.Delete(&knftables.Table{})
+	for _, o := range staticObjects() {
+		tx.Add(o)
+	}
+	writeDiff(tx, newState(), next)
+}
+
+// writeDiff writes what turns prev into next. Order: declare new counters,
+// sets and chains; delete then add elements (interval sets refuse an
+// overlap, and a map key changes value by delete + add); rewrite changed
+// chains; then delete chains (set chains before the policy chains they
+// jump to), sets and counters nothing refers to any more.
+func writeDiff(tx *knftables.Transaction, prev, next *state) {
+	for _, name := range sortedKeys(next.counters) {
+		if !prev.counters[name] {
+			tx.Add(&knftables.Counter{Name: name})
+		}
+	}
+	for _, name := range sortedKeys(next.sets) {
+		if _, ok := prev.sets[name]; !ok && !isStaticSet(name) {
+			tx.Add(setObject(name, next.sets[name]))
+		}
+	}
+	for _, name := range next.order {
+		if _, ok := prev.chains[name]; !ok {
+			tx.Add(&knftables.Chain{Name: name})
+		}
+	}
+	for _, name := range sortedKeys(next.sets) {
+		writeElements(tx, name, prev.sets[name], next.sets[name])
+	}
+	for _, name := range next.order {
+		old, existed := prev.chains[name]
+		rules := next.chains[name]
+		if existed && equalRules(old, rules) {
+			continue
+		}
+		if existed {
+			tx.Flush(&knftables.Chain{Name: name})
+		}
+		for _, r := range rules {
+			tx.Add(&knftables.Rule{Chain: name, Rule: r})
+		}
+	}
+	// Set chains first: they jump to policy chains.
+	for _, pass := range []bool{true, false} {
+		for _, name := range prev.order {
+			if _, ok := next.chains[name]; !ok && isSetChain(name) == pass {
+				tx.Delete(&knftables.Chain{Name: name})
+			}
+		}
+	}
+	for _, name := range sortedKeys(prev.sets) {
+		if _, ok := next.sets[name]; !ok {
+			tx.Delete(setObject(name, prev.sets[name]))
+		}
+	}
+	for _, name := range sortedKeys(prev.counters) {
+		if !next.counters[name] {
+			tx.Delete(&knftables.Counter{Name: name})
+		}
+	}
+}
+
+// writeElements deletes the elements of prev that next lacks or maps to
+// another value, then adds the rest of next's.
+func writeElements(tx *knftables.Transaction, name string, prev, next *set) {
+	if prev != nil {
+		for _, k := range sortedKeys(prev.elements) {
+			if v, ok := next.elements[k]; !ok || v != prev.elements[k] {
+				tx.Delete(elementObject(name, prev, k))
+			}
+		}
+	}
+	for _, k := range sortedKeys(next.elements) {
+		if prev != nil {
+			if v, ok := prev.elements[k]; ok && v == next.elements[k] {
+				continue
+			}
+		}
+		tx.Add(elementObject(name, next, k))
+	}
+}
+
+func elementObject(name string, s *set, key string) *knftables.Element {
+	e := &knftables.Element{Key: splitKey(key)}
+	if s.isMap {
+		e.Map = name
+		e.Value = []string{s.elements[key]}
+	} else {
+		e.Set = name
+	}
+	return e
+}
+
+func setObject(name string, s *set) knftables.Object {
+	var flags []knftables.SetFlag
+	if s.interval {
+		flags = []knftables.SetFlag{knftables.IntervalFlag}
+	}
+	if s.isMap {
+		m := &knftables.Map{Name: name, Flags: flags}
+		if s.typeOf {
+			m.TypeOf = s.typ
+		} else {
+			m.Type = s.typ
+		}
+		return m
+	}
+	x := &knftables.Set{Name: name, Flags: flags}
+	if s.typeOf {
+		x.TypeOf = s.typ
+	} else {
+		x.Type = s.typ
+	}
+	return x
+}
+
+// isStaticSet tells the maps and sets staticObjects creates.
+func isStaticSet(name string) bool {
+	for _, f := range fams {
+		switch name {
+		case f.name(mapEgressPods), f.name(mapIngressPods), f.name(setNodeIPs):
+			return true
+		}
+	}
+	return false
+}
+
+func isSetChain(name string) bool {
+	return len(name) > len(prefixPolicy) && name[:len(prefixPolicy)] != prefixPolicy
+}
+
+func equalRules(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,194 @@
+package nftables
+
+import (
+	"fmt"
+
+	"sigs.k8s.io/knftables"
+
+	"github.com/plexus-net/plexus/agent/policy"
+)
+
+// portKey is the key of numbered-port sets.
+const portKey = "meta l4proto . th dport"
+
+// staticObjectCount and staticRuleCount count what staticObjects makes
+// that a state does not hold: the table and 3 base chains; 3 ct state
+// rules, 4 egress vmap rules, 2 node address rules, 2 ingress vmap rules.
+// (The maps and node address sets are in every state.)
+const (
+	staticObjectCount = 1 + 3
+	staticRuleCount   = 3 + 4 + 2 + 2
+)
+
+// staticObjects returns the table, base chains and rules, and the maps and
+// sets whose number never changes. Order matters: a rule may only refer to
+// an object added before it.
+func staticObjects() []knftables.Object {
+	objs := []knftables.Object{
+		&knftables.Table{Comment: knftables.PtrTo("Plexus NetworkPolicy")},
+		baseChain(chainForwardEgress, knftables.ForwardHook, priorityEgress),
+		baseChain(chainInputEgress, knftables.InputHook, priorityEgress),
+		baseChain(chainForwardIngress, knftables.ForwardHook, priorityIngress),
+	}
+	for _, f := range fams {
+		objs = append(objs,
+			&knftables.Map{Name: f.name(mapEgressPods), Type: f.addr + " : verdict"},
+			&knftables.Map{Name: f.name(mapIngressPods), Type: f.addr + " : verdict"},
+			&knftables.Set{Name: f.name(setNodeIPs), Type: f.addr},
+		)
+	}
+	rule := func(chain string, words ...string) {
+		objs = append(objs, &knftables.Rule{Chain: chain, Rule: knftables.Concat(words)})
+	}
+	for _, c := range []string{chainForwardEgress, chainInputEgress, chainForwardIngress} {
+		// Replies and later packets of a decided connection.
+		rule(c, "ct state established,related accept")
+	}
+	for _, f := range fams {
+		rule(chainForwardEgress, f.ip, "saddr vmap", "@"+f.name(mapEgressPods))
+		rule(chainInputEgress, f.ip, "saddr vmap", "@"+f.name(mapEgressPods))
+	}
+	for _, f := range fams {
+		// Traffic from the pod's own node is always allowed. (The node's
+		// own packets take the output hook, where nothing is evaluated;
+		// this covers the node's addresses showing up in forward.)
+		rule(chainForwardIngress, f.ip, "saddr", "@"+f.name(setNodeIPs), "accept")
+	}
+	for _, f := range fams {
+		rule(chainForwardIngress, f.ip, "daddr vmap", "@"+f.name(mapIngressPods))
+	}
+	return objs
+}
+
+func baseChain(name string, hook knftables.BaseChainHook, prio knftables.BaseChainPriority) *knftables.Chain {
+	return &knftables.Chain{Name: name, Type: knftables.PtrTo(knftables.FilterType), Hook: knftables.PtrTo(hook), Priority: knftables.PtrTo(prio)}
+}
+
+// desired returns the state that enforces m (static objects aside).
+func desired(m *policy.Model) *state {
+	s := newState()
+	for _, f := range fams {
+		s.addSet(f.name(setNodeIPs), &set{typ: f.addr, elements: map[string]string{}})
+		s.addSet(f.name(mapEgressPods), &set{isMap: true, typ: f.addr + " : verdict", elements: map[string]string{}})
+		s.addSet(f.name(mapIngressPods), &set{isMap: true, typ: f.addr + " : verdict", elements: map[string]string{}})
+	}
+	for _, a := range m.NodeIPs {
+		s.element(famOf(a.Is6()).name(setNodeIPs), []string{a.String()}, "")
+	}
+	for _, p := range m.SortedPolicies() {
+		for _, d := range []policy.Direction{policy.Ingress, policy.Egress} {
+			if p.Isolates(d) {
+				addPolicy(s, p, d)
+			}
+		}
+	}
+	for _, pod := range m.Pods {
+		for _, d := range []policy.Direction{policy.Ingress, policy.Egress} {
+			keys := pod.Isolating(d)
+			if len(keys) == 0 {
+				continue
+			}
+			chain := setChain(d, keys)
+			if _, ok := s.chains[chain]; !ok {
+				s.addChain(chain, setChainRules(d, keys))
+			}
+			stem := mapIngressPods
+			if d == policy.Egress {
+				stem = mapEgressPods
+			}
+			for _, a := range pod.IPs {
+				s.element(famOf(a.Is6()).name(stem), []string{a.String()}, "goto "+chain)
+			}
+		}
+	}
+	return s
+}
+
+// setChainRules: try each isolating policy in turn (an accept ends the
+// base chain), then count the drop against each of them and drop.
+func setChainRules(d policy.Direction, keys []policy.PolicyKey) []string {
+	var rules []string
+	for _, k := range keys {
+		rules = append(rules, "jump "+policyChain(k, d))
+	}
+	for _, k := range keys {
+		rules = append(rules, "counter name "+counterName(k, d, "drop"))
+	}
+	return append(rules, "drop")
+}
+
+// addPolicy adds the chain, counters and sets of one direction of p.
+func addPolicy(s *state, p *policy.Policy, d policy.Direction) {
+	chain := policyChain(p.Key, d)
+	allow := "counter name " + counterName(p.Key, d, "allow") + " accept"
+	s.counters[counterName(p.Key, d, "allow")] = true
+	s.counters[counterName(p.Key, d, "drop")] = true
+	peerField := "saddr"
+	if d == policy.Egress {
+		peerField = "daddr"
+	}
+	var rules []string
+	for _, r := range p.Rules(d) {
+		base := fmt.Sprintf("%s/%d/", chain, r.Index)
+		if !r.AnyPeer {
+			for _, f := range fams {
+				name := f.name(base + "peers")
+				s.addSet(name, &set{typ: f.addr, interval: true, elements: map[string]string{}})
+				for _, ar := range r.Peers.Family(f.is6) {
+					s.element(name, []string{ar.String()}, "")
+				}
+			}
+		}
+		if len(r.Ports) > 0 {
+			name := base + "ports"
+			s.addSet(name, &set{typ: portKey, typeOf: true, interval: true, elements: map[string]string{}})
+			for _, pr := range r.Ports {
+				port := itoa(int(pr.First))
+				if pr.Last != pr.First {
+					port += "-" + itoa(int(pr.Last))
+				}
+				s.element(name, []string{pr.Protocol.String(), port}, "")
+			}
+		}
+		if r.HasNamedPorts {
+			for _, f := range fams {
+				name := f.name(base + "named")
+				s.addSet(name, &set{typ: f.ip + " daddr . " + portKey, typeOf: true, elements: map[string]string{}})
+			}
+			for _, ap := range r.NamedPorts {
+				s.element(famOf(ap.Addr.Is6()).name(base+"named"), []string{ap.Addr.String(), ap.Protocol.String(), itoa(int(ap.Port))}, "")
+			}
+		}
+		rules = append(rules, ruleShapes(r, base, peerField, allow)...)
+	}
+	s.addChain(chain, rules)
+}
+
+// ruleShapes returns the nft rules of one policy rule: per family when it
+// names peers or named ports (an address is of one family), once when not.
+func ruleShapes(r policy.Rule, base, peerField, allow string) []string {
+	var out []string
+	perFamily := !r.AnyPeer || r.HasNamedPorts
+	for _, f := range fams {
+		if !perFamily && f.is6 {
+			break
+		}
+		peer := ""
+		if !r.AnyPeer {
+			peer = fmt.Sprintf("%s %s @%s ", f.ip, peerField, f.name(base+"peers"))
+		}
+		switch {
+		case r.AnyPort:
+			out = append(out, peer+allow)
+			continue
+		case len(r.Ports) > 0 && (f == famV4 || !r.AnyPeer):
+			// Numbered ports need no family of their own: with any peer
+			// the rule is written once, with the v4 rules.
+			out = append(out, fmt.Sprintf("%s%s @%sports %s", peer, portKey, base, allow))
+		}
+		if r.HasNamedPorts {
+			out = append(out, fmt.Sprintf("%s%s daddr . %s @%s %s", peer, f.ip, portKey, f.name(base+"named"), allow))
+		}
+	}
+	return out
+}

@@ -1,0 +1,74 @@
+package nftables
+
+import (
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// set is a named set or map as the table should hold it. For a set every
+// element's value is "".
+type set struct {
+	isMap    bool
+	typ      string // `type` (typeOf false) or `typeof` expression
+	typeOf   bool
+	interval bool
+	elements map[string]string // key (fields joined by " . ") → value
+}
+
+func (s *set) sameShape(o *set) bool {
+	return s.isMap == o.isMap && s.typ == o.typ && s.typeOf == o.typeOf && s.interval == o.interval
+}
+
+// state is everything the table holds besides its static objects: the
+// whole desired state of one model, or what the last write left.
+type state struct {
+	sets     map[string]*set
+	chains   map[string][]string // regular chain → its rules in order
+	counters map[string]bool
+	// order lists chains in the order they must be declared so that
+	// rules only jump to existing chains (policy chains before set chains).
+	order []string
+}
+
+func newState() *state {
+	return &state{sets: map[string]*set{}, chains: map[string][]string{}, counters: map[string]bool{}}
+}
+
+func (s *state) addChain(name string, rules []string) {
+	if _, ok := s.chains[name]; !ok {
+		s.order = append(s.order, name)
+	}
+	s.chains[name] = rules
+}
+
+func (s *state) addSet(name string, x *set) { s.sets[name] = x }
+
+func (s *state) element(setName string, key []string, value string) {
+	s.sets[setName].elements[strings.Join(key, " . ")] = value
+}
+
+// counts returns the number of objects, rules and elements (static ones
+// included).
+func (s *state) counts() (objects, rules, elements int) {
+	objects = len(s.sets) + len(s.chains) + len(s.counters) + staticObjectCount
+	rules = staticRuleCount
+	for _, r := range s.chains {
+		rules += len(r)
+	}
+	for _, x := range s.sets {
+		elements += len(x.elements)
+	}
+	return objects, rules, elements
+}
+
+// sortedKeys returns m's keys in order, for deterministic transactions.
+func sortedKeys[V any](m map[string]V) []string {
+	return slices.Sorted(maps.Keys(m))
+}
+
+// splitKey undoes the join of element fields.
+func splitKey(k string) []string { return strings.Split(k, " . ") }
+
+func itoa(n int) string { return strconv.Itoa(n) }
