@@ -230,3 +230,6 @@ func IngressRules(r ...networkingv1.NetworkPolicyIngressRule) []networkingv1.Net
 func EgressRules(r ...networkingv1.NetworkPolicyEgressRule) []networkingv1.NetworkPolicyEgressRule {
 	return r
 }
+
+// NPs lists policies.
+func NPs(p ...*networkingv1.NetworkPolicy) []*networkingv1.NetworkPolicy { return p }
