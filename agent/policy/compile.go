@@ -52,6 +52,7 @@ func Compile(in Input) *Model {
 		Policies: map[PolicyKey]*Policy{},
 		byIP:     map[netip.Addr]int{},
 	}
+	cache := &resolveCache{peers: map[string]*peerResolution{}, named: map[string][]AddrPort{}}
 	local := map[*pod]int{}
 	for _, p := range ix.pods {
 		if p.local {
@@ -81,7 +82,7 @@ func Compile(in Input) *Model {
 		}
 		pol := &Policy{Key: key}
 		pol.IsolatesIngress, pol.IsolatesEgress = isolation(np)
-		c := compiler{ix: ix, policy: np, selected: selected, errs: &m.Errors}
+		c := compiler{ix: ix, policy: np, selected: selected, errs: &m.Errors, cache: cache}
 		if pol.IsolatesIngress {
 			for i, r := range np.Spec.Ingress {
 				pol.Ingress = append(pol.Ingress, c.rule(Ingress, i, r.From, r.Ports))

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -22,6 +23,21 @@ type compiler struct {
 	policy   *networkingv1.NetworkPolicy
 	selected []*pod // the local pods the policy selects
 	errs     *[]error
+	cache    *resolveCache
+}
+
+// resolveCache holds what one Compile resolved, by spec: policies often
+// repeat the same peers (every pod of a namespace, env=prod namespaces).
+type resolveCache struct {
+	peers map[string]*peerResolution // by Rule.PeerKey
+	named map[string][]AddrPort      // by Rule.NamedKey
+}
+
+// peerResolution is a rule's peers resolved.
+type peerResolution struct {
+	set    AddrSet
+	pods   []*pod
+	blocks []AddrRange
 }
 
 func (c *compiler) errorf(format string, args ...any) {
@@ -39,20 +55,17 @@ func (c *compiler) rule(d Direction, i int, peers []networkingv1.NetworkPolicyPe
 	r := Rule{Index: i, AnyPeer: len(peers) == 0, AnyPort: len(ports) == 0}
 	var peerPods []*pod
 	var blocks []AddrRange
-	for j, peer := range peers {
-		if peer.IPBlock != nil {
-			blocks = append(blocks, c.ipBlock(d, i, j, peer.IPBlock)...)
-			continue
+	if !r.AnyPeer {
+		r.PeerKey = c.peerKey(peers)
+		res := c.cache.peers[r.PeerKey]
+		if res == nil || r.PeerKey == "" {
+			res = c.resolvePeers(d, i, peers)
+			if r.PeerKey != "" {
+				c.cache.peers[r.PeerKey] = res
+			}
 		}
-		peerPods = append(peerPods, c.peerPods(peer)...)
+		r.Peers, peerPods, blocks = res.set, res.pods, res.blocks
 	}
-	var ranges []AddrRange
-	for _, p := range peerPods {
-		for _, a := range p.ips {
-			ranges = append(ranges, AddrRange{From: a, To: a})
-		}
-	}
-	r.Peers = newAddrSet(append(ranges, blocks...))
 
 	var named []namedPort
 	for _, p := range ports {
@@ -81,13 +94,83 @@ func (c *compiler) rule(d Direction, i int, peers []networkingv1.NetworkPolicyPe
 		// Ingress: the port is the destination's, i.e. the selected
 		// pod's. Egress: the destination is the peer, which must be a
 		// pod that defines the name.
-		owners := c.selected
-		if d == Egress {
-			owners = c.egressNamedPortOwners(r, peerPods, blocks)
+		if d == Ingress {
+			r.NamedPorts = resolveNamed(c.selected, named)
+			return r
 		}
-		r.NamedPorts = resolveNamed(owners, named)
+		if !r.AnyPeer && r.PeerKey == "" {
+			// Unreadable peers: resolved for this rule alone.
+			r.NamedPorts = resolveNamed(c.egressNamedPortOwners(r, peerPods, blocks), named)
+			return r
+		}
+		peerKey := r.PeerKey
+		if r.AnyPeer {
+			peerKey = "any"
+		}
+		r.NamedKey = fmt.Sprintf("%s|%v", peerKey, named)
+		cached, ok := c.cache.named[r.NamedKey]
+		if !ok {
+			cached = resolveNamed(c.egressNamedPortOwners(r, peerPods, blocks), named)
+			c.cache.named[r.NamedKey] = cached
+		}
+		r.NamedPorts = cached
 	}
 	return r
+}
+
+// resolvePeers resolves a rule's peers.
+func (c *compiler) resolvePeers(d Direction, i int, peers []networkingv1.NetworkPolicyPeer) *peerResolution {
+	res := &peerResolution{}
+	for j, peer := range peers {
+		if peer.IPBlock != nil {
+			res.blocks = append(res.blocks, c.ipBlock(d, i, j, peer.IPBlock)...)
+			continue
+		}
+		res.pods = append(res.pods, c.peerPods(peer)...)
+	}
+	var ranges []AddrRange
+	for _, p := range res.pods {
+		for _, a := range p.ips {
+			ranges = append(ranges, AddrRange{From: a, To: a})
+		}
+	}
+	res.set = newAddrSet(append(ranges, res.blocks...))
+	return res
+}
+
+// peerKey returns the canonical spec of peers ("" if any part cannot be
+// read: such peers are resolved, and their errors reported, per rule).
+func (c *compiler) peerKey(peers []networkingv1.NetworkPolicyPeer) string {
+	parts := make([]string, 0, len(peers))
+	for _, p := range peers {
+		switch {
+		case p.IPBlock != nil:
+			ex := slices.Clone(p.IPBlock.Except)
+			slices.Sort(ex)
+			parts = append(parts, "block:"+p.IPBlock.CIDR+"!"+strings.Join(ex, ","))
+		case p.NamespaceSelector != nil:
+			ns, err1 := metav1.LabelSelectorAsSelector(p.NamespaceSelector)
+			pods := labels.Everything()
+			var err2 error
+			if p.PodSelector != nil {
+				pods, err2 = metav1.LabelSelectorAsSelector(p.PodSelector)
+			}
+			if err1 != nil || err2 != nil {
+				return ""
+			}
+			parts = append(parts, "ns:"+ns.String()+"/pods:"+pods.String())
+		case p.PodSelector != nil:
+			pods, err := metav1.LabelSelectorAsSelector(p.PodSelector)
+			if err != nil {
+				return ""
+			}
+			parts = append(parts, "in:"+c.policy.Namespace+"/pods:"+pods.String())
+		default:
+			parts = append(parts, "none")
+		}
+	}
+	slices.Sort(parts)
+	return strings.Join(slices.Compact(parts), ";")
 }
 
 // ipBlock returns the block's addresses less its excepts.

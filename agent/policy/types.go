@@ -133,6 +133,15 @@ type Rule struct {
 	// HasNamedPorts tells that the rule names ports, even if none resolves
 	// (a backend keeps the same shape while pods come and go).
 	HasNamedPorts bool
+	// PeerKey identifies the peers by their spec (canonical selectors and
+	// blocks, with the policy's namespace where it matters): rules with
+	// equal keys have equal Peers, in any policy, so a backend may share
+	// one set between them. Empty when AnyPeer.
+	PeerKey string
+	// NamedKey identifies NamedPorts the same way for egress rules (peers
+	// and port names); empty for ingress, whose named ports depend on the
+	// pods the policy selects.
+	NamedKey string
 }
 
 // MatchesPort reports whether the rule allows proto/port to the

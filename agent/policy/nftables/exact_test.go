@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -20,11 +21,19 @@ const (
 	sctp = "SCTP"
 )
 
-var setRef = regexp.MustCompile(`<(ingress|egress):([^>]*)>`)
+var (
+	setRef    = regexp.MustCompile(`<(ingress|egress):([^>]*)>`)
+	sharedRef = regexp.MustCompile(`<(peers|ports|named):([^>]*)>`)
+)
 
 // expand replaces <ingress:ns/a,ns/b> by the name of the policy-set chain
-// of those policies.
+// of those policies, and <peers:KEY> (ports, named) by the name of the
+// shared set of that key.
 func expand(s string) string {
+	s = sharedRef.ReplaceAllStringFunc(s, func(m string) string {
+		g := sharedRef.FindStringSubmatch(m)
+		return g[1] + "/" + shortHash(g[2])
+	})
 	return setRef.ReplaceAllStringFunc(s, func(m string) string {
 		g := setRef.FindStringSubmatch(m)
 		d := policy.Ingress
@@ -100,12 +109,12 @@ add element inet plexus-policy ingress-pods-v6 { fd01::3 : goto <ingress:c/all> 
 				pt.In(nil, pt.Port(tcp, 80), pt.PortRange(tcp, 81, 90), pt.Port(sctp, 9), pt.ProtoOnly(udp), pt.PortRange(sctp, 100, 200))), nil)},
 			want: `
 add chain inet plexus-policy np/c/ports/ingress
-add set inet plexus-policy np/c/ports/ingress/0/ports { typeof meta l4proto . th dport ; flags interval ; }
-add element inet plexus-policy np/c/ports/ingress/0/ports { tcp . 80-90 }
-add element inet plexus-policy np/c/ports/ingress/0/ports { udp . 0-65535 }
-add element inet plexus-policy np/c/ports/ingress/0/ports { sctp . 9 }
-add element inet plexus-policy np/c/ports/ingress/0/ports { sctp . 100-200 }
-add rule inet plexus-policy np/c/ports/ingress meta l4proto . th dport @np/c/ports/ingress/0/ports counter name np/c/ports/ingress/allow accept
+add set inet plexus-policy <ports:[tcp/80-90 udp/0-65535 sctp/9 sctp/100-200]> { typeof meta l4proto . th dport ; flags interval ; }
+add element inet plexus-policy <ports:[tcp/80-90 udp/0-65535 sctp/9 sctp/100-200]> { tcp . 80-90 }
+add element inet plexus-policy <ports:[tcp/80-90 udp/0-65535 sctp/9 sctp/100-200]> { udp . 0-65535 }
+add element inet plexus-policy <ports:[tcp/80-90 udp/0-65535 sctp/9 sctp/100-200]> { sctp . 9 }
+add element inet plexus-policy <ports:[tcp/80-90 udp/0-65535 sctp/9 sctp/100-200]> { sctp . 100-200 }
+add rule inet plexus-policy np/c/ports/ingress meta l4proto . th dport @<ports:[tcp/80-90 udp/0-65535 sctp/9 sctp/100-200]> counter name np/c/ports/ingress/allow accept
 add counter inet plexus-policy np/c/ports/ingress/allow
 add counter inet plexus-policy np/c/ports/ingress/drop
 add chain inet plexus-policy <ingress:c/ports>
@@ -120,24 +129,24 @@ add element inet plexus-policy ingress-pods-v6 { fd01::3 : goto <ingress:c/ports
 				pt.In(pt.Peers(pt.PodPeer("y"), pt.NSPeer("b")), pt.Port(tcp, 80), pt.NamedPort(tcp, "http"), pt.NamedPort(udp, "dns"))), nil)},
 			want: `
 add chain inet plexus-policy np/a/web/ingress
-add set inet plexus-policy np/a/web/ingress/0/peers-v4 { type ipv4_addr ; flags interval ; }
-add set inet plexus-policy np/a/web/ingress/0/peers-v6 { type ipv6_addr ; flags interval ; }
-add set inet plexus-policy np/a/web/ingress/0/ports { typeof meta l4proto . th dport ; flags interval ; }
+add set inet plexus-policy <peers:in:a/pods:app=y;ns:team=b/pods:>-v4 { type ipv4_addr ; flags interval ; }
+add set inet plexus-policy <peers:in:a/pods:app=y;ns:team=b/pods:>-v6 { type ipv6_addr ; flags interval ; }
+add set inet plexus-policy <ports:[tcp/80]> { typeof meta l4proto . th dport ; flags interval ; }
 add set inet plexus-policy np/a/web/ingress/0/named-v4 { typeof ip daddr . meta l4proto . th dport ; }
 add set inet plexus-policy np/a/web/ingress/0/named-v6 { typeof ip6 daddr . meta l4proto . th dport ; }
-add element inet plexus-policy np/a/web/ingress/0/peers-v4 { 10.1.0.2 }
-add element inet plexus-policy np/a/web/ingress/0/peers-v4 { 10.2.0.1 }
-add element inet plexus-policy np/a/web/ingress/0/peers-v6 { fd01::2 }
-add element inet plexus-policy np/a/web/ingress/0/peers-v6 { fd02::1 }
-add element inet plexus-policy np/a/web/ingress/0/ports { tcp . 80 }
+add element inet plexus-policy <peers:in:a/pods:app=y;ns:team=b/pods:>-v4 { 10.1.0.2 }
+add element inet plexus-policy <peers:in:a/pods:app=y;ns:team=b/pods:>-v4 { 10.2.0.1 }
+add element inet plexus-policy <peers:in:a/pods:app=y;ns:team=b/pods:>-v6 { fd01::2 }
+add element inet plexus-policy <peers:in:a/pods:app=y;ns:team=b/pods:>-v6 { fd02::1 }
+add element inet plexus-policy <ports:[tcp/80]> { tcp . 80 }
 add element inet plexus-policy np/a/web/ingress/0/named-v4 { 10.1.0.1 . tcp . 8080 }
 add element inet plexus-policy np/a/web/ingress/0/named-v4 { 10.1.0.1 . udp . 53 }
 add element inet plexus-policy np/a/web/ingress/0/named-v6 { fd01::1 . tcp . 8080 }
 add element inet plexus-policy np/a/web/ingress/0/named-v6 { fd01::1 . udp . 53 }
-add rule inet plexus-policy np/a/web/ingress ip saddr @np/a/web/ingress/0/peers-v4 meta l4proto . th dport @np/a/web/ingress/0/ports counter name np/a/web/ingress/allow accept
-add rule inet plexus-policy np/a/web/ingress ip saddr @np/a/web/ingress/0/peers-v4 ip daddr . meta l4proto . th dport @np/a/web/ingress/0/named-v4 counter name np/a/web/ingress/allow accept
-add rule inet plexus-policy np/a/web/ingress ip6 saddr @np/a/web/ingress/0/peers-v6 meta l4proto . th dport @np/a/web/ingress/0/ports counter name np/a/web/ingress/allow accept
-add rule inet plexus-policy np/a/web/ingress ip6 saddr @np/a/web/ingress/0/peers-v6 ip6 daddr . meta l4proto . th dport @np/a/web/ingress/0/named-v6 counter name np/a/web/ingress/allow accept
+add rule inet plexus-policy np/a/web/ingress ip saddr @<peers:in:a/pods:app=y;ns:team=b/pods:>-v4 meta l4proto . th dport @<ports:[tcp/80]> counter name np/a/web/ingress/allow accept
+add rule inet plexus-policy np/a/web/ingress ip saddr @<peers:in:a/pods:app=y;ns:team=b/pods:>-v4 ip daddr . meta l4proto . th dport @np/a/web/ingress/0/named-v4 counter name np/a/web/ingress/allow accept
+add rule inet plexus-policy np/a/web/ingress ip6 saddr @<peers:in:a/pods:app=y;ns:team=b/pods:>-v6 meta l4proto . th dport @<ports:[tcp/80]> counter name np/a/web/ingress/allow accept
+add rule inet plexus-policy np/a/web/ingress ip6 saddr @<peers:in:a/pods:app=y;ns:team=b/pods:>-v6 ip6 daddr . meta l4proto . th dport @np/a/web/ingress/0/named-v6 counter name np/a/web/ingress/allow accept
 add counter inet plexus-policy np/a/web/ingress/allow
 add counter inet plexus-policy np/a/web/ingress/drop
 add chain inet plexus-policy <ingress:a/web>
@@ -153,25 +162,25 @@ add element inet plexus-policy ingress-pods-v6 { fd01::1 : goto <ingress:a/web> 
 				pt.Out(nil, pt.NamedPort(tcp, "http"))))},
 			want: `
 add chain inet plexus-policy np/c/out/egress
-add set inet plexus-policy np/c/out/egress/0/peers-v4 { type ipv4_addr ; flags interval ; }
-add set inet plexus-policy np/c/out/egress/0/peers-v6 { type ipv6_addr ; flags interval ; }
-add set inet plexus-policy np/c/out/egress/0/ports { typeof meta l4proto . th dport ; flags interval ; }
-add set inet plexus-policy np/c/out/egress/1/named-v4 { typeof ip daddr . meta l4proto . th dport ; }
-add set inet plexus-policy np/c/out/egress/1/named-v6 { typeof ip6 daddr . meta l4proto . th dport ; }
-add element inet plexus-policy np/c/out/egress/0/peers-v4 { 203.0.113.0/25 }
-add element inet plexus-policy np/c/out/egress/0/peers-v6 { 2001:db8::/121 }
-add element inet plexus-policy np/c/out/egress/0/peers-v6 { 2001:db8::100-2001:db8::ffff:ffff:ffff:ffff }
-add element inet plexus-policy np/c/out/egress/0/ports { udp . 53-60 }
-add element inet plexus-policy np/c/out/egress/1/named-v4 { 10.1.0.1 . tcp . 8080 }
-add element inet plexus-policy np/c/out/egress/1/named-v4 { 10.1.0.2 . tcp . 9090 }
-add element inet plexus-policy np/c/out/egress/1/named-v4 { 10.2.0.1 . tcp . 7070 }
-add element inet plexus-policy np/c/out/egress/1/named-v6 { fd01::1 . tcp . 8080 }
-add element inet plexus-policy np/c/out/egress/1/named-v6 { fd01::2 . tcp . 9090 }
-add element inet plexus-policy np/c/out/egress/1/named-v6 { fd02::1 . tcp . 7070 }
-add rule inet plexus-policy np/c/out/egress ip daddr @np/c/out/egress/0/peers-v4 meta l4proto . th dport @np/c/out/egress/0/ports counter name np/c/out/egress/allow accept
-add rule inet plexus-policy np/c/out/egress ip6 daddr @np/c/out/egress/0/peers-v6 meta l4proto . th dport @np/c/out/egress/0/ports counter name np/c/out/egress/allow accept
-add rule inet plexus-policy np/c/out/egress ip daddr . meta l4proto . th dport @np/c/out/egress/1/named-v4 counter name np/c/out/egress/allow accept
-add rule inet plexus-policy np/c/out/egress ip6 daddr . meta l4proto . th dport @np/c/out/egress/1/named-v6 counter name np/c/out/egress/allow accept
+add set inet plexus-policy <peers:block:2001:db8::/64!2001:db8::80/121;block:203.0.113.0/24!203.0.113.128/25>-v4 { type ipv4_addr ; flags interval ; }
+add set inet plexus-policy <peers:block:2001:db8::/64!2001:db8::80/121;block:203.0.113.0/24!203.0.113.128/25>-v6 { type ipv6_addr ; flags interval ; }
+add set inet plexus-policy <ports:[udp/53-60]> { typeof meta l4proto . th dport ; flags interval ; }
+add set inet plexus-policy <named:any|[{TCP http}]>-v4 { typeof ip daddr . meta l4proto . th dport ; }
+add set inet plexus-policy <named:any|[{TCP http}]>-v6 { typeof ip6 daddr . meta l4proto . th dport ; }
+add element inet plexus-policy <peers:block:2001:db8::/64!2001:db8::80/121;block:203.0.113.0/24!203.0.113.128/25>-v4 { 203.0.113.0/25 }
+add element inet plexus-policy <peers:block:2001:db8::/64!2001:db8::80/121;block:203.0.113.0/24!203.0.113.128/25>-v6 { 2001:db8::/121 }
+add element inet plexus-policy <peers:block:2001:db8::/64!2001:db8::80/121;block:203.0.113.0/24!203.0.113.128/25>-v6 { 2001:db8::100-2001:db8::ffff:ffff:ffff:ffff }
+add element inet plexus-policy <ports:[udp/53-60]> { udp . 53-60 }
+add element inet plexus-policy <named:any|[{TCP http}]>-v4 { 10.1.0.1 . tcp . 8080 }
+add element inet plexus-policy <named:any|[{TCP http}]>-v4 { 10.1.0.2 . tcp . 9090 }
+add element inet plexus-policy <named:any|[{TCP http}]>-v4 { 10.2.0.1 . tcp . 7070 }
+add element inet plexus-policy <named:any|[{TCP http}]>-v6 { fd01::1 . tcp . 8080 }
+add element inet plexus-policy <named:any|[{TCP http}]>-v6 { fd01::2 . tcp . 9090 }
+add element inet plexus-policy <named:any|[{TCP http}]>-v6 { fd02::1 . tcp . 7070 }
+add rule inet plexus-policy np/c/out/egress ip daddr @<peers:block:2001:db8::/64!2001:db8::80/121;block:203.0.113.0/24!203.0.113.128/25>-v4 meta l4proto . th dport @<ports:[udp/53-60]> counter name np/c/out/egress/allow accept
+add rule inet plexus-policy np/c/out/egress ip6 daddr @<peers:block:2001:db8::/64!2001:db8::80/121;block:203.0.113.0/24!203.0.113.128/25>-v6 meta l4proto . th dport @<ports:[udp/53-60]> counter name np/c/out/egress/allow accept
+add rule inet plexus-policy np/c/out/egress ip daddr . meta l4proto . th dport @<named:any|[{TCP http}]>-v4 counter name np/c/out/egress/allow accept
+add rule inet plexus-policy np/c/out/egress ip6 daddr . meta l4proto . th dport @<named:any|[{TCP http}]>-v6 counter name np/c/out/egress/allow accept
 add counter inet plexus-policy np/c/out/egress/allow
 add counter inet plexus-policy np/c/out/egress/drop
 add chain inet plexus-policy <egress:c/out>
@@ -237,13 +246,13 @@ func TestIncrementalWrites(t *testing.T) {
 	}{
 		{"unchanged: nothing written", model(pods, deny, web), ""},
 		{"peer relabelled: one element out", model(relabelled, deny, web), `
-delete element inet plexus-policy np/a/web/ingress/0/peers-v4 { 10.1.0.2 }
-delete element inet plexus-policy np/a/web/ingress/0/peers-v6 { fd01::2 }
+delete element inet plexus-policy <peers:in:a/pods:app=y>-v4 { 10.1.0.2 }
+delete element inet plexus-policy <peers:in:a/pods:app=y>-v6 { fd01::2 }
 `},
 		{"pod added: map and peer elements", model(added, deny, web), `
 add element inet plexus-policy ingress-pods-v4 { 10.1.0.9 : goto <ingress:a/deny,a/web> }
-add element inet plexus-policy np/a/web/ingress/0/peers-v4 { 10.1.0.2 }
-add element inet plexus-policy np/a/web/ingress/0/peers-v6 { fd01::2 }
+add element inet plexus-policy <peers:in:a/pods:app=y>-v4 { 10.1.0.2 }
+add element inet plexus-policy <peers:in:a/pods:app=y>-v6 { fd01::2 }
 `},
 		{"policy removed: its pods move to the other chain, its objects go", model(added, deny), `
 delete element inet plexus-policy ingress-pods-v4 { 10.1.0.1 }
@@ -254,9 +263,9 @@ delete element inet plexus-policy ingress-pods-v6 { fd01::1 }
 add element inet plexus-policy ingress-pods-v6 { fd01::1 : goto <ingress:a/deny> }
 delete chain inet plexus-policy <ingress:a/deny,a/web>
 delete chain inet plexus-policy np/a/web/ingress
-delete set inet plexus-policy np/a/web/ingress/0/peers-v4
-delete set inet plexus-policy np/a/web/ingress/0/peers-v6
-delete set inet plexus-policy np/a/web/ingress/0/ports
+delete set inet plexus-policy <peers:in:a/pods:app=y>-v4
+delete set inet plexus-policy <peers:in:a/pods:app=y>-v6
+delete set inet plexus-policy <ports:[tcp/80]>
 delete counter inet plexus-policy np/a/web/ingress/allow
 delete counter inet plexus-policy np/a/web/ingress/drop
 `},
@@ -301,5 +310,32 @@ func TestRemoveAndFullResync(t *testing.T) {
 	mustSync(t, e, m, false)
 	if len(dumpLines(fake)) == 0 {
 		t.Fatal("sync after Remove wrote nothing")
+	}
+}
+
+// TestSharedSets checks that rules with equal peers or ports share one
+// set across policies, and that equal selectors in different namespaces
+// do not.
+func TestSharedSets(t *testing.T) {
+	fake, e := newFake()
+	mustSync(t, e, testModel(t,
+		pt.NP("a", "p1", "x", pt.IngressOnly, pt.IngressRules(pt.In(pt.Peers(pt.PodPeer("y")), pt.Port(tcp, 80))), nil),
+		pt.NP("a", "p2", "y", pt.IngressOnly, pt.IngressRules(pt.In(pt.Peers(pt.PodPeer("y")), pt.Port(tcp, 80))), nil),
+		pt.NP("c", "p3", "", pt.IngressOnly, pt.IngressRules(pt.In(pt.Peers(pt.PodPeer("y")), pt.Port(tcp, 80))), nil),
+	), false)
+	var sets []string
+	for _, l := range dumpLines(fake) {
+		if strings.HasPrefix(l, "add set ") {
+			sets = append(sets, strings.Fields(l)[4])
+		}
+	}
+	want := []string{
+		expand("<peers:in:a/pods:app=y>-v4"), expand("<peers:in:a/pods:app=y>-v6"),
+		expand("<peers:in:c/pods:app=y>-v4"), expand("<peers:in:c/pods:app=y>-v6"),
+		expand("<ports:[tcp/80]>"),
+	}
+	slices.Sort(want)
+	if !slices.Equal(sets, want) {
+		t.Errorf("sets:\n got %v\nwant %v", sets, want)
 	}
 }

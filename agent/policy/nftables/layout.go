@@ -129,44 +129,49 @@ func addPolicy(s *state, p *policy.Policy, d policy.Direction) {
 	}
 	var rules []string
 	for _, r := range p.Rules(d) {
-		base := fmt.Sprintf("%s/%d/", chain, r.Index)
+		names := ruleSets{}
 		if !r.AnyPeer {
+			names.peers = peersSetName(p.Key, d, r)
 			for _, f := range fams {
-				name := f.name(base + "peers")
-				s.addSet(name, &set{typ: f.addr, interval: true, elements: map[string]string{}})
-				for _, ar := range r.Peers.Family(f.is6) {
-					s.element(name, []string{ar.String()}, "")
+				if s.addSetOnce(f.name(names.peers), &set{typ: f.addr, interval: true}) {
+					for _, ar := range r.Peers.Family(f.is6) {
+						s.element(f.name(names.peers), []string{ar.String()}, "")
+					}
 				}
 			}
 		}
 		if len(r.Ports) > 0 {
-			name := base + "ports"
-			s.addSet(name, &set{typ: portKey, typeOf: true, interval: true, elements: map[string]string{}})
-			for _, pr := range r.Ports {
-				port := itoa(int(pr.First))
-				if pr.Last != pr.First {
-					port += "-" + itoa(int(pr.Last))
+			names.ports = portsSetName(r.Ports)
+			if s.addSetOnce(names.ports, &set{typ: portKey, typeOf: true, interval: true}) {
+				for _, pr := range r.Ports {
+					port := itoa(int(pr.First))
+					if pr.Last != pr.First {
+						port += "-" + itoa(int(pr.Last))
+					}
+					s.element(names.ports, []string{pr.Protocol.String(), port}, "")
 				}
-				s.element(name, []string{pr.Protocol.String(), port}, "")
 			}
 		}
 		if r.HasNamedPorts {
+			names.named = namedSetName(p.Key, d, r)
+			fresh := false
 			for _, f := range fams {
-				name := f.name(base + "named")
-				s.addSet(name, &set{typ: f.ip + " daddr . " + portKey, typeOf: true, elements: map[string]string{}})
+				fresh = s.addSetOnce(f.name(names.named), &set{typ: f.ip + " daddr . " + portKey, typeOf: true}) || fresh
 			}
-			for _, ap := range r.NamedPorts {
-				s.element(famOf(ap.Addr.Is6()).name(base+"named"), []string{ap.Addr.String(), ap.Protocol.String(), itoa(int(ap.Port))}, "")
+			if fresh {
+				for _, ap := range r.NamedPorts {
+					s.element(famOf(ap.Addr.Is6()).name(names.named), []string{ap.Addr.String(), ap.Protocol.String(), itoa(int(ap.Port))}, "")
+				}
 			}
 		}
-		rules = append(rules, ruleShapes(r, base, peerField, allow)...)
+		rules = append(rules, ruleShapes(r, names, peerField, allow)...)
 	}
 	s.addChain(chain, rules)
 }
 
 // ruleShapes returns the nft rules of one policy rule: per family when it
 // names peers or named ports (an address is of one family), once when not.
-func ruleShapes(r policy.Rule, base, peerField, allow string) []string {
+func ruleShapes(r policy.Rule, names ruleSets, peerField, allow string) []string {
 	var out []string
 	perFamily := !r.AnyPeer || r.HasNamedPorts
 	for _, f := range fams {
@@ -175,7 +180,7 @@ func ruleShapes(r policy.Rule, base, peerField, allow string) []string {
 		}
 		peer := ""
 		if !r.AnyPeer {
-			peer = fmt.Sprintf("%s %s @%s ", f.ip, peerField, f.name(base+"peers"))
+			peer = fmt.Sprintf("%s %s @%s ", f.ip, peerField, f.name(names.peers))
 		}
 		switch {
 		case r.AnyPort:
@@ -184,11 +189,41 @@ func ruleShapes(r policy.Rule, base, peerField, allow string) []string {
 		case len(r.Ports) > 0 && (f == famV4 || !r.AnyPeer):
 			// Numbered ports need no family of their own: with any peer
 			// the rule is written once, with the v4 rules.
-			out = append(out, fmt.Sprintf("%s%s @%sports %s", peer, portKey, base, allow))
+			out = append(out, fmt.Sprintf("%s%s @%s %s", peer, portKey, names.ports, allow))
 		}
 		if r.HasNamedPorts {
-			out = append(out, fmt.Sprintf("%s%s daddr . %s @%s %s", peer, f.ip, portKey, f.name(base+"named"), allow))
+			out = append(out, fmt.Sprintf("%s%s daddr . %s @%s %s", peer, f.ip, portKey, f.name(names.named), allow))
 		}
 	}
 	return out
+}
+
+// ruleSets names the sets one rule uses ("" for none); peers and named
+// get the family suffix.
+type ruleSets struct {
+	peers, ports, named string
+}
+
+// peersSetName: rules with the same peers, in any policy, share one set
+// (policy.Rule.PeerKey); unreadable peers get a set of their own.
+func peersSetName(k policy.PolicyKey, d policy.Direction, r policy.Rule) string {
+	if r.PeerKey == "" {
+		return fmt.Sprintf("%s/%d/peers", policyChain(k, d), r.Index)
+	}
+	return prefixPeers + shortHash(r.PeerKey)
+}
+
+// portsSetName: equal port lists share one set, named by their content.
+func portsSetName(ports []policy.PortRange) string {
+	return prefixPorts + shortHash(fmt.Sprint(ports))
+}
+
+// namedSetName: egress named ports are shared like peers
+// (policy.Rule.NamedKey); ingress ones depend on the pods the policy
+// selects and belong to the policy.
+func namedSetName(k policy.PolicyKey, d policy.Direction, r policy.Rule) string {
+	if r.NamedKey == "" {
+		return fmt.Sprintf("%s/%d/named", policyChain(k, d), r.Index)
+	}
+	return prefixNamed + shortHash(r.NamedKey)
 }

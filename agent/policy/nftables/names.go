@@ -21,10 +21,14 @@
 //     it jumps to each policy's chain, counts one drop per policy and drops;
 //   - a policy chain (np/<ns>/<name>/<direction>) holds one rule per rule
 //     shape of the policy; a match counts into the policy's allow counter
-//     and accepts. Peers are interval sets of addresses
-//     (…/<rule>/peers-f: pod IPs and ipBlocks less excepts), numbered ports
-//     an interval set of `l4proto . port` (…/<rule>/ports), named ports a
-//     set of `address . l4proto . port` resolved per pod (…/<rule>/named-f).
+//     and accepts. Peers are interval sets of addresses (peers/<hash>-f:
+//     pod IPs and ipBlocks less excepts), numbered ports an interval set of
+//     `l4proto . port` (ports/<hash>), named ports a set of `address .
+//     l4proto . port` resolved per pod. Peer, port and egress named-port
+//     sets are named by the spec they come from (policy.Rule.PeerKey,
+//     NamedKey, the port list), so rules with equal specs in any policy
+//     share one set; ingress named ports depend on the pods a policy
+//     selects and belong to it (np/…/<direction>/<rule>/named-f).
 //
 // Node-originated traffic (the output hook) is never evaluated: traffic from
 // the pod's own node is always allowed. Rule shapes depend only on the
@@ -67,6 +71,9 @@ const (
 
 	// Prefixes of the per-policy and per-policy-set objects.
 	prefixPolicy = "np/"
+	prefixPeers  = "peers/"
+	prefixPorts  = "ports/"
+	prefixNamed  = "named/"
 	suffixSet    = "-set/"
 
 	// maxPolicyPrefix bounds the policy part of an object name: nft names

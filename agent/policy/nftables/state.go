@@ -43,7 +43,22 @@ func (s *state) addChain(name string, rules []string) {
 	s.chains[name] = rules
 }
 
-func (s *state) addSet(name string, x *set) { s.sets[name] = x }
+func (s *state) addSet(name string, x *set) {
+	if x.elements == nil {
+		x.elements = map[string]string{}
+	}
+	s.sets[name] = x
+}
+
+// addSetOnce adds a set unless it exists and reports whether it added it
+// (a shared set is filled by its first user).
+func (s *state) addSetOnce(name string, x *set) bool {
+	if _, ok := s.sets[name]; ok {
+		return false
+	}
+	s.addSet(name, x)
+	return true
+}
 
 func (s *state) element(setName string, key []string, value string) {
 	s.sets[setName].elements[strings.Join(key, " . ")] = value
