@@ -35,9 +35,10 @@ type resolveCache struct {
 
 // peerResolution is a rule's peers resolved.
 type peerResolution struct {
-	set    AddrSet
-	pods   []*pod
-	blocks []AddrRange
+	pods      []*pod
+	podAddrs  []netip.Addr
+	blocks    []AddrRange
+	blocksSet AddrSet
 }
 
 func (c *compiler) errorf(format string, args ...any) {
@@ -55,16 +56,26 @@ func (c *compiler) rule(d Direction, i int, peers []networkingv1.NetworkPolicyPe
 	r := Rule{Index: i, AnyPeer: len(peers) == 0, AnyPort: len(ports) == 0}
 	var peerPods []*pod
 	var blocks []AddrRange
+	var readable bool
 	if !r.AnyPeer {
-		r.PeerKey = c.peerKey(peers)
-		res := c.cache.peers[r.PeerKey]
-		if res == nil || r.PeerKey == "" {
+		r.PodPeerKey, r.BlockPeerKey, readable = c.peerKeys(peers)
+		key := r.PodPeerKey + "|" + r.BlockPeerKey
+		res := c.cache.peers[key]
+		if res == nil || !readable {
 			res = c.resolvePeers(d, i, peers)
-			if r.PeerKey != "" {
-				c.cache.peers[r.PeerKey] = res
+			if readable {
+				c.cache.peers[key] = res
 			}
 		}
-		r.Peers, peerPods, blocks = res.set, res.pods, res.blocks
+		if !readable {
+			r.PodPeerKey, r.BlockPeerKey = "", ""
+		}
+		for _, p := range peers {
+			r.HasBlockPeers = r.HasBlockPeers || p.IPBlock != nil
+			r.HasPodPeers = r.HasPodPeers || p.IPBlock == nil
+		}
+		r.PeerPods, r.PeerBlocks = res.podAddrs, res.blocksSet
+		peerPods, blocks = res.pods, res.blocks
 	}
 
 	var named []namedPort
@@ -98,12 +109,12 @@ func (c *compiler) rule(d Direction, i int, peers []networkingv1.NetworkPolicyPe
 			r.NamedPorts = resolveNamed(c.selected, named)
 			return r
 		}
-		if !r.AnyPeer && r.PeerKey == "" {
+		if !r.AnyPeer && !readable {
 			// Unreadable peers: resolved for this rule alone.
 			r.NamedPorts = resolveNamed(c.egressNamedPortOwners(r, peerPods, blocks), named)
 			return r
 		}
-		peerKey := r.PeerKey
+		peerKey := r.PodPeerKey + "|" + r.BlockPeerKey
 		if r.AnyPeer {
 			peerKey = "any"
 		}
@@ -128,49 +139,61 @@ func (c *compiler) resolvePeers(d Direction, i int, peers []networkingv1.Network
 		}
 		res.pods = append(res.pods, c.peerPods(peer)...)
 	}
-	var ranges []AddrRange
 	for _, p := range res.pods {
-		for _, a := range p.ips {
-			ranges = append(ranges, AddrRange{From: a, To: a})
-		}
+		res.podAddrs = append(res.podAddrs, p.ips...)
 	}
-	res.set = newAddrSet(append(ranges, res.blocks...))
+	res.podAddrs = sortedAddrs(res.podAddrs)
+	res.blocksSet = newAddrSet(res.blocks)
 	return res
 }
 
-// peerKey returns the canonical spec of peers ("" if any part cannot be
-// read: such peers are resolved, and their errors reported, per rule).
-func (c *compiler) peerKey(peers []networkingv1.NetworkPolicyPeer) string {
-	parts := make([]string, 0, len(peers))
+// peerKeys returns the canonical spec of the selector peers and of the
+// ipBlock peers; readable is false if a selector cannot be read (such peers
+// are resolved, and their errors reported, per rule).
+func (c *compiler) peerKeys(peers []networkingv1.NetworkPolicyPeer) (pods, blocks string, readable bool) {
+	var podParts, blockParts []string
 	for _, p := range peers {
-		switch {
-		case p.IPBlock != nil:
+		if p.IPBlock != nil {
 			ex := slices.Clone(p.IPBlock.Except)
 			slices.Sort(ex)
-			parts = append(parts, "block:"+p.IPBlock.CIDR+"!"+strings.Join(ex, ","))
-		case p.NamespaceSelector != nil:
-			ns, err1 := metav1.LabelSelectorAsSelector(p.NamespaceSelector)
-			pods := labels.Everything()
-			var err2 error
-			if p.PodSelector != nil {
-				pods, err2 = metav1.LabelSelectorAsSelector(p.PodSelector)
-			}
-			if err1 != nil || err2 != nil {
-				return ""
-			}
-			parts = append(parts, "ns:"+ns.String()+"/pods:"+pods.String())
-		case p.PodSelector != nil:
-			pods, err := metav1.LabelSelectorAsSelector(p.PodSelector)
-			if err != nil {
-				return ""
-			}
-			parts = append(parts, "in:"+c.policy.Namespace+"/pods:"+pods.String())
-		default:
-			parts = append(parts, "none")
+			blockParts = append(blockParts, "block:"+p.IPBlock.CIDR+"!"+strings.Join(ex, ","))
+			continue
 		}
+		part, ok := c.selectorPeerKey(p)
+		if !ok {
+			return "", "", false
+		}
+		podParts = append(podParts, part)
 	}
-	slices.Sort(parts)
-	return strings.Join(slices.Compact(parts), ";")
+	join := func(parts []string) string {
+		slices.Sort(parts)
+		return strings.Join(slices.Compact(parts), ";")
+	}
+	return join(podParts), join(blockParts), true
+}
+
+// selectorPeerKey returns the canonical spec of one selector peer.
+func (c *compiler) selectorPeerKey(p networkingv1.NetworkPolicyPeer) (string, bool) {
+	switch {
+	case p.NamespaceSelector != nil:
+		ns, err1 := metav1.LabelSelectorAsSelector(p.NamespaceSelector)
+		pods := labels.Everything()
+		var err2 error
+		if p.PodSelector != nil {
+			pods, err2 = metav1.LabelSelectorAsSelector(p.PodSelector)
+		}
+		if err1 != nil || err2 != nil {
+			return "", false
+		}
+		return "ns:" + ns.String() + "/pods:" + pods.String(), true
+	case p.PodSelector != nil:
+		pods, err := metav1.LabelSelectorAsSelector(p.PodSelector)
+		if err != nil {
+			return "", false
+		}
+		return "in:" + c.policy.Namespace + "/pods:" + pods.String(), true
+	}
+	return "none", true
 }
 
 // ipBlock returns the block's addresses less its excepts.

@@ -118,9 +118,14 @@ type Rule struct {
 	Index int
 	// AnyPeer: the rule lists no from/to, every peer matches.
 	AnyPeer bool
-	// Peers holds the peer addresses (pods selected and ipBlocks less
-	// their excepts) when !AnyPeer.
-	Peers AddrSet
+	// HasPodPeers: the rule has selector peers; PeerPods are the
+	// addresses of the pods they select, sorted.
+	HasPodPeers bool
+	PeerPods    []netip.Addr
+	// HasBlockPeers: the rule has ipBlock peers; PeerBlocks are their
+	// addresses less the excepts.
+	HasBlockPeers bool
+	PeerBlocks    AddrSet
 	// AnyPort: the rule lists no ports, every port of every protocol
 	// matches.
 	AnyPort bool
@@ -133,11 +138,13 @@ type Rule struct {
 	// HasNamedPorts tells that the rule names ports, even if none resolves
 	// (a backend keeps the same shape while pods come and go).
 	HasNamedPorts bool
-	// PeerKey identifies the peers by their spec (canonical selectors and
-	// blocks, with the policy's namespace where it matters): rules with
-	// equal keys have equal Peers, in any policy, so a backend may share
-	// one set between them. Empty when AnyPeer.
-	PeerKey string
+	// PodPeerKey and BlockPeerKey identify the selector and ipBlock peers
+	// by their spec (canonical selectors with the policy's namespace where
+	// it matters; blocks with their excepts): rules with equal keys have
+	// equal PeerPods / PeerBlocks, in any policy, so a backend may share
+	// one set between them. Empty when there are none, or when a selector
+	// cannot be read (the peers are then the rule's alone).
+	PodPeerKey, BlockPeerKey string
 	// NamedKey identifies NamedPorts the same way for egress rules (peers
 	// and port names); empty for ingress, whose named ports depend on the
 	// pods the policy selects.
@@ -161,7 +168,11 @@ func (r *Rule) MatchesPort(dst netip.Addr, proto Protocol, port uint16) bool {
 
 // MatchesPeer reports whether addr is one of the rule's peers.
 func (r *Rule) MatchesPeer(addr netip.Addr) bool {
-	return r.AnyPeer || r.Peers.Contains(addr)
+	if r.AnyPeer || r.PeerBlocks.Contains(addr) {
+		return true
+	}
+	_, found := slices.BinarySearchFunc(r.PeerPods, addr.Unmap(), netip.Addr.Compare)
+	return found
 }
 
 // Policy is one compiled NetworkPolicy that selects at least one local pod.

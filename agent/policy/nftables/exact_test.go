@@ -23,11 +23,11 @@ const (
 
 var (
 	setRef    = regexp.MustCompile(`<(ingress|egress):([^>]*)>`)
-	sharedRef = regexp.MustCompile(`<(peers|ports|named):([^>]*)>`)
+	sharedRef = regexp.MustCompile(`<(pods|blocks|ports|named):([^>]*)>`)
 )
 
 // expand replaces <ingress:ns/a,ns/b> by the name of the policy-set chain
-// of those policies, and <peers:KEY> (ports, named) by the name of the
+// of those policies, and <pods:KEY> (blocks, ports, named) by the name of the
 // shared set of that key.
 func expand(s string) string {
 	s = sharedRef.ReplaceAllStringFunc(s, func(m string) string {
@@ -129,24 +129,24 @@ add element inet plexus-policy ingress-pods-v6 { fd01::3 : goto <ingress:c/ports
 				pt.In(pt.Peers(pt.PodPeer("y"), pt.NSPeer("b")), pt.Port(tcp, 80), pt.NamedPort(tcp, "http"), pt.NamedPort(udp, "dns"))), nil)},
 			want: `
 add chain inet plexus-policy np/a/web/ingress
-add set inet plexus-policy <peers:in:a/pods:app=y;ns:team=b/pods:>-v4 { type ipv4_addr ; flags interval ; }
-add set inet plexus-policy <peers:in:a/pods:app=y;ns:team=b/pods:>-v6 { type ipv6_addr ; flags interval ; }
+add set inet plexus-policy <pods:in:a/pods:app=y;ns:team=b/pods:>-v4 { type ipv4_addr ; }
+add set inet plexus-policy <pods:in:a/pods:app=y;ns:team=b/pods:>-v6 { type ipv6_addr ; }
 add set inet plexus-policy <ports:[tcp/80]> { typeof meta l4proto . th dport ; flags interval ; }
 add set inet plexus-policy np/a/web/ingress/0/named-v4 { typeof ip daddr . meta l4proto . th dport ; }
 add set inet plexus-policy np/a/web/ingress/0/named-v6 { typeof ip6 daddr . meta l4proto . th dport ; }
-add element inet plexus-policy <peers:in:a/pods:app=y;ns:team=b/pods:>-v4 { 10.1.0.2 }
-add element inet plexus-policy <peers:in:a/pods:app=y;ns:team=b/pods:>-v4 { 10.2.0.1 }
-add element inet plexus-policy <peers:in:a/pods:app=y;ns:team=b/pods:>-v6 { fd01::2 }
-add element inet plexus-policy <peers:in:a/pods:app=y;ns:team=b/pods:>-v6 { fd02::1 }
+add element inet plexus-policy <pods:in:a/pods:app=y;ns:team=b/pods:>-v4 { 10.1.0.2 }
+add element inet plexus-policy <pods:in:a/pods:app=y;ns:team=b/pods:>-v4 { 10.2.0.1 }
+add element inet plexus-policy <pods:in:a/pods:app=y;ns:team=b/pods:>-v6 { fd01::2 }
+add element inet plexus-policy <pods:in:a/pods:app=y;ns:team=b/pods:>-v6 { fd02::1 }
 add element inet plexus-policy <ports:[tcp/80]> { tcp . 80 }
 add element inet plexus-policy np/a/web/ingress/0/named-v4 { 10.1.0.1 . tcp . 8080 }
 add element inet plexus-policy np/a/web/ingress/0/named-v4 { 10.1.0.1 . udp . 53 }
 add element inet plexus-policy np/a/web/ingress/0/named-v6 { fd01::1 . tcp . 8080 }
 add element inet plexus-policy np/a/web/ingress/0/named-v6 { fd01::1 . udp . 53 }
-add rule inet plexus-policy np/a/web/ingress ip saddr @<peers:in:a/pods:app=y;ns:team=b/pods:>-v4 meta l4proto . th dport @<ports:[tcp/80]> counter name np/a/web/ingress/allow accept
-add rule inet plexus-policy np/a/web/ingress ip saddr @<peers:in:a/pods:app=y;ns:team=b/pods:>-v4 ip daddr . meta l4proto . th dport @np/a/web/ingress/0/named-v4 counter name np/a/web/ingress/allow accept
-add rule inet plexus-policy np/a/web/ingress ip6 saddr @<peers:in:a/pods:app=y;ns:team=b/pods:>-v6 meta l4proto . th dport @<ports:[tcp/80]> counter name np/a/web/ingress/allow accept
-add rule inet plexus-policy np/a/web/ingress ip6 saddr @<peers:in:a/pods:app=y;ns:team=b/pods:>-v6 ip6 daddr . meta l4proto . th dport @np/a/web/ingress/0/named-v6 counter name np/a/web/ingress/allow accept
+add rule inet plexus-policy np/a/web/ingress ip saddr @<pods:in:a/pods:app=y;ns:team=b/pods:>-v4 meta l4proto . th dport @<ports:[tcp/80]> counter name np/a/web/ingress/allow accept
+add rule inet plexus-policy np/a/web/ingress ip saddr @<pods:in:a/pods:app=y;ns:team=b/pods:>-v4 ip daddr . meta l4proto . th dport @np/a/web/ingress/0/named-v4 counter name np/a/web/ingress/allow accept
+add rule inet plexus-policy np/a/web/ingress ip6 saddr @<pods:in:a/pods:app=y;ns:team=b/pods:>-v6 meta l4proto . th dport @<ports:[tcp/80]> counter name np/a/web/ingress/allow accept
+add rule inet plexus-policy np/a/web/ingress ip6 saddr @<pods:in:a/pods:app=y;ns:team=b/pods:>-v6 ip6 daddr . meta l4proto . th dport @np/a/web/ingress/0/named-v6 counter name np/a/web/ingress/allow accept
 add counter inet plexus-policy np/a/web/ingress/allow
 add counter inet plexus-policy np/a/web/ingress/drop
 add chain inet plexus-policy <ingress:a/web>
@@ -162,14 +162,14 @@ add element inet plexus-policy ingress-pods-v6 { fd01::1 : goto <ingress:a/web> 
 				pt.Out(nil, pt.NamedPort(tcp, "http"))))},
 			want: `
 add chain inet plexus-policy np/c/out/egress
-add set inet plexus-policy <peers:block:2001:db8::/64!2001:db8::80/121;block:203.0.113.0/24!203.0.113.128/25>-v4 { type ipv4_addr ; flags interval ; }
-add set inet plexus-policy <peers:block:2001:db8::/64!2001:db8::80/121;block:203.0.113.0/24!203.0.113.128/25>-v6 { type ipv6_addr ; flags interval ; }
+add set inet plexus-policy <blocks:block:2001:db8::/64!2001:db8::80/121;block:203.0.113.0/24!203.0.113.128/25>-v4 { type ipv4_addr ; flags interval ; }
+add set inet plexus-policy <blocks:block:2001:db8::/64!2001:db8::80/121;block:203.0.113.0/24!203.0.113.128/25>-v6 { type ipv6_addr ; flags interval ; }
 add set inet plexus-policy <ports:[udp/53-60]> { typeof meta l4proto . th dport ; flags interval ; }
 add set inet plexus-policy <named:any|[{TCP http}]>-v4 { typeof ip daddr . meta l4proto . th dport ; }
 add set inet plexus-policy <named:any|[{TCP http}]>-v6 { typeof ip6 daddr . meta l4proto . th dport ; }
-add element inet plexus-policy <peers:block:2001:db8::/64!2001:db8::80/121;block:203.0.113.0/24!203.0.113.128/25>-v4 { 203.0.113.0/25 }
-add element inet plexus-policy <peers:block:2001:db8::/64!2001:db8::80/121;block:203.0.113.0/24!203.0.113.128/25>-v6 { 2001:db8::/121 }
-add element inet plexus-policy <peers:block:2001:db8::/64!2001:db8::80/121;block:203.0.113.0/24!203.0.113.128/25>-v6 { 2001:db8::100-2001:db8::ffff:ffff:ffff:ffff }
+add element inet plexus-policy <blocks:block:2001:db8::/64!2001:db8::80/121;block:203.0.113.0/24!203.0.113.128/25>-v4 { 203.0.113.0/25 }
+add element inet plexus-policy <blocks:block:2001:db8::/64!2001:db8::80/121;block:203.0.113.0/24!203.0.113.128/25>-v6 { 2001:db8::/121 }
+add element inet plexus-policy <blocks:block:2001:db8::/64!2001:db8::80/121;block:203.0.113.0/24!203.0.113.128/25>-v6 { 2001:db8::100-2001:db8::ffff:ffff:ffff:ffff }
 add element inet plexus-policy <ports:[udp/53-60]> { udp . 53-60 }
 add element inet plexus-policy <named:any|[{TCP http}]>-v4 { 10.1.0.1 . tcp . 8080 }
 add element inet plexus-policy <named:any|[{TCP http}]>-v4 { 10.1.0.2 . tcp . 9090 }
@@ -177,8 +177,8 @@ add element inet plexus-policy <named:any|[{TCP http}]>-v4 { 10.2.0.1 . tcp . 70
 add element inet plexus-policy <named:any|[{TCP http}]>-v6 { fd01::1 . tcp . 8080 }
 add element inet plexus-policy <named:any|[{TCP http}]>-v6 { fd01::2 . tcp . 9090 }
 add element inet plexus-policy <named:any|[{TCP http}]>-v6 { fd02::1 . tcp . 7070 }
-add rule inet plexus-policy np/c/out/egress ip daddr @<peers:block:2001:db8::/64!2001:db8::80/121;block:203.0.113.0/24!203.0.113.128/25>-v4 meta l4proto . th dport @<ports:[udp/53-60]> counter name np/c/out/egress/allow accept
-add rule inet plexus-policy np/c/out/egress ip6 daddr @<peers:block:2001:db8::/64!2001:db8::80/121;block:203.0.113.0/24!203.0.113.128/25>-v6 meta l4proto . th dport @<ports:[udp/53-60]> counter name np/c/out/egress/allow accept
+add rule inet plexus-policy np/c/out/egress ip daddr @<blocks:block:2001:db8::/64!2001:db8::80/121;block:203.0.113.0/24!203.0.113.128/25>-v4 meta l4proto . th dport @<ports:[udp/53-60]> counter name np/c/out/egress/allow accept
+add rule inet plexus-policy np/c/out/egress ip6 daddr @<blocks:block:2001:db8::/64!2001:db8::80/121;block:203.0.113.0/24!203.0.113.128/25>-v6 meta l4proto . th dport @<ports:[udp/53-60]> counter name np/c/out/egress/allow accept
 add rule inet plexus-policy np/c/out/egress ip daddr . meta l4proto . th dport @<named:any|[{TCP http}]>-v4 counter name np/c/out/egress/allow accept
 add rule inet plexus-policy np/c/out/egress ip6 daddr . meta l4proto . th dport @<named:any|[{TCP http}]>-v6 counter name np/c/out/egress/allow accept
 add counter inet plexus-policy np/c/out/egress/allow
@@ -189,6 +189,32 @@ add rule inet plexus-policy <egress:c/out> counter name np/c/out/egress/drop
 add rule inet plexus-policy <egress:c/out> drop
 add element inet plexus-policy egress-pods-v4 { 10.1.0.3 : goto <egress:c/out> }
 add element inet plexus-policy egress-pods-v6 { fd01::3 : goto <egress:c/out> }
+`},
+		{name: "pod and ipBlock peers in one rule: one rule per kind",
+			policies: []*networkingv1.NetworkPolicy{pt.NP("c", "mix", "", pt.IngressOnly, pt.IngressRules(
+				pt.In(append(pt.Peers(pt.PodPeer("")), pt.BlockPeers(false)...))), nil)},
+			want: `
+add chain inet plexus-policy np/c/mix/ingress
+add set inet plexus-policy <pods:in:c/pods:>-v4 { type ipv4_addr ; }
+add set inet plexus-policy <pods:in:c/pods:>-v6 { type ipv6_addr ; }
+add set inet plexus-policy <blocks:block:2001:db8::/64!;block:203.0.113.0/24!>-v4 { type ipv4_addr ; flags interval ; }
+add set inet plexus-policy <blocks:block:2001:db8::/64!;block:203.0.113.0/24!>-v6 { type ipv6_addr ; flags interval ; }
+add element inet plexus-policy <pods:in:c/pods:>-v4 { 10.1.0.3 }
+add element inet plexus-policy <pods:in:c/pods:>-v6 { fd01::3 }
+add element inet plexus-policy <blocks:block:2001:db8::/64!;block:203.0.113.0/24!>-v4 { 203.0.113.0/24 }
+add element inet plexus-policy <blocks:block:2001:db8::/64!;block:203.0.113.0/24!>-v6 { 2001:db8::/64 }
+add rule inet plexus-policy np/c/mix/ingress ip saddr @<pods:in:c/pods:>-v4 counter name np/c/mix/ingress/allow accept
+add rule inet plexus-policy np/c/mix/ingress ip saddr @<blocks:block:2001:db8::/64!;block:203.0.113.0/24!>-v4 counter name np/c/mix/ingress/allow accept
+add rule inet plexus-policy np/c/mix/ingress ip6 saddr @<pods:in:c/pods:>-v6 counter name np/c/mix/ingress/allow accept
+add rule inet plexus-policy np/c/mix/ingress ip6 saddr @<blocks:block:2001:db8::/64!;block:203.0.113.0/24!>-v6 counter name np/c/mix/ingress/allow accept
+add counter inet plexus-policy np/c/mix/ingress/allow
+add counter inet plexus-policy np/c/mix/ingress/drop
+add chain inet plexus-policy <ingress:c/mix>
+add rule inet plexus-policy <ingress:c/mix> jump np/c/mix/ingress
+add rule inet plexus-policy <ingress:c/mix> counter name np/c/mix/ingress/drop
+add rule inet plexus-policy <ingress:c/mix> drop
+add element inet plexus-policy ingress-pods-v4 { 10.1.0.3 : goto <ingress:c/mix> }
+add element inet plexus-policy ingress-pods-v6 { fd01::3 : goto <ingress:c/mix> }
 `},
 		{name: "pods isolated by the same policies share a chain; the union tries each policy",
 			policies: []*networkingv1.NetworkPolicy{
@@ -246,13 +272,13 @@ func TestIncrementalWrites(t *testing.T) {
 	}{
 		{"unchanged: nothing written", model(pods, deny, web), ""},
 		{"peer relabelled: one element out", model(relabelled, deny, web), `
-delete element inet plexus-policy <peers:in:a/pods:app=y>-v4 { 10.1.0.2 }
-delete element inet plexus-policy <peers:in:a/pods:app=y>-v6 { fd01::2 }
+delete element inet plexus-policy <pods:in:a/pods:app=y>-v4 { 10.1.0.2 }
+delete element inet plexus-policy <pods:in:a/pods:app=y>-v6 { fd01::2 }
 `},
 		{"pod added: map and peer elements", model(added, deny, web), `
 add element inet plexus-policy ingress-pods-v4 { 10.1.0.9 : goto <ingress:a/deny,a/web> }
-add element inet plexus-policy <peers:in:a/pods:app=y>-v4 { 10.1.0.2 }
-add element inet plexus-policy <peers:in:a/pods:app=y>-v6 { fd01::2 }
+add element inet plexus-policy <pods:in:a/pods:app=y>-v4 { 10.1.0.2 }
+add element inet plexus-policy <pods:in:a/pods:app=y>-v6 { fd01::2 }
 `},
 		{"policy removed: its pods move to the other chain, its objects go", model(added, deny), `
 delete element inet plexus-policy ingress-pods-v4 { 10.1.0.1 }
@@ -263,8 +289,8 @@ delete element inet plexus-policy ingress-pods-v6 { fd01::1 }
 add element inet plexus-policy ingress-pods-v6 { fd01::1 : goto <ingress:a/deny> }
 delete chain inet plexus-policy <ingress:a/deny,a/web>
 delete chain inet plexus-policy np/a/web/ingress
-delete set inet plexus-policy <peers:in:a/pods:app=y>-v4
-delete set inet plexus-policy <peers:in:a/pods:app=y>-v6
+delete set inet plexus-policy <pods:in:a/pods:app=y>-v4
+delete set inet plexus-policy <pods:in:a/pods:app=y>-v6
 delete set inet plexus-policy <ports:[tcp/80]>
 delete counter inet plexus-policy np/a/web/ingress/allow
 delete counter inet plexus-policy np/a/web/ingress/drop
@@ -330,8 +356,8 @@ func TestSharedSets(t *testing.T) {
 		}
 	}
 	want := []string{
-		expand("<peers:in:a/pods:app=y>-v4"), expand("<peers:in:a/pods:app=y>-v6"),
-		expand("<peers:in:c/pods:app=y>-v4"), expand("<peers:in:c/pods:app=y>-v6"),
+		expand("<pods:in:a/pods:app=y>-v4"), expand("<pods:in:a/pods:app=y>-v6"),
+		expand("<pods:in:c/pods:app=y>-v4"), expand("<pods:in:c/pods:app=y>-v6"),
 		expand("<ports:[tcp/80]>"),
 	}
 	slices.Sort(want)

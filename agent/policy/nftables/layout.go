@@ -2,6 +2,7 @@ package nftables
 
 import (
 	"fmt"
+	"strings"
 
 	"sigs.k8s.io/knftables"
 
@@ -130,12 +131,24 @@ func addPolicy(s *state, p *policy.Policy, d policy.Direction) {
 	var rules []string
 	for _, r := range p.Rules(d) {
 		names := ruleSets{}
-		if !r.AnyPeer {
-			names.peers = peersSetName(p.Key, d, r)
+		if r.HasPodPeers {
+			names.pods = peerSetName(p.Key, d, r, prefixPods, r.PodPeerKey)
+			fresh := false
 			for _, f := range fams {
-				if s.addSetOnce(f.name(names.peers), &set{typ: f.addr, interval: true}) {
-					for _, ar := range r.Peers.Family(f.is6) {
-						s.element(f.name(names.peers), []string{ar.String()}, "")
+				fresh = s.addSetOnce(f.name(names.pods), &set{typ: f.addr}) || fresh
+			}
+			if fresh {
+				for _, a := range r.PeerPods {
+					s.element(famOf(a.Is6()).name(names.pods), []string{a.String()}, "")
+				}
+			}
+		}
+		if r.HasBlockPeers {
+			names.blocks = peerSetName(p.Key, d, r, prefixBlocks, r.BlockPeerKey)
+			for _, f := range fams {
+				if s.addSetOnce(f.name(names.blocks), &set{typ: f.addr, interval: true}) {
+					for _, ar := range r.PeerBlocks.Family(f.is6) {
+						s.element(f.name(names.blocks), []string{ar.String()}, "")
 					}
 				}
 			}
@@ -178,21 +191,30 @@ func ruleShapes(r policy.Rule, names ruleSets, peerField, allow string) []string
 		if !perFamily && f.is6 {
 			break
 		}
-		peer := ""
+		// A peer is a selected pod or an ipBlock address: one rule for
+		// each kind the spec has (nft cannot OR two lookups).
+		peers := []string{""}
 		if !r.AnyPeer {
-			peer = fmt.Sprintf("%s %s @%s ", f.ip, peerField, f.name(names.peers))
+			peers = nil
+			for _, set := range []string{names.pods, names.blocks} {
+				if set != "" {
+					peers = append(peers, fmt.Sprintf("%s %s @%s ", f.ip, peerField, f.name(set)))
+				}
+			}
 		}
-		switch {
-		case r.AnyPort:
-			out = append(out, peer+allow)
-			continue
-		case len(r.Ports) > 0 && (f == famV4 || !r.AnyPeer):
-			// Numbered ports need no family of their own: with any peer
-			// the rule is written once, with the v4 rules.
-			out = append(out, fmt.Sprintf("%s%s @%s %s", peer, portKey, names.ports, allow))
-		}
-		if r.HasNamedPorts {
-			out = append(out, fmt.Sprintf("%s%s daddr . %s @%s %s", peer, f.ip, portKey, f.name(names.named), allow))
+		for _, peer := range peers {
+			if r.AnyPort {
+				out = append(out, peer+allow)
+				continue
+			}
+			if len(r.Ports) > 0 && (f == famV4 || !r.AnyPeer) {
+				// Numbered ports need no family of their own: with any
+				// peer the rule is written once, with the v4 rules.
+				out = append(out, fmt.Sprintf("%s%s @%s %s", peer, portKey, names.ports, allow))
+			}
+			if r.HasNamedPorts {
+				out = append(out, fmt.Sprintf("%s%s daddr . %s @%s %s", peer, f.ip, portKey, f.name(names.named), allow))
+			}
 		}
 	}
 	return out
@@ -201,16 +223,17 @@ func ruleShapes(r policy.Rule, names ruleSets, peerField, allow string) []string
 // ruleSets names the sets one rule uses ("" for none); peers and named
 // get the family suffix.
 type ruleSets struct {
-	peers, ports, named string
+	pods, blocks, ports, named string
 }
 
-// peersSetName: rules with the same peers, in any policy, share one set
-// (policy.Rule.PeerKey); unreadable peers get a set of their own.
-func peersSetName(k policy.PolicyKey, d policy.Direction, r policy.Rule) string {
-	if r.PeerKey == "" {
-		return fmt.Sprintf("%s/%d/peers", policyChain(k, d), r.Index)
+// peerSetName: rules with the same selector peers (or ipBlock peers), in
+// any policy, share one set (policy.Rule.PodPeerKey, BlockPeerKey);
+// unreadable peers get a set of their own.
+func peerSetName(k policy.PolicyKey, d policy.Direction, r policy.Rule, prefix, key string) string {
+	if key == "" {
+		return fmt.Sprintf("%s/%d/%s", policyChain(k, d), r.Index, strings.TrimSuffix(prefix, "/"))
 	}
-	return prefixPeers + shortHash(r.PeerKey)
+	return prefix + shortHash(key)
 }
 
 // portsSetName: equal port lists share one set, named by their content.

@@ -21,12 +21,13 @@
 //     it jumps to each policy's chain, counts one drop per policy and drops;
 //   - a policy chain (np/<ns>/<name>/<direction>) holds one rule per rule
 //     shape of the policy; a match counts into the policy's allow counter
-//     and accepts. Peers are interval sets of addresses (peers/<hash>-f:
-//     pod IPs and ipBlocks less excepts), numbered ports an interval set of
+//     and accepts. Peers are a set of pod addresses (pods/<hash>-f) and an
+//     interval set of ipBlocks less their excepts (blocks/<hash>-f), each
+//     with its own rule; numbered ports an interval set of
 //     `l4proto . port` (ports/<hash>), named ports a set of `address .
 //     l4proto . port` resolved per pod. Peer, port and egress named-port
-//     sets are named by the spec they come from (policy.Rule.PeerKey,
-//     NamedKey, the port list), so rules with equal specs in any policy
+//     sets are named by the spec they come from (policy.Rule.PodPeerKey,
+//     BlockPeerKey, NamedKey, the port list), so rules with equal specs in any policy
 //     share one set; ingress named ports depend on the pods a policy
 //     selects and belong to it (np/…/<direction>/<rule>/named-f).
 //
@@ -71,7 +72,8 @@ const (
 
 	// Prefixes of the per-policy and per-policy-set objects.
 	prefixPolicy = "np/"
-	prefixPeers  = "peers/"
+	prefixPods   = "pods/"
+	prefixBlocks = "blocks/"
 	prefixPorts  = "ports/"
 	prefixNamed  = "named/"
 	suffixSet    = "-set/"
