@@ -12,17 +12,36 @@ import (
 // Enforcer programs policy models into the table TableName.
 type Enforcer struct {
 	nft knftables.Interface
+	nl  *Netlink // nil: every write goes through nft
 	// prev is what the last successful write left in the table; nil
 	// forces a full rebuild (start-up, after a failure).
 	prev *state
+	// netlinkWrites counts the writes that went through nl (for tests).
+	netlinkWrites int
 }
 
 var _ policy.Enforcer = &Enforcer{}
 
+// Option configures an Enforcer.
+type Option func(*Enforcer)
+
+// WithNetlink writes element-only changes through nl (see Netlink).
+func WithNetlink(nl *Netlink) Option { return func(e *Enforcer) { e.nl = nl } }
+
+// maxNetlinkChanges bounds the element changes of one netlink write: the
+// batch goes to the kernel in one sendmsg, which must fit the socket's
+// send buffer (208 KiB by default, ≈60 bytes an element); larger changes go
+// through nft, whose fixed cost is small beside them.
+const maxNetlinkChanges = 2048
+
 // New returns an Enforcer writing through nft (knftables.New(TableFamily,
 // TableName) in the agent, knftables.NewFake in tests).
-func New(nft knftables.Interface) *Enforcer {
-	return &Enforcer{nft: nft}
+func New(nft knftables.Interface, opts ...Option) *Enforcer {
+	e := &Enforcer{nft: nft}
+	for _, o := range opts {
+		o(e)
+	}
+	return e
 }
 
 // NewNFTables returns the real knftables interface for the policy table.
@@ -39,6 +58,21 @@ func (e *Enforcer) Sync(ctx context.Context, m *policy.Model, fullSync bool) (po
 	next := desired(m)
 	var res policy.SyncResult
 	res.Objects, res.Rules, res.Elements = next.counts()
+	if !fullSync && e.prev != nil && e.nl != nil {
+		if dels, adds, ok := elementOnlyDiff(e.prev, next); ok && len(dels)+len(adds) <= maxNetlinkChanges {
+			if len(dels)+len(adds) == 0 {
+				return res, nil
+			}
+			if err := e.nl.write(dels, adds); err != nil {
+				e.prev = nil
+				return res, fmt.Errorf("program NetworkPolicy table %s: %w", TableName, err)
+			}
+			e.prev = next
+			e.netlinkWrites++
+			res.Wrote = true
+			return res, nil
+		}
+	}
 	tx := e.nft.NewTransaction()
 	if fullSync || e.prev == nil {
 		writeFull(tx, next)
@@ -217,4 +251,46 @@ func equalRules(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// elementOnlyDiff returns the element changes from prev to next when
+// nothing else differs and no changed element is in an interval set (ok
+// false otherwise: nft must write it).
+func elementOnlyDiff(prev, next *state) (dels, adds []elementChange, ok bool) {
+	if len(prev.sets) != len(next.sets) || len(prev.chains) != len(next.chains) || len(prev.counters) != len(next.counters) {
+		return nil, nil, false
+	}
+	for name := range next.counters {
+		if !prev.counters[name] {
+			return nil, nil, false
+		}
+	}
+	for name, rules := range next.chains {
+		if old, ok := prev.chains[name]; !ok || !equalRules(old, rules) {
+			return nil, nil, false
+		}
+	}
+	for _, name := range sortedKeys(next.sets) {
+		n, p := next.sets[name], prev.sets[name]
+		if p == nil || !n.sameShape(p) {
+			return nil, nil, false
+		}
+		for _, k := range sortedKeys(p.elements) {
+			if v, ok := n.elements[k]; !ok || v != p.elements[k] {
+				if n.interval {
+					return nil, nil, false
+				}
+				dels = append(dels, elementChange{set: name, isMap: n.isMap, key: k})
+			}
+		}
+		for _, k := range sortedKeys(n.elements) {
+			if v, ok := p.elements[k]; !ok || v != n.elements[k] {
+				if n.interval {
+					return nil, nil, false
+				}
+				adds = append(adds, elementChange{set: name, isMap: n.isMap, key: k, value: n.elements[k]})
+			}
+		}
+	}
+	return dels, adds, true
 }

@@ -103,8 +103,17 @@ func newKLab(t *testing.T) *klab {
 	l.addServiceDNAT(t)
 	err := l.ns["node1"].Do(func() error {
 		nft, err := NewNFTables()
-		l.enf = New(nft)
-		return err
+		if err != nil {
+			return err
+		}
+		nl, err := NewNetlink()
+		if err != nil {
+			return err
+		}
+		t.Cleanup(func() { _ = nl.Close() })
+		// Element changes go through netlink, as in the agent.
+		l.enf = New(nft, WithNetlink(nl))
+		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -143,7 +152,16 @@ func (l *klab) addServiceDNAT(t *testing.T) {
 
 // input compiles the lab's cluster as node1 sees it.
 func (l *klab) input(policies ...*networkingv1.NetworkPolicy) policy.Input {
+	return l.inputRelabelled(nil, policies...)
+}
+
+// inputRelabelled is input with the app labels of some pods replaced
+// (by namespace/name).
+func (l *klab) inputRelabelled(apps map[string]string, policies ...*networkingv1.NetworkPolicy) policy.Input {
 	pod := func(ns, name, node, app string, ports ...corev1.ContainerPort) *corev1.Pod {
+		if a, ok := apps[ns+"/"+name]; ok {
+			app = a
+		}
 		return pt.Pod(ns, name, node, map[string]string{"app": app}, klabAddrs[ns+"/"+name], ports...)
 	}
 	return policy.Input{

@@ -32,30 +32,40 @@ func underlayBlocks(exceptNode2 bool) []networkingv1.NetworkPolicyPeer {
 func TestKernelTruthTable(t *testing.T) {
 	l := newKLab(t)
 	const tcp, udp = "TCP", "UDP"
+	webFromY := pt.NP("a", "web", "x", pt.IngressOnly, pt.IngressRules(pt.In(pt.Peers(pt.PodPeer("y")), pt.Port(tcp, 80))), nil)
 	cases := []struct {
 		name     string
 		policies []*networkingv1.NetworkPolicy
+		// relabel replaces app labels; elementsOnly says the step from
+		// the case before changes only elements (written through netlink).
+		relabel      map[string]string
+		elementsOnly bool
 	}{
-		{"no policy", nil},
-		{"default deny ingress in a", []*networkingv1.NetworkPolicy{pt.NP("a", "deny", "", nil, nil, nil)}},
-		{"default deny egress in a", []*networkingv1.NetworkPolicy{pt.NP("a", "deny", "", pt.EgressOnly, nil, nil)}},
-		{"x from y on TCP 80 only", []*networkingv1.NetworkPolicy{
-			pt.NP("a", "web", "x", pt.IngressOnly, pt.IngressRules(pt.In(pt.Peers(pt.PodPeer("y")), pt.Port(tcp, 80))), nil)}},
-		{"a from namespace b on UDP 81, from c's pods on any port", []*networkingv1.NetworkPolicy{
+		{name: "no policy"},
+		{name: "default deny ingress in a", policies: []*networkingv1.NetworkPolicy{pt.NP("a", "deny", "", nil, nil, nil)}},
+		{name: "default deny egress in a", policies: []*networkingv1.NetworkPolicy{pt.NP("a", "deny", "", pt.EgressOnly, nil, nil)}},
+		{name: "x from y on TCP 80 only", policies: []*networkingv1.NetworkPolicy{webFromY}},
+		{name: "y relabelled: no peer any more", policies: []*networkingv1.NetworkPolicy{webFromY},
+			relabel: map[string]string{"a/y": "other"}, elementsOnly: true},
+		{name: "y relabelled back", policies: []*networkingv1.NetworkPolicy{webFromY}, elementsOnly: true},
+		// The policy then selects no local pod: its objects go (nft).
+		{name: "x relabelled: no longer selected", policies: []*networkingv1.NetworkPolicy{webFromY},
+			relabel: map[string]string{"a/x": "other"}},
+		{name: "a from namespace b on UDP 81, from c's pods on any port", policies: []*networkingv1.NetworkPolicy{
 			pt.NP("a", "p", "", pt.IngressOnly, pt.IngressRules(
 				pt.In(pt.Peers(pt.NSPeer("b")), pt.Port(udp, 81)),
 				pt.In(pt.Peers(pt.NSPodPeer("", "w")))), nil)}},
-		{"ipBlock with except (node2 out)", []*networkingv1.NetworkPolicy{
+		{name: "ipBlock with except (node2 out)", policies: []*networkingv1.NetworkPolicy{
 			pt.NP("a", "blk", "x", pt.IngressOnly, pt.IngressRules(pt.In(underlayBlocks(true))), nil),
 			pt.NP("a", "blk2", "y", pt.IngressOnly, pt.IngressRules(pt.In(underlayBlocks(false), pt.Port(tcp, 81))), nil)}},
-		{"named ports and endPort", []*networkingv1.NetworkPolicy{
+		{name: "named ports and endPort", policies: []*networkingv1.NetworkPolicy{
 			pt.NP("a", "http", "", pt.IngressOnly, pt.IngressRules(pt.In(nil, pt.NamedPort(tcp, "http"), pt.NamedPort(udp, "dns"))), nil),
 			pt.NP("c", "range", "", pt.IngressOnly, pt.IngressRules(pt.In(nil, pt.PortRange(udp, 80, 81))), nil)}},
-		{"egress: named port of peer pods, to node1 on TCP 80", []*networkingv1.NetworkPolicy{
+		{name: "egress: named port of peer pods, to node1 on TCP 80", policies: []*networkingv1.NetworkPolicy{
 			pt.NP("a", "out", "x", pt.EgressOnly, nil, pt.EgressRules(
 				pt.Out(pt.Peers(pt.NSPeer("")), pt.NamedPort(tcp, "http")),
 				pt.Out(underlayBlocks(true), pt.Port(tcp, 80))))}},
-		{"both directions, policies unioned", []*networkingv1.NetworkPolicy{
+		{name: "both directions, policies unioned", policies: []*networkingv1.NetworkPolicy{
 			pt.NP("a", "deny", "", pt.Both, nil, nil),
 			pt.NP("a", "x-y", "", pt.Both,
 				pt.IngressRules(pt.In(pt.Peers(pt.PodPeer("")))),
@@ -64,8 +74,12 @@ func TestKernelTruthTable(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			m := policy.Compile(l.input(tc.policies...))
+			m := policy.Compile(l.inputRelabelled(tc.relabel, tc.policies...))
+			before := l.enf.netlinkWrites
 			l.sync(t, m)
+			if viaNetlink := l.enf.netlinkWrites > before; viaNetlink != tc.elementsOnly {
+				t.Errorf("written through netlink: %v, want %v", viaNetlink, tc.elementsOnly)
+			}
 			l.checkMatrix(t, m)
 		})
 	}
