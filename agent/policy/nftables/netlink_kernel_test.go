@@ -32,7 +32,7 @@ func TestKernelNetlinkWritesWhatNFTWrites(t *testing.T) {
 	first := model(pt.Pods())
 	pods := pt.Pods()
 	pods[1].Labels = map[string]string{"app": "other"} // a/y: no peer
-	pods = slices.Delete(pods, 3, 4)                   // c/w leaves: its egress isolation goes… but c/out then selects nothing
+	pods = slices.Delete(pods, 3, 4)                   // c/w leaves; c/w2 below keeps c/out selecting a pod
 	pods = append(pods,
 		pt.Pod("c", "w2", "n1", nil, []netip.Addr{pt.IP("10.1.0.8"), pt.IP("fd01::8")}),
 		pt.Pod("a", "v", "n1", map[string]string{"app": "y"}, []netip.Addr{pt.IP("10.1.0.9"), pt.IP("fd01::9")},
