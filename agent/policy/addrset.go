@@ -1,6 +1,7 @@
 package policy
 
 import (
+	mathbits "math/bits"
 	"net/netip"
 	"slices"
 	"strings"
@@ -23,13 +24,21 @@ func (r AddrRange) String() string {
 	return r.From.String() + "-" + r.To.String()
 }
 
-// Prefix returns the range as a prefix if it is exactly one.
+// Prefix returns the range as a prefix if it is exactly one: the prefix
+// of the bits From and To share.
 func (r AddrRange) Prefix() (netip.Prefix, bool) {
-	for bits := 0; bits <= r.From.BitLen(); bits++ {
-		p := netip.PrefixFrom(r.From, bits).Masked()
-		if p.Addr() == r.From && lastAddr(p) == r.To {
-			return p, true
+	a, b := r.From.AsSlice(), r.To.AsSlice()
+	bits := 0
+	for i := range a {
+		if x := a[i] ^ b[i]; x != 0 {
+			bits += mathbits.LeadingZeros8(x)
+			break
 		}
+		bits += 8
+	}
+	p := netip.PrefixFrom(r.From, bits)
+	if p.Masked().Addr() == r.From && lastAddr(p) == r.To {
+		return p, true
 	}
 	return netip.Prefix{}, false
 }

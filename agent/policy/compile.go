@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -157,7 +158,10 @@ func newIndex(in Input) *index {
 		names[p.Namespace] = true
 	}
 	slices.SortFunc(ix.pods, func(a, b *pod) int {
-		return comparePolicyKeys(PolicyKey{a.namespace, a.name}, PolicyKey{b.namespace, b.name})
+		if c := strings.Compare(a.namespace, b.namespace); c != 0 {
+			return c
+		}
+		return strings.Compare(a.name, b.name)
 	})
 	for _, p := range ix.pods {
 		ix.byNamespace[p.namespace] = append(ix.byNamespace[p.namespace], p)

@@ -110,9 +110,17 @@ func BenchmarkSyncKernel(b *testing.B) {
 	testnet.RequireRoot(b)
 	ns := testnet.NewNetns(b, "polbench")
 	var nft knftables.Interface
-	if err := ns.Do(func() (err error) { nft, err = NewNFTables(); return err }); err != nil {
+	var nl *Netlink
+	if err := ns.Do(func() (err error) {
+		if nft, err = NewNFTables(); err != nil {
+			return err
+		}
+		nl, err = NewNetlink()
+		return err
+	}); err != nil {
 		b.Fatal(err)
 	}
+	b.Cleanup(func() { _ = nl.Close() })
 	in := func(fn func() error) {
 		if err := ns.Do(fn); err != nil {
 			b.Fatal(err)
@@ -132,7 +140,7 @@ func BenchmarkSyncKernel(b *testing.B) {
 		})
 		for _, name := range []string{"podAdded", "podRelabelled", "policyChanged"} {
 			b.Run(fmt.Sprintf("%s/pods=%d", name, n), func(b *testing.B) {
-				e := New(nft)
+				e := New(nft, WithNetlink(nl))
 				var err error
 				benchIncrementalIn(b, e, n, changes[name], func(fn func()) {
 					err = ns.Do(func() error { fn(); return nil })

@@ -3,6 +3,7 @@ package nftables
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"sigs.k8s.io/knftables"
 
@@ -173,23 +174,38 @@ func writeDiff(tx *knftables.Transaction, prev, next *state) {
 }
 
 // writeElements deletes the elements of prev that next lacks or maps to
-// another value, then adds the rest of next's.
+// another value, then adds the rest of next's. Only changed keys are
+// sorted (for a deterministic transaction): most syncs change a handful
+// of a set's elements.
 func writeElements(tx *knftables.Transaction, name string, prev, next *set) {
+	var dels, adds []string
 	if prev != nil {
-		for _, k := range sortedKeys(prev.elements) {
-			if v, ok := next.elements[k]; !ok || v != prev.elements[k] {
-				tx.Delete(elementObject(name, prev, k))
-			}
-		}
+		dels = changedKeys(prev.elements, next.elements)
 	}
-	for _, k := range sortedKeys(next.elements) {
-		if prev != nil {
-			if v, ok := prev.elements[k]; ok && v == next.elements[k] {
-				continue
-			}
-		}
+	if prev == nil {
+		adds = sortedKeys(next.elements)
+	} else {
+		adds = changedKeys(next.elements, prev.elements)
+	}
+	for _, k := range dels {
+		tx.Delete(elementObject(name, prev, k))
+	}
+	for _, k := range adds {
 		tx.Add(elementObject(name, next, k))
 	}
+}
+
+// changedKeys returns, sorted, the keys of a that b lacks or maps to
+// another value.
+func changedKeys(a, b map[string]string) []string {
+	var out []string
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func elementObject(name string, s *set, key string) *knftables.Element {
@@ -275,21 +291,15 @@ func elementOnlyDiff(prev, next *state) (dels, adds []elementChange, ok bool) {
 		if p == nil || !n.sameShape(p) {
 			return nil, nil, false
 		}
-		for _, k := range sortedKeys(p.elements) {
-			if v, ok := n.elements[k]; !ok || v != p.elements[k] {
-				if n.interval {
-					return nil, nil, false
-				}
-				dels = append(dels, elementChange{set: name, isMap: n.isMap, key: k})
-			}
+		gone, come := changedKeys(p.elements, n.elements), changedKeys(n.elements, p.elements)
+		if n.interval && len(gone)+len(come) > 0 {
+			return nil, nil, false
 		}
-		for _, k := range sortedKeys(n.elements) {
-			if v, ok := p.elements[k]; !ok || v != n.elements[k] {
-				if n.interval {
-					return nil, nil, false
-				}
-				adds = append(adds, elementChange{set: name, isMap: n.isMap, key: k, value: n.elements[k]})
-			}
+		for _, k := range gone {
+			dels = append(dels, elementChange{set: name, isMap: n.isMap, key: k})
+		}
+		for _, k := range come {
+			adds = append(adds, elementChange{set: name, isMap: n.isMap, key: k, value: n.elements[k]})
 		}
 	}
 	return dels, adds, true
