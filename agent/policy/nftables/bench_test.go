@@ -13,7 +13,9 @@ import (
 )
 
 // Benchmarks at 1k and 10k pods, all on this node (the worst case for the
-// node's table), with 1k policies of mixed shapes (policytest.NewScale).
+// node's table), with 1k policies of mixed shapes (policytest.NewScale);
+// BenchmarkPlanShare puts 1% of 10k pods on this node (a node's share of
+// a larger cluster).
 // Each op of the incremental benchmarks is a full Compile plus a Sync that
 // writes the difference; the Kernel variants write into a real nftables
 // table in a throwaway network namespace. Figures: `make bench` or
@@ -102,6 +104,32 @@ func BenchmarkPlan(b *testing.B) {
 				b.ReportMetric(float64(ops), "tx-ops")
 			})
 		}
+	}
+}
+
+func BenchmarkPlanShare(b *testing.B) {
+	for _, name := range []string{"cold", "podAdded", "podRelabelled", "policyChanged"} {
+		b.Run(name+"/pods=10000/local=100", func(b *testing.B) {
+			s := pt.NewScaleLocal(10000, benchPolicies, 100)
+			prev := desired(policy.Compile(scaleInput(s)))
+			i := 0
+			for b.Loop() {
+				if name != "cold" {
+					changes[name](s, i)
+					i++
+				}
+				next := desired(policy.Compile(scaleInput(s)))
+				tx := knftables.NewFake(TableFamily, TableName).NewTransaction()
+				if name == "cold" {
+					writeFull(tx, next)
+				} else {
+					writeDiff(tx, prev, next)
+				}
+				prev = next
+			}
+			objs, rules, elems := prev.counts()
+			reportCounts(b, policy.SyncResult{Objects: objs, Rules: rules, Elements: elems})
+		})
 	}
 }
 

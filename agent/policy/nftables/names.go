@@ -27,14 +27,31 @@
 //     `l4proto . port` (ports/<hash>), named ports a set of `address .
 //     l4proto . port` resolved per pod. Peer, port and egress named-port
 //     sets are named by the spec they come from (policy.Rule.PodPeerKey,
-//     BlockPeerKey, NamedKey, the port list), so rules with equal specs in any policy
-//     share one set; ingress named ports depend on the pods a policy
+//     BlockPeerKey, NamedKey, the port list), so rules with equal specs
+//     in any policy share one set; ingress named ports depend on the pods a policy
 //     selects and belong to it (np/…/<direction>/<rule>/named-f).
 //
 // Node-originated traffic (the output hook) is never evaluated: traffic from
-// the pod's own node is always allowed. Rule shapes depend only on the
-// policies' specs, so pods coming, going or being relabelled change set
-// and map elements only.
+// the pod's own node is always allowed.
+//
+// What a policy sees through a Service (the proxy DNATs in prerouting, or
+// in output for the node's own connections, and masquerades in
+// postrouting):
+//
+//   - ClusterIP from a pod: the client pod's address and the endpoint pod
+//     (egress policies of the client match the endpoint, not the VIP);
+//   - NodePort or LoadBalancer IP, externalTrafficPolicy Local: the
+//     client's address (the endpoint is on the node that received it);
+//   - externalTrafficPolicy Cluster, endpoint on the receiving node: the
+//     client's address too (policy runs before the masquerade);
+//   - externalTrafficPolicy Cluster, endpoint on another node: the
+//     receiving node's address (it masqueraded), which an ipBlock can
+//     match; it is not the endpoint's own node, so not allowed by default;
+//   - from a process on the node (host network, kubelet): the node itself,
+//     always allowed on its own pods.
+//
+// Rule shapes depend only on the policies' specs, so pods coming, going or
+// being relabelled change set and map elements only.
 package nftables
 
 import (

@@ -25,13 +25,18 @@ const (
 	scaleApps       = 20
 )
 
-// NewScale returns pods pods (dual-stack, one named port each) and
+// NewScale returns pods pods (dual-stack, one named port each), all on
+// NodeName, and
 // policies policies, evenly over 100 namespaces. Policy i selects app
 // i%20 of its namespace and, by i%5: allows ingress from one app on TCP 80;
 // from env=prod namespaces on a named port; from an ipBlock with an
 // except on a port range; isolates egress to its namespace plus UDP 53
 // anywhere; or denies all ingress.
-func NewScale(pods, policies int) *Scale {
+func NewScale(pods, policies int) *Scale { return NewScaleLocal(pods, policies, 1) }
+
+// NewScaleLocal is NewScale with only every localEvery-th pod on NodeName
+// (the others on n2): a node's share of a larger cluster.
+func NewScaleLocal(pods, policies, localEvery int) *Scale {
 	s := &Scale{}
 	for n := 0; n < scaleNamespaces; n++ {
 		labels := map[string]string{"kubernetes.io/metadata.name": scaleNS(n)}
@@ -41,7 +46,11 @@ func NewScale(pods, policies int) *Scale {
 		s.Namespaces = append(s.Namespaces, Namespace(scaleNS(n), labels))
 	}
 	for i := 0; i < pods; i++ {
-		s.Pods = append(s.Pods, ScalePod(i, fmt.Sprintf("app%d", (i/scaleNamespaces)%scaleApps)))
+		p := ScalePod(i, fmt.Sprintf("app%d", (i/scaleNamespaces)%scaleApps))
+		if (i+i/scaleNamespaces)%localEvery != 0 { // spread over namespaces and apps
+			p.Spec.NodeName = "n2"
+		}
+		s.Pods = append(s.Pods, p)
 	}
 	for i := 0; i < policies; i++ {
 		s.Policies = append(s.Policies, ScalePolicy(i, 80))
