@@ -25,5 +25,8 @@
 //     the node's;
 //   - traffic from the pod's own node is always allowed (kubelet probes);
 //   - only the first packet of a connection is decided; replies and later
-//     packets pass through conntrack.
+//     packets pass through conntrack;
+//   - IPv6 neighbour discovery between a pod and its node is no flow of the
+//     model: the data plane always accepts it (without it an isolated pod
+//     could not reach its gateway, not even to answer allowed traffic).
 package policy

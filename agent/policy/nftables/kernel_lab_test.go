@@ -197,6 +197,12 @@ func (l *klab) sync(t *testing.T, m *policy.Model) {
 	if err := l.ns["node1"].Do(func() error { return netlink.ConntrackTableFlush(netlink.ConntrackTable) }); err != nil {
 		t.Fatal(err)
 	}
+	// Cold neighbour caches: an isolated pod must still resolve its
+	// gateway (IPv6 neighbour discovery goes through the input hook).
+	for _, p := range []string{"a/x", "a/y", "c/w"} {
+		l.ns[p].Exec(t, "ip", "neigh", "flush", "all")
+		l.ns[p].Exec(t, "ip", "-6", "neigh", "flush", "all")
+	}
 }
 
 // cell is one probe of the truth table.

@@ -12,13 +12,17 @@ import (
 // portKey is the key of numbered-port sets.
 const portKey = "meta l4proto . th dport"
 
+// ndTypes are the ICMPv6 neighbour discovery messages always accepted.
+const ndTypes = "{ nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert }"
+
 // staticObjectCount and staticRuleCount count what staticObjects makes
 // that a state does not hold: the table and 3 base chains; 3 ct state
-// rules, 4 egress vmap rules, 2 node address rules, 2 ingress vmap rules.
-// (The maps and node address sets are in every state.)
+// rules, 1 neighbour discovery rule, 4 egress vmap rules, 2 node address
+// rules, 2 ingress vmap rules. (The maps and node address sets are in
+// every state.)
 const (
 	staticObjectCount = 1 + 3
-	staticRuleCount   = 3 + 4 + 2 + 2
+	staticRuleCount   = 3 + 1 + 4 + 2 + 2
 )
 
 // staticObjects returns the table, base chains and rules, and the maps and
@@ -45,6 +49,11 @@ func staticObjects() []knftables.Object {
 		// Replies and later packets of a decided connection.
 		rule(c, "ct state established,related accept")
 	}
+	// IPv6 neighbour discovery between a pod and its node's gateway
+	// address: an egress-isolated pod that could not resolve its gateway
+	// could not even answer the connections it allows (Linux solicits
+	// from the pod's global address, which is in egress-pods-v6).
+	rule(chainInputEgress, "icmpv6 type", ndTypes, "accept")
 	for _, f := range fams {
 		rule(chainForwardEgress, f.ip, "saddr vmap", "@"+f.name(mapEgressPods))
 		rule(chainInputEgress, f.ip, "saddr vmap", "@"+f.name(mapEgressPods))

@@ -32,7 +32,9 @@
 //     selects and belong to it (np/…/<direction>/<rule>/named-f).
 //
 // Node-originated traffic (the output hook) is never evaluated: traffic from
-// the pod's own node is always allowed.
+// the pod's own node is always allowed. IPv6 neighbour discovery between a
+// pod and its node is always accepted (input-egress), as a pod without its
+// gateway's link-layer address can reach nothing.
 //
 // What a policy sees through a Service (the proxy DNATs in prerouting, or
 // in output for the node's own connections, and masquerades in

@@ -81,6 +81,8 @@ func (t *policyTracer) rule(text string, f policy.Flow) (string, []string) {
 		switch {
 		case toks[0] == "ct" && strings.Join(toks[:3], " ") == "ct state established,related":
 			return "", nil // a first packet is new
+		case toks[0] == "icmpv6" && toks[1] == "type":
+			return "", nil // neighbour discovery: never a traced flow
 		case toks[0] == "accept" || toks[0] == "drop":
 			return toks[0], counted
 		case toks[0] == "jump" || toks[0] == "goto":
