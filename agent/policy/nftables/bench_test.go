@@ -3,6 +3,7 @@ package nftables
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"testing"
 
 	"sigs.k8s.io/knftables"
@@ -204,6 +205,37 @@ func benchIncrementalIn(b *testing.B, e *Enforcer, n int, ch change, run func(fu
 		}
 	}
 	reportCounts(b, res)
+}
+
+// BenchmarkKeptMemory reports what the agent keeps between syncs: the last
+// model (for cutting connections) and the last programmed state.
+func BenchmarkKeptMemory(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("pods=%d", n), func(b *testing.B) {
+			in := scaleInput(pt.NewScale(n, benchPolicies))
+			var mib float64
+			for b.Loop() {
+				mib = retainedMiB(func() any {
+					m := policy.Compile(in)
+					return []any{m, desired(m)}
+				})
+			}
+			b.ReportMetric(mib, "kept-MiB")
+		})
+	}
+}
+
+// retainedMiB returns the heap that what build returns keeps alive: the
+// memory the agent holds between syncs for the last programmed state.
+func retainedMiB(build func() any) float64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	kept := build()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(kept)
+	return float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / (1 << 20)
 }
 
 func reportCounts(b *testing.B, res policy.SyncResult) {
