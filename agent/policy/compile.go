@@ -17,7 +17,9 @@ type Input struct {
 	// NodeName is the node whose pods are local; empty makes every pod
 	// local (a cluster-wide view, for tracing between any two pods).
 	NodeName string
-	// NodeIPs are the node's own addresses.
+	// NodeIPs are the node's own addresses: all of them (uplink, tunnel,
+	// pod gateway), since the data plane allows whatever the node itself
+	// sends and Evaluate must agree.
 	NodeIPs []netip.Addr
 	// Policies, Pods and Namespaces are the cluster's objects; only the
 	// fields the model reads matter (see trimming in the agent).
@@ -191,7 +193,10 @@ func podIPs(p *corev1.Pod) []netip.Addr {
 }
 
 func sortedAddrs(in []netip.Addr) []netip.Addr {
-	out := slices.Clone(in)
+	out := make([]netip.Addr, len(in))
+	for i, a := range in {
+		out[i] = a.Unmap()
+	}
 	slices.SortFunc(out, netip.Addr.Compare)
 	return slices.Compact(out)
 }
