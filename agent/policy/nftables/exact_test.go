@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	"sigs.k8s.io/knftables"
 
 	"github.com/plexus-net/plexus/agent/policy"
 	pt "github.com/plexus-net/plexus/agent/policy/policytest"
@@ -363,5 +364,30 @@ func TestSharedSets(t *testing.T) {
 	slices.Sort(want)
 	if !slices.Equal(sets, want) {
 		t.Errorf("sets:\n got %v\nwant %v", sets, want)
+	}
+}
+
+// TestRecoversAfterAFailedWrite removes the table behind the Enforcer's
+// back: the next incremental write fails, and the one after rebuilds the
+// whole table.
+func TestRecoversAfterAFailedWrite(t *testing.T) {
+	fake, e := newFake()
+	deny := pt.NP("a", "deny", "", nil, nil, nil)
+	mustSync(t, e, testModel(t, deny), false)
+	want := dumpLines(fake)
+	tx := fake.NewTransaction()
+	tx.Delete(&knftables.Table{})
+	if err := fake.Run(context.Background(), tx); err != nil {
+		t.Fatal(err)
+	}
+	pods := pt.Pods()
+	pods = append(pods, pt.Pod("a", "v", "n1", nil, []netip.Addr{pt.IP("10.1.0.9")}))
+	changed := policy.Compile(policy.Input{NodeName: pt.NodeName, NodeIPs: pt.NodeIPs(), Pods: pods, Namespaces: pt.Namespaces(), Policies: pt.NPs(deny)})
+	if _, err := e.Sync(context.Background(), changed, false); err == nil {
+		t.Fatal("a write into a vanished table succeeded")
+	}
+	mustSync(t, e, testModel(t, deny), false)
+	if d := lineDiff(want, dumpLines(fake)); d != "" {
+		t.Errorf("table not rebuilt:\n%s", d)
 	}
 }
