@@ -66,7 +66,7 @@ type klab struct {
 	enf *Enforcer
 }
 
-func newKLab(t *testing.T) *klab {
+func newKLab(t testing.TB) *klab {
 	t.Helper()
 	testnet.RequireRoot(t)
 	if err := testnet.CheckNoOverlap(klabRanges...); err != nil {
@@ -134,7 +134,7 @@ func newKLab(t *testing.T) *klab {
 // at the dstnat priority in prerouting, as agent/proxy/nftables has it,
 // that DNATs the VIP:80 and the NodePort to a/x:80. Its table goes with
 // node1's namespace.
-func (l *klab) addServiceDNAT(t *testing.T) {
+func (l *klab) addServiceDNAT(t testing.TB) {
 	t.Helper()
 	x := klabAddrs["a/x"]
 	rules := fmt.Sprintf(`table inet plexus-test-dnat {
@@ -179,7 +179,7 @@ func (l *klab) inputRelabelled(apps map[string]string, policies ...*networkingv1
 }
 
 // sync programs the model on node1.
-func (l *klab) sync(t *testing.T, m *policy.Model) {
+func (l *klab) sync(t testing.TB, m *policy.Model) {
 	t.Helper()
 	if len(m.Errors) > 0 {
 		t.Fatalf("compile: %v", m.Errors)
@@ -323,7 +323,7 @@ func probe(ns *testnet.Netns, dst netip.AddrPort, proto policy.Protocol) bool {
 }
 
 // serveTCP answers "pong" to each connection's first line.
-func serveTCP(t *testing.T, ns *testnet.Netns, port uint16) {
+func serveTCP(t testing.TB, ns *testnet.Netns, port uint16) {
 	t.Helper()
 	var ln net.Listener
 	if err := ns.Do(func() (err error) { ln, err = net.Listen("tcp", fmt.Sprintf(":%d", port)); return err }); err != nil {
@@ -362,7 +362,7 @@ func serveTCP(t *testing.T, ns *testnet.Netns, port uint16) {
 // unbound socket would answer from the address routing picks (a node's
 // pod-facing link-local gateway), which the client's connected socket
 // would not accept.
-func serveUDP(t *testing.T, ns *testnet.Netns, at netip.AddrPort) {
+func serveUDP(t testing.TB, ns *testnet.Netns, at netip.AddrPort) {
 	t.Helper()
 	var pc net.PacketConn
 	if err := ns.Do(func() (err error) { pc, err = net.ListenPacket("udp", at.String()); return err }); err != nil {
