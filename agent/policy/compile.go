@@ -53,10 +53,10 @@ func Compile(in Input) *Model {
 	m := &Model{
 		NodeIPs:  sortedAddrs(in.NodeIPs),
 		Policies: map[PolicyKey]*Policy{},
-		byIP:     map[netip.Addr]int{},
+		Pods:     make([]LocalPod, 0, len(ix.pods)),
 	}
 	cache := &resolveCache{peers: map[string]*peerResolution{}, named: map[string][]AddrPort{}}
-	local := map[*pod]int{}
+	local := make(map[*pod]int, len(ix.pods))
 	for _, p := range ix.pods {
 		if p.local {
 			local[p] = len(m.Pods)
@@ -107,6 +107,7 @@ func Compile(in Input) *Model {
 			}
 		}
 	}
+	m.byIP = make(map[netip.Addr]int, 2*len(m.Pods))
 	for i := range m.Pods {
 		for _, a := range m.Pods[i].IPs {
 			m.byIP[a] = i
@@ -133,7 +134,7 @@ func isolation(np *networkingv1.NetworkPolicy) (ingress, egress bool) {
 }
 
 func newIndex(in Input) *index {
-	ix := &index{byNamespace: map[string][]*pod{}, nsLabels: map[string]labels.Set{}}
+	ix := &index{byNamespace: map[string][]*pod{}, nsLabels: map[string]labels.Set{}, pods: make([]*pod, 0, len(in.Pods))}
 	names := map[string]bool{}
 	for _, ns := range in.Namespaces {
 		ix.nsLabels[ns.Name] = labels.Set(ns.Labels)
@@ -153,8 +154,12 @@ func newIndex(in Input) *index {
 			namespace: p.Namespace, name: p.Name, labels: labels.Set(p.Labels), ips: ips,
 			local: in.NodeName == "" || p.Spec.NodeName == in.NodeName,
 		}
-		for _, c := range p.Spec.Containers {
-			x.ports = append(x.ports, c.Ports...)
+		if len(p.Spec.Containers) == 1 {
+			x.ports = p.Spec.Containers[0].Ports // read only: no copy
+		} else {
+			for _, c := range p.Spec.Containers {
+				x.ports = append(x.ports, c.Ports...)
+			}
 		}
 		ix.pods = append(ix.pods, x)
 		names[p.Namespace] = true
