@@ -100,17 +100,21 @@ var Tiers = []Tier{passTier("admin"), NetworkPolicyTier{}, passTier("baseline")}
 // of f: the egress side when the source is a local pod, the ingress side
 // when the destination is one (traffic from the node itself is allowed).
 // Both must allow.
-func (m *Model) Evaluate(f Flow) Result {
+func (m *Model) Evaluate(f Flow) Result { return m.EvaluateTiers(Tiers, f) }
+
+// EvaluateTiers is Evaluate with the given tiers in place of Tiers (for the
+// admin and baseline tiers to come, and their tests).
+func (m *Model) EvaluateTiers(tiers []Tier, f Flow) Result {
 	res := Result{Flow: f, Verdict: Allow}
 	if src := m.PodByIP(f.Src); src != nil {
-		res.add(decide(m, Egress, src, f))
+		res.add(decide(m, tiers, Egress, src, f))
 	}
 	if dst := m.PodByIP(f.Dst); dst != nil {
 		if m.IsNodeIP(f.Src) {
 			res.add(Decision{Direction: Ingress, Pod: dst.String(), Verdict: Allow, Rule: -1,
 				Reason: "from the pod's own node (always allowed)"})
 		} else {
-			res.add(decide(m, Ingress, dst, f))
+			res.add(decide(m, tiers, Ingress, dst, f))
 		}
 	}
 	return res
@@ -125,8 +129,8 @@ func (r *Result) add(d Decision) {
 
 // decide runs the tiers in order; the first that does not pass decides,
 // and when all pass the flow is allowed.
-func decide(m *Model, d Direction, pod *LocalPod, f Flow) Decision {
-	for _, t := range Tiers {
+func decide(m *Model, tiers []Tier, d Direction, pod *LocalPod, f Flow) Decision {
+	for _, t := range tiers {
 		if dec := t.Decide(m, d, pod, f); dec.Verdict != Pass {
 			dec.Tier = t.Name()
 			return dec

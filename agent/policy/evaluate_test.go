@@ -317,3 +317,45 @@ func TestEvaluateNamesTheDeciders(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n%s", r, want)
 	}
 }
+
+// denyPortTier stands in for an admin tier: it denies one port, and
+// allows another, whatever the NetworkPolicies say.
+type denyPortTier struct{}
+
+func (denyPortTier) Name() string { return "admin" }
+
+func (denyPortTier) Decide(_ *Model, d Direction, pod *LocalPod, f Flow) Decision {
+	dec := Decision{Direction: d, Pod: pod.String(), Rule: -1}
+	switch f.Port {
+	case 22:
+		dec.Verdict, dec.Reason = Deny, "admin deny"
+	case 8080:
+		dec.Verdict, dec.Reason = Allow, "admin allow"
+	}
+	return dec
+}
+
+// TestTiersDecideInOrder checks the pipeline: a tier before NetworkPolicy
+// that allows or denies decides; when it passes, NetworkPolicy decides;
+// when every tier passes, the flow is allowed.
+func TestTiersDecideInOrder(t *testing.T) {
+	m := mustCompile(t, testInput(np("a", "web", "x", ingressOnly, ingressRules(in(nil, port(tcp, 22), port(tcp, 80))), nil)))
+	tiers := []Tier{denyPortTier{}, NetworkPolicyTier{}, passTier("baseline")}
+	for _, c := range []struct {
+		dst  string
+		port uint16
+		want Verdict
+		tier string
+	}{
+		{"a/x", 22, Deny, "admin"},          // NetworkPolicy would allow
+		{"a/x", 8080, Allow, "admin"},       // NetworkPolicy would deny
+		{"a/x", 80, Allow, "networkpolicy"}, // admin passes
+		{"a/x", 81, Deny, "networkpolicy"},
+		{"a/y", 81, Allow, ""}, // every tier passes: not isolated
+	} {
+		r := m.EvaluateTiers(tiers, Flow{Src: addrOf(0, "b/z"), Dst: addrOf(0, c.dst), Protocol: TCP, Port: c.port})
+		if r.Verdict != c.want || r.Decisions[0].Tier != c.tier {
+			t.Errorf("%s:%d: got %s by %q, want %s by %q", c.dst, c.port, r.Verdict, r.Decisions[0].Tier, c.want, c.tier)
+		}
+	}
+}
