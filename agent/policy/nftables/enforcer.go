@@ -123,7 +123,7 @@ func writeFull(tx *knftables.Transaction, next *state) {
 // jump to), sets and counters nothing refers to any more.
 func writeDiff(tx *knftables.Transaction, prev, next *state) {
 	for _, name := range sortedKeys(next.counters) {
-		if !prev.counters[name] {
+		if _, ok := prev.counters[name]; !ok {
 			tx.Add(&knftables.Counter{Name: name})
 		}
 	}
@@ -167,7 +167,7 @@ func writeDiff(tx *knftables.Transaction, prev, next *state) {
 		}
 	}
 	for _, name := range sortedKeys(prev.counters) {
-		if !next.counters[name] {
+		if _, ok := next.counters[name]; !ok {
 			tx.Delete(&knftables.Counter{Name: name})
 		}
 	}
@@ -277,7 +277,7 @@ func elementOnlyDiff(prev, next *state) (dels, adds []elementChange, ok bool) {
 		return nil, nil, false
 	}
 	for name := range next.counters {
-		if !prev.counters[name] {
+		if _, ok := prev.counters[name]; !ok {
 			return nil, nil, false
 		}
 	}

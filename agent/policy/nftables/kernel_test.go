@@ -2,6 +2,7 @@ package nftables
 
 import (
 	"context"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -83,6 +84,35 @@ func TestKernelTruthTable(t *testing.T) {
 			l.checkMatrix(t, m)
 		})
 	}
+	t.Run("per-policy counters count first packets", func(t *testing.T) {
+		count := pt.NP("a", "count", "x", pt.IngressOnly, pt.IngressRules(pt.In(pt.Peers(pt.PodPeer("y")), pt.Port(tcp, 80))), nil)
+		l.sync(t, policy.Compile(l.input(count)))
+		x := netip.AddrPortFrom(klabAddrs["a/x"][0], 80)
+		for i := 0; i < 3; i++ {
+			if !probe(l.ns["a/y"], x, policy.TCP) {
+				t.Fatal("a/y cannot reach a/x:80")
+			}
+		}
+		for i := 0; i < 2; i++ {
+			if probe(l.ns["c/w"], x, policy.TCP) {
+				t.Fatal("c/w reaches a/x:80")
+			}
+		}
+		var got []PolicyCounter
+		err := l.ns["node1"].Do(func() (err error) { got, err = l.enf.Counters(context.Background()); return err })
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := policy.PolicyKey{Namespace: "a", Name: "count"}
+		if len(got) != 2 || got[0].Policy != key || got[0].Verdict != "allow" || got[1].Verdict != "drop" {
+			t.Fatalf("counters: %+v", got)
+		}
+		// One first packet per allowed connection (the rest is
+		// established); a refused SYN may be retransmitted.
+		if got[0].Packets != 3 || got[1].Packets < 2 {
+			t.Errorf("allow %d packets (want 3), drop %d (want ≥ 2)", got[0].Packets, got[1].Packets)
+		}
+	})
 	t.Run("table removed: nothing enforced", func(t *testing.T) {
 		if err := l.ns["node1"].Do(func() error { return l.enf.Remove(context.Background()) }); err != nil {
 			t.Fatal(err)

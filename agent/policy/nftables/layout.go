@@ -131,8 +131,9 @@ func setChainRules(d policy.Direction, keys []policy.PolicyKey) []string {
 func addPolicy(s *state, p *policy.Policy, d policy.Direction) {
 	chain := policyChain(p.Key, d)
 	allow := "counter name " + counterName(p.Key, d, "allow") + " accept"
-	s.counters[counterName(p.Key, d, "allow")] = true
-	s.counters[counterName(p.Key, d, "drop")] = true
+	for _, v := range []string{"allow", "drop"} {
+		s.counters[counterName(p.Key, d, v)] = counterID{policy: p.Key, direction: d, verdict: v}
+	}
 	peerField := "saddr"
 	if d == policy.Egress {
 		peerField = "daddr"

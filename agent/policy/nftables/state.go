@@ -1,6 +1,7 @@
 package nftables
 
 import (
+	"github.com/plexus-net/plexus/agent/policy"
 	"maps"
 	"slices"
 	"strconv"
@@ -26,14 +27,14 @@ func (s *set) sameShape(o *set) bool {
 type state struct {
 	sets     map[string]*set
 	chains   map[string][]string // regular chain → its rules in order
-	counters map[string]bool
+	counters map[string]counterID
 	// order lists chains in the order they must be declared so that
 	// rules only jump to existing chains (policy chains before set chains).
 	order []string
 }
 
 func newState() *state {
-	return &state{sets: map[string]*set{}, chains: map[string][]string{}, counters: map[string]bool{}}
+	return &state{sets: map[string]*set{}, chains: map[string][]string{}, counters: map[string]counterID{}}
 }
 
 func (s *state) addChain(name string, rules []string) {
@@ -76,6 +77,13 @@ func (s *state) counts() (objects, rules, elements int) {
 		elements += len(x.elements)
 	}
 	return objects, rules, elements
+}
+
+// counterID says whose a named counter is.
+type counterID struct {
+	policy    policy.PolicyKey
+	direction policy.Direction
+	verdict   string // "allow" or "drop"
 }
 
 // sortedKeys returns m's keys in order, for deterministic transactions.
