@@ -2,6 +2,7 @@ package nftables
 
 import (
 	"context"
+	"math/rand/v2"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -389,5 +390,30 @@ func TestRecoversAfterAFailedWrite(t *testing.T) {
 	mustSync(t, e, testModel(t, deny), false)
 	if d := lineDiff(want, dumpLines(fake)); d != "" {
 		t.Errorf("table not rebuilt:\n%s", d)
+	}
+}
+
+// TestOrderOfInputsDoesNotMatter: informers hand objects over in any
+// order; the table must not depend on it.
+func TestOrderOfInputsDoesNotMatter(t *testing.T) {
+	s := pt.NewScale(300, 50)
+	in := scaleInput(s)
+	want := func() string { f, e := newFake(); mustSync(t, e, policy.Compile(in), false); return f.Dump() }()
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 3; i++ {
+		shuffled := in
+		shuffled.Pods, shuffled.Policies, shuffled.Namespaces = slices.Clone(in.Pods), slices.Clone(in.Policies), slices.Clone(in.Namespaces)
+		rng.Shuffle(len(shuffled.Pods), func(a, b int) { shuffled.Pods[a], shuffled.Pods[b] = shuffled.Pods[b], shuffled.Pods[a] })
+		rng.Shuffle(len(shuffled.Policies), func(a, b int) {
+			shuffled.Policies[a], shuffled.Policies[b] = shuffled.Policies[b], shuffled.Policies[a]
+		})
+		rng.Shuffle(len(shuffled.Namespaces), func(a, b int) {
+			shuffled.Namespaces[a], shuffled.Namespaces[b] = shuffled.Namespaces[b], shuffled.Namespaces[a]
+		})
+		f, e := newFake()
+		mustSync(t, e, policy.Compile(shuffled), false)
+		if got := f.Dump(); got != want {
+			t.Fatalf("shuffle %d: the table differs:\n%s", i, lineDiff(strings.Split(want, "\n"), strings.Split(got, "\n")))
+		}
 	}
 }
