@@ -7,9 +7,10 @@ import "context"
 // which has a fake for tests.
 type Enforcer interface {
 	// Sync makes the data plane enforce m. It writes only what differs
-	// from its last successful write unless fullSync is set or the last
-	// write failed, in which case it replaces everything atomically. A nil
-	// error means every pod of m is enforced as m says.
+	// from its last successful write. With fullSync, or when it has no
+	// successful write to trust (start-up, after a failure), it compares
+	// with the kernel instead and, if they differ, replaces everything
+	// atomically. A nil error means every pod of m is enforced as m says.
 	Sync(ctx context.Context, m *Model, fullSync bool) (SyncResult, error)
 	// Remove deletes everything the enforcer programmed (nothing is
 	// enforced afterwards); removing what does not exist is no error.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"sigs.k8s.io/knftables"
 
@@ -74,6 +75,13 @@ func (e *Enforcer) Sync(ctx context.Context, m *policy.Model, fullSync bool) (po
 			return res, nil
 		}
 	}
+	if fullSync || e.prev == nil {
+		if e.kernelHolds(ctx, next) {
+			// Restart or periodic full sync over an intact table.
+			e.prev = next
+			return res, nil
+		}
+	}
 	tx := e.nft.NewTransaction()
 	if fullSync || e.prev == nil {
 		writeFull(tx, next)
@@ -90,6 +98,23 @@ func (e *Enforcer) Sync(ctx context.Context, m *policy.Model, fullSync bool) (po
 	e.prev = next
 	res.Wrote = true
 	return res, nil
+}
+
+// kernelHolds reports whether the table in the kernel carries next's stamp
+// and exactly next's chains (any failure to read says no: rebuild).
+func (e *Enforcer) kernelHolds(ctx context.Context, next *state) bool {
+	elems, err := e.nft.ListElements(ctx, "set", setStamp)
+	if err != nil || len(elems) != 1 || strings.Join(elems[0].Key, " . ") != next.stampValue() {
+		return false
+	}
+	chains, err := e.nft.List(ctx, "chains")
+	if err != nil {
+		return false
+	}
+	want := append(sortedKeys(next.chains), chainForwardEgress, chainForwardIngress, chainInputEgress)
+	slices.Sort(want)
+	slices.Sort(chains)
+	return slices.Equal(chains, want)
 }
 
 // Remove implements policy.Enforcer.

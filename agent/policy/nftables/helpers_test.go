@@ -54,7 +54,7 @@ func dumpLines(fake *knftables.Fake) []string {
 	}
 	var out []string
 	for _, l := range strings.Split(fake.Dump(), "\n") {
-		if l != "" && !static[l] {
+		if l != "" && !static[l] && !isStampLine(l) {
 			out = append(out, l)
 		}
 	}
@@ -101,4 +101,19 @@ func lineDiff(want, got []string) string {
 		}
 	}
 	return b.String()
+}
+
+// isStampLine tells the lines of the stamp set (a digest: TestStamp
+// covers it) so exact tests compare semantics only.
+func isStampLine(l string) bool { return strings.Contains(l, " "+setStamp+" ") }
+
+// withoutStamp drops the stamp's lines from a transaction's text.
+func withoutStamp(tx string) string {
+	var out []string
+	for _, l := range strings.Split(tx, "\n") {
+		if !isStampLine(l) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -9,6 +9,10 @@ import (
 	"github.com/plexus-net/plexus/agent/policy"
 )
 
+// layoutVersion is part of the stamp's digest: a newer agent with another
+// rule layout rebuilds the table an older one left.
+const layoutVersion = "plexus-policy/v1"
+
 // portKey is the key of numbered-port sets.
 const portKey = "meta l4proto . th dport"
 
@@ -111,6 +115,7 @@ func desired(m *policy.Model) *state {
 			}
 		}
 	}
+	s.stamp()
 	return s
 }
 

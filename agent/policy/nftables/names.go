@@ -84,6 +84,14 @@ const (
 	priorityEgress  knftables.BaseChainPriority = "0"
 	priorityIngress knftables.BaseChainPriority = "10"
 
+	// setStamp holds one element: a digest of everything else the table
+	// holds, written with every change, as an IPv6 address (a 16-byte
+	// key nft prints back verbatim). A full sync compares it, and the
+	// chain names, with what it would write, and rebuilds only if they
+	// differ: an agent's restart or periodic full sync then costs a read,
+	// not a rebuild that resets every counter.
+	setStamp = "sync-stamp"
+
 	// Verdict maps (+ -v4/-v6) and node address sets.
 	mapEgressPods  = "egress-pods"
 	mapIngressPods = "ingress-pods"

@@ -70,7 +70,15 @@ func TestKernelNetlinkWritesWhatNFTWrites(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		_, err = New(nft).Sync(context.Background(), second, false)
+		if _, err = New(nft).Sync(context.Background(), second, false); err != nil {
+			return err
+		}
+		// A restarted agent finds the table intact (its stamp and
+		// chains read back as written) and writes nothing.
+		res, err := New(nft).Sync(context.Background(), second, false)
+		if err == nil && res.Wrote {
+			err = fmt.Errorf("a restarted enforcer rewrote an intact table")
+		}
 		return err
 	})
 	if err != nil {

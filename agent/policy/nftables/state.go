@@ -1,8 +1,11 @@
 package nftables
 
 import (
+	"encoding/binary"
 	"github.com/plexus-net/plexus/agent/policy"
+	"hash/fnv"
 	"maps"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -77,6 +80,52 @@ func (s *state) counts() (objects, rules, elements int) {
 		elements += len(x.elements)
 	}
 	return objects, rules, elements
+}
+
+// stamp adds the stamp set holding the digest of everything else in s
+// (see setStamp). The digest is a sum of per-item hashes: independent of
+// map order, and cheap (one pass, no sorting).
+func (s *state) stamp() {
+	var lo, hi uint64
+	add := func(parts ...string) {
+		h1, h2 := fnv.New64a(), fnv.New64()
+		for _, p := range parts {
+			h1.Write([]byte(p))
+			h1.Write([]byte{0})
+			h2.Write([]byte(p))
+			h2.Write([]byte{0})
+		}
+		lo += h1.Sum64()
+		hi += h2.Sum64()
+	}
+	add(layoutVersion)
+	for name, x := range s.sets {
+		add("set", name, x.typ, strconv.FormatBool(x.isMap), strconv.FormatBool(x.typeOf), strconv.FormatBool(x.interval))
+		for k, v := range x.elements {
+			add("element", name, k, v)
+		}
+	}
+	for name, rules := range s.chains {
+		add(append([]string{"chain", name}, rules...)...)
+	}
+	for name := range s.counters {
+		add("counter", name)
+	}
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], hi)
+	binary.BigEndian.PutUint64(b[8:], lo)
+	s.addSet(setStamp, &set{typ: "ipv6_addr"})
+	s.element(setStamp, []string{netip.AddrFrom16(b).String()}, "")
+}
+
+// stampValue returns the digest s carries ("" before stamp).
+func (s *state) stampValue() string {
+	if x := s.sets[setStamp]; x != nil {
+		for k := range x.elements {
+			return k
+		}
+	}
+	return ""
 }
 
 // counterID says whose a named counter is.
