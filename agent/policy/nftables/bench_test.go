@@ -165,7 +165,10 @@ func BenchmarkSyncKernel(b *testing.B) {
 				b.StopTimer()
 				in(func() error { return New(nft).Remove(context.Background()) })
 				b.StartTimer()
-				in(func() (err error) { res, err = New(nft).Sync(context.Background(), m, false); return err })
+				in(func() (err error) {
+					res, err = New(nft, WithNetlink(nl)).Sync(context.Background(), m, false)
+					return err
+				})
 				if !res.Wrote {
 					b.Fatal("cold sync wrote nothing")
 				}

@@ -61,11 +61,11 @@ func (e *Enforcer) Sync(ctx context.Context, m *policy.Model, fullSync bool) (po
 	var res policy.SyncResult
 	res.Objects, res.Rules, res.Elements = next.counts()
 	if !fullSync && e.prev != nil && e.nl != nil {
-		if dels, adds, ok := elementOnlyDiff(e.prev, next); ok && len(dels)+len(adds) <= maxNetlinkChanges {
-			if len(dels)+len(adds) == 0 {
+		if msgs, ok := netlinkDiff(e.prev, next); ok {
+			if len(msgs) == 0 {
 				return res, nil
 			}
-			if err := e.nl.write(dels, adds); err != nil {
+			if err := e.nl.send(msgs); err != nil {
 				e.prev = nil
 				return res, fmt.Errorf("program NetworkPolicy table %s: %w", TableName, err)
 			}
@@ -76,10 +76,14 @@ func (e *Enforcer) Sync(ctx context.Context, m *policy.Model, fullSync bool) (po
 		}
 	}
 	if fullSync || e.prev == nil {
-		if e.kernelHolds(ctx, next) {
+		holds, absent := e.kernelHolds(ctx, next)
+		if holds {
 			// Restart or periodic full sync over an intact table.
 			e.prev = next
 			return res, nil
+		}
+		if absent && e.nl != nil {
+			return e.buildFresh(ctx, next, res)
 		}
 	}
 	tx := e.nft.NewTransaction()
@@ -101,20 +105,70 @@ func (e *Enforcer) Sync(ctx context.Context, m *policy.Model, fullSync bool) (po
 }
 
 // kernelHolds reports whether the table in the kernel carries next's stamp
-// and exactly next's chains (any failure to read says no: rebuild).
-func (e *Enforcer) kernelHolds(ctx context.Context, next *state) bool {
-	elems, err := e.nft.ListElements(ctx, "set", setStamp)
-	if err != nil || len(elems) != 1 || strings.Join(elems[0].Key, " . ") != next.stampValue() {
-		return false
-	}
+// and exactly next's chains (any failure to read says no: rebuild), and
+// whether there is no table at all.
+func (e *Enforcer) kernelHolds(ctx context.Context, next *state) (holds, absent bool) {
 	chains, err := e.nft.List(ctx, "chains")
 	if err != nil {
-		return false
+		return false, knftables.IsNotFound(err)
 	}
 	want := append(sortedKeys(next.chains), chainForwardEgress, chainForwardIngress, chainInputEgress)
 	slices.Sort(want)
 	slices.Sort(chains)
-	return slices.Equal(chains, want)
+	if !slices.Equal(chains, want) {
+		return false, false
+	}
+	elems, err := e.nft.ListElements(ctx, "set", setStamp)
+	return err == nil && len(elems) == 1 && strings.Join(elems[0].Key, " . ") == next.stampValue(), false
+}
+
+// buildFresh builds the table where there is none, in two steps: nft
+// writes the structure with the interval sets' elements, then netlink the
+// other elements in transactions of maxNetlinkMessages, the stamp last. nft parses every element it
+// writes (≈30k commands at 10k pods); netlink does not. Why two steps are
+// safe here only: without a table nothing was enforced, and it stays so
+// until the pod maps fill. A table that exists is always replaced in one
+// transaction. On failure the stamp is missing, so the next sync rebuilds.
+func (e *Enforcer) buildFresh(ctx context.Context, next *state, res policy.SyncResult) (policy.SyncResult, error) {
+	structure := newState()
+	structure.order, structure.chains, structure.counters = next.order, next.chains, next.counters
+	var changes []elementChange
+	var stamp elementChange
+	for _, name := range sortedKeys(next.sets) {
+		x := next.sets[name]
+		if x.interval {
+			structure.sets[name] = x
+			continue
+		}
+		structure.sets[name] = &set{isMap: x.isMap, typ: x.typ, typeOf: x.typeOf, elements: map[string]string{}}
+		for _, k := range sortedKeys(x.elements) {
+			c := elementChange{set: name, isMap: x.isMap, key: k, value: x.elements[k]}
+			if name == setStamp {
+				stamp = c
+				continue
+			}
+			changes = append(changes, c)
+		}
+	}
+	tx := e.nft.NewTransaction()
+	writeFull(tx, structure)
+	if err := e.nft.Run(ctx, tx); err != nil {
+		e.prev = nil
+		return res, fmt.Errorf("program NetworkPolicy table %s: %w", TableName, err)
+	}
+	msgs, err := encodeMessages(nil, append(changes, stamp))
+	for err == nil && len(msgs) > 0 {
+		n := min(len(msgs), maxNetlinkMessages)
+		err = e.nl.send(msgs[:n])
+		msgs = msgs[n:]
+	}
+	if err != nil {
+		e.prev = nil
+		return res, fmt.Errorf("program NetworkPolicy table %s: %w", TableName, err)
+	}
+	e.prev = next
+	res.Wrote = true
+	return res, nil
 }
 
 // Remove implements policy.Enforcer.
@@ -292,6 +346,21 @@ func equalRules(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// netlinkDiff returns the messages of one netlink transaction that turn
+// prev into next; ok false when nft must write it (not only elements, an
+// interval set's elements, or too much for one netlink transaction).
+func netlinkDiff(prev, next *state) ([]netlinkMessage, bool) {
+	dels, adds, ok := elementOnlyDiff(prev, next)
+	if !ok || len(dels)+len(adds) > maxNetlinkChanges {
+		return nil, false
+	}
+	msgs, err := encodeMessages(dels, adds)
+	if err != nil || len(msgs) > maxNetlinkMessages {
+		return nil, false
+	}
+	return msgs, true
 }
 
 // elementOnlyDiff returns the element changes from prev to next when

@@ -58,15 +58,21 @@ type elementChange struct {
 	value string // map value ("goto chain")
 }
 
-// write applies the deletes, then the adds, in one nf_tables transaction:
-// all of it or none of it.
-func (n *Netlink) write(dels, adds []elementChange) error {
-	type message struct {
-		set   string
-		add   bool
-		elems []gnft.SetElement
-	}
-	var msgs []message
+// netlinkMessage is one NEWSETELEM or DELSETELEM message.
+type netlinkMessage struct {
+	set   string
+	add   bool
+	elems []gnft.SetElement
+}
+
+// maxNetlinkMessages bounds the messages of one transaction: the kernel
+// acknowledges each with a copy of its header, and hundreds of them
+// overflow the socket's receive buffer (ENOBUFS), seen at 1k policies.
+const maxNetlinkMessages = 32
+
+// encode turns deletes, then adds, into messages of one set each.
+func encodeMessages(dels, adds []elementChange) ([]netlinkMessage, error) {
+	var msgs []netlinkMessage
 	for _, batch := range []struct {
 		add     bool
 		changes []elementChange
@@ -75,17 +81,22 @@ func (n *Netlink) write(dels, adds []elementChange) error {
 		for _, c := range batch.changes {
 			el, err := encodeElement(c, batch.add)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			i, ok := open[c.set]
 			if !ok || len(msgs[i].elems) == netlinkElementsPerMessage {
-				msgs = append(msgs, message{set: c.set, add: batch.add})
+				msgs = append(msgs, netlinkMessage{set: c.set, add: batch.add})
 				i = len(msgs) - 1
 				open[c.set] = i
 			}
 			msgs[i].elems = append(msgs[i].elems, el)
 		}
 	}
+	return msgs, nil
+}
+
+// send applies msgs in one nf_tables transaction: all of them or none.
+func (n *Netlink) send(msgs []netlinkMessage) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for _, m := range msgs {
@@ -100,7 +111,8 @@ func (n *Netlink) write(dels, adds []elementChange) error {
 		}
 	}
 	if err := n.conn.Flush(); err != nil {
-		return fmt.Errorf("netlink transaction (%d element deletes, %d adds): %w", len(dels), len(adds), err)
+		// Unread acknowledgements would be read as the next batch's.
+		return errors.Join(fmt.Errorf("netlink transaction (%d messages): %w", len(msgs), err), n.reopen())
 	}
 	return nil
 }
