@@ -124,7 +124,8 @@ func (e *Enforcer) kernelHolds(ctx context.Context, next *state) (holds, absent 
 
 // buildFresh builds the table where there is none, in two steps: nft
 // writes the structure with the interval sets' elements, then netlink the
-// other elements in transactions of maxNetlinkMessages, the stamp last. nft parses every element it
+// other elements in transactions of at most maxNetlinkMessages and
+// maxNetlinkChanges, the stamp last. nft parses every element it
 // writes (≈30k commands at 10k pods); netlink does not. Why two steps are
 // safe here only: without a table nothing was enforced, and it stays so
 // until the pod maps fill. A table that exists is always replaced in one
@@ -158,7 +159,11 @@ func (e *Enforcer) buildFresh(ctx context.Context, next *state, res policy.SyncR
 	}
 	msgs, err := encodeMessages(nil, append(changes, stamp))
 	for err == nil && len(msgs) > 0 {
-		n := min(len(msgs), maxNetlinkMessages)
+		n, elems := 0, 0
+		for n < len(msgs) && n < maxNetlinkMessages && elems+len(msgs[n].elems) <= maxNetlinkChanges {
+			elems += len(msgs[n].elems)
+			n++
+		}
 		err = e.nl.send(msgs[:n])
 		msgs = msgs[n:]
 	}

@@ -127,13 +127,13 @@ func listElements(t *testing.T, ns *testnet.Netns) string {
 	return strings.Join(lines, "\n")
 }
 
-// TestKernelFreshBuildAtScale builds a table for 1k policies where there
+// TestKernelFreshBuildAtScale builds a table for 10k pods and 1k policies where there
 // is none (structure by nft, elements by netlink in several transactions)
 // and checks that the kernel holds exactly what one nft transaction
 // writes, and that a restarted agent adopts it.
 func TestKernelFreshBuildAtScale(t *testing.T) {
 	testnet.RequireRoot(t)
-	m := policy.Compile(scaleInput(pt.NewScale(1000, 1000)))
+	m := policy.Compile(scaleInput(pt.NewScale(10000, 1000)))
 	viaNetlink, viaNFT := testnet.NewNetns(t, "freshnl"), testnet.NewNetns(t, "freshnft")
 	for _, ns := range []*testnet.Netns{viaNetlink, viaNFT} {
 		err := ns.Do(func() error {
