@@ -127,10 +127,10 @@ func listElements(t *testing.T, ns *testnet.Netns) string {
 	return strings.Join(lines, "\n")
 }
 
-// TestKernelFreshBuildAtScale builds a table for 10k pods and 1k policies where there
-// is none (structure by nft, elements by netlink in several transactions)
-// and checks that the kernel holds exactly what one nft transaction
-// writes, and that a restarted agent adopts it.
+// TestKernelFreshBuildAtScale builds a table for 10k pods and 1k policies
+// where there is none (structure by nft, elements by netlink in several
+// transactions) and checks that the kernel holds exactly what one nft
+// transaction writes, and that a restarted agent adopts it.
 func TestKernelFreshBuildAtScale(t *testing.T) {
 	testnet.RequireRoot(t)
 	m := policy.Compile(scaleInput(pt.NewScale(10000, 1000)))
