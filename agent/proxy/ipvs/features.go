@@ -43,4 +43,4 @@ var Features = proxy.FeatureSet{
 	},
 }
 
-var _ proxy.Backend = Features
+var _ proxy.FeatureTable = Features

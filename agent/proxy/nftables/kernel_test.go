@@ -20,6 +20,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/plexus-net/plexus/agent/nfttable"
 	"github.com/plexus-net/plexus/agent/proxy"
 	"github.com/plexus-net/plexus/agent/proxy/healthcheck"
 	pt "github.com/plexus-net/plexus/agent/proxy/proxytest"
@@ -97,7 +98,7 @@ func newLab(t *testing.T) *lab {
 	})
 	t.Cleanup(func() { _ = l.hc.Close() })
 	err := l.node1.Do(func() error {
-		nft, err := NewNFTables()
+		nft, err := nfttable.Open(TableFamily, TableName)
 		if err != nil {
 			return err
 		}

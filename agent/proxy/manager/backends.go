@@ -1,4 +1,4 @@
-package services
+package manager
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 
 	"sigs.k8s.io/knftables"
 
+	"github.com/plexus-net/plexus/agent/nfttable"
 	"github.com/plexus-net/plexus/agent/proxy"
 	"github.com/plexus-net/plexus/agent/proxy/nftables"
 )
@@ -24,7 +25,7 @@ type Config struct {
 // Backend is one service proxy implementation as the Manager drives it.
 type Backend interface {
 	// Features is the backend's row of the feature table.
-	Features() proxy.Backend
+	Features() proxy.FeatureTable
 	// Sync makes the data plane match m and reports whether it wrote anything.
 	Sync(ctx context.Context, m proxy.Model, cfg Config) (bool, error)
 	// Remove deletes everything the backend programmed on node and stops its servers; with
@@ -68,7 +69,7 @@ func NewNFTables(nft knftables.Interface, hc interface{ Close() error }, opts ..
 }
 
 // Features implements Backend.
-func (b *NFTables) Features() proxy.Backend { return nftables.Features }
+func (b *NFTables) Features() proxy.FeatureTable { return nftables.Features }
 
 // Sync implements Backend.
 func (b *NFTables) Sync(ctx context.Context, m proxy.Model, _ Config) (bool, error) {
@@ -99,19 +100,6 @@ func (b *NFTables) Remove(ctx context.Context, _ proxy.NodeInfo) (bool, error) {
 	if b.hc != nil {
 		hcErr = b.hc.Close()
 	}
-	wrote, err := removeTable(ctx, b.nft, nftables.TableName)
+	wrote, err := nfttable.New(b.nft, nftables.TableFamily, nftables.TableName).Remove(ctx)
 	return wrote, errors.Join(err, hcErr)
-}
-
-// removeTable deletes nft's table; a missing table costs no write.
-func removeTable(ctx context.Context, nft knftables.Interface, name string) (bool, error) {
-	if _, err := nft.List(ctx, "chains"); knftables.IsNotFound(err) {
-		return false, nil
-	}
-	tx := nft.NewTransaction()
-	tx.Delete(&knftables.Table{})
-	if err := nft.Run(ctx, tx); err != nil && !knftables.IsNotFound(err) {
-		return false, fmt.Errorf("delete nftables table %s: %w", name, err)
-	}
-	return true, nil
 }
