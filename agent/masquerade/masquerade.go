@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/knftables"
 
 	"github.com/plexus-net/plexus/agent/nfttable"
+	"github.com/plexus-net/plexus/internal/ipfamily"
 )
 
 const (
@@ -106,7 +107,7 @@ func elements(prefixes []netip.Prefix, is4 bool) []string {
 			ps = append(ps, p.Masked())
 		}
 	}
-	slices.SortFunc(ps, comparePrefix)
+	slices.SortFunc(ps, ipfamily.ComparePrefix)
 	out := []string{}
 	var last netip.Prefix
 	for _, p := range ps {
@@ -119,12 +120,4 @@ func elements(prefixes []netip.Prefix, is4 bool) []string {
 		out = append(out, p.String())
 	}
 	return out
-}
-
-// comparePrefix orders prefixes by address, then shorter first.
-func comparePrefix(a, b netip.Prefix) int {
-	if c := a.Addr().Compare(b.Addr()); c != 0 {
-		return c
-	}
-	return a.Bits() - b.Bits()
 }
