@@ -24,7 +24,7 @@ import (
 	"github.com/plexus-net/plexus/agent/proxy/proxytest"
 )
 
-// guestBackend is the agent's IPVS backend (agent/services) on the guest's
+// guestBackend is the agent's IPVS backend (agent/proxy/manager) on the guest's
 // real kernel, wired as the agent wires it: real IPVS and dummy device,
 // the mode's nftables table through real nft, ipvs.SetSysctls, and health
 // check servers listening in the guest's root namespace.
