@@ -5,8 +5,8 @@ import (
 	"net/netip"
 
 	"github.com/plexus-net/plexus/agent/masquerade"
+	"github.com/plexus-net/plexus/agent/proxy/manager"
 	"github.com/plexus-net/plexus/agent/routing"
-	"github.com/plexus-net/plexus/agent/services"
 	v1 "github.com/plexus-net/plexus/api/v1alpha1"
 )
 
@@ -57,11 +57,11 @@ type StatusWriter interface {
 // PodCounter counts the pod attachments on the node.
 type PodCounter func() (int, error)
 
-// ServiceProxy programs the node's Services; *services.Manager is the real one.
+// ServiceProxy programs the node's Services; *manager.Manager is the real one.
 type ServiceProxy interface {
 	// Sync programs d through the backend of d.Mode, removing the other backends' state; full
 	// compares with the kernel instead of trusting memory. The Result carries any error.
-	Sync(ctx context.Context, d services.Desired, full bool) services.Result
+	Sync(ctx context.Context, d manager.Desired, full bool) manager.Result
 }
 
-var _ ServiceProxy = &services.Manager{}
+var _ ServiceProxy = &manager.Manager{}

@@ -20,7 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/plexus-net/plexus/agent/proxy"
-	"github.com/plexus-net/plexus/agent/services"
+	"github.com/plexus-net/plexus/agent/proxy/manager"
 	v1 "github.com/plexus-net/plexus/api/v1alpha1"
 )
 
@@ -160,7 +160,7 @@ func watch(ctx context.Context, c cache.Cache, a *Agent) error {
 // lists: the first sync must not run before, or it would program (and, after a restart, rebuild
 // the table for) only the Services delivered so far. An informer's own HasSynced says only that
 // its store has them.
-func watchServices(ctx context.Context, c cache.Cache, feed *services.Feed, a *Agent) ([]toolscache.InformerSynced, error) {
+func watchServices(ctx context.Context, c cache.Cache, feed *manager.Feed, a *Agent) ([]toolscache.InformerSynced, error) {
 	svcInf, err := c.GetInformer(ctx, &corev1.Service{})
 	if err != nil {
 		return nil, fmt.Errorf("informer for Services: %w", err)
@@ -230,7 +230,7 @@ func watchServices(ctx context.Context, c cache.Cache, feed *services.Feed, a *A
 
 // serviceEvents returns the recorder of the Warning Events on Services that use a feature the
 // active backend cannot honour. Events are best effort: a failure only loses the Event.
-func serviceEvents(ctx context.Context, c client.Client, node string) services.EventRecorder {
+func serviceEvents(ctx context.Context, c client.Client, node string) manager.EventRecorder {
 	return func(svc *corev1.Service, msg string) {
 		now := metav1.NewTime(time.Now())
 		ev := &corev1.Event{

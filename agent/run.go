@@ -21,11 +21,12 @@ import (
 
 	"github.com/plexus-net/plexus/agent/cni"
 	"github.com/plexus-net/plexus/agent/masquerade"
+	"github.com/plexus-net/plexus/agent/nfttable"
 	"github.com/plexus-net/plexus/agent/proxy/healthcheck"
 	"github.com/plexus-net/plexus/agent/proxy/ipvs"
+	"github.com/plexus-net/plexus/agent/proxy/manager"
 	"github.com/plexus-net/plexus/agent/proxy/nftables"
 	"github.com/plexus-net/plexus/agent/routing"
-	"github.com/plexus-net/plexus/agent/services"
 	v1 "github.com/plexus-net/plexus/api/v1alpha1"
 )
 
@@ -67,11 +68,11 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("open the routing data plane: %w", err)
 	}
 	defer nl.Close()
-	nft, err := newNFTablesIn(thread, masquerade.NewNFTables)
+	nft, err := newNFTablesIn(thread, nfttable.Opener(masquerade.TableFamily, masquerade.TableName))
 	if err != nil {
 		return err
 	}
-	feed := services.NewFeed()
+	feed := manager.NewFeed()
 	svcProxy, closeProxy, err := newServiceProxy(ctx, o, thread, ns, feed, cl)
 	if err != nil {
 		return err
@@ -142,14 +143,14 @@ func Run(ctx context.Context, o Options) error {
 // nftables (with conntrack cleanup and the eTP Local health check servers, which stop when the
 // agent stops) and IPVS (opened lazily: only a node told to use it needs kernel IPVS; with its
 // own health check servers, and its sysctls written on the namespace's thread).
-func newServiceProxy(ctx context.Context, o Options, thread *nsThread, ns netns.NsHandle, feed *services.Feed,
-	cl client.Client) (*services.Manager, func(), error) {
+func newServiceProxy(ctx context.Context, o Options, thread *nsThread, ns netns.NsHandle, feed *manager.Feed,
+	cl client.Client) (*manager.Manager, func(), error) {
 	logger := log.FromContext(ctx)
-	proxyNFT, err := newNFTablesIn(thread, nftables.NewNFTables)
+	proxyNFT, err := newNFTablesIn(thread, nfttable.Opener(nftables.TableFamily, nftables.TableName))
 	if err != nil {
 		return nil, nil, err
 	}
-	ipvsNFT, err := newNFTablesIn(thread, ipvs.NewNFTables)
+	ipvsNFT, err := newNFTablesIn(thread, nfttable.Opener(ipvs.NFTFamily, ipvs.NFTTable))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -159,20 +160,20 @@ func newServiceProxy(ctx context.Context, o Options, thread *nsThread, ns netns.
 	if err != nil {
 		return nil, nil, err
 	}
-	nftBackend := services.NewNFTables(proxyNFT, hc,
+	nftBackend := manager.NewNFTables(proxyNFT, hc,
 		nftables.WithConntrack(nsConntrack{inner: nftables.ExecConntrack{}, t: thread}), nftables.WithHealthChecker(hc),
 		nftables.WithNetlink(nl))
 	nftBackend.Errors = func(err error) { logger.Error(err, "Service proxy sync partly failed") }
 	// The IPVS backend has health check servers of its own: the nftables backend's Remove, which
 	// runs on every full sync in IPVS mode, closes those it was given.
 	ipvsHC := healthcheck.New(listenIn(thread))
-	ipvsBackend := services.NewIPVS(services.KernelIPVS(o.Netns, func() (ipvs.Binder, error) {
+	ipvsBackend := manager.NewIPVS(manager.KernelIPVS(o.Netns, func() (ipvs.Binder, error) {
 		return ipvs.NewDummyBinder(ns, ipvs.DummyDevice)
-	}), ipvsNFT, services.WithHealthChecker(ipvsHC), services.WithSysctls(func() error {
+	}), ipvsNFT, manager.WithHealthChecker(ipvsHC), manager.WithSysctls(func() error {
 		return thread.run(ipvs.SetSysctls) // /proc/sys/net is the namespace of the writing thread
 	}))
 	ipvsBackend.Errors = func(err error) { logger.Error(err, "Service proxy sync partly failed") }
-	m := services.NewManager(feed, map[v1.ServiceProxyMode]services.Backend{
+	m := manager.NewManager(feed, map[v1.ServiceProxyMode]manager.Backend{
 		v1.ServiceProxyNFTables: nftBackend,
 		v1.ServiceProxyIPVS:     ipvsBackend,
 	}, serviceEvents(ctx, cl, o.NodeName))

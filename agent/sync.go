@@ -9,8 +9,8 @@ import (
 
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/plexus-net/plexus/agent/proxy/manager"
 	"github.com/plexus-net/plexus/agent/routing"
-	"github.com/plexus-net/plexus/agent/services"
 	"github.com/plexus-net/plexus/agent/status"
 )
 
@@ -190,7 +190,7 @@ func (a *Agent) program(ctx context.Context, in Inputs, res *SyncResult, full bo
 }
 
 // servicesObservation is the status package's view of a service proxy sync.
-func servicesObservation(r services.Result) *status.Services {
+func servicesObservation(r manager.Result) *status.Services {
 	s := &status.Services{Mode: r.Mode, Services: r.Counts.Services, ServicePorts: r.Counts.ServicePorts,
 		Endpoints: r.Counts.Endpoints, Err: r.Err, Unavailable: r.Unavailable}
 	for _, f := range r.Supported {

@@ -11,8 +11,8 @@ import (
 	"github.com/plexus-net/plexus/agent/cni"
 	"github.com/plexus-net/plexus/agent/masquerade"
 	"github.com/plexus-net/plexus/agent/proxy"
+	"github.com/plexus-net/plexus/agent/proxy/manager"
 	"github.com/plexus-net/plexus/agent/routing"
-	"github.com/plexus-net/plexus/agent/services"
 	v1 "github.com/plexus-net/plexus/api/v1alpha1"
 )
 
@@ -68,7 +68,7 @@ type Desired struct {
 	// NodeNetworkGeneration is the generation of this node's NodeNetwork.
 	NodeNetworkGeneration int64
 	// Services is what the service proxy programs (mode, node identity, backend config).
-	Services services.Desired
+	Services manager.Desired
 }
 
 // ZoneLabel is the Node label whose value is the node's zone (for topology hints).
@@ -162,8 +162,8 @@ func Translate(in Inputs, uplink routing.Uplink) (Desired, error) {
 
 // servicesDesired is the service proxy's part of the translation: the effective mode, the node's
 // name, zone and node IPs, the NodePort address CIDRs and the cluster's pod CIDRs.
-func servicesDesired(in Inputs, eff *v1.ClusterNetworkSpec, nodeIPs []netip.Addr) (services.Desired, error) {
-	d := services.Desired{Mode: v1.ServiceProxyNFTables, Node: proxy.NodeInfo{Name: in.NodeName, Addresses: slices.Clone(nodeIPs)}}
+func servicesDesired(in Inputs, eff *v1.ClusterNetworkSpec, nodeIPs []netip.Addr) (manager.Desired, error) {
+	d := manager.Desired{Mode: v1.ServiceProxyNFTables, Node: proxy.NodeInfo{Name: in.NodeName, Addresses: slices.Clone(nodeIPs)}}
 	if node := findNode(in.Nodes, in.NodeName); node != nil {
 		d.Node.Zone = node.Labels[ZoneLabel]
 	}
@@ -173,7 +173,7 @@ func servicesDesired(in Inputs, eff *v1.ClusterNetworkSpec, nodeIPs []netip.Addr
 		}
 		npa, err := parseCIDRs(sp.NodePortAddresses)
 		if err != nil {
-			return services.Desired{}, fmt.Errorf("effective serviceProxy.nodePortAddresses: %w", err)
+			return manager.Desired{}, fmt.Errorf("effective serviceProxy.nodePortAddresses: %w", err)
 		}
 		if len(npa) > 0 {
 			d.Node.NodePortAddresses = npa
@@ -184,7 +184,7 @@ func servicesDesired(in Inputs, eff *v1.ClusterNetworkSpec, nodeIPs []netip.Addr
 	}
 	pods, err := parseCIDRs(eff.PodNetwork.CIDRs)
 	if err != nil {
-		return services.Desired{}, fmt.Errorf("effective pod network: %w", err)
+		return manager.Desired{}, fmt.Errorf("effective pod network: %w", err)
 	}
 	d.Config.PodCIDRs = pods
 	return d, nil

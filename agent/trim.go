@@ -12,7 +12,7 @@ import (
 // The informer transforms of the service proxy's objects. Every agent caches every Service and
 // every EndpointSlice of the cluster, so what it keeps of them is most of its memory: at 10,000
 // Services the managedFields alone outweigh the fields the proxy reads. The transforms keep
-// exactly what proxy.Build, proxy.Tracker, proxy.UsedFeatures, services.Feed and the agent's
+// exactly what proxy.Build, proxy.Tracker, proxy.UsedFeatures, manager.Feed and the agent's
 // handlers read (TestTrim* prove that a trimmed object builds the same model and feature list),
 // and drop the rest: managedFields, annotations, owner references, labels (but the slice's
 // service-name label), selectors, unused spec and status fields, and per endpoint its

@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	plexusagent "github.com/plexus-net/plexus/agent"
+	"github.com/plexus-net/plexus/agent/nfttable"
 	"github.com/plexus-net/plexus/agent/proxy"
 	"github.com/plexus-net/plexus/agent/proxy/nftables"
 )
@@ -168,7 +169,7 @@ func runAgent() error {
 	if !cache.WaitForCacheSync(ctx.Done(), svcReg.HasSynced, sliceReg.HasSynced) {
 		return fmt.Errorf("informer caches did not sync")
 	}
-	nft, err := nftables.NewNFTables()
+	nft, err := nfttable.Open(nftables.TableFamily, nftables.TableName)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package services
+package manager
 
 import (
 	"context"
@@ -161,7 +161,7 @@ type limited struct {
 }
 
 // Features implements Backend: the wrapped backend's row without l.lacks.
-func (l limited) Features() proxy.Backend {
+func (l limited) Features() proxy.FeatureTable {
 	fs := l.Backend.Features().(proxy.FeatureSet)
 	sup := maps.Clone(fs.Supported)
 	for _, f := range l.lacks {

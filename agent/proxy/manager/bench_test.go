@@ -1,4 +1,4 @@
-package services
+package manager
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 // Feed cost around a backend.
 type modelOnly struct{}
 
-func (modelOnly) Features() proxy.Backend { return nftables.Features }
+func (modelOnly) Features() proxy.FeatureTable { return nftables.Features }
 func (modelOnly) Sync(context.Context, proxy.Model, Config) (bool, error) {
 	return true, nil
 }

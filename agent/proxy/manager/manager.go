@@ -1,4 +1,4 @@
-package services
+package manager
 
 import (
 	"cmp"
@@ -124,7 +124,7 @@ func (m *Manager) Sync(ctx context.Context, d Desired, full bool) Result {
 }
 
 // recordEvents emits the Warning Events of the Services that changed (all after a mode change).
-func (m *Manager) recordEvents(b proxy.Backend, snap snapshot) {
+func (m *Manager) recordEvents(b proxy.FeatureTable, snap snapshot) {
 	objs := snap.changed
 	if m.eventsAll {
 		objs = m.feed.all()

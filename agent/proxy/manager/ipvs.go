@@ -1,4 +1,4 @@
-package services
+package manager
 
 import (
 	"context"
@@ -34,7 +34,6 @@ type HealthChecker interface {
 // the mode and, when set, the eTP Local health check servers.
 type IPVS struct {
 	open    IPVSKernel
-	table   knftables.Interface
 	nft     *ipvs.NFTSyncer
 	syncer  *ipvs.Syncer
 	hc      HealthChecker
@@ -62,7 +61,7 @@ func WithSysctls(set func() error) IPVSOption { return func(b *IPVS) { b.sysctls
 
 // NewIPVS returns the IPVS backend.
 func NewIPVS(open IPVSKernel, nft knftables.Interface, opts ...IPVSOption) *IPVS {
-	b := &IPVS{open: open, table: nft, nft: ipvs.NewNFTSyncer(nft)}
+	b := &IPVS{open: open, nft: ipvs.NewNFTSyncer(nft)}
 	for _, o := range opts {
 		o(b)
 	}
@@ -70,12 +69,12 @@ func NewIPVS(open IPVSKernel, nft knftables.Interface, opts ...IPVSOption) *IPVS
 }
 
 // Features implements Backend.
-func (b *IPVS) Features() proxy.Backend { return ipvs.Features }
+func (b *IPVS) Features() proxy.FeatureTable { return ipvs.Features }
 
 // RequestFullSync implements Backend.
 func (b *IPVS) RequestFullSync() {
 	if b.syncer != nil {
-		b.syncer.ForceFullSync()
+		b.syncer.RequestFullSync()
 	}
 }
 
@@ -140,7 +139,7 @@ func (b *IPVS) Remove(ctx context.Context, node proxy.NodeInfo) (bool, error) {
 	} else if _, ok := errors.AsType[*UnavailableError](err); !ok {
 		return false, errors.Join(err, hcErr)
 	}
-	removed, err := removeTable(ctx, b.table, ipvs.NFTTable)
+	removed, err := b.nft.Remove(ctx)
 	return wrote || removed, errors.Join(err, hcErr)
 }
 

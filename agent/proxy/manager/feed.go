@@ -1,9 +1,14 @@
-// Package services is the agent's service proxy: it keeps the Services and EndpointSlices the
+// Package manager is the agent's service proxy as the sync loop sees it: it keeps the Services and EndpointSlices the
 // informers deliver (Feed), builds the proxy.Model for the node, and programs it through the
 // backend that the ClusterNetwork's effective serviceProxy.mode selects (Manager), removing the
 // state of the other backends. It also decides which Services get a Warning Event because the
 // active backend cannot honour a feature they use, once per Service and feature set.
-package services
+//
+// Backend is the one interface a service proxy implementation meets to be driven here; the
+// adapters NFTables and IPVS wrap the kernel backends of agent/proxy/nftables and
+// agent/proxy/ipvs. The model (agent/proxy) knows nothing of them: its FeatureTable is only a
+// backend's row of the feature table.
+package manager
 
 import (
 	"sync"
