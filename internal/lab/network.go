@@ -11,7 +11,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	v1 "github.com/plexus-net/plexus/api/v1alpha1"
-	"github.com/plexus-net/plexus/internal/testnet"
+	"github.com/plexus-net/plexus/internal/hostnet"
 )
 
 // sampleClusterNetwork is the ClusterNetwork the lab applies; its ranges configure the control plane.
@@ -70,7 +70,7 @@ func CheckRanges(c Config) error {
 	if err != nil {
 		return err
 	}
-	if err := testnet.CheckNoOverlap(ranges...); err != nil {
+	if err := hostnet.CheckNoOverlap(ranges...); err != nil {
 		return fmt.Errorf("lab ranges %v: %w", ranges, err)
 	}
 	return nil
