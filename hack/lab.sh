@@ -26,7 +26,7 @@ snapshot() {
   # Lab processes are in the plexus-lab cgroups; node programs by name (other suites run their own
   # etcd and kube-apiserver, never these).
   echo "## processes"
-  { grep -l plexus-lab /proc/[0-9]*/cgroup 2>/dev/null || true; } | wc -l
+  { grep -l ":/plexus-lab/" /proc/[0-9]*/cgroup 2>/dev/null || true; } | wc -l
   ps -eo comm= | grep -E '^(containerd|containerd-shim|kubelet|pause|plexus-agent|plexus-operator|plexusctl)' | sort | uniq -c || true
   echo "## dirs"; ls -d /run/netns /run/containerd /run/plexus /var/lib/containerd /var/lib/kubelet /var/lib/cni \
     /var/log/pods /var/log/containers /etc/containerd /etc/cni /opt/cni /opt/containerd /run/nri /var/run/nri "$cache/lab" 2>/dev/null || true

@@ -20,6 +20,9 @@ func Down(c Config) error {
 	if os.Geteuid() != 0 {
 		return errors.New("removing the lab's namespaces, mounts and cgroups needs root")
 	}
+	if err := c.validate(); err != nil {
+		return err
+	}
 	st, err := loadState(c.Dir)
 	if err != nil {
 		return err

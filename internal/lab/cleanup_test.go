@@ -10,20 +10,35 @@ import (
 	"time"
 )
 
+// testLabName and testLabSlot are the lab these tests make: never a person's (DefaultName, slot 0),
+// the e2e suite's or the lab benchmarks', so they run while any of those runs.
+const (
+	testLabName = "cleanup"
+	testLabSlot = 3
+)
+
+// requireLab skips the test, saying why, when no lab can run here; where a lab is required
+// (RequireEnv, set by make test) it fails instead.
+func requireLab(t *testing.T) {
+	t.Helper()
+	if reason := Unavailable(); reason != "" {
+		if Required() {
+			t.Fatal(reason)
+		}
+		t.Skip(reason)
+	}
+}
+
 // TestDownAfterAbortedUp makes what the first steps of Up make (state, network namespaces, a
 // process tree in the lab's namespace and cgroups, host mount points, recorded sysctls) and stops
 // there, as an aborted Up does; Down must then leave the machine as it was.
 func TestDownAfterAbortedUp(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the lab makes namespaces and cgroups")
+	requireLab(t)
+	c := NamedConfig(repoRoot(t), testLabName, testLabSlot)
+	if netnsExists(c.UnderlayNetns()) {
+		t.Fatalf("network namespace %s exists: an earlier run of this test was killed before it cleaned up; "+
+			"remove its namespaces (ip netns delete) and cgroups (%s) first", c.UnderlayNetns(), c.CgroupRoot())
 	}
-	if _, err := os.Stat(trackingHierarchy); err != nil {
-		t.Skipf("no cgroup v1 pids hierarchy at %s", trackingHierarchy)
-	}
-	if netnsExists(UnderlayNetns) {
-		t.Skip("a lab is running on this machine (plexusctl lab down first)")
-	}
-	c := DefaultConfig(repoRoot(t))
 	c.Nodes = 2
 	c.Dir = filepath.Join(t.TempDir(), "lab")
 	var out bytes.Buffer
@@ -31,7 +46,7 @@ func TestDownAfterAbortedUp(t *testing.T) {
 	if err := CheckRanges(c); err != nil {
 		t.Fatal(err)
 	}
-	before := machineSnapshot(t)
+	before := machineSnapshot(t, c)
 
 	st, err := loadState(c.Dir)
 	if err != nil {
@@ -45,7 +60,7 @@ func TestDownAfterAbortedUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A process with a child in the underlay namespace, like a control-plane component.
-	if err := c.startProcess(st, "sleeper", UnderlayNetns, filepath.Join(c.Dir, "logs/sleeper.log"),
+	if err := c.startProcess(st, "sleeper", c.UnderlayNetns(), filepath.Join(c.Dir, "logs/sleeper.log"),
 		"/bin/sh", "-c", "sleep 300 & sleep 300"); err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +79,7 @@ func TestDownAfterAbortedUp(t *testing.T) {
 	if err := Down(c); err != nil {
 		t.Fatalf("down: %v\n%s", err, out.String())
 	}
-	if after := machineSnapshot(t); after != before {
+	if after := machineSnapshot(t, c); after != before {
 		t.Fatalf("the machine differs after down:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 	if _, err := os.Stat(c.Dir); !os.IsNotExist(err) {
@@ -74,12 +89,12 @@ func TestDownAfterAbortedUp(t *testing.T) {
 
 // machineSnapshot lists what the lab may touch: its namespaces, links, cgroups, processes, mount
 // points and the sysctls it records.
-func machineSnapshot(t *testing.T) string {
+func machineSnapshot(t *testing.T, c Config) string {
 	t.Helper()
 	var b strings.Builder
 	ns, _ := exec.Command("ip", "netns", "list").Output()
 	for _, l := range strings.Split(string(ns), "\n") {
-		if strings.HasPrefix(l, NetnsPrefix) {
+		if strings.HasPrefix(l, c.NetnsPrefix()) {
 			b.WriteString("netns " + l + "\n")
 		}
 	}
@@ -90,7 +105,7 @@ func machineSnapshot(t *testing.T) string {
 		}
 	}
 	for _, h := range nodeCgroupHierarchies() {
-		if _, err := os.Stat(filepath.Join(h, CgroupRoot)); err == nil {
+		if _, err := os.Stat(filepath.Join(h, c.CgroupRoot())); err == nil {
 			b.WriteString("cgroup " + h + "\n")
 		}
 	}

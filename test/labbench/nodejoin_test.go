@@ -80,7 +80,7 @@ func (r joinResult) join() time.Duration { return max(r.ready, r.routes) }
 // joinNode adds the next node and measures its join.
 func joinNode(ctx context.Context, b *testing.B, l *benchLab) (joinResult, error) {
 	i := l.nodes + 1
-	n := lab.NodeAt(i)
+	n := l.cfg.NodeAt(i)
 	res := joinResult{node: n.Name, others: l.nodes}
 	nodeW, err := l.kube.CoreV1().Nodes().Watch(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", n.Name).String()})
 	if err != nil {
@@ -224,7 +224,7 @@ func waitRoutes(ctx context.Context, l *benchLab, n lab.Node, peers int) ([]*net
 		errs []error
 	)
 	for i := 1; i <= peers; i++ {
-		peer := lab.NodeAt(i)
+		peer := l.cfg.NodeAt(i)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

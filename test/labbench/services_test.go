@@ -161,7 +161,7 @@ func timeService(ctx context.Context, l *benchLab, name string) (time.Duration, 
 		errs []error
 	)
 	for i := 1; i <= l.nodes; i++ {
-		n := lab.NodeAt(i)
+		n := l.cfg.NodeAt(i)
 		for _, ip := range created.Spec.ClusterIPs {
 			wg.Add(1)
 			go func() {
