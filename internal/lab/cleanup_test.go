@@ -34,25 +34,50 @@ func requireLab(t *testing.T) {
 // there, as an aborted Up does; Down must then leave the machine as it was.
 func TestDownAfterAbortedUp(t *testing.T) {
 	requireLab(t)
-	c := NamedConfig(repoRoot(t), testLabName, testLabSlot)
+	c := testLab(t, testLabName, testLabSlot, filepath.Join(t.TempDir(), "lab"))
+	before := machineSnapshot(t, c)
+	abortedUp(t, c)
+
+	if err := Down(c); err != nil {
+		t.Fatalf("down: %v\n%s", err, c.Out)
+	}
+	if after := machineSnapshot(t, c); after != before {
+		t.Fatalf("the machine differs after down:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	if _, err := os.Stat(c.Dir); !os.IsNotExist(err) {
+		t.Fatalf("lab folder %s left behind", c.Dir)
+	}
+}
+
+// testLab is a two-node lab of the given name and slot in dir, with its progress in a buffer; it
+// fails when the lab's namespace is there already (left by a killed run).
+func testLab(t *testing.T, name string, slot int, dir string) Config {
+	t.Helper()
+	c := NamedConfig(repoRoot(t), name, slot)
 	if netnsExists(c.UnderlayNetns()) {
 		t.Fatalf("network namespace %s exists: an earlier run of this test was killed before it cleaned up; "+
 			"remove its namespaces (ip netns delete) and cgroups (%s) first", c.UnderlayNetns(), c.CgroupRoot())
 	}
 	c.Nodes = 2
-	c.Dir = filepath.Join(t.TempDir(), "lab")
-	var out bytes.Buffer
-	c.Out = &out
+	c.Dir = dir
+	c.Out = &bytes.Buffer{}
 	if err := CheckRanges(c); err != nil {
 		t.Fatal(err)
 	}
-	before := machineSnapshot(t, c)
+	return c
+}
 
+// abortedUp makes what the first steps of Up make (state, network namespaces, a process with a
+// child in the underlay namespace and the lab's cgroup, host mount points, recorded sysctls) and
+// returns the state, as an Up aborted there leaves it.
+func abortedUp(t *testing.T, c Config) *State {
+	t.Helper()
 	st, err := loadState(c.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	st.Nodes = c.Nodes
+	st.Started = time.Now()
 	if err := setupNetwork(c, st); err != nil {
 		t.Fatal(err)
 	}
@@ -75,16 +100,7 @@ func TestDownAfterAbortedUp(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-
-	if err := Down(c); err != nil {
-		t.Fatalf("down: %v\n%s", err, out.String())
-	}
-	if after := machineSnapshot(t, c); after != before {
-		t.Fatalf("the machine differs after down:\nbefore:\n%s\nafter:\n%s", before, after)
-	}
-	if _, err := os.Stat(c.Dir); !os.IsNotExist(err) {
-		t.Fatalf("lab folder %s left behind", c.Dir)
-	}
+	return st
 }
 
 // machineSnapshot lists what the lab may touch: its namespaces, links, cgroups, processes, mount
