@@ -22,9 +22,7 @@ lab: deps build ## A real multi-node cluster on this machine with Plexus install
 	@hack/lab.sh up
 
 .PHONY: test
-test: deps generate manifests verify-bundle verify-no-test-code controlplane ## Run every test: unit, real API server, real kernel (as root).
-	@echo "==> [test] running as root (real-kernel tests and labs make namespaces, mounts and cgroups)"
-	@if [ "$$(id -u)" != 0 ]; then echo "make test must run as root: its real-kernel tests and labs would otherwise be skipped, not run"; exit 1; fi
+test: require-root deps generate manifests verify-bundle verify-no-test-code controlplane ## Run every test: unit, real API server, real kernel (as root).
 	@echo "==> [test] go vet"
 	@$(GO) vet ./...
 	@echo "==> [test] gofmt"
@@ -64,6 +62,11 @@ verify-bundle: manifests ## Fail when the committed OLM bundle is out of date wi
 	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; hack/bundle.sh $$tmp >/dev/null; \
 	  diff -r $$tmp bundle/manifests >/dev/null || { echo "bundle/manifests is out of date: run make bundle"; diff -r $$tmp bundle/manifests | head -20; exit 1; }
 	@echo "==> [bundle] bundle/manifests up to date"
+
+.PHONY: require-root
+require-root: ## Fail, saying why, unless running as root (make test's real-kernel tests and labs need it).
+	@echo "==> [test] running as root (real-kernel tests and labs make namespaces, mounts and cgroups)"
+	@if [ "$$(id -u)" != 0 ]; then echo "make test must run as root: its real-kernel tests and labs would be skipped, not run, and it would report ok for them"; exit 1; fi
 
 .PHONY: verify-no-test-code
 verify-no-test-code: ## Fail when a binary under cmd/ links test code (testing, testing/..., internal/testnet).
