@@ -2,7 +2,7 @@
 # The local lab (make lab): a real multi-node cluster on this machine with Plexus installed as its
 # only CNI and service proxy. A thin wrapper around `plexusctl lab` (internal/lab does the work).
 #
-#   hack/lab.sh up [-nodes N] | down | status
+#   hack/lab.sh up [-nodes N] | down | status      (each also takes -name N -slot S: another lab beside)
 #   hack/lab.sh verify-down     # up, abort it midway, down: checks that nothing is left behind
 set -euo pipefail
 

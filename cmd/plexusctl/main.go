@@ -66,8 +66,8 @@ func run(args []string) error {
 			return err
 		}
 	}
-	if *slot < 0 || *slot > 255 {
-		return fmt.Errorf("-slot %d: want 0..255", *slot)
+	if *slot < 0 || *slot > lab.MaxSlot {
+		return fmt.Errorf("-slot %d: want 0..%d", *slot, lab.MaxSlot)
 	}
 	c := lab.NamedConfig(root, *name, *slot)
 	c.Nodes = *nodes

@@ -40,8 +40,8 @@ const (
 	NodeNamePrefix = "lab-node-"
 	// hostAPIBasePort is the forwarder port of slot 0.
 	hostAPIBasePort = 36443
-	// maxSlot bounds the slot: it is the third octet of the underlay's IPv4 range.
-	maxSlot = 255
+	// MaxSlot is the highest slot (NamedConfig): the slot is the third octet of the underlay's IPv4 range.
+	MaxSlot = 255
 )
 
 // validName is what a lab name may look like: it goes into namespace and cgroup names.
