@@ -1,7 +1,8 @@
-package testnet
+package hostnet
 
 import (
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 )
@@ -49,7 +50,9 @@ func TestFindOverlap(t *testing.T) {
 }
 
 func TestCheckNoOverlapOnThisMachine(t *testing.T) {
-	RequireRoot(t)
+	if os.Geteuid() != 0 {
+		t.Skip("reads every routing table: run as root")
+	}
 	if err := CheckNoOverlap(netip.MustParsePrefix("10.99.0.0/24"), netip.MustParsePrefix("fd10:99::/64")); err != nil {
 		t.Fatalf("the documented test ranges clash with this machine: %v", err)
 	}
