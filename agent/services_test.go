@@ -28,10 +28,10 @@ func withServices(a *Agent) *knftables.Fake {
 	noIPVS := func() (ipvs.Interface, ipvs.Binder, error) {
 		return nil, nil, &services.UnavailableError{Mode: "ipvs", Missing: "IPVS (CONFIG_IP_VS; no /proc/net/ip_vs)"}
 	}
-	a.Services = services.NewManager(feed, map[v1.ServiceProxyMode]services.Backend{
+	a.Planes = append(a.Planes, NewServicesPlane(services.NewManager(feed, map[v1.ServiceProxyMode]services.Backend{
 		v1.ServiceProxyNFTables: services.NewNFTables(proxyNFT, nil),
 		v1.ServiceProxyIPVS:     services.NewIPVS(noIPVS, knftables.NewFake(ipvs.NFTFamily, ipvs.NFTTable)),
-	}, nil)
+	}, nil)))
 	return proxyNFT
 }
 
@@ -41,7 +41,7 @@ func TestSyncProgramsServices(t *testing.T) {
 	a := w.newAgent(nil)
 	proxyNFT := withServices(a)
 	res, err := a.Sync(ctx, true)
-	if err != nil || !res.ServicesWritten {
+	if err != nil || !res.Plane(PlaneServices).Wrote {
 		t.Fatalf("first sync: %+v, %v", res, err)
 	}
 	st := w.api.status("node-1")
