@@ -5,11 +5,10 @@ import (
 	"fmt"
 	"runtime/debug"
 
-	v1 "github.com/plexus-net/plexus/api/v1alpha1"
-
 	"github.com/plexus-net/plexus/agent/routing"
 	"github.com/plexus-net/plexus/agent/services"
 	"github.com/plexus-net/plexus/agent/status"
+	v1 "github.com/plexus-net/plexus/api/v1alpha1"
 )
 
 // The agent's planes: each adapts one collaborator (deps.go) to Plane.
