@@ -8,10 +8,14 @@ import (
 
 // Names of the agent's planes (logs, SyncResult).
 const (
-	PlaneRoutes     = "routes"
+	// PlaneRoutes is the routing plane; it logs its number of changes as "routeChanges".
+	PlaneRoutes = "routes"
+	// PlaneMasquerade is the masquerade table.
 	PlaneMasquerade = "masquerade"
-	PlaneCNI        = "cni"
-	PlaneServices   = "services"
+	// PlaneCNI is the CNI node state file.
+	PlaneCNI = "nodeState"
+	// PlaneServices is the service proxy.
+	PlaneServices = "services"
 )
 
 // Plane is one of the node's data planes. Every sync runs every plane with the same desired
@@ -80,16 +84,17 @@ func (r SyncResult) Wrote() bool {
 	return r.StatusPatched
 }
 
-// logValues are the key/value pairs of the planes that wrote, for the sync's log line.
+// logValues are the key/value pairs of the sync's log line: every plane's outcome in the order
+// the planes ran (the routes plane's number of changes as "routeChanges", the others' wrote?),
+// then the status patch. The keys are stable: tools (and test/podnetwork) read the line.
 func (r SyncResult) logValues() []any {
 	var kv []any
 	for _, p := range r.Planes {
-		switch {
-		case p.Changes > 0:
-			kv = append(kv, p.Name, p.Changes)
-		case p.Wrote:
-			kv = append(kv, p.Name, true)
+		if p.Name == PlaneRoutes {
+			kv = append(kv, "routeChanges", p.Changes)
+			continue
 		}
+		kv = append(kv, p.Name, p.Wrote)
 	}
 	return append(kv, "status", r.StatusPatched)
 }

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -115,5 +116,16 @@ func TestFailingRoutesStopNoOtherPlane(t *testing.T) {
 	wantCondition(t, st.Conditions, v1.ConditionNodeReady, metav1.ConditionFalse, v1.ReasonRoutingFailed)
 	if st.ProgrammedGeneration != 0 {
 		t.Errorf("programmedGeneration %d with failing routes", st.ProgrammedGeneration)
+	}
+}
+
+// The sync's log line keeps its keys and their order: test/podnetwork tells a write to the data
+// plane from one to the status alone by `"routeChanges":0,"masquerade":false,"nodeState":false,`.
+func TestSyncLogValues(t *testing.T) {
+	r := SyncResult{Planes: []PlaneOutcome{{Name: PlaneRoutes}, {Name: PlaneMasquerade}, {Name: PlaneCNI},
+		{Name: PlaneServices, Wrote: true}}, StatusPatched: true}
+	got := fmt.Sprint(r.logValues()...)
+	if want := fmt.Sprint("routeChanges", 0, "masquerade", false, "nodeState", false, "services", true, "status", true); got != want {
+		t.Errorf("log values %s, want %s", got, want)
 	}
 }
