@@ -28,10 +28,10 @@ func withServices(a *Agent) *knftables.Fake {
 	noIPVS := func() (ipvs.Interface, ipvs.Binder, error) {
 		return nil, nil, &manager.UnavailableError{Mode: "ipvs", Missing: "IPVS (CONFIG_IP_VS; no /proc/net/ip_vs)"}
 	}
-	a.Services = manager.NewManager(feed, map[v1.ServiceProxyMode]manager.Backend{
+	a.Planes = append(a.Planes, NewServicesPlane(manager.NewManager(feed, map[v1.ServiceProxyMode]manager.Backend{
 		v1.ServiceProxyNFTables: manager.NewNFTables(proxyNFT, nil),
 		v1.ServiceProxyIPVS:     manager.NewIPVS(noIPVS, knftables.NewFake(ipvs.NFTFamily, ipvs.NFTTable)),
-	}, nil)
+	}, nil)))
 	return proxyNFT
 }
 
@@ -41,7 +41,7 @@ func TestSyncProgramsServices(t *testing.T) {
 	a := w.newAgent(nil)
 	proxyNFT := withServices(a)
 	res, err := a.Sync(ctx, true)
-	if err != nil || !res.ServicesWritten {
+	if err != nil || !res.Plane(PlaneServices).Wrote {
 		t.Fatalf("first sync: %+v, %v", res, err)
 	}
 	st := w.api.status("node-1")

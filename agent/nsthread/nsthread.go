@@ -1,4 +1,7 @@
-package agent
+// Package nsthread runs the agent's data plane calls in another network namespace (the agent's
+// --netns), on one OS thread that has entered it: nft and conntrack runs, sysctls, listeners.
+// Every function here accepts a nil *Thread, meaning the caller's own namespace.
+package nsthread
 
 import (
 	"context"
@@ -13,7 +16,7 @@ import (
 	"github.com/plexus-net/plexus/agent/proxy/nftables"
 )
 
-// nsThread runs functions on one OS thread that has entered a network namespace.
+// Thread runs functions on one OS thread that has entered a network namespace.
 //
 // Why a thread: setns(2) switches the namespace of the calling thread only, and knftables runs
 // the `nft` binary with os/exec, whose child inherits the namespace of the thread that forks it.
@@ -21,17 +24,17 @@ import (
 // agent runs on this thread instead. The thread never switches back: its goroutine exits still
 // locked when stopped, which makes the Go runtime destroy the thread, so no goroutine of the
 // agent can ever land on a thread in the wrong namespace.
-type nsThread struct {
+type Thread struct {
 	fns  chan func()
 	done chan struct{}
 }
 
-// startNSThread starts the thread in the namespace bound at path.
-func startNSThread(path string) (*nsThread, error) {
-	t := &nsThread{fns: make(chan func()), done: make(chan struct{})}
+// Start starts the thread in the namespace bound at path.
+func Start(path string) (*Thread, error) {
+	t := &Thread{fns: make(chan func()), done: make(chan struct{})}
 	errc := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread() // never unlocked, on purpose (see nsThread)
+		runtime.LockOSThread() // never unlocked, on purpose (see Thread)
 		ns, err := netns.GetFromPath(path)
 		if err != nil {
 			errc <- fmt.Errorf("open network namespace %s: %w", path, err)
@@ -59,18 +62,18 @@ func startNSThread(path string) (*nsThread, error) {
 }
 
 // do runs fn on the thread and waits for it.
-func (t *nsThread) do(fn func()) {
+func (t *Thread) do(fn func()) {
 	finished := make(chan struct{})
 	t.fns <- func() { fn(); close(finished) }
 	<-finished
 }
 
-// stop ends the thread.
-func (t *nsThread) stop() { close(t.done) }
+// Stop ends the thread.
+func (t *Thread) Stop() { close(t.done) }
 
-// run runs fn on the thread and returns its error; on a nil t (no --netns) it runs fn on the
+// Run runs fn on the thread and returns its error; on a nil t (no --netns) it runs fn on the
 // caller's thread, which is in the agent's own namespace.
-func (t *nsThread) run(fn func() error) error {
+func (t *Thread) Run(fn func() error) error {
 	if t == nil {
 		return fn()
 	}
@@ -79,9 +82,9 @@ func (t *nsThread) run(fn func() error) error {
 	return err
 }
 
-// newNFTablesIn returns the nftables interface that newNFT makes (bound to one table), running
+// NFTables returns the nftables interface that newNFT makes (bound to one table), running
 // nft in the namespace of t (the caller's own namespace when t is nil).
-func newNFTablesIn(t *nsThread, newNFT func() (knftables.Interface, error)) (knftables.Interface, error) {
+func NFTables(t *Thread, newNFT func() (knftables.Interface, error)) (knftables.Interface, error) {
 	if t == nil {
 		return newNFT()
 	}
@@ -95,10 +98,10 @@ func newNFTablesIn(t *nsThread, newNFT func() (knftables.Interface, error)) (knf
 	return &nsNFTables{inner: nft, t: t}, nil
 }
 
-// nsNFTables is a knftables.Interface whose calls run on an nsThread.
+// nsNFTables is a knftables.Interface whose calls run on a Thread.
 type nsNFTables struct {
 	inner knftables.Interface
-	t     *nsThread
+	t     *Thread
 }
 
 var _ knftables.Interface = &nsNFTables{}
@@ -148,11 +151,15 @@ func (n *nsNFTables) ListCounters(ctx context.Context) (c []*knftables.Counter, 
 	return c, err
 }
 
-// nsConntrack runs the conntrack cleaner on an nsThread (conntrack(8) acts on the namespace it
-// starts in).
+// Conntrack runs the conntrack cleaner inner on t (conntrack(8) acts on the namespace it starts
+// in).
+func Conntrack(t *Thread, inner nftables.Conntrack) nftables.Conntrack {
+	return nsConntrack{inner: inner, t: t}
+}
+
 type nsConntrack struct {
 	inner nftables.Conntrack
-	t     *nsThread
+	t     *Thread
 }
 
 // ClearUDP implements nftables.Conntrack.
@@ -164,9 +171,9 @@ func (c nsConntrack) ClearUDP(ctx context.Context, frontend netip.AddrPort, endp
 	return err
 }
 
-// listenIn opens a TCP listener on every address of t's namespace (the caller's when t is nil):
+// Listen returns what opens a TCP listener on every address of t's namespace (the caller's when t is nil):
 // a socket stays in the namespace it was made in, whichever thread serves it later.
-func listenIn(t *nsThread) func(port uint16) (net.Listener, error) {
+func Listen(t *Thread) func(port uint16) (net.Listener, error) {
 	return func(port uint16) (ln net.Listener, err error) {
 		if t == nil {
 			return net.Listen("tcp", fmt.Sprintf(":%d", port))

@@ -1,4 +1,4 @@
-package agent
+package cachetrim
 
 import (
 	"net/netip"
@@ -158,7 +158,7 @@ func trimmed(t *testing.T, svcs []*corev1.Service, slices []*discoveryv1.Endpoin
 	t.Helper()
 	var ts []*corev1.Service
 	for _, s := range svcs {
-		out, err := TrimService(s)
+		out, err := Service(s)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -166,7 +166,7 @@ func trimmed(t *testing.T, svcs []*corev1.Service, slices []*discoveryv1.Endpoin
 	}
 	var tl []*discoveryv1.EndpointSlice
 	for _, s := range slices {
-		out, err := TrimEndpointSlice(s)
+		out, err := EndpointSlice(s)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -274,13 +274,13 @@ func TestTrimIsIdempotentAndPassesOthers(t *testing.T) {
 		t.Error("trimming a trimmed object changes it")
 	}
 	tomb := toolscache.DeletedFinalStateUnknown{Key: "ns/x", Obj: ts[0]}
-	for _, f := range []toolscache.TransformFunc{TrimService, TrimEndpointSlice} {
+	for _, f := range []toolscache.TransformFunc{Service, EndpointSlice} {
 		if out, err := f(tomb); err != nil || !reflect.DeepEqual(out, tomb) {
 			t.Errorf("a tombstone comes out as %v, %v", out, err)
 		}
 	}
-	if out, _ := TrimService(tl[0]); out != any(tl[0]) {
-		t.Error("TrimService changed an EndpointSlice")
+	if out, _ := Service(tl[0]); out != any(tl[0]) {
+		t.Error("Service changed an EndpointSlice")
 	}
 }
 

@@ -1,4 +1,7 @@
-package agent
+// Package agentrun is plexus-agent's wiring: it opens the API caches, the node's data planes
+// (in the --netns namespace, through package nsthread), the Event recorder and the HTTP servers,
+// gives them to an agent.Agent and runs it. The list of planes is Planes.
+package agentrun
 
 import (
 	"context"
@@ -12,21 +15,30 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/vishvananda/netns"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/record"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/plexus-net/plexus/agent"
 	"github.com/plexus-net/plexus/agent/cni"
+	"github.com/plexus-net/plexus/agent/informers"
 	"github.com/plexus-net/plexus/agent/masquerade"
 	"github.com/plexus-net/plexus/agent/nfttable"
+	"github.com/plexus-net/plexus/agent/nsthread"
 	"github.com/plexus-net/plexus/agent/proxy/healthcheck"
 	"github.com/plexus-net/plexus/agent/proxy/ipvs"
 	"github.com/plexus-net/plexus/agent/proxy/manager"
 	"github.com/plexus-net/plexus/agent/proxy/nftables"
 	"github.com/plexus-net/plexus/agent/routing"
+	"github.com/plexus-net/plexus/agent/status"
 	v1 "github.com/plexus-net/plexus/api/v1alpha1"
 )
 
@@ -42,8 +54,8 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	scheme := NewScheme()
-	c, err := cache.New(restCfg, CacheOptions(scheme))
+	scheme := informers.NewScheme()
+	c, err := cache.New(restCfg, informers.CacheOptions(scheme))
 	if err != nil {
 		return fmt.Errorf("create informer cache: %w", err)
 	}
@@ -51,29 +63,34 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("create API client: %w", err)
 	}
+	events, stopEvents, err := eventRecorder(ctx, restCfg, scheme, o.NodeName)
+	if err != nil {
+		return err
+	}
+	defer stopEvents()
 
-	ns, thread := netns.None(), (*nsThread)(nil)
+	ns, thread := netns.None(), (*nsthread.Thread)(nil)
 	if o.Netns != "" {
 		if ns, err = netns.GetFromPath(o.Netns); err != nil {
 			return fmt.Errorf("open --netns %s: %w", o.Netns, err)
 		}
 		defer ns.Close()
-		if thread, err = startNSThread(o.Netns); err != nil {
+		if thread, err = nsthread.Start(o.Netns); err != nil {
 			return err
 		}
-		defer thread.stop()
+		defer thread.Stop()
 	}
 	nl, err := routing.NewNetlink(ns)
 	if err != nil {
 		return fmt.Errorf("open the routing data plane: %w", err)
 	}
 	defer nl.Close()
-	nft, err := newNFTablesIn(thread, nfttable.Opener(masquerade.TableFamily, masquerade.TableName))
+	nft, err := nsthread.NFTables(thread, nfttable.Opener(masquerade.TableFamily, masquerade.TableName))
 	if err != nil {
 		return err
 	}
 	feed := manager.NewFeed()
-	svcProxy, closeProxy, err := newServiceProxy(ctx, o, thread, ns, feed, cl)
+	svcProxy, closeProxy, err := newServiceProxy(ctx, o, thread, ns, feed, serviceEvents(events))
 	if err != nil {
 		return err
 	}
@@ -81,18 +98,16 @@ func Run(ctx context.Context, o Options) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a := &Agent{
+	metrics := agent.NewMetrics(reg)
+	a := &agent.Agent{
 		NodeName:       o.NodeName,
 		NodeIPOverride: o.nodeIPOverride(),
-		NodeStatePath:  o.NodeStateFile,
-		Source:         cacheSource{c},
-		Routes:         routing.NewSyncer(nl),
-		Masquerade:     masquerade.New(nft),
+		Source:         informers.Source{Cache: c},
 		Uplinks:        nl,
-		Status:         kubeStatus{cl},
-		Pods:           CNIStorePods(o.CNIDataDir),
-		Services:       svcProxy,
-		Metrics:        NewMetrics(reg),
+		Pods:           agent.CNIStorePods(o.CNIDataDir),
+		Planes:         Planes(routing.NewSyncer(nl), masquerade.New(nft), o.NodeStateFile, svcProxy, metrics),
+		Reporter:       status.Reporter{Writer: apiStatus{c: cl, events: events}},
+		Metrics:        metrics,
 		ResyncPeriod:   o.ResyncPeriod,
 		Install: func() error {
 			return cni.Install(o.CNIPluginBinary, o.CNIBinDir, o.CNIConfDir,
@@ -109,21 +124,18 @@ func Run(ctx context.Context, o Options) error {
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	metrics := http.NewServeMux()
-	metrics.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	metricsMux := http.NewServeMux()
+	metricsMux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	for _, s := range []struct {
 		addr string
 		h    http.Handler
-	}{{o.HealthAddress, health}, {o.MetricsAddress, metrics}} {
+	}{{o.HealthAddress, health}, {o.MetricsAddress, metricsMux}} {
 		if err := serve(ctx, s.addr, s.h); err != nil {
 			return err
 		}
 	}
 
-	if err := watch(ctx, c, a); err != nil {
-		return err
-	}
-	handlersSynced, err := watchServices(ctx, c, feed, a)
+	handlersSynced, err := informers.Watch(ctx, c, feed, a.MarkDirty)
 	if err != nil {
 		return err
 	}
@@ -139,44 +151,69 @@ func Run(ctx context.Context, o Options) error {
 	return a.Run(ctx)
 }
 
+// Planes is the one list of the node's data planes, in the order every sync runs them: a new
+// plane is added here (and nowhere else in the loop). Each fails alone and reports in its own
+// NodeNetwork condition.
+func Planes(routes agent.RouteSyncer, masq agent.Masquerader, nodeStateFile string, svc agent.ServiceProxy, metrics *agent.Metrics) []agent.Plane {
+	return []agent.Plane{
+		agent.NewRoutesPlane(routes, metrics),
+		agent.NewMasqueradePlane(masq),
+		agent.NewCNIPlane(nodeStateFile),
+		agent.NewServicesPlane(svc),
+	}
+}
+
+// eventRecorder returns the recorder of the agent's Events (client-go's, which aggregates
+// repeats) and what stops it. Events are best effort: the recorder never blocks the sync loop,
+// and a failed write only loses the Event.
+func eventRecorder(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme, node string) (record.EventRecorder, func(), error) {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("create the Events client: %w", err)
+	}
+	b := record.NewBroadcaster(record.WithContext(ctx))
+	b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: cs.CoreV1().Events("")})
+	return b.NewRecorder(scheme, corev1.EventSource{Component: eventSource, Host: node}), b.Shutdown, nil
+}
+
 // newServiceProxy builds the service proxy with both backends in the data plane's namespace:
 // nftables (with conntrack cleanup and the eTP Local health check servers, which stop when the
 // agent stops) and IPVS (opened lazily: only a node told to use it needs kernel IPVS; with its
 // own health check servers, and its sysctls written on the namespace's thread).
-func newServiceProxy(ctx context.Context, o Options, thread *nsThread, ns netns.NsHandle, feed *manager.Feed,
-	cl client.Client) (*manager.Manager, func(), error) {
+func newServiceProxy(ctx context.Context, o Options, thread *nsthread.Thread, ns netns.NsHandle, feed *manager.Feed,
+	events manager.EventRecorder) (*manager.Manager, func(), error) {
 	logger := log.FromContext(ctx)
-	proxyNFT, err := newNFTablesIn(thread, nfttable.Opener(nftables.TableFamily, nftables.TableName))
+	proxyNFT, err := nsthread.NFTables(thread, nfttable.Opener(nftables.TableFamily, nftables.TableName))
 	if err != nil {
 		return nil, nil, err
 	}
-	ipvsNFT, err := newNFTablesIn(thread, nfttable.Opener(ipvs.NFTFamily, ipvs.NFTTable))
+	ipvsNFT, err := nsthread.NFTables(thread, nfttable.Opener(ipvs.NFTFamily, ipvs.NFTTable))
 	if err != nil {
 		return nil, nil, err
 	}
-	hc := healthcheck.New(listenIn(thread))
+	hc := healthcheck.New(nsthread.Listen(thread))
 	// Element changes (almost every Service change) go through one lasting netlink socket.
 	nl, err := nftables.NewNetlink(o.Netns)
 	if err != nil {
 		return nil, nil, err
 	}
 	nftBackend := manager.NewNFTables(proxyNFT, hc,
-		nftables.WithConntrack(nsConntrack{inner: nftables.ExecConntrack{}, t: thread}), nftables.WithHealthChecker(hc),
+		nftables.WithConntrack(nsthread.Conntrack(thread, nftables.ExecConntrack{})), nftables.WithHealthChecker(hc),
 		nftables.WithNetlink(nl))
 	nftBackend.Errors = func(err error) { logger.Error(err, "Service proxy sync partly failed") }
 	// The IPVS backend has health check servers of its own: the nftables backend's Remove, which
 	// runs on every full sync in IPVS mode, closes those it was given.
-	ipvsHC := healthcheck.New(listenIn(thread))
+	ipvsHC := healthcheck.New(nsthread.Listen(thread))
 	ipvsBackend := manager.NewIPVS(manager.KernelIPVS(o.Netns, func() (ipvs.Binder, error) {
 		return ipvs.NewDummyBinder(ns, ipvs.DummyDevice)
 	}), ipvsNFT, manager.WithHealthChecker(ipvsHC), manager.WithSysctls(func() error {
-		return thread.run(ipvs.SetSysctls) // /proc/sys/net is the namespace of the writing thread
+		return thread.Run(ipvs.SetSysctls) // /proc/sys/net is the namespace of the writing thread
 	}))
 	ipvsBackend.Errors = func(err error) { logger.Error(err, "Service proxy sync partly failed") }
 	m := manager.NewManager(feed, map[v1.ServiceProxyMode]manager.Backend{
 		v1.ServiceProxyNFTables: nftBackend,
 		v1.ServiceProxyIPVS:     ipvsBackend,
-	}, serviceEvents(ctx, cl, o.NodeName))
+	}, events)
 	// The health check servers answer only while the agent runs; the tables stay.
 	return m, func() { _ = hc.Close(); _ = ipvsHC.Close(); _ = nl.Close() }, nil
 }

@@ -1,4 +1,4 @@
-package agent
+package agentrun
 
 import (
 	"flag"
@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/plexus-net/plexus/agent"
 	"github.com/plexus-net/plexus/agent/cni"
 )
 
@@ -64,12 +65,12 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.NodeStateFile, "node-state-file", cni.DefaultNodeStatePath,
 		"File the agent writes the node's pod CIDRs and MTU to for plexus-cni (written into the conflist).")
 	fs.StringVar(&o.NodeIP, "node-ip", "",
-		"Node IPs to use, comma-separated, at most one per family. Rule: the Node's "+NodeIPAnnotation+
+		"Node IPs to use, comma-separated, at most one per family. Rule: the Node's "+agent.NodeIPAnnotation+
 			" annotation, else this flag, else the Node's first InternalIP of each family.")
 	fs.StringVar(&o.MetricsAddress, "metrics-bind-address", DefaultMetricsAddress, "Address of the Prometheus /metrics endpoint; \"0\" turns it off.")
 	fs.StringVar(&o.HealthAddress, "health-probe-bind-address", DefaultHealthAddress,
 		"Address of /healthz and /readyz (ready after the first successful sync); \"0\" turns it off.")
-	fs.DurationVar(&o.ResyncPeriod, "resync-period", DefaultResyncPeriod, "Period of full resyncs, which repair drift of the data plane.")
+	fs.DurationVar(&o.ResyncPeriod, "resync-period", agent.DefaultResyncPeriod, "Period of full resyncs, which repair drift of the data plane.")
 }
 
 // Complete checks the options and fills in derived defaults.
@@ -78,7 +79,7 @@ func (o *Options) Complete() error {
 		return fmt.Errorf("--node-name is required (or set $%s)", EnvNodeName)
 	}
 	if o.NodeIP != "" {
-		if _, err := ParseNodeIPs(o.NodeIP); err != nil {
+		if _, err := agent.ParseNodeIPs(o.NodeIP); err != nil {
 			return fmt.Errorf("--node-ip: %w", err)
 		}
 	}
@@ -100,6 +101,6 @@ func (o *Options) nodeIPOverride() []netip.Addr {
 	if o.NodeIP == "" {
 		return nil
 	}
-	ips, _ := ParseNodeIPs(o.NodeIP)
+	ips, _ := agent.ParseNodeIPs(o.NodeIP)
 	return ips
 }

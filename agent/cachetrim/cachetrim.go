@@ -1,4 +1,6 @@
-package agent
+// Package cachetrim holds the informer transforms of the agent: every agent caches every Node,
+// Service and EndpointSlice of the cluster, so it keeps only the fields it reads.
+package cachetrim
 
 import (
 	"sync"
@@ -19,11 +21,11 @@ import (
 // targetRef, hostname, zone and deprecated topology. A proxy feature that starts reading
 // another field must add it here, with its test.
 
-// TrimService is the informer transform of Services: it keeps the parts of a Service the service
+// Service is the informer transform of Services: it keeps the parts of a Service the service
 // proxy uses; anything else passes through unchanged (the informer also hands tombstones to a
 // transform, and objects it has already transformed). Exported for test/proxybench, whose proxy
 // process must hold what the agent holds.
-func TrimService(obj any) (any, error) {
+func Service(obj any) (any, error) {
 	s, ok := obj.(*corev1.Service)
 	if !ok {
 		return obj, nil
@@ -65,9 +67,9 @@ func TrimService(obj any) (any, error) {
 	return out, nil
 }
 
-// TrimEndpointSlice is the informer transform of EndpointSlices: it keeps the parts of an
+// EndpointSlice is the informer transform of EndpointSlices: it keeps the parts of an
 // EndpointSlice the service proxy uses; anything else passes through unchanged.
-func TrimEndpointSlice(obj any) (any, error) {
+func EndpointSlice(obj any) (any, error) {
 	s, ok := obj.(*discoveryv1.EndpointSlice)
 	if !ok {
 		return obj, nil
@@ -157,4 +159,29 @@ func (t *stringPointers) intern(p *string) *string {
 	}
 	t.m[*p] = p
 	return p
+}
+
+// Node is the informer transform of Nodes: it keeps the parts of a Node a sync reads (name,
+// annotations, addresses, the zone label); anything else passes through unchanged. Kubelets
+// update their Node often with data (images, conditions) the agent never looks at.
+func Node(obj any) (any, error) {
+	n, ok := obj.(*corev1.Node)
+	if !ok {
+		return obj, nil
+	}
+	return &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: n.Name, UID: n.UID, ResourceVersion: n.ResourceVersion, Generation: n.Generation,
+			Annotations: n.Annotations, DeletionTimestamp: n.DeletionTimestamp, Labels: zoneOnly(n.Labels),
+		},
+		Status: corev1.NodeStatus{Addresses: n.Status.Addresses},
+	}, nil
+}
+
+// zoneOnly keeps the zone label (topology hints of the service proxy) of a Node's labels.
+func zoneOnly(labels map[string]string) map[string]string {
+	if z, ok := labels[corev1.LabelTopologyZone]; ok {
+		return map[string]string{corev1.LabelTopologyZone: z}
+	}
+	return nil
 }
