@@ -15,8 +15,12 @@ func Poll(bound, interval time.Duration, cond func() bool) bool {
 
 // PollContext calls cond every interval until it is true or ctx is done, and reports which. cond
 // always runs at least once. The interval runs from one start of cond to the next, so a cond that
-// took longer than interval (a connection attempt that timed out) is retried at once.
+// took longer than interval (a connection attempt that timed out) is retried at once. An interval
+// of zero or less polls as often as cond returns (cond paces itself, e.g. a request with a timeout).
 func PollContext(ctx context.Context, interval time.Duration, cond func() bool) bool {
+	if interval <= 0 {
+		interval = time.Nanosecond
+	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
