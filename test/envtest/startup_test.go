@@ -2,7 +2,6 @@ package envtest
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -32,12 +31,13 @@ type apiGate struct {
 	mu      sync.Mutex
 	open    bool
 	held    []net.Conn
+	active  map[net.Conn]bool
 }
 
 func newAPIGate(backend string) *apiGate {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	Expect(err).NotTo(HaveOccurred())
-	g := &apiGate{ln: ln, backend: backend}
+	g := &apiGate{ln: ln, backend: backend, active: map[net.Conn]bool{}}
 	go g.serve()
 	return g
 }
@@ -54,13 +54,19 @@ func (g *apiGate) serve() {
 			g.mu.Unlock()
 			continue
 		}
+		g.active[c] = true
 		g.mu.Unlock()
 		go g.forward(c)
 	}
 }
 
 func (g *apiGate) forward(c net.Conn) {
-	defer c.Close()
+	defer func() {
+		g.mu.Lock()
+		delete(g.active, c)
+		g.mu.Unlock()
+		_ = c.Close()
+	}()
 	b, err := net.Dial("tcp", g.backend)
 	if err != nil {
 		return
@@ -81,6 +87,16 @@ func (g *apiGate) let() {
 		_ = c.Close()
 	}
 	g.held = nil
+}
+
+// hold closes the gate again: open connections are cut, new ones held unanswered.
+func (g *apiGate) hold() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.open = false
+	for c := range g.active {
+		_ = c.Close()
+	}
 }
 
 func (g *apiGate) close() {
@@ -196,6 +212,14 @@ var _ = Describe("The operator binary", func() {
 			g.Expect(lease.Spec.HolderIdentity).NotTo(BeNil())
 		}, timeout, interval).Should(Succeed())
 		Expect(exited).NotTo(Receive(), "the operator exited")
-		fmt.Fprintf(GinkgoWriter, "ready after the gate opened; output so far:\n%s\n", out.String())
+
+		By("the API server unreachable past the lease's renew deadline: the lease is lost, the process stays")
+		gate.hold()
+		Eventually(out.String, timeout, interval).Should(ContainSubstring("leader election lost"))
+		Consistently(exited, "1s").ShouldNot(Receive(), "the operator exited after losing its lease")
+		gate.let()
+		Eventually(func() int { code, _ := probe(probes, "/readyz"); return code }, 2*timeout, interval).Should(Equal(http.StatusOK))
+		Eventually(out.String, timeout, interval).Should(MatchRegexp(`(?s)leader election lost.*Successfully acquired lease`))
+		Expect(exited).NotTo(Receive(), "the operator exited")
 	})
 })
