@@ -115,17 +115,6 @@ func (a *Allocator) Allocate(f Family) (netip.Prefix, error) {
 	return netip.Prefix{}, fmt.Errorf("%w: every %s pod CIDR is fully allocated", ErrExhausted, f)
 }
 
-// Release frees a node CIDR. Releasing a CIDR that is not taken or in no pool does nothing.
-func (a *Allocator) Release(p netip.Prefix) {
-	pool := a.poolFor(p)
-	if pool == nil {
-		return
-	}
-	if i, err := subnetIndex(pool.CIDR, pool.MaskSize, p); err == nil {
-		pool.taken.clear(i)
-	}
-}
-
 // Usage reports capacity and use of every pool, in configuration order.
 func (a *Allocator) Usage() []Usage {
 	out := make([]Usage, 0, len(a.pools))
