@@ -130,7 +130,7 @@ var _ = Describe("An API server outage", Ordered, func() {
 		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: lab.WorkloadNamespace, Name: lab.EchoName}, svc)).To(Succeed())
 		Expect(svc.Spec.ClusterIP).NotTo(BeEmpty())
 		url := "http://" + net.JoinHostPort(svc.Spec.ClusterIP, strconv.Itoa(int(svc.Spec.Ports[0].Port))) + "/"
-		srcNetns := lab.EchoPodNetns(src.name)
+		srcNetns := labCfg.EchoPodNetns(src.name)
 		Expect(httpFrom(srcNetns, url)).NotTo(BeEmpty(), "the ClusterIP answers before the outage")
 
 		operatorsBefore, agentsBefore := restartCounts(operatorSelector), restartCounts(agentSelector)
