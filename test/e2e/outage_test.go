@@ -52,13 +52,29 @@ func restartCounts(selector string) map[string]int32 {
 	return out
 }
 
-// allPodsReady says whether every pod of selector is Ready, naming the first that is not.
+// allPodsReady says whether every pod of selector is Ready on a Node that exists, naming the first
+// that is not. A pod left on a removed Node (the node-removal spec) still reads Ready until the pod
+// garbage collector deletes it, and its replacement would look like a restart.
 func allPodsReady(selector string) error {
 	pods := podsOf(selector)
 	if len(pods) == 0 {
 		return fmt.Errorf("no pods of %s", selector)
 	}
+	var nodes corev1.NodeList
+	if err := k8s.List(ctx, &nodes); err != nil {
+		return fmt.Errorf("list Nodes: %w", err)
+	}
+	exists := map[string]bool{}
+	for _, n := range nodes.Items {
+		exists[n.Name] = true
+	}
 	for _, p := range pods {
+		if !exists[p.Spec.NodeName] {
+			return fmt.Errorf("pod %s is on Node %q, which is gone", p.Name, p.Spec.NodeName)
+		}
+		if p.DeletionTimestamp != nil {
+			return fmt.Errorf("pod %s is terminating", p.Name)
+		}
 		ready := false
 		for _, c := range p.Status.Conditions {
 			ready = ready || (c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue)

@@ -39,7 +39,9 @@ const (
 )
 
 var (
-	labCfg  lab.Config
+	// labCfg is set at package initialisation: container nodes (Describe bodies) already name the
+	// lab's nodes while the spec tree is built, before BeforeSuite runs.
+	labCfg  = suiteConfig()
 	k8s     client.Client
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -82,7 +84,6 @@ var _ = BeforeSuite(func() {
 	ctx, cancel = context.WithCancel(context.Background())
 	DeferCleanup(func() { cancel() })
 
-	labCfg = suiteConfig()
 	labCfg.Out = GinkgoWriter
 	if lab.Exists(labCfg.Dir) {
 		By("removing what an aborted run of this suite left")
