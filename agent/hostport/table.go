@@ -2,7 +2,9 @@ package hostport
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os/exec"
 	"strconv"
 
 	"sigs.k8s.io/knftables"
@@ -181,9 +183,15 @@ func Remove(ctx context.Context, nft knftables.Interface) error {
 	return nil
 }
 
+// ErrNoNft says the nft binary is not installed where the caller runs.
+var ErrNoNft = errors.New("nft is not installed on this node (host ports need the nftables package)")
+
 // Open returns the real nftables interface for the table: it runs nft in the network namespace
 // of the calling thread, so the nft binary must be installed on the node.
 func Open() (knftables.Interface, error) {
+	if _, err := exec.LookPath("nft"); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNoNft, err)
+	}
 	nft, err := knftables.New(knftables.InetFamily, TableName)
 	if err != nil {
 		return nil, fmt.Errorf("nftables for inet %s (is nft installed on the node?): %w", TableName, err)
