@@ -1,9 +1,11 @@
 package cni
 
 import (
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/plexus-net/plexus/agent/hostport"
 	"github.com/plexus-net/plexus/internal/testnet"
@@ -175,5 +177,51 @@ func TestGCRemovesHostPorts(t *testing.T) {
 	}
 	if table := node.hostPortTable(); table != "" {
 		t.Errorf("table left after GC of every pod:\n%s", table)
+	}
+}
+
+// TestHostPortUDPMovesToNewPod: a UDP client that keeps one socket (one conntrack entry) follows
+// its host port to the pod that takes it over after the first one is deleted: DEL and ADD flush
+// the port's UDP conntrack entries, which would otherwise still point at the deleted pod.
+func TestHostPortUDPMovesToNewPod(t *testing.T) {
+	node := newTestNode(t, dualStackState(0))
+	remote := node.addRemote()
+	oldPod, newPod := node.newPod("old"), node.newPod("new")
+	serveName(t, oldPod, "old", 8080)
+	serveName(t, newPod, "new", 8080)
+	pm := hostport.RuntimePortMapping{HostPort: 5353, ContainerPort: 8080, Protocol: "UDP"}
+	node.mustAddWithPorts(oldPod, "ctr-old", pm)
+
+	var conn net.Conn
+	if err := remote.Do(func() (err error) {
+		conn, err = net.Dial("udp", netip.AddrPortFrom(testNodeIP4, 5353).String())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ask := func() string {
+		var got string
+		testnet.Poll(echoBound, 50*time.Millisecond, func() bool {
+			_ = conn.SetDeadline(time.Now().Add(200 * time.Millisecond))
+			if _, err := conn.Write([]byte("who\n")); err != nil {
+				return false
+			}
+			buf := make([]byte, 64)
+			n, err := conn.Read(buf)
+			got = strings.Fields(string(buf[:n]) + " ?")[0]
+			return err == nil
+		})
+		return got
+	}
+	if got := ask(); got != "old" {
+		t.Fatalf("first answer from %q, want old", got)
+	}
+	if err := node.del(oldPod.Path(), "ctr-old"); err != nil {
+		t.Fatal(err)
+	}
+	node.mustAddWithPorts(newPod, "ctr-new", pm)
+	if got := ask(); got != "new" {
+		t.Errorf("after the host port moved, the same client socket reached %q, want new", got)
 	}
 }

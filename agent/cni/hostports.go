@@ -154,8 +154,29 @@ func addHostPorts(dataDir string, owner Owner, pms []hostport.RuntimePortMapping
 			_ = programHostPorts(others)
 			return internalError("program host ports of %s: %v", owner, err)
 		}
+		clearUDP(mappings)
 		return nil
 	})
+}
+
+// clearUDP flushes the UDP conntrack entries of mappings (see hostport.ClearUDP). A failure only
+// delays a UDP client's move to the new mapping until its entry expires: it is reported on
+// stderr, which the runtime logs, and does not fail the pod.
+func clearUDP(mappings []hostport.Mapping) {
+	if err := hostport.ClearUDP(mappings); err != nil {
+		fmt.Fprintf(os.Stderr, "plexus-cni: warning: %v\n", err)
+	}
+}
+
+// mappingsOf returns the mappings of the owners in set.
+func mappingsOf(records []hostPortRecord, set map[Owner]bool) []hostport.Mapping {
+	var out []hostport.Mapping
+	for _, r := range records {
+		if set[r.Owner] {
+			out = append(out, r.Mappings...)
+		}
+	}
+	return out
 }
 
 // removeHostPorts forgets the host ports of owners and reprograms the table. Owners without a
@@ -187,6 +208,7 @@ func removeHostPorts(dataDir string, owners ...Owner) error {
 		if err := programHostPorts(allMappings(records, gone)); err != nil {
 			return internalError("remove host ports: %v", err)
 		}
+		clearUDP(mappingsOf(records, gone))
 		for o := range gone {
 			if err := s.remove(o); err != nil {
 				return internalError("%v", err)
@@ -224,6 +246,7 @@ func gcHostPorts(dataDir string, valid map[Owner]bool) error {
 			}
 			return internalError("garbage-collect host ports: %v", err)
 		}
+		clearUDP(mappingsOf(records, stale))
 		for o := range stale {
 			if err := s.remove(o); err != nil {
 				return internalError("%v", err)
