@@ -81,6 +81,12 @@ func TestHostPorts(t *testing.T) {
 		}
 	}
 
+	// A repeated ADD of pod4 (the runtime retrying) keeps its ports and is no conflict with itself.
+	node.mustAddWithPorts(pods["pod4"], "ctr-4", pm(8443, 8080, "TCP", ""), pm(8443, 8080, "UDP", ""))
+	if got, err := askNameEventually(remote, "tcp", none, at(testNodeIP4, 8443)); err != nil || !strings.HasPrefix(got, "pod4 ") {
+		t.Errorf("after a repeated ADD of pod4: %q (%v)", got, err)
+	}
+
 	// Hairpin: pod4 reaches itself through its own host port, over both families; it sees the
 	// connection come from an address other than its own (masqueraded), or its answer would
 	// never reach the connection it opened.

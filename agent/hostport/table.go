@@ -172,8 +172,11 @@ func fill(tx *knftables.Transaction, mappings []Mapping) {
 	}
 }
 
-// Remove deletes the table; a missing table is no error.
+// Remove deletes the table; a missing table is no error and costs no write.
 func Remove(ctx context.Context, nft knftables.Interface) error {
+	if _, err := nft.List(ctx, "chains"); knftables.IsNotFound(err) {
+		return nil
+	}
 	tx := nft.NewTransaction()
 	tx.Add(&knftables.Table{})
 	tx.Delete(&knftables.Table{})
