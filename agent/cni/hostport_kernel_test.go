@@ -87,6 +87,17 @@ func TestHostPorts(t *testing.T) {
 		t.Errorf("after a repeated ADD of pod4: %q (%v)", got, err)
 	}
 
+	// CHECK sees the ports in place, and a lost element.
+	pod4Ports := []hostport.RuntimePortMapping{pm(8443, 8080, "TCP", ""), pm(8443, 8080, "UDP", "")}
+	if err := node.checkWithPorts(pods["pod4"], "ctr-4", pod4Ports...); err != nil {
+		t.Errorf("CHECK of pod4 with its host ports: %v", err)
+	}
+	node.ns.Exec(t, "nft", "delete element inet "+hostport.TableName+" anyip-v6 { udp . 8443 }")
+	if err := node.checkWithPorts(pods["pod4"], "ctr-4", pod4Ports...); err == nil || cniError(t, err).Code != CodeCheckFailed {
+		t.Errorf("CHECK after losing an element: %v, want code %d", err, CodeCheckFailed)
+	}
+	node.mustAddWithPorts(pods["pod4"], "ctr-4", pod4Ports...) // a repeated ADD repairs it
+
 	// Hairpin: pod4 reaches itself through its own host port, over both families; it sees the
 	// connection come from an address other than its own (masqueraded), or its answer would
 	// never reach the connection it opened.

@@ -69,11 +69,7 @@ func (n *testNode) addRemote() *testnet.Netns {
 // addWithPorts is ADD with the portMappings capability, as kubelet passes a pod's host ports.
 func (n *testNode) addWithPorts(pod *testnet.Netns, containerID string, pms ...hostport.RuntimePortMapping) (*types100.Result, error) {
 	rc := runtimeConf(pod.Path(), containerID)
-	var caps []map[string]any
-	for _, pm := range pms {
-		caps = append(caps, map[string]any{"hostPort": pm.HostPort, "containerPort": pm.ContainerPort, "protocol": pm.Protocol, "hostIP": pm.HostIP})
-	}
-	rc.CapabilityArgs = map[string]any{PortMappingsCapability: caps}
+	rc.CapabilityArgs = map[string]any{PortMappingsCapability: portMappingArgs(pms)}
 	var res types.Result
 	err := n.inNode(func(ctx context.Context) (err error) {
 		res, err = n.rt.AddNetworkList(ctx, n.list, rc)
@@ -92,6 +88,21 @@ func (n *testNode) mustAddWithPorts(pod *testnet.Netns, containerID string, pms 
 		n.t.Fatalf("ADD %s with host ports: %v", containerID, err)
 	}
 	return podAddrs(n.t, res)
+}
+
+// checkWithPorts is CHECK with the portMappings capability.
+func (n *testNode) checkWithPorts(pod *testnet.Netns, containerID string, pms ...hostport.RuntimePortMapping) error {
+	rc := runtimeConf(pod.Path(), containerID)
+	rc.CapabilityArgs = map[string]any{PortMappingsCapability: portMappingArgs(pms)}
+	return n.inNode(func(ctx context.Context) error { return n.rt.CheckNetworkList(ctx, n.list, rc) })
+}
+
+func portMappingArgs(pms []hostport.RuntimePortMapping) []map[string]any {
+	var caps []map[string]any
+	for _, pm := range pms {
+		caps = append(caps, map[string]any{"hostPort": pm.HostPort, "containerPort": pm.ContainerPort, "protocol": pm.Protocol, "hostIP": pm.HostIP})
+	}
+	return caps
 }
 
 // hostPortTable lists the node's host-port table ("" when there is none).

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -254,4 +255,44 @@ func gcHostPorts(dataDir string, valid map[Owner]bool) error {
 		}
 		return nil
 	})
+}
+
+// checkHostPorts verifies that owner's recorded host ports are the runtime's port mappings for
+// addrs and that the node's table holds every one of them.
+func checkHostPorts(dataDir string, owner Owner, pms []hostport.RuntimePortMapping, addrs []netip.Addr) error {
+	want, err := hostport.Expand(pms, addrs)
+	if err != nil {
+		return hostPortConfigError(err)
+	}
+	s, err := openHostPortStore(dataDir)
+	if err != nil {
+		return internalError("%v", err)
+	}
+	defer s.Close()
+	var recorded []hostport.Mapping
+	err = s.lock.WithLock(func() error {
+		records, err := s.list()
+		recorded = mappingsOf(records, map[Owner]bool{owner: true})
+		return err
+	})
+	if err != nil {
+		return internalError("%v", err)
+	}
+	if !slices.Equal(recorded, want) {
+		return checkFailed("host ports of %s: the runtime asks for %v but the plugin recorded %v", owner, want, recorded)
+	}
+	nft, err := hostport.Open()
+	if err != nil {
+		return internalError("%v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), nftTimeout)
+	defer cancel()
+	missing, err := hostport.Missing(ctx, nft, want)
+	if err != nil {
+		return internalError("%v", err)
+	}
+	if len(missing) > 0 {
+		return checkFailed("host ports of %s missing from nftables table inet %s: %v", owner, hostport.TableName, missing)
+	}
+	return nil
 }

@@ -109,7 +109,7 @@ func cmdDel(args *skel.CmdArgs) error {
 	})
 }
 
-// cmdCheck verifies that the attachment recorded in prevResult is intact.
+// cmdCheck verifies that the attachment recorded in prevResult is intact, host ports included.
 func cmdCheck(args *skel.CmdArgs) error {
 	conf, err := ParseConfig(args.StdinData)
 	if err != nil {
@@ -142,9 +142,13 @@ func cmdCheck(args *skel.CmdArgs) error {
 	if !sameAddrs(recorded, inResult) {
 		return checkFailed("addresses of %s: ADD returned %v but the allocation store holds %v", owner, inResult, recorded)
 	}
-	return checkAttachment(attachment{
+	err = checkAttachment(attachment{
 		owner: owner, netnsPath: args.Netns, hostVeth: HostVethName(owner.ContainerID, owner.IfName), mtu: mtu, addrs: recorded,
 	})
+	if err == nil && len(conf.PortMappings) > 0 {
+		err = checkHostPorts(conf.DataDir, owner, conf.PortMappings, recorded)
+	}
+	return err
 }
 
 // cmdGC frees every allocation whose attachment is not in the runtime's list of valid ones

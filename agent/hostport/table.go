@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"slices"
 	"strconv"
+	"strings"
 
 	"sigs.k8s.io/knftables"
 
@@ -200,4 +202,37 @@ func Open() (knftables.Interface, error) {
 		return nil, fmt.Errorf("nftables for inet %s (is nft installed on the node?): %w", TableName, err)
 	}
 	return nft, nil
+}
+
+// Missing returns the mappings whose element the table lacks or holds with another target.
+func Missing(ctx context.Context, nft knftables.Interface, mappings []Mapping) ([]Mapping, error) {
+	have := map[string]string{} // map name + key -> value
+	for _, f := range fams {
+		for _, name := range []string{mapHostIP + f.suffix, mapAnyIP + f.suffix} {
+			elems, err := nft.ListElements(ctx, "map", name)
+			if knftables.IsNotFound(err) {
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("list map %s of inet %s: %w", name, TableName, err)
+			}
+			for _, e := range elems {
+				have[name+" "+strings.Join(e.Key, " . ")] = strings.Join(e.Value, " . ")
+			}
+		}
+	}
+	var missing []Mapping
+	for _, e := range elements(mappings) {
+		if e.Map == "" {
+			continue
+		}
+		if have[e.Map+" "+strings.Join(e.Key, " . ")] != strings.Join(e.Value, " . ") {
+			for _, m := range mappings {
+				if elem := elements([]Mapping{m})[0]; elem.Map == e.Map && slices.Equal(elem.Key, e.Key) {
+					missing = append(missing, m)
+				}
+			}
+		}
+	}
+	return missing, nil
 }
