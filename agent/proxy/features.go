@@ -106,7 +106,7 @@ func Table(b FeatureTable) (supported, unsupported []Feature) {
 // slices are the Service's EndpointSlices (for topology hints and
 // terminating endpoints); nil is fine.
 func UsedFeatures(svc *corev1.Service, epSlices []*discoveryv1.EndpointSlice) []Feature {
-	if svc.Spec.Type == corev1.ServiceTypeExternalName || len(clusterIPs(svc)) == 0 || clusterIPs(svc)[0] == corev1.ClusterIPNone {
+	if svc.Spec.Type == corev1.ServiceTypeExternalName || OtherProxy(svc) || len(clusterIPs(svc)) == 0 || clusterIPs(svc)[0] == corev1.ClusterIPNone {
 		return nil
 	}
 	used := map[Feature]bool{FeatureClusterIP: true, FeatureRejectNoEndpoints: true, FeatureHairpin: true}

@@ -188,8 +188,8 @@ type ServicePort struct {
 	ClusterEndpoints []Endpoint
 	// ExternalEndpoints receive traffic to NodePort, LB and external IPs.
 	ExternalEndpoints []Endpoint
-	// LocalEndpoints counts the usable endpoints on this node (for the
-	// health check).
+	// LocalEndpoints counts the ready endpoints on this node (for the
+	// health check; serving-terminating ones do not count).
 	LocalEndpoints int
 	// UsesTopology says topology hints narrowed the cluster endpoints.
 	UsesTopology bool
