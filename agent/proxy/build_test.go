@@ -128,6 +128,7 @@ func TestEndpointSelection(t *testing.T) {
 		itp, etp      bool
 		eps           []pt.EP
 		cluster, ext  string
+		fromNode      string
 		clusterAction proxy.Action
 		extAction     proxy.Action
 		localCount    int
@@ -146,11 +147,13 @@ func TestEndpointSelection(t *testing.T) {
 		{name: "iTP Local none local drops", itp: true, eps: []pt.EP{{IP: "10.244.2.1", Node: remote}},
 			ext: "10.244.2.1:8080", clusterAction: proxy.Drop, extAction: proxy.Forward},
 		{name: "eTP Local", etp: true, eps: []pt.EP{{IP: "10.244.1.1", Node: local}, {IP: "10.244.2.1", Node: remote}},
-			cluster: "10.244.1.1:8080,10.244.2.1:8080", ext: "10.244.1.1:8080", clusterAction: proxy.Forward, extAction: proxy.Forward, localCount: 1},
+			cluster: "10.244.1.1:8080,10.244.2.1:8080", ext: "10.244.1.1:8080", fromNode: "10.244.1.1:8080,10.244.2.1:8080", clusterAction: proxy.Forward, extAction: proxy.Forward, localCount: 1},
 		{name: "eTP Local none local drops", etp: true, eps: []pt.EP{{IP: "10.244.2.1", Node: remote}},
-			cluster: "10.244.2.1:8080", clusterAction: proxy.Forward, extAction: proxy.Drop},
+			cluster: "10.244.2.1:8080", fromNode: "10.244.2.1:8080", clusterAction: proxy.Forward, extAction: proxy.Drop},
+		{name: "eTP and iTP Local: the node's own traffic still goes cluster-wide", etp: true, itp: true, eps: []pt.EP{{IP: "10.244.2.1", Node: remote}},
+			fromNode: "10.244.2.1:8080", clusterAction: proxy.Drop, extAction: proxy.Drop},
 		{name: "eTP Local terminating local fallback", etp: true, eps: []pt.EP{{IP: "10.244.1.1", Node: local, NotReady: true, Terminating: true}, {IP: "10.244.2.1", Node: remote}},
-			cluster: "10.244.2.1:8080", ext: "10.244.1.1:8080", clusterAction: proxy.Forward, extAction: proxy.Forward, localCount: 0},
+			cluster: "10.244.2.1:8080", ext: "10.244.1.1:8080", fromNode: "10.244.2.1:8080", clusterAction: proxy.Forward, extAction: proxy.Forward, localCount: 0},
 		{name: "topology hints for my zone", eps: []pt.EP{{IP: "10.244.1.1", Node: local, Zones: []string{"zone-1"}}, {IP: "10.244.2.1", Node: remote, Zones: []string{"zone-2"}}},
 			cluster: "10.244.1.1:8080", ext: "10.244.1.1:8080", clusterAction: proxy.Forward, extAction: proxy.Forward, localCount: 1, topology: true},
 		{name: "topology ignored when an endpoint lacks hints", eps: []pt.EP{{IP: "10.244.1.1", Node: local, Zones: []string{"zone-1"}}, {IP: "10.244.2.1", Node: remote}},
@@ -174,6 +177,9 @@ func TestEndpointSelection(t *testing.T) {
 			}
 			if got := eps(sp.ExternalEndpoints); got != c.ext {
 				t.Errorf("external endpoints %q, want %q", got, c.ext)
+			}
+			if got := eps(sp.FromNodeEndpoints); got != c.fromNode {
+				t.Errorf("endpoints of the node's own traffic to external VIPs %q, want %q", got, c.fromNode)
 			}
 			if got := sp.ActionFor(proxy.ClusterIP); got != c.clusterAction {
 				t.Errorf("ClusterIP action %s, want %s", got, c.clusterAction)

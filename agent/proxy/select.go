@@ -70,7 +70,8 @@ func byZone(eps []Endpoint, zone string) ([]Endpoint, bool) {
 // Local-policy endpoints: pick(local) (hints do not apply: the node is the
 // narrowest scope). ClusterIP traffic uses Local-policy endpoints when
 // internalTrafficPolicy is Local; NodePort, LB and external IPs use them
-// when externalTrafficPolicy is Local.
+// when externalTrafficPolicy is Local, and then the node's own traffic to
+// them gets the cluster-policy endpoints (FromNodeEndpoints).
 func selectEndpoints(sp *ServicePort, zone string) {
 	var local []Endpoint
 	for _, e := range sp.Endpoints {
@@ -94,5 +95,6 @@ func selectEndpoints(sp *ServicePort, zone string) {
 	sp.ExternalEndpoints = clusterPicked
 	if sp.ExternalPolicyLocal {
 		sp.ExternalEndpoints = localPicked
+		sp.FromNodeEndpoints = clusterPicked
 	}
 }
