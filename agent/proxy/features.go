@@ -139,6 +139,9 @@ func UsedFeatures(svc *corev1.Service, epSlices []*discoveryv1.EndpointSlice) []
 	used[FeatureDualStack] = len(clusterIPs(svc)) > 1
 	used[FeatureSessionAffinityIPv6] = used[FeatureSessionAffinity] && used[FeatureIPv6]
 	for _, s := range epSlices {
+		if ignoredSlice(s) {
+			continue
+		}
 		for _, e := range s.Endpoints {
 			if e.Hints != nil && len(e.Hints.ForZones) > 0 {
 				used[FeatureTopologyHints] = true

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 
 	pt "github.com/plexus-net/plexus/agent/proxy/proxytest"
 )
@@ -16,7 +17,8 @@ import (
 // NodePort (both families) and the LB IP, while a client outside is dropped and the health
 // check port says 503. Flipped to Cluster, everyone reaches it and the health check port
 // closes; flipped back to Local with a local endpoint too, outside clients get only the local
-// one (health 200) and node1 still gets both.
+// one (health 200) and node1 still gets both. Last, the local endpoint only terminating: outside
+// clients still reach it, the health check says 503.
 func TestKernelFromNodeShortCircuit(t *testing.T) {
 	l := newLab(t)
 	// The LB IP is not node1's: its connections to it need a route before nat-output DNATs them.
@@ -86,5 +88,18 @@ func TestKernelFromNodeShortCircuit(t *testing.T) {
 	}
 	if code := httpStatus(t, l.outside, netip.AddrPortFrom(node1IPs[0], hcPort)); code != http.StatusOK {
 		t.Errorf("Local with a local endpoint: health check %d, want 200", code)
+	}
+
+	// The local endpoint terminates (still serving) and no other is ready: outside clients still
+	// reach it (the fallback), but the health check says 503 so load balancers drain the node.
+	w := service(corev1.ServiceExternalTrafficPolicyLocal, false)
+	w.slices = []*discoveryv1.EndpointSlice{pt.Slice("ns", "lb", "lb-b1-0", "p", corev1.ProtocolTCP, int32(l.port1),
+		pt.EP{IP: b1IPs[0].String(), Node: "node1", NotReady: true, Terminating: true})}
+	l.sync(t, w)
+	if code := httpStatus(t, l.outside, netip.AddrPortFrom(node1IPs[0], hcPort)); code != http.StatusServiceUnavailable {
+		t.Errorf("only a terminating local endpoint: health check %d, want 503", code)
+	}
+	if names, _ := calls(t, l.outside, nodePort4, 3); names["b1"] != 3 {
+		t.Errorf("only a terminating local endpoint: outside client reached %v, want b1 (the fallback)", names)
 	}
 }
