@@ -1,15 +1,19 @@
 package agentrun
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
 
+	"github.com/plexus-net/plexus/agent/nsthread"
 	"github.com/plexus-net/plexus/agent/proxy/manager"
+	"github.com/plexus-net/plexus/internal/testnet"
 )
 
 // fakeClock is a settable clock.
@@ -114,5 +118,50 @@ func TestTrackedProxy(t *testing.T) {
 	p.Sync(ctx, manager.Desired{}, false)
 	if tunes != 3 {
 		t.Errorf("tune ran %d times, want 3 (twice before conntrack was loaded, once after)", tunes)
+	}
+}
+
+// TestKernelProxyHealthInNetns: the health server listens in the node's namespace (--netns),
+// where kube-proxy's port answers, not in the agent's own.
+func TestKernelProxyHealthInNetns(t *testing.T) {
+	testnet.RequireRoot(t)
+	ns := testnet.NewNetns(t, "proxyhealth")
+	ns.SetUp(t, "lo")
+	thread, err := nsthread.Start(ns.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer thread.Stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h := newProxyHealth(time.Minute, time.Now)
+	h.updated()
+	if err := serve(ctx, "127.0.0.1:10256", h.handler(), listenIn(thread)); err != nil {
+		t.Fatal(err)
+	}
+	var code int
+	var body proxyHealthResponse
+	err = ns.Do(func() error {
+		// Dialled here, on the namespace's thread: an http.Client would dial on a goroutine of
+		// its own, in the test's namespace.
+		c, err := net.DialTimeout("tcp", "127.0.0.1:10256", 2*time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+		if _, err := c.Write([]byte("GET /livez HTTP/1.0\r\n\r\n")); err != nil {
+			return err
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		code = resp.StatusCode
+		return json.NewDecoder(resp.Body).Decode(&body)
+	})
+	if err != nil || code != http.StatusOK || body.LastUpdated.IsZero() {
+		t.Errorf("/livez in the namespace: code %d, body %+v, err %v; want 200 with lastUpdated", code, body, err)
 	}
 }

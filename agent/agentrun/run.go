@@ -143,13 +143,7 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 	}
-	// The service proxy's health answers on the node's addresses, like kube-proxy's: in the
-	// --netns namespace (the agent's own ones serve the pod that runs it).
-	listenInNetns := func(network, addr string) (ln net.Listener, err error) {
-		err = thread.Run(func() (err error) { ln, err = net.Listen(network, addr); return err })
-		return ln, err
-	}
-	if err := serve(ctx, o.ProxyHealthAddress, proxyHealth.handler(), listenInNetns); err != nil {
+	if err := serve(ctx, o.ProxyHealthAddress, proxyHealth.handler(), listenIn(thread)); err != nil {
 		return err
 	}
 
@@ -261,6 +255,17 @@ func restConfig(kubeconfig string) (*rest.Config, error) {
 		return nil, fmt.Errorf("load kubeconfig %s: %w", kubeconfig, err)
 	}
 	return cfg, nil
+}
+
+// listenIn returns a listen function that opens its sockets in thread's namespace (the caller's
+// when thread is nil). The service proxy's health server uses it: like kube-proxy's, it answers on
+// the node's addresses, which live in --netns (the agent's own namespace serves the pod that
+// runs it).
+func listenIn(thread *nsthread.Thread) func(network, addr string) (net.Listener, error) {
+	return func(network, addr string) (ln net.Listener, err error) {
+		err = thread.Run(func() (err error) { ln, err = net.Listen(network, addr); return err })
+		return ln, err
+	}
 }
 
 // serve serves h on addr, listening through listen, until ctx ends; addr "0" (or empty) serves
