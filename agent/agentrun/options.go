@@ -46,6 +46,17 @@ type Options struct {
 	MetricsAddress, HealthAddress string
 	// ResyncPeriod is the period of full resyncs.
 	ResyncPeriod time.Duration
+	// ProxyHealthAddress serves the service proxy's /healthz and /livez ("0": off).
+	ProxyHealthAddress string
+	// ProxyHealthTimeout is how long a change may wait for a successful sync before those
+	// answer 503; zero: twice ResyncPeriod.
+	ProxyHealthTimeout time.Duration
+	// ConntrackTCPEstablishedTimeout and ConntrackTCPCloseWaitTimeout are written to the
+	// node's conntrack sysctls; zero leaves the kernel's.
+	ConntrackTCPEstablishedTimeout, ConntrackTCPCloseWaitTimeout time.Duration
+	// ProcSysDir is where the agent writes sysctls (its /proc/sys, or the host's /proc/sys/net
+	// mounted below it: a container's own /proc/sys is read-only).
+	ProcSysDir string
 }
 
 // BindFlags defines the flags on fs, with their defaults and help.
@@ -71,6 +82,26 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.HealthAddress, "health-probe-bind-address", DefaultHealthAddress,
 		"Address of /healthz and /readyz (ready after the first successful sync); \"0\" turns it off.")
 	fs.DurationVar(&o.ResyncPeriod, "resync-period", agent.DefaultResyncPeriod, "Period of full resyncs, which repair drift of the data plane.")
+	fs.StringVar(&o.ProxyHealthAddress, "proxy-healthz-bind-address", DefaultProxyHealthAddress,
+		"Address of the service proxy's /healthz and /livez, as kube-proxy serves them (503 when a change has waited longer "+
+			"than --proxy-healthz-timeout for a successful sync; /healthz also while the Node is being deleted); \"0\" turns it off.")
+	fs.DurationVar(&o.ProxyHealthTimeout, "proxy-healthz-timeout", 0,
+		"How long a change may wait for a successful sync before the service proxy reports unhealthy (0: twice --resync-period).")
+	fs.DurationVar(&o.ConntrackTCPEstablishedTimeout, "conntrack-tcp-timeout-established", DefaultConntrackTCPEstablishedTimeout,
+		"nf_conntrack_tcp_timeout_established to set in the node's network namespace (kube-proxy's default); 0 leaves the kernel's.")
+	fs.DurationVar(&o.ConntrackTCPCloseWaitTimeout, "conntrack-tcp-timeout-close-wait", DefaultConntrackTCPCloseWaitTimeout,
+		"nf_conntrack_tcp_timeout_close_wait to set in the node's network namespace (kube-proxy's default); 0 leaves the kernel's.")
+	fs.StringVar(&o.ProcSysDir, "proc-sys-dir", procSysDir,
+		"Directory of the sysctls the agent writes (net/netfilter/...). A container's own /proc/sys is read-only: the DaemonSet "+
+			"mounts the host's /proc/sys/net below /host/proc/sys and passes that.")
+}
+
+// proxyHealthTimeout returns --proxy-healthz-timeout, or its default.
+func (o *Options) proxyHealthTimeout() time.Duration {
+	if o.ProxyHealthTimeout > 0 {
+		return o.ProxyHealthTimeout
+	}
+	return proxyHealthTimeoutFactor * o.ResyncPeriod
 }
 
 // Complete checks the options and fills in derived defaults.
@@ -82,6 +113,9 @@ func (o *Options) Complete() error {
 		if _, err := agent.ParseNodeIPs(o.NodeIP); err != nil {
 			return fmt.Errorf("--node-ip: %w", err)
 		}
+	}
+	if o.ConntrackTCPEstablishedTimeout < 0 || o.ConntrackTCPCloseWaitTimeout < 0 || o.ProxyHealthTimeout < 0 {
+		return fmt.Errorf("--conntrack-tcp-timeout-*, --proxy-healthz-timeout: a duration may not be negative")
 	}
 	if o.CNIPluginBinary == "" {
 		self, err := os.Executable()

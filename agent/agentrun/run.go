@@ -96,6 +96,15 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer closeProxy()
 
+	proxyHealth := newProxyHealth(o.proxyHealthTimeout(), time.Now)
+	proxyHealth.nodeEligible = func() bool { return nodeEligible(ctx, c, o.NodeName) }
+	conntrack := conntrackSysctls(o.ConntrackTCPEstablishedTimeout, o.ConntrackTCPCloseWaitTimeout)
+	plane := &trackedProxy{ServiceProxy: svcProxy, health: proxyHealth}
+	if len(conntrack) > 0 {
+		// /proc/sys/net is the namespace of the writing thread.
+		plane.tune = func() error { return thread.Run(func() error { return writeSysctls(o.ProcSysDir, conntrack) }) }
+	}
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := agent.NewMetrics(reg)
@@ -105,7 +114,7 @@ func Run(ctx context.Context, o Options) error {
 		Source:         informers.Source{Cache: c},
 		Uplinks:        nl,
 		Pods:           agent.CNIStorePods(o.CNIDataDir),
-		Planes:         Planes(routing.NewSyncer(nl), masquerade.New(nft), o.NodeStateFile, svcProxy, metrics),
+		Planes:         Planes(routing.NewSyncer(nl), masquerade.New(nft), o.NodeStateFile, plane, metrics),
 		Reporter:       status.Reporter{Writer: apiStatus{c: cl, events: events}},
 		Metrics:        metrics,
 		ResyncPeriod:   o.ResyncPeriod,
@@ -130,12 +139,15 @@ func Run(ctx context.Context, o Options) error {
 		addr string
 		h    http.Handler
 	}{{o.HealthAddress, health}, {o.MetricsAddress, metricsMux}} {
-		if err := serve(ctx, s.addr, s.h); err != nil {
+		if err := serve(ctx, s.addr, s.h, net.Listen); err != nil {
 			return err
 		}
 	}
+	if err := serve(ctx, o.ProxyHealthAddress, proxyHealth.handler(), listenIn(thread)); err != nil {
+		return err
+	}
 
-	handlersSynced, err := informers.Watch(ctx, c, feed, a.MarkDirty)
+	handlersSynced, err := informers.Watch(ctx, c, feed, func() { proxyHealth.queued(); a.MarkDirty() })
 	if err != nil {
 		return err
 	}
@@ -149,6 +161,17 @@ func Run(ctx context.Context, o Options) error {
 	}
 	logger.Info("Caches synced; starting the sync loop", "netns", o.Netns)
 	return a.Run(ctx)
+}
+
+// nodeEligible says whether the Node may receive load-balanced traffic: not while it is being
+// deleted (kube-proxy's /healthz rule). A Node the cache cannot read counts as eligible: the
+// proxy's own health says the rest.
+func nodeEligible(ctx context.Context, c cache.Cache, name string) bool {
+	n := &corev1.Node{}
+	if err := c.Get(ctx, client.ObjectKey{Name: name}, n); err != nil {
+		return true
+	}
+	return n.DeletionTimestamp == nil
 }
 
 // Planes is the one list of the node's data planes, in the order every sync runs them: a new
@@ -234,12 +257,24 @@ func restConfig(kubeconfig string) (*rest.Config, error) {
 	return cfg, nil
 }
 
-// serve serves h on addr until ctx ends; addr "0" (or empty) serves nothing.
-func serve(ctx context.Context, addr string, h http.Handler) error {
+// listenIn returns a listen function that opens its sockets in thread's namespace (the caller's
+// when thread is nil). The service proxy's health server uses it: like kube-proxy's, it answers on
+// the node's addresses, which live in --netns (the agent's own namespace serves the pod that
+// runs it).
+func listenIn(thread *nsthread.Thread) func(network, addr string) (net.Listener, error) {
+	return func(network, addr string) (ln net.Listener, err error) {
+		err = thread.Run(func() (err error) { ln, err = net.Listen(network, addr); return err })
+		return ln, err
+	}
+}
+
+// serve serves h on addr, listening through listen, until ctx ends; addr "0" (or empty) serves
+// nothing.
+func serve(ctx context.Context, addr string, h http.Handler, listen func(network, addr string) (net.Listener, error)) error {
 	if addr == DisabledAddress || addr == "" {
 		return nil
 	}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}

@@ -9,6 +9,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/plexus-net/plexus/agent/proxy"
 )
 
 // The informer transforms of the service proxy's objects. Every agent caches every Service and
@@ -17,7 +19,8 @@ import (
 // exactly what proxy.Build, proxy.Tracker, proxy.UsedFeatures, manager.Feed and the agent's
 // handlers read (TestTrim* prove that a trimmed object builds the same model and feature list),
 // and drop the rest: managedFields, annotations, owner references, labels (but the slice's
-// service-name label), selectors, unused spec and status fields, and per endpoint its
+// service-name label, and the labels that hand a Service or slice to no proxy or another one:
+// service-proxy-name, headless), selectors, unused spec and status fields, and per endpoint its
 // targetRef, hostname, zone and deprecated topology. A proxy feature that starts reading
 // another field must add it here, with its test.
 
@@ -34,6 +37,7 @@ func Service(obj any) (any, error) {
 		// UID and resourceVersion: the Warning Events name the Service's version.
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: internString(s.Namespace), Name: s.Name, UID: s.UID, ResourceVersion: s.ResourceVersion,
+			Labels: keepLabels(s.Labels, proxy.LabelServiceProxyName, proxy.LabelHeadless),
 		},
 		Spec: corev1.ServiceSpec{
 			Type:                  s.Spec.Type,
@@ -79,9 +83,7 @@ func EndpointSlice(obj any) (any, error) {
 		ObjectMeta:  metav1.ObjectMeta{Namespace: internString(s.Namespace), Name: s.Name, ResourceVersion: s.ResourceVersion},
 		AddressType: s.AddressType,
 	}
-	if svc, ok := s.Labels[discoveryv1.LabelServiceName]; ok {
-		out.Labels = map[string]string{discoveryv1.LabelServiceName: svc}
-	}
+	out.Labels = keepLabels(s.Labels, discoveryv1.LabelServiceName, proxy.LabelHeadless)
 	if len(s.Ports) > 0 {
 		out.Ports = make([]discoveryv1.EndpointPort, len(s.Ports))
 		for i, p := range s.Ports {
@@ -105,6 +107,20 @@ func EndpointSlice(obj any) (any, error) {
 		}
 	}
 	return out, nil
+}
+
+// keepLabels returns the labels of keys that labels has (nil when none).
+func keepLabels(labels map[string]string, keys ...string) map[string]string {
+	var out map[string]string
+	for _, k := range keys {
+		if v, ok := labels[k]; ok {
+			if out == nil {
+				out = make(map[string]string, len(keys))
+			}
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // Endpoints repeat a few values millions of times in a large cluster: their conditions and node

@@ -37,14 +37,13 @@ func fullMeta(namespace, name string, labels map[string]string) metav1.ObjectMet
 
 // fullServices are Services of every kind the proxy programs or skips, with every field set.
 func fullServices() []*corev1.Service {
-	labels := map[string]string{"app": "web", "service.kubernetes.io/headless": "", "service.kubernetes.io/service-proxy-name": "other"}
 	port := func(name string, proto corev1.Protocol, port, nodePort int32) corev1.ServicePort {
 		return corev1.ServicePort{Name: name, Protocol: proto, Port: port, NodePort: nodePort,
 			TargetPort: intstr.FromString("web"), AppProtocol: ptr.To("kubernetes.io/h2c")}
 	}
 	base := func(name string, typ corev1.ServiceType, ips []string, ports ...corev1.ServicePort) *corev1.Service {
 		s := &corev1.Service{
-			ObjectMeta: fullMeta("ns", name, labels),
+			ObjectMeta: fullMeta("ns", name, map[string]string{"app": name}),
 			Spec: corev1.ServiceSpec{
 				Type: typ, Ports: ports, Selector: map[string]string{"app": name},
 				ClusterIPs: ips, IPFamilies: []corev1.IPFamily{corev1.IPv4Protocol},
@@ -83,11 +82,15 @@ func fullServices() []*corev1.Service {
 	}
 
 	headless := base("headless", corev1.ServiceTypeClusterIP, []string{corev1.ClusterIPNone}, port("http", corev1.ProtocolTCP, 80, 0))
+	headless.Labels[proxy.LabelHeadless] = ""
+	// Another proxy's Service: the transform must keep the label that says so.
+	otherProxy := base("other-proxy", corev1.ServiceTypeNodePort, []string{"10.96.0.14"}, port("http", corev1.ProtocolTCP, 80, 30081))
+	otherProxy.Labels[proxy.LabelServiceProxyName] = "other"
 	external := base("external", corev1.ServiceTypeExternalName, nil, port("http", corev1.ProtocolTCP, 80, 0))
 	external.Spec.ExternalName = "db.example.com"
 	legacy := base("legacy", corev1.ServiceTypeClusterIP, nil, port("http", corev1.ProtocolTCP, 80, 0))
 	legacy.Spec.ClusterIP = "10.96.0.13" // written before dual-stack: no clusterIPs
-	return []*corev1.Service{clusterIP, nodePort, lb, headless, external, legacy}
+	return []*corev1.Service{clusterIP, nodePort, lb, headless, external, legacy, otherProxy}
 }
 
 // fullSlices are the EndpointSlices of fullServices with every field set: ready, terminating,
@@ -123,12 +126,18 @@ func fullSlices() []*discoveryv1.EndpointSlice {
 	slice := func(svc, name string, at discoveryv1.AddressType, ports []discoveryv1.EndpointPort, eps ...discoveryv1.Endpoint) *discoveryv1.EndpointSlice {
 		return &discoveryv1.EndpointSlice{
 			ObjectMeta: fullMeta("ns", name, map[string]string{
-				discoveryv1.LabelServiceName: svc, discoveryv1.LabelManagedBy: "endpointslice-controller.k8s.io",
-				"app": svc, "service.kubernetes.io/headless": "",
+				discoveryv1.LabelServiceName: svc, discoveryv1.LabelManagedBy: "endpointslice-controller.k8s.io", "app": svc,
 			}),
 			AddressType: at, Ports: ports, Endpoints: eps,
 		}
 	}
+	// A slice labelled headless is ignored: the transform must keep the label.
+	legacyHeadless := slice("legacy", "legacy-headless", discoveryv1.AddressTypeIPv4,
+		[]discoveryv1.EndpointPort{port("http", corev1.ProtocolTCP, 8080)}, ep("10.244.2.7", "node-2", true, true, false))
+	legacyHeadless.Labels[proxy.LabelHeadless] = ""
+	headlessA := slice("headless", "headless-a", discoveryv1.AddressTypeIPv4, []discoveryv1.EndpointPort{port("http", corev1.ProtocolTCP, 80)},
+		ep("10.244.1.5", "node-1", true, true, false))
+	headlessA.Labels[proxy.LabelHeadless] = ""
 	return []*discoveryv1.EndpointSlice{
 		slice("cluster", "cluster-a", discoveryv1.AddressTypeIPv4,
 			[]discoveryv1.EndpointPort{port("dns", corev1.ProtocolUDP, 5353), port("dns-tcp", corev1.ProtocolTCP, 5353)},
@@ -144,8 +153,9 @@ func fullSlices() []*discoveryv1.EndpointSlice {
 		slice("lb", "lb-a", discoveryv1.AddressTypeIPv4,
 			[]discoveryv1.EndpointPort{port("https", corev1.ProtocolTCP, 8443), port("sctp", corev1.ProtocolSCTP, 9999)},
 			ep("10.244.1.4", "node-1", false, false, true), ep("10.244.2.4", "node-2", false, true, true)),
-		slice("headless", "headless-a", discoveryv1.AddressTypeIPv4, []discoveryv1.EndpointPort{port("http", corev1.ProtocolTCP, 80)},
-			ep("10.244.1.5", "node-1", true, true, false)),
+		headlessA, legacyHeadless,
+		slice("other-proxy", "other-proxy-a", discoveryv1.AddressTypeIPv4, []discoveryv1.EndpointPort{port("http", corev1.ProtocolTCP, 8080)},
+			ep("10.244.1.8", "node-1", true, true, false)),
 		slice("legacy", "legacy-a", discoveryv1.AddressTypeIPv4, []discoveryv1.EndpointPort{port("http", corev1.ProtocolTCP, 8080)},
 			ep("10.244.2.6", "node-2", true, true, false)),
 		// Without the service-name label: ignored by the proxy, kept by the transform.
@@ -231,7 +241,7 @@ func TestTrimKeepsTheModel(t *testing.T) {
 func TestTrimDropsWhatTheProxyDoesNotRead(t *testing.T) {
 	ts, tl := trimmed(t, fullServices(), fullSlices())
 	for _, s := range ts {
-		if s.ManagedFields != nil || s.Annotations != nil || s.Labels != nil || s.OwnerReferences != nil ||
+		if s.ManagedFields != nil || s.Annotations != nil || s.Labels["app"] != "" || s.OwnerReferences != nil ||
 			s.Spec.Selector != nil || s.Spec.LoadBalancerSourceRanges != nil || s.Status.Conditions != nil {
 			t.Errorf("trimmed Service %s keeps metadata or fields the proxy does not read: %+v", s.Name, s)
 		}
@@ -250,7 +260,8 @@ func TestTrimDropsWhatTheProxyDoesNotRead(t *testing.T) {
 		}
 	}
 	for _, s := range tl {
-		if s.ManagedFields != nil || s.Annotations != nil || s.OwnerReferences != nil || len(s.Labels) > 1 {
+		if s.ManagedFields != nil || s.Annotations != nil || s.OwnerReferences != nil || s.Labels["app"] != "" ||
+			s.Labels[discoveryv1.LabelManagedBy] != "" {
 			t.Errorf("trimmed EndpointSlice %s keeps metadata the proxy does not read: %+v", s.Name, s.ObjectMeta)
 		}
 		if s.Name != "orphan" && s.Labels[discoveryv1.LabelServiceName] == "" {

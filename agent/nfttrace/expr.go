@@ -31,7 +31,7 @@ func fakeJhash(fields []string, seed string) string {
 }
 
 // fieldLen is the number of tokens of each field the rules use.
-var fieldLen = map[string]int{"ip": 2, "ip6": 2, "meta": 2, "th": 2, "ct": 2, "numgen": 4}
+var fieldLen = map[string]int{"ip": 2, "ip6": 2, "meta": 2, "th": 2, "ct": 2, "numgen": 4, "fib": 3}
 
 // exprLen returns how many tokens the concatenation at the start of toks
 // takes.
@@ -81,6 +81,9 @@ func (t *Tracer) expr(toks []string, s *state) []string {
 			out = append(out, map[bool]string{true: "ipv4", false: "ipv6"}[s.p.Src.Is4()])
 		case "ct state":
 			out = append(out, "new")
+		case "fib saddr type":
+			// Only the node's own packets (output) carry a local source.
+			out = append(out, map[bool]string{true: "local", false: "unicast"}[s.p.Local])
 		case "ct status":
 			if s.dnat {
 				out = append(out, "dnat")
@@ -93,7 +96,7 @@ func (t *Tracer) expr(toks []string, s *state) []string {
 			out = append(out, strconv.Itoa(int(s.p.DPort)))
 		default:
 			if strings.HasPrefix(f, "numgen random mod") {
-				out = append(out, "*")
+				out = append(out, numgenSlots(toks[i-n:i]))
 				continue
 			}
 			panic("tracer: unknown field " + f)
@@ -122,7 +125,33 @@ func fieldLenAt(toks []string) int {
 		}
 		return 3
 	}
+	if toks[0] == "numgen" && len(toks) > 5 && toks[4] == "offset" {
+		return 6
+	}
 	return fieldLen[toks[0]]
+}
+
+// numgenSlots is the lookup value of `numgen random mod N [offset O]`: any
+// of the slots O..O+N-1, written "*O+N" (matchKey reads it).
+func numgenSlots(toks []string) string {
+	n, off := toks[3], "0"
+	if len(toks) > 5 {
+		off = toks[5]
+	}
+	return "*" + off + "+" + n
+}
+
+// wildcardHolds says whether the element field have is one of the slots
+// of wildcard want ("*O+N", see numgenSlots).
+func wildcardHolds(want, have string) bool {
+	o, n, ok := strings.Cut(want[1:], "+")
+	if !ok {
+		return false
+	}
+	off, err1 := strconv.Atoi(o)
+	count, err2 := strconv.Atoi(n)
+	slot, err3 := strconv.Atoi(have)
+	return err1 == nil && err2 == nil && err3 == nil && slot >= off && slot < off+count
 }
 
 // jhash evaluates `jhash <concat> mod M [seed S]`: of the ct mark alone it

@@ -5,8 +5,9 @@
 // What it models: a packet's walk through a filter and a nat chain at prerouting (or output for
 // Local packets), then nat postrouting once per DNAT target; jump/goto/accept/drop/reject;
 // matches on ip/ip6 saddr and daddr, meta l4proto, th dport, meta mark, ct mark, ct state (always
-// "new"), ct status, ct original daddr and proto-dst, meta nfproto; set and map lookups (exact
-// keys, interval elements written as prefixes, "*" for numgen), verdict maps, `& mask == value`;
+// "new"), `fib saddr type` (local exactly for Local packets), ct status, ct original daddr and proto-dst, meta nfproto; set and map lookups (exact
+// keys, interval elements written as prefixes, numgen as any of its N slots from its offset),
+// verdict maps, return, `& mask == value`;
 // `dnat to <key> map @m` (every possible target), `masquerade`, `meta mark set`, `ct mark set`,
 // and `update @m { … }` entries, which Connect keeps as the kernel would.
 //
@@ -273,6 +274,8 @@ func (t *Tracer) rule(text string, s *state) (result, bool) {
 			continue
 		case "drop", "accept":
 			return result(toks[0]), true
+		case "return":
+			return "", true
 		case "reject":
 			return "reject", true
 		case "masquerade":
@@ -429,7 +432,10 @@ func matchKey(have, want []string) bool {
 		return false
 	}
 	for i := range have {
-		if want[i] != "*" && have[i] != want[i] && !prefixHolds(have[i], want[i]) {
+		if want[i] == "*" || strings.HasPrefix(want[i], "*") && wildcardHolds(want[i], have[i]) {
+			continue
+		}
+		if have[i] != want[i] && !prefixHolds(have[i], want[i]) {
 			return false
 		}
 	}

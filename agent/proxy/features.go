@@ -106,7 +106,7 @@ func Table(b FeatureTable) (supported, unsupported []Feature) {
 // slices are the Service's EndpointSlices (for topology hints and
 // terminating endpoints); nil is fine.
 func UsedFeatures(svc *corev1.Service, epSlices []*discoveryv1.EndpointSlice) []Feature {
-	if svc.Spec.Type == corev1.ServiceTypeExternalName || len(clusterIPs(svc)) == 0 || clusterIPs(svc)[0] == corev1.ClusterIPNone {
+	if svc.Spec.Type == corev1.ServiceTypeExternalName || OtherProxy(svc) || len(clusterIPs(svc)) == 0 || clusterIPs(svc)[0] == corev1.ClusterIPNone {
 		return nil
 	}
 	used := map[Feature]bool{FeatureClusterIP: true, FeatureRejectNoEndpoints: true, FeatureHairpin: true}
@@ -139,6 +139,9 @@ func UsedFeatures(svc *corev1.Service, epSlices []*discoveryv1.EndpointSlice) []
 	used[FeatureDualStack] = len(clusterIPs(svc)) > 1
 	used[FeatureSessionAffinityIPv6] = used[FeatureSessionAffinity] && used[FeatureIPv6]
 	for _, s := range epSlices {
+		if ignoredSlice(s) {
+			continue
+		}
 		for _, e := range s.Endpoints {
 			if e.Hints != nil && len(e.Hints.ForZones) > 0 {
 				used[FeatureTopologyHints] = true

@@ -188,8 +188,16 @@ type ServicePort struct {
 	ClusterEndpoints []Endpoint
 	// ExternalEndpoints receive traffic to NodePort, LB and external IPs.
 	ExternalEndpoints []Endpoint
-	// LocalEndpoints counts the usable endpoints on this node (for the
-	// health check).
+	// FromNodeEndpoints, set only when externalTrafficPolicy is Local,
+	// receive traffic that the node itself (or a host-network pod) sends
+	// to one of this node's external VIPs: the cluster-wide endpoints
+	// (terminating fallback and topology hints applied, the internal
+	// policy not), as kube-proxy short-circuits it. Such traffic needs no
+	// client address kept and must work on a node without a local
+	// endpoint. Backends masquerade it.
+	FromNodeEndpoints []Endpoint
+	// LocalEndpoints counts the ready endpoints on this node (for the
+	// health check; serving-terminating ones do not count).
 	LocalEndpoints int
 	// UsesTopology says topology hints narrowed the cluster endpoints.
 	UsesTopology bool
