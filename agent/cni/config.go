@@ -9,6 +9,8 @@ import (
 
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/containernetworking/cni/pkg/version"
+
+	"github.com/plexus-net/plexus/agent/hostport"
 )
 
 const (
@@ -36,6 +38,9 @@ type Config struct {
 	DataDir string
 	// MTU overrides the node state's MTU when non-zero (conflist "mtu").
 	MTU int
+	// PortMappings are the pod's host ports, from the runtime's "runtimeConfig.portMappings"
+	// (the portMappings capability the conflist declares).
+	PortMappings []hostport.RuntimePortMapping
 }
 
 // pluginFields are the conflist fields specific to plexus-cni.
@@ -43,6 +48,9 @@ type pluginFields struct {
 	NodeStatePath string `json:"nodeStatePath"`
 	DataDir       string `json:"dataDir"`
 	MTU           int    `json:"mtu"`
+	RuntimeConfig struct {
+		PortMappings []hostport.RuntimePortMapping `json:"portMappings"`
+	} `json:"runtimeConfig"`
 }
 
 // ParseConfig decodes and validates the configuration the runtime passes on stdin, applying
@@ -61,7 +69,7 @@ func ParseConfig(data []byte) (*Config, error) {
 	if err := version.ParsePrevResult(&net); err != nil {
 		return nil, types.NewError(types.ErrDecodingFailure, "invalid plexus-cni config: field \"prevResult\": "+err.Error(), "")
 	}
-	c := &Config{Net: net, NodeStatePath: f.NodeStatePath, DataDir: f.DataDir, MTU: f.MTU}
+	c := &Config{Net: net, NodeStatePath: f.NodeStatePath, DataDir: f.DataDir, MTU: f.MTU, PortMappings: f.RuntimeConfig.PortMappings}
 	if c.NodeStatePath == "" {
 		c.NodeStatePath = DefaultNodeStatePath
 	}

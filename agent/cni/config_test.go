@@ -2,10 +2,13 @@ package cni
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/containernetworking/cni/pkg/types"
+
+	"github.com/plexus-net/plexus/agent/hostport"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -22,6 +25,17 @@ func TestParseConfig(t *testing.T) {
 			check: func(t *testing.T, c *Config) {
 				if c.NodeStatePath != DefaultNodeStatePath || c.DataDir != DefaultDataDir || c.MTU != 0 {
 					t.Errorf("defaults not applied: %+v", c)
+				}
+			},
+		},
+		{
+			name: "port mappings from the runtime",
+			json: `{"cniVersion":"1.1.0","name":"plexus","type":"plexus-cni",
+				"runtimeConfig":{"portMappings":[{"hostPort":54321,"containerPort":8080,"protocol":"udp","hostIP":"10.99.0.11"},{"hostPort":80,"containerPort":8080}]}}`,
+			check: func(t *testing.T, c *Config) {
+				want := []hostport.RuntimePortMapping{{HostPort: 54321, ContainerPort: 8080, Protocol: "udp", HostIP: "10.99.0.11"}, {HostPort: 80, ContainerPort: 8080}}
+				if !slices.Equal(c.PortMappings, want) {
+					t.Errorf("port mappings %+v, want %+v", c.PortMappings, want)
 				}
 			},
 		},

@@ -41,11 +41,16 @@ type conflist struct {
 }
 
 type pluginConf struct {
-	Type          string `json:"type"`
-	NodeStatePath string `json:"nodeStatePath"`
-	DataDir       string `json:"dataDir"`
-	MTU           int    `json:"mtu,omitempty"`
+	Type          string          `json:"type"`
+	NodeStatePath string          `json:"nodeStatePath"`
+	DataDir       string          `json:"dataDir"`
+	MTU           int             `json:"mtu,omitempty"`
+	Capabilities  map[string]bool `json:"capabilities"`
 }
+
+// PortMappingsCapability is the runtime capability through which plexus-cni receives a pod's
+// host ports (runtimeConfig.portMappings).
+const PortMappingsCapability = "portMappings"
 
 // withDefaults fills in zero fields.
 func (o ConfigOptions) withDefaults() ConfigOptions {
@@ -85,6 +90,7 @@ func RenderConflist(opts ConfigOptions) ([]byte, error) {
 			NodeStatePath: o.NodeStatePath,
 			DataDir:       o.DataDir,
 			MTU:           o.MTU,
+			Capabilities:  map[string]bool{PortMappingsCapability: true},
 		}},
 	}, "", "  ")
 	if err != nil {

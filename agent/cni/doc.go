@@ -12,6 +12,10 @@
 // allocation as a file in a flock-protected directory ([DefaultDataDir]) so allocations survive
 // restarts of the plugin, the runtime and the node agent.
 //
+// Host ports: the conflist declares the portMappings capability; the plugin programs a pod's
+// host ports into the node's nftables table inet plexus-hostport (package hostport) before ADD
+// returns, records them under <dataDir>/hostports, and removes them at DEL and GC (hostports.go).
+//
 // Installation: the agent calls [Install] to copy the binary into the runtime's CNI bin directory
 // and write the conflist ([RenderConflist]) that points the plugin at the state file.
 package cni

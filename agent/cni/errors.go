@@ -47,3 +47,17 @@ func netnsError(path string, err error) *types.Error {
 func internalError(format string, args ...any) *types.Error {
 	return types.NewError(types.ErrInternal, fmt.Sprintf(format, args...), "")
 }
+
+// CodeHostPortConflict: a host port of the pod is already mapped to another pod on this node.
+const CodeHostPortConflict uint = 103
+
+// hostPortConfigError is for port mappings the plugin cannot honour.
+func hostPortConfigError(err error) *types.Error {
+	return types.NewError(types.ErrInvalidNetworkConfig, "invalid runtimeConfig.portMappings: "+err.Error(), "")
+}
+
+// hostPortConflictError is for a host port another pod on the node holds.
+func hostPortConflictError(owner Owner, err error) *types.Error {
+	return types.NewError(CodeHostPortConflict, fmt.Sprintf("host ports of %s: %v", owner, err),
+		"two pods on one node cannot share a host port, host IP and protocol")
+}

@@ -27,7 +27,7 @@ func PluginFuncs() skel.CNIFuncs {
 	return skel.CNIFuncs{Add: cmdAdd, Del: cmdDel, Check: cmdCheck, GC: cmdGC, Status: cmdStatus}
 }
 
-// cmdAdd allocates the pod's addresses and builds its veth. Calling it again for the same
+// cmdAdd allocates the pod's addresses, builds its veth and programs its host ports. Calling it again for the same
 // container and interface returns the same addresses.
 func cmdAdd(args *skel.CmdArgs) error {
 	conf, err := ParseConfig(args.StdinData)
@@ -63,6 +63,12 @@ func cmdAdd(args *skel.CmdArgs) error {
 
 	a := attachment{owner: owner, netnsPath: args.Netns, hostVeth: HostVethName(owner.ContainerID, owner.IfName), mtu: mtu, addrs: addrs}
 	res, err := setUp(a)
+	if err == nil && len(conf.PortMappings) > 0 {
+		// Before ADD returns, so no container of the pod runs without its host ports.
+		if err = addHostPorts(conf.DataDir, owner, conf.PortMappings, addrs); err != nil {
+			_ = deleteHostVeth(a.hostVeth)
+		}
+	}
 	if err != nil {
 		// Give the addresses back: the runtime may never call DEL for a failed ADD.
 		_ = store.WithLock(func() error { _, err := releaseOwner(store, owner); return err })
@@ -71,7 +77,7 @@ func cmdAdd(args *skel.CmdArgs) error {
 	return types.PrintResult(buildResult(a, res), conf.Net.CNIVersion)
 }
 
-// cmdDel removes the pod's veth and frees its addresses. It succeeds for an unknown container,
+// cmdDel removes the pod's host ports and veth and frees its addresses. It succeeds for an unknown container,
 // and without a network namespace (the pod's namespace may be gone already): the node side of
 // the pair is found by its name and the addresses by their owner.
 func cmdDel(args *skel.CmdArgs) error {
@@ -80,6 +86,10 @@ func cmdDel(args *skel.CmdArgs) error {
 		return err
 	}
 	owner := Owner{ContainerID: args.ContainerID, IfName: args.IfName}
+	// Host ports first: no DNAT may point at an address that is about to be freed.
+	if err := removeHostPorts(conf.DataDir, owner); err != nil {
+		return err
+	}
 	// Link first: an address is free only once no route on the node points at its old pod. The
 	// deletion runs without the store lock: it waits for RCU grace periods (tens of ms) and would
 	// otherwise serialise every ADD and DEL on the node behind it.
@@ -99,7 +109,7 @@ func cmdDel(args *skel.CmdArgs) error {
 	})
 }
 
-// cmdCheck verifies that the attachment recorded in prevResult is intact.
+// cmdCheck verifies that the attachment recorded in prevResult is intact, host ports included.
 func cmdCheck(args *skel.CmdArgs) error {
 	conf, err := ParseConfig(args.StdinData)
 	if err != nil {
@@ -132,13 +142,17 @@ func cmdCheck(args *skel.CmdArgs) error {
 	if !sameAddrs(recorded, inResult) {
 		return checkFailed("addresses of %s: ADD returned %v but the allocation store holds %v", owner, inResult, recorded)
 	}
-	return checkAttachment(attachment{
+	err = checkAttachment(attachment{
 		owner: owner, netnsPath: args.Netns, hostVeth: HostVethName(owner.ContainerID, owner.IfName), mtu: mtu, addrs: recorded,
 	})
+	if err == nil && len(conf.PortMappings) > 0 {
+		err = checkHostPorts(conf.DataDir, owner, conf.PortMappings, recorded)
+	}
+	return err
 }
 
 // cmdGC frees every allocation whose attachment is not in the runtime's list of valid ones
-// (cni.dev/valid-attachments) and deletes its host veth if it still exists. Like DEL it deletes
+// (cni.dev/valid-attachments), deletes its host veth if it still exists and removes its host ports. Like DEL it deletes
 // links without holding the store lock, and frees an owner's addresses only after its link is gone.
 func cmdGC(args *skel.CmdArgs) error {
 	conf, err := ParseConfig(args.StdinData)
@@ -164,6 +178,11 @@ func cmdGC(args *skel.CmdArgs) error {
 		return internalError("garbage-collect allocations: %v", err)
 	}
 	var errs []error
+	// Host ports first, as in DEL; their records are collected on their own (an attachment
+	// may hold host ports whose addresses are already gone).
+	if err := gcHostPorts(conf.DataDir, valid); err != nil {
+		errs = append(errs, err)
+	}
 	var gone []Owner
 	for _, o := range stale {
 		if o.ContainerID != "" { // an unreadable record has no link to look for

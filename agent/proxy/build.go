@@ -13,15 +13,40 @@ const (
 	// defaultAffinityTimeoutSeconds is Kubernetes' default ClientIP
 	// affinity timeout (3 hours).
 	defaultAffinityTimeoutSeconds = 10800
+
+	// LabelServiceProxyName on a Service hands it to another service
+	// proxy: this one programs nothing for it (kube-proxy's informers
+	// select "this label does not exist").
+	LabelServiceProxyName = "service.kubernetes.io/service-proxy-name"
+	// LabelHeadless on an EndpointSlice (or Service) marks it as belonging
+	// to a headless Service: no proxy uses it, whatever the Service says.
+	LabelHeadless = corev1.IsHeadlessService
 )
+
+// OtherProxy says whether svc belongs to another service proxy (it
+// carries LabelServiceProxyName) or is labelled headless: the proxy
+// programs nothing for it, and starts as soon as the label goes.
+func OtherProxy(svc *corev1.Service) bool {
+	_, named := svc.Labels[LabelServiceProxyName]
+	_, headless := svc.Labels[LabelHeadless]
+	return named || headless
+}
+
+// ignoredSlice says whether an EndpointSlice is left out of every Service:
+// one labelled headless.
+func ignoredSlice(s *discoveryv1.EndpointSlice) bool {
+	_, headless := s.Labels[LabelHeadless]
+	return headless
+}
 
 // sliceKey groups EndpointSlices by the Service they belong to.
 type sliceKey struct{ namespace, service string }
 
 // Build computes the model for node from all Services and EndpointSlices.
 // It is pure: the same input gives the same Model. Services that the proxy
-// does not program (ExternalName, headless) are left out; EndpointSlices
-// without a Service are ignored.
+// does not program (ExternalName, headless, another proxy's: OtherProxy)
+// are left out; EndpointSlices without a Service, and those labelled
+// headless, are ignored.
 func Build(services []*corev1.Service, slices []*discoveryv1.EndpointSlice, node NodeInfo) Model {
 	bySvc := make(map[sliceKey][]*discoveryv1.EndpointSlice, len(services))
 	for _, s := range slices {
@@ -43,7 +68,7 @@ func Build(services []*corev1.Service, slices []*discoveryv1.EndpointSlice, node
 
 // buildService returns the service ports (per family) of one Service.
 func buildService(svc *corev1.Service, slices []*discoveryv1.EndpointSlice, node NodeInfo) []*ServicePort {
-	if svc.Spec.Type == corev1.ServiceTypeExternalName {
+	if svc.Spec.Type == corev1.ServiceTypeExternalName || OtherProxy(svc) {
 		return nil
 	}
 	var out []*ServicePort
@@ -185,7 +210,7 @@ func endpointsOf(p *corev1.ServicePort, proto corev1.Protocol, fam Family, slice
 	}
 	out := make([]Endpoint, 0, n)
 	for _, s := range slices {
-		if s.AddressType != want {
+		if s.AddressType != want || ignoredSlice(s) {
 			continue
 		}
 		port, ok := slicePort(s, p.Name, proto)

@@ -85,12 +85,42 @@ func TestSkipped(t *testing.T) {
 	headless := pt.Service("ns", "h", []string{"None"}, pt.Port("p", corev1.ProtocolTCP, 80))
 	ext := pt.Service("ns", "e", nil, pt.Port("p", corev1.ProtocolTCP, 80))
 	ext.Spec.Type = corev1.ServiceTypeExternalName
-	if m := proxy.Build([]*corev1.Service{headless, ext}, nil, node); len(m.Ports) != 0 {
+	other := pt.Service("ns", "o", []string{"10.96.0.20"}, pt.Port("p", corev1.ProtocolTCP, 80))
+	other.Labels = map[string]string{proxy.LabelServiceProxyName: "someone-else"}
+	labelledHeadless := pt.Service("ns", "lh", []string{"10.96.0.21"}, pt.Port("p", corev1.ProtocolTCP, 80))
+	labelledHeadless.Labels = map[string]string{proxy.LabelHeadless: ""}
+	all := []*corev1.Service{headless, ext, other, labelledHeadless}
+	if m := proxy.Build(all, nil, node); len(m.Ports) != 0 {
 		t.Errorf("model has %v, want nothing", m.Keys())
+	}
+	for _, svc := range all {
+		if f := proxy.UsedFeatures(svc, nil); f != nil {
+			t.Errorf("%s: features %v, want none (not this proxy's)", svc.Name, f)
+		}
 	}
 }
 
-// TestEndpointSelection is the table of Kubernetes' endpoint rules.
+// TestHeadlessSlicesIgnored: an EndpointSlice labelled headless adds no
+// endpoint, so a Service whose only slice carries it rejects.
+func TestHeadlessSlicesIgnored(t *testing.T) {
+	svc := pt.Service("ns", "web", []string{"10.96.0.10"}, pt.Port("p", corev1.ProtocolTCP, 80))
+	plain := pt.Slice("ns", "web", "web-1", "p", corev1.ProtocolTCP, 8080, pt.EP{IP: "10.244.1.1", Node: "node-a"})
+	labelled := pt.Slice("ns", "web", "web-2", "p", corev1.ProtocolTCP, 8080, pt.EP{IP: "10.244.2.1", Node: "node-b"})
+	labelled.Labels[proxy.LabelHeadless] = ""
+	sp := port(t, build(t, svc, plain, labelled), "web", proxy.IPv4)
+	if got, want := eps(sp.ClusterEndpoints), "10.244.1.1:8080"; got != want {
+		t.Errorf("endpoints %q, want %q (the headless slice ignored)", got, want)
+	}
+	sp = port(t, build(t, svc, labelled), "web", proxy.IPv4)
+	if got := sp.ActionFor(proxy.ClusterIP); got != proxy.Reject || len(sp.ClusterEndpoints) != 0 {
+		t.Errorf("only a headless slice: action %s endpoints %v, want Reject and none", got, sp.ClusterEndpoints)
+	}
+}
+
+// TestEndpointSelection is the table of Kubernetes' endpoint rules. The
+// local count (the health check's answer) counts ready local endpoints
+// only: a node left with terminating ones forwards to them but reports
+// unhealthy, so load balancers drain it.
 func TestEndpointSelection(t *testing.T) {
 	local, remote := "node-a", "node-b"
 	cases := []struct {
@@ -98,6 +128,7 @@ func TestEndpointSelection(t *testing.T) {
 		itp, etp      bool
 		eps           []pt.EP
 		cluster, ext  string
+		fromNode      string
 		clusterAction proxy.Action
 		extAction     proxy.Action
 		localCount    int
@@ -106,9 +137,9 @@ func TestEndpointSelection(t *testing.T) {
 		{name: "ready only", eps: []pt.EP{{IP: "10.244.1.1", Node: local}, {IP: "10.244.2.1", Node: remote}, {IP: "10.244.2.2", Node: remote, NotReady: true}},
 			cluster: "10.244.1.1:8080,10.244.2.1:8080", ext: "10.244.1.1:8080,10.244.2.1:8080", clusterAction: proxy.Forward, extAction: proxy.Forward, localCount: 1},
 		{name: "terminating only when no ready", eps: []pt.EP{{IP: "10.244.1.1", Node: local, NotReady: true, Terminating: true}, {IP: "10.244.2.1", Node: remote}},
-			cluster: "10.244.2.1:8080", ext: "10.244.2.1:8080", clusterAction: proxy.Forward, extAction: proxy.Forward, localCount: 1},
+			cluster: "10.244.2.1:8080", ext: "10.244.2.1:8080", clusterAction: proxy.Forward, extAction: proxy.Forward, localCount: 0},
 		{name: "serving terminating fallback", eps: []pt.EP{{IP: "10.244.1.1", Node: local, NotReady: true, Terminating: true}, {IP: "10.244.2.1", Node: remote, NotReady: true, Terminating: true, NotServing: true}},
-			cluster: "10.244.1.1:8080", ext: "10.244.1.1:8080", clusterAction: proxy.Forward, extAction: proxy.Forward, localCount: 1},
+			cluster: "10.244.1.1:8080", ext: "10.244.1.1:8080", clusterAction: proxy.Forward, extAction: proxy.Forward, localCount: 0},
 		{name: "no endpoints rejects", eps: nil, clusterAction: proxy.Reject, extAction: proxy.Reject},
 		{name: "only not-ready rejects", eps: []pt.EP{{IP: "10.244.1.1", Node: local, NotReady: true}}, clusterAction: proxy.Reject, extAction: proxy.Reject},
 		{name: "iTP Local", itp: true, eps: []pt.EP{{IP: "10.244.1.1", Node: local}, {IP: "10.244.2.1", Node: remote}},
@@ -116,11 +147,13 @@ func TestEndpointSelection(t *testing.T) {
 		{name: "iTP Local none local drops", itp: true, eps: []pt.EP{{IP: "10.244.2.1", Node: remote}},
 			ext: "10.244.2.1:8080", clusterAction: proxy.Drop, extAction: proxy.Forward},
 		{name: "eTP Local", etp: true, eps: []pt.EP{{IP: "10.244.1.1", Node: local}, {IP: "10.244.2.1", Node: remote}},
-			cluster: "10.244.1.1:8080,10.244.2.1:8080", ext: "10.244.1.1:8080", clusterAction: proxy.Forward, extAction: proxy.Forward, localCount: 1},
+			cluster: "10.244.1.1:8080,10.244.2.1:8080", ext: "10.244.1.1:8080", fromNode: "10.244.1.1:8080,10.244.2.1:8080", clusterAction: proxy.Forward, extAction: proxy.Forward, localCount: 1},
 		{name: "eTP Local none local drops", etp: true, eps: []pt.EP{{IP: "10.244.2.1", Node: remote}},
-			cluster: "10.244.2.1:8080", clusterAction: proxy.Forward, extAction: proxy.Drop},
+			cluster: "10.244.2.1:8080", fromNode: "10.244.2.1:8080", clusterAction: proxy.Forward, extAction: proxy.Drop},
+		{name: "eTP and iTP Local: the node's own traffic still goes cluster-wide", etp: true, itp: true, eps: []pt.EP{{IP: "10.244.2.1", Node: remote}},
+			fromNode: "10.244.2.1:8080", clusterAction: proxy.Drop, extAction: proxy.Drop},
 		{name: "eTP Local terminating local fallback", etp: true, eps: []pt.EP{{IP: "10.244.1.1", Node: local, NotReady: true, Terminating: true}, {IP: "10.244.2.1", Node: remote}},
-			cluster: "10.244.2.1:8080", ext: "10.244.1.1:8080", clusterAction: proxy.Forward, extAction: proxy.Forward, localCount: 1},
+			cluster: "10.244.2.1:8080", ext: "10.244.1.1:8080", fromNode: "10.244.2.1:8080", clusterAction: proxy.Forward, extAction: proxy.Forward, localCount: 0},
 		{name: "topology hints for my zone", eps: []pt.EP{{IP: "10.244.1.1", Node: local, Zones: []string{"zone-1"}}, {IP: "10.244.2.1", Node: remote, Zones: []string{"zone-2"}}},
 			cluster: "10.244.1.1:8080", ext: "10.244.1.1:8080", clusterAction: proxy.Forward, extAction: proxy.Forward, localCount: 1, topology: true},
 		{name: "topology ignored when an endpoint lacks hints", eps: []pt.EP{{IP: "10.244.1.1", Node: local, Zones: []string{"zone-1"}}, {IP: "10.244.2.1", Node: remote}},
@@ -144,6 +177,9 @@ func TestEndpointSelection(t *testing.T) {
 			}
 			if got := eps(sp.ExternalEndpoints); got != c.ext {
 				t.Errorf("external endpoints %q, want %q", got, c.ext)
+			}
+			if got := eps(sp.FromNodeEndpoints); got != c.fromNode {
+				t.Errorf("endpoints of the node's own traffic to external VIPs %q, want %q", got, c.fromNode)
 			}
 			if got := sp.ActionFor(proxy.ClusterIP); got != c.clusterAction {
 				t.Errorf("ClusterIP action %s, want %s", got, c.clusterAction)

@@ -47,7 +47,7 @@ func hashPort(sp *ServicePort) uint64 {
 	flags(sp.SessionAffinity, sp.InternalPolicyLocal, sp.ExternalPolicyLocal, sp.UsesTopology)
 	u(uint64(sp.AffinityTimeoutSeconds))
 	u(uint64(sp.HealthCheckNodePort)<<32 | uint64(sp.LocalEndpoints))
-	for _, list := range [][]Endpoint{sp.Endpoints, sp.ClusterEndpoints, sp.ExternalEndpoints} {
+	for _, list := range [][]Endpoint{sp.Endpoints, sp.ClusterEndpoints, sp.ExternalEndpoints, sp.FromNodeEndpoints} {
 		u(uint64(len(list)))
 		for _, e := range list {
 			addr(e.Addr)

@@ -61,11 +61,17 @@ func byZone(eps []Endpoint, zone string) ([]Endpoint, bool) {
 // selectEndpoints fills the cluster and external endpoint lists and the
 // local count of sp from sp.Endpoints.
 //
+// The local count (the health check's answer) counts only ready local
+// endpoints, as kube-proxy does: a node whose local endpoints are all
+// terminating still forwards to them (the fallback), but reports 503 so
+// that load balancers drain it.
+//
 // Cluster-policy endpoints: pick(all), narrowed by topology hints.
 // Local-policy endpoints: pick(local) (hints do not apply: the node is the
 // narrowest scope). ClusterIP traffic uses Local-policy endpoints when
 // internalTrafficPolicy is Local; NodePort, LB and external IPs use them
-// when externalTrafficPolicy is Local.
+// when externalTrafficPolicy is Local, and then the node's own traffic to
+// them gets the cluster-policy endpoints (FromNodeEndpoints).
 func selectEndpoints(sp *ServicePort, zone string) {
 	var local []Endpoint
 	for _, e := range sp.Endpoints {
@@ -75,7 +81,12 @@ func selectEndpoints(sp *ServicePort, zone string) {
 	}
 	localPicked := pick(local)
 	clusterPicked, topo := byZone(pick(sp.Endpoints), zone)
-	sp.LocalEndpoints = len(localPicked)
+	sp.LocalEndpoints = 0
+	for _, e := range local {
+		if e.Ready {
+			sp.LocalEndpoints++
+		}
+	}
 	sp.ClusterEndpoints = clusterPicked
 	sp.UsesTopology = topo && !sp.InternalPolicyLocal
 	if sp.InternalPolicyLocal {
@@ -84,5 +95,6 @@ func selectEndpoints(sp *ServicePort, zone string) {
 	sp.ExternalEndpoints = clusterPicked
 	if sp.ExternalPolicyLocal {
 		sp.ExternalEndpoints = localPicked
+		sp.FromNodeEndpoints = clusterPicked
 	}
 }

@@ -28,8 +28,9 @@ func TestTrackerMatchesBuild(t *testing.T) {
 	if c := proxy.Diff(first, firstBuilt); !c.Empty() {
 		t.Fatalf("initial model differs from Build: %+v", c)
 	}
-	if tr.Pending() {
-		t.Errorf("pending after Model")
+	// Nothing is left pending after Model: a second one without changes is the same.
+	if c := proxy.Diff(first, tr.Model()); !c.Empty() {
+		t.Errorf("a second Model without changes differs from the first: %+v", c)
 	}
 	changed := sl[3].DeepCopy()
 	changed.Endpoints = changed.Endpoints[:1]
@@ -117,5 +118,47 @@ func TestTrackerSlicesStayValid(t *testing.T) {
 	}
 	if count != 1 || tr.Len() != 1 {
 		t.Errorf("Services yields %d Services, Len is %d; want 1", count, tr.Len())
+	}
+}
+
+// TestTrackerFollowsProxyLabels: adding the service-proxy-name label to a Service removes its
+// ports from the model (and Diff reports them removed); removing it brings them back. A slice
+// that gains the headless label stops contributing endpoints, and comes back when it loses it.
+func TestTrackerFollowsProxyLabels(t *testing.T) {
+	svc := pt.Service("ns", "web", []string{"10.96.0.10"}, pt.Port("http", corev1.ProtocolTCP, 80))
+	slice := pt.Slice("ns", "web", "web-a", "http", corev1.ProtocolTCP, 8080, pt.EP{IP: "10.244.1.1"})
+	key := proxy.Key{ServicePortName: proxy.ServicePortName{Namespace: "ns", Name: "web", Port: "http"}, Family: proxy.IPv4}
+	tr := proxy.NewTracker(node)
+	tr.SetService(svc)
+	tr.SetSlice(slice)
+	programmed := tr.Model()
+	if programmed.Ports[key] == nil {
+		t.Fatalf("the Service is not in the model: %v", programmed.Keys())
+	}
+
+	other := svc.DeepCopy()
+	other.Labels = map[string]string{proxy.LabelServiceProxyName: "other"}
+	tr.SetService(other)
+	handedOff := tr.Model()
+	if handedOff.Ports[key] != nil || handedOff.Counts().Services != 0 {
+		t.Errorf("a Service labelled for another proxy is still programmed: %v", handedOff.Keys())
+	}
+	if d := proxy.Diff(programmed, handedOff); len(d.Removed) != 1 {
+		t.Errorf("Diff after the label was added = %+v, want the port removed", d)
+	}
+	tr.SetService(svc)
+	if back := tr.Model(); back.Ports[key] == nil || back.Ports[key].Hash() != programmed.Ports[key].Hash() {
+		t.Errorf("removing the label did not bring the Service back as it was")
+	}
+
+	headless := slice.DeepCopy()
+	headless.Labels[proxy.LabelHeadless] = ""
+	tr.SetSlice(headless)
+	if sp := tr.Model().Ports[key]; sp == nil || len(sp.ClusterEndpoints) != 0 || sp.ActionFor(proxy.ClusterIP) != proxy.Reject {
+		t.Errorf("a slice labelled headless still gives endpoints: %+v", sp)
+	}
+	tr.SetSlice(slice)
+	if sp := tr.Model().Ports[key]; sp == nil || len(sp.ClusterEndpoints) != 1 {
+		t.Errorf("the slice's endpoints did not come back when the label went: %+v", sp)
 	}
 }

@@ -6,33 +6,22 @@ import (
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/plexus-net/plexus/internal/ipfamily"
 )
 
 // Family is an IP family of a service port.
-type Family uint8
+type Family = ipfamily.Family
 
 const (
 	// IPv4 is the IPv4 family.
-	IPv4 Family = 4
+	IPv4 = ipfamily.IPv4
 	// IPv6 is the IPv6 family.
-	IPv6 Family = 6
+	IPv6 = ipfamily.IPv6
 )
 
-// String is "IPv4" or "IPv6".
-func (f Family) String() string {
-	if f == IPv6 {
-		return "IPv6"
-	}
-	return "IPv4"
-}
-
-// FamilyOf returns the family of a.
-func FamilyOf(a netip.Addr) Family {
-	if a.Is4() || a.Is4In6() {
-		return IPv4
-	}
-	return IPv6
-}
+// FamilyOf returns the family of a (IPv4 for an IPv4-mapped address).
+func FamilyOf(a netip.Addr) Family { return ipfamily.Of(a) }
 
 // VIPKind says how traffic reaches a virtual address.
 type VIPKind uint8
@@ -199,8 +188,16 @@ type ServicePort struct {
 	ClusterEndpoints []Endpoint
 	// ExternalEndpoints receive traffic to NodePort, LB and external IPs.
 	ExternalEndpoints []Endpoint
-	// LocalEndpoints counts the usable endpoints on this node (for the
-	// health check).
+	// FromNodeEndpoints, set only when externalTrafficPolicy is Local,
+	// receive traffic that the node itself (or a host-network pod) sends
+	// to one of this node's external VIPs: the cluster-wide endpoints
+	// (terminating fallback and topology hints applied, the internal
+	// policy not), as kube-proxy short-circuits it. Such traffic needs no
+	// client address kept and must work on a node without a local
+	// endpoint. Backends masquerade it.
+	FromNodeEndpoints []Endpoint
+	// LocalEndpoints counts the ready endpoints on this node (for the
+	// health check; serving-terminating ones do not count).
 	LocalEndpoints int
 	// UsesTopology says topology hints narrowed the cluster endpoints.
 	UsesTopology bool

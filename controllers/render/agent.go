@@ -16,24 +16,22 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/plexus-net/plexus/api/v1alpha1"
+	"github.com/plexus-net/plexus/controllers/component"
 )
 
 // Names and labels of the agent's objects.
 const (
 	AgentName           = "plexus-agent"
 	AgentServiceAccount = "plexus-agent"
-	LabelName           = "app.kubernetes.io/name"
-	LabelComponent      = "app.kubernetes.io/component"
-	LabelPartOf         = "app.kubernetes.io/part-of"
-	LabelManagedBy      = "app.kubernetes.io/managed-by"
-	ManagedBy           = "plexus"
-	ComponentAgent      = "agent"
 	// APIServerEndpointConfigMap optionally carries KUBERNETES_SERVICE_HOST and _PORT: host-network
 	// components cannot use the kubernetes Service before Plexus programs Services.
 	APIServerEndpointConfigMap = "plexus-apiserver-endpoint"
 	agentMetricsPort           = 9462
 	agentHealthPort            = 9463
-	agentContainerName         = "agent"
+	// agentProxyHealthPort is kube-proxy's healthz port, where tools and load balancers probe a
+	// node's service proxy.
+	agentProxyHealthPort = 10256
+	agentContainerName   = "agent"
 )
 
 // Host paths the agent works on.
@@ -42,6 +40,8 @@ const (
 	hostCNIConfDir  = "/etc/cni/net.d"
 	hostRunDir      = "/run/plexus"
 	hostCNIStoreDir = "/var/lib/cni/plexus"
+	// agentProcSysDir is where the agent container sees the host's /proc/sys/net (below it).
+	agentProcSysDir = "/host/proc/sys"
 )
 
 // AgentConfig is everything the agent DaemonSet depends on.
@@ -53,15 +53,10 @@ type AgentConfig struct {
 	Spec v1.ClusterNetworkSpec
 }
 
-// Labels returns the labels every object of a component carries; pruning selects on them.
-func Labels(component string) map[string]string {
-	return map[string]string{LabelName: "plexus-" + component, LabelComponent: component, LabelPartOf: "plexus", LabelManagedBy: ManagedBy}
-}
-
 // Agent renders the node agent's DaemonSet.
 func Agent(cfg AgentConfig) []client.Object {
-	labels := Labels(ComponentAgent)
-	selector := map[string]string{LabelName: labels[LabelName]}
+	labels := component.Labels(component.Agent)
+	selector := map[string]string{component.LabelName: labels[component.LabelName]}
 	placement := cfg.Spec.Agent
 	if placement == nil {
 		placement = &v1.AgentPlacement{}
@@ -129,6 +124,8 @@ func agentContainer(image string) corev1.Container {
 			"--cni-plugin-binary=/plexus-cni",
 			fmt.Sprintf("--metrics-bind-address=:%d", agentMetricsPort),
 			fmt.Sprintf("--health-probe-bind-address=:%d", agentHealthPort),
+			fmt.Sprintf("--proxy-healthz-bind-address=:%d", agentProxyHealthPort),
+			"--proc-sys-dir=" + agentProcSysDir,
 		},
 		Env: []corev1.EnvVar{{
 			Name:      "NODE_NAME",
@@ -149,6 +146,7 @@ func agentContainer(image string) corev1.Container {
 		Ports: []corev1.ContainerPort{
 			{Name: "metrics", ContainerPort: agentMetricsPort},
 			{Name: "health", ContainerPort: agentHealthPort},
+			{Name: "proxy-healthz", ContainerPort: agentProxyHealthPort},
 		},
 		ReadinessProbe: &corev1.Probe{
 			ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/readyz", Port: intstr.FromString("health")}},
@@ -181,6 +179,9 @@ func agentContainer(image string) corev1.Container {
 			{Name: "run-plexus", MountPath: hostRunDir},
 			// Read-write: counting pods takes the CNI store's lock file.
 			{Name: "cni-store", MountPath: hostCNIStoreDir},
+			// The conntrack timeouts: the container's own /proc/sys is read-only. Writing a net
+			// sysctl takes NET_ADMIN only, and acts on the writer's (the host's) namespace.
+			{Name: "host-proc-sys-net", MountPath: agentProcSysDir + "/net"},
 		},
 	}
 }
@@ -194,6 +195,7 @@ func agentVolumes() []corev1.Volume {
 		hostPath("cni-conf", hostCNIConfDir, corev1.HostPathDirectoryOrCreate),
 		hostPath("run-plexus", hostRunDir, corev1.HostPathDirectoryOrCreate),
 		hostPath("cni-store", hostCNIStoreDir, corev1.HostPathDirectoryOrCreate),
+		hostPath("host-proc-sys-net", "/proc/sys/net", corev1.HostPathDirectory),
 		// No /lib/modules: nftables and VXLAN modules are loaded by the kernel's own module
 		// helper, which runs in the host's namespaces, not by the agent.
 	}

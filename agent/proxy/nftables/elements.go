@@ -60,7 +60,14 @@ func portElements(sp *proxy.ServicePort, prev []element) []element {
 		case proxy.Reject:
 			out = append(out, element{shared(f.name(mapNoEndpoints)), key, shared("goto " + chainReject)})
 		case proxy.Drop:
-			out = append(out, element{shared(f.name(mapNoEndpoints)), key, "drop"})
+			drop := "drop"
+			if v.Kind.External() && len(sp.FromNodeEndpoints) > 0 {
+				drop = shared("goto " + chainDropExternal)
+			}
+			out = append(out, element{shared(f.name(mapNoEndpoints)), key, drop})
+		}
+		if v.Kind.External() && len(sp.FromNodeEndpoints) > 0 {
+			out = fromNodeElements(out, f, key, sp.FromNodeEndpoints, oldSlots[key+fromNodeSlots])
 		}
 	}
 	for _, e := range sp.Endpoints {
@@ -68,6 +75,30 @@ func portElements(sp *proxy.ServicePort, prev []element) []element {
 			a := e.Addr.String()
 			out = append(out, element{shared(f.name(setHairpin)), a + " . " + a, ""})
 		}
+	}
+	return out
+}
+
+// fromNodeSlots tells previousSlots' assignments of from-node slots from
+// those of the frontend's own endpoints.
+const fromNodeSlots = " from-node"
+
+// fromNodeElements appends the elements that send the node's own
+// connections to frontend key to eps: the from-node dispatch and the
+// endpoints at slots fromNodeSlotOffset+i of endpoints-f-len(eps), keeping
+// the slots of old (the previous sync's) while the count stays.
+func fromNodeElements(out []element, f fam, key string, eps []proxy.Endpoint, old slotAssignment) []element {
+	out = append(out, element{shared(f.name(mapFromNode)), key, shared("goto " + dnatChain(f, len(eps)))})
+	m := shared(endpointsMap(f, len(eps)))
+	values := make([]string, len(eps))
+	for i, e := range eps {
+		values[i] = e.Addr.String() + " . " + strconv.Itoa(int(e.Port))
+	}
+	if old.set == m {
+		values = keepSlots(values, old.slots)
+	}
+	for i, v := range values {
+		out = append(out, element{m, key + " . " + strconv.Itoa(fromNodeSlotOffset+i), v})
 	}
 	return out
 }
@@ -101,6 +132,9 @@ func previousSlots(prev []element) map[string]slotAssignment {
 			out = map[string]slotAssignment{}
 		}
 		key := e.key[:cut]
+		if idx >= fromNodeSlotOffset {
+			key, idx = key+fromNodeSlots, idx-fromNodeSlotOffset
+		}
 		a, ok := out[key]
 		if !ok {
 			a = slotAssignment{set: e.set, slots: map[string]int{}}
@@ -141,7 +175,7 @@ func isSet(name string) bool {
 // value refers to, or "".
 func dynamicChainOf(value string) string {
 	for _, verb := range []string{"goto ", "jump "} {
-		if c, ok := strings.CutPrefix(value, verb); ok && c != chainReject {
+		if c, ok := strings.CutPrefix(value, verb); ok && c != chainReject && c != chainDropExternal {
 			return c
 		}
 	}

@@ -21,13 +21,16 @@ var stampRE = regexp.MustCompile(`sync-stamp \{ [0-9a-f:]+ \}`)
 // both families, and the elements:
 // frontends of every kind, Local policies resolved to local endpoints,
 // reject (no endpoints) and drop (iTP Local, none local), masquerade only
-// for the eTP Cluster NodePort, hairpin pairs of local endpoints.
+// for the eTP Cluster NodePort, hairpin pairs of local endpoints, and the
+// eTP Local Service's external frontends in from-node with all its
+// endpoints at the from-node slots (65536…), for the node's own traffic.
 const wantScenario = `
 add table inet plexus-proxy { comment "Plexus service proxy" ; }
 add chain inet plexus-proxy affinity-60
 add chain inet plexus-proxy dnat-v4-1
 add chain inet plexus-proxy dnat-v4-2
 add chain inet plexus-proxy dnat-v6-2
+add chain inet plexus-proxy drop-external
 add chain inet plexus-proxy filter-output { type filter hook output priority -110 ; }
 add chain inet plexus-proxy filter-prerouting { type filter hook prerouting priority -110 ; }
 add chain inet plexus-proxy nat-input { type nat hook input priority 100 ; }
@@ -49,6 +52,8 @@ add map inet plexus-proxy affinity-vips-v6 { typeof ip6 daddr . meta l4proto . t
 add map inet plexus-proxy endpoints-v4-1 { typeof ip daddr . meta l4proto . th dport . numgen random mod 1 : ip daddr . th dport ; }
 add map inet plexus-proxy endpoints-v4-2 { typeof ip daddr . meta l4proto . th dport . numgen random mod 2 : ip daddr . th dport ; }
 add map inet plexus-proxy endpoints-v6-2 { typeof ip6 daddr . meta l4proto . th dport . numgen random mod 2 : ip6 daddr . th dport ; }
+add map inet plexus-proxy from-node-v4 { typeof ip daddr . meta l4proto . th dport : verdict ; }
+add map inet plexus-proxy from-node-v6 { typeof ip6 daddr . meta l4proto . th dport : verdict ; }
 add map inet plexus-proxy no-endpoints-v4 { typeof ip daddr . meta l4proto . th dport : verdict ; }
 add map inet plexus-proxy no-endpoints-v6 { typeof ip6 daddr . meta l4proto . th dport : verdict ; }
 add map inet plexus-proxy vips-v4 { typeof ip daddr . meta l4proto . th dport : verdict ; }
@@ -59,13 +64,22 @@ add rule inet plexus-proxy affinity-60 meta l4proto sctp update @affinity-v4 { i
 add rule inet plexus-proxy affinity-60 ct mark 0 ct mark set jhash ip6 saddr . ip6 daddr . meta l4proto . th dport mod 4294967295 seed 0x1 . jhash ip6 saddr . ip6 daddr . meta l4proto . th dport mod 4294967295 seed 0x2 map @affinity-v6
 add rule inet plexus-proxy affinity-60 meta nfproto ipv6 ct mark 0 ct mark set numgen random mod 16777216 offset 0x50000000
 add rule inet plexus-proxy affinity-60 ct mark & 0xff000000 == 0x50000000 update @affinity-v6 { jhash ip6 saddr . ip6 daddr . meta l4proto . th dport mod 4294967295 seed 0x1 . jhash ip6 saddr . ip6 daddr . meta l4proto . th dport mod 4294967295 seed 0x2 timeout 60s : ct mark }
+add rule inet plexus-proxy dnat-v4-1 fib saddr type local dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 1 offset 65536 map @endpoints-v4-1
 add rule inet plexus-proxy dnat-v4-1 dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 1 map @endpoints-v4-1
+add rule inet plexus-proxy dnat-v4-2 fib saddr type local dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 2 offset 65536 map @endpoints-v4-2
 add rule inet plexus-proxy dnat-v4-2 dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 2 map @endpoints-v4-2
+add rule inet plexus-proxy dnat-v6-2 fib saddr type local dnat ip6 to ip6 daddr . meta l4proto . th dport . numgen random mod 2 offset 65536 map @endpoints-v6-2
 add rule inet plexus-proxy dnat-v6-2 ct mark & 0xff000000 == 0x50000000 dnat ip6 to ip6 daddr . meta l4proto . th dport . jhash ct mark mod 2 map @endpoints-v6-2
 add rule inet plexus-proxy dnat-v6-2 dnat ip6 to ip6 daddr . meta l4proto . th dport . numgen random mod 2 map @endpoints-v6-2
+add rule inet plexus-proxy drop-external fib saddr type local return
+add rule inet plexus-proxy drop-external drop
 add rule inet plexus-proxy filter-output ct state new jump no-endpoints
 add rule inet plexus-proxy filter-prerouting ct state new jump no-endpoints
 add rule inet plexus-proxy nat-input ct mark & 0xff000000 == 0x50000000 ct mark set 0
+add rule inet plexus-proxy nat-output ip daddr . meta l4proto . th dport @from-node-v4 meta mark set meta mark or 0x00004000
+add rule inet plexus-proxy nat-output ip daddr . meta l4proto . th dport vmap @from-node-v4
+add rule inet plexus-proxy nat-output ip6 daddr . meta l4proto . th dport @from-node-v6 meta mark set meta mark or 0x00004000
+add rule inet plexus-proxy nat-output ip6 daddr . meta l4proto . th dport vmap @from-node-v6
 add rule inet plexus-proxy nat-output jump services
 add rule inet plexus-proxy nat-postrouting meta l4proto tcp ct status dnat ct original ip daddr . meta l4proto . ct original proto-dst vmap @affinity-vips-v4
 add rule inet plexus-proxy nat-postrouting meta l4proto udp ct status dnat ct original ip daddr . meta l4proto . ct original proto-dst vmap @affinity-vips-v4
@@ -99,8 +113,17 @@ add element inet plexus-proxy endpoints-v4-2 { 10.96.0.30 . tcp . 443 . 0 : 10.2
 add element inet plexus-proxy endpoints-v4-2 { 10.96.0.30 . tcp . 443 . 1 : 10.244.2.8 . 8443 }
 add element inet plexus-proxy endpoints-v4-2 { 10.99.0.11 . tcp . 30080 . 0 : 10.244.2.6 . 8080 }
 add element inet plexus-proxy endpoints-v4-2 { 10.99.0.11 . tcp . 30080 . 1 : 10.244.2.7 . 8080 }
+add element inet plexus-proxy endpoints-v4-2 { 10.99.0.11 . tcp . 30443 . 65536 : 10.244.1.8 . 8443 }
+add element inet plexus-proxy endpoints-v4-2 { 10.99.0.11 . tcp . 30443 . 65537 : 10.244.2.8 . 8443 }
+add element inet plexus-proxy endpoints-v4-2 { 198.51.100.30 . tcp . 443 . 65536 : 10.244.1.8 . 8443 }
+add element inet plexus-proxy endpoints-v4-2 { 198.51.100.30 . tcp . 443 . 65537 : 10.244.2.8 . 8443 }
+add element inet plexus-proxy endpoints-v4-2 { 203.0.113.30 . tcp . 443 . 65536 : 10.244.1.8 . 8443 }
+add element inet plexus-proxy endpoints-v4-2 { 203.0.113.30 . tcp . 443 . 65537 : 10.244.2.8 . 8443 }
 add element inet plexus-proxy endpoints-v6-2 { fd00:10:96::10 . tcp . 80 . 0 : fd10:244:0:1::5 . 8080 }
 add element inet plexus-proxy endpoints-v6-2 { fd00:10:96::10 . tcp . 80 . 1 : fd10:244:0:2::5 . 8080 }
+add element inet plexus-proxy from-node-v4 { 10.99.0.11 . tcp . 30443 : goto dnat-v4-2 }
+add element inet plexus-proxy from-node-v4 { 198.51.100.30 . tcp . 443 : goto dnat-v4-2 }
+add element inet plexus-proxy from-node-v4 { 203.0.113.30 . tcp . 443 : goto dnat-v4-2 }
 add element inet plexus-proxy hairpin-v4 { 10.244.1.5 . 10.244.1.5 }
 add element inet plexus-proxy hairpin-v4 { 10.244.1.8 . 10.244.1.8 }
 add element inet plexus-proxy hairpin-v4 { 10.244.1.9 . 10.244.1.9 }
@@ -149,7 +172,9 @@ add rule inet plexus-proxy affinity-30 meta l4proto sctp update @affinity-v4 { i
 add rule inet plexus-proxy affinity-30 ct mark 0 ct mark set jhash ip6 saddr . ip6 daddr . meta l4proto . th dport mod 4294967295 seed 0x1 . jhash ip6 saddr . ip6 daddr . meta l4proto . th dport mod 4294967295 seed 0x2 map @affinity-v6
 add rule inet plexus-proxy affinity-30 meta nfproto ipv6 ct mark 0 ct mark set numgen random mod 16777216 offset 0x50000000
 add rule inet plexus-proxy affinity-30 ct mark & 0xff000000 == 0x50000000 update @affinity-v6 { jhash ip6 saddr . ip6 daddr . meta l4proto . th dport mod 4294967295 seed 0x1 . jhash ip6 saddr . ip6 daddr . meta l4proto . th dport mod 4294967295 seed 0x2 timeout 30s : ct mark }
+add rule inet plexus-proxy dnat-v4-2 fib saddr type local dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 2 offset 65536 map @endpoints-v4-2
 add rule inet plexus-proxy dnat-v4-2 dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 2 map @endpoints-v4-2
+add rule inet plexus-proxy dnat-v6-2 fib saddr type local dnat ip6 to ip6 daddr . meta l4proto . th dport . numgen random mod 2 offset 65536 map @endpoints-v6-2
 add rule inet plexus-proxy dnat-v6-2 ct mark & 0xff000000 == 0x50000000 dnat ip6 to ip6 daddr . meta l4proto . th dport . jhash ct mark mod 2 map @endpoints-v6-2
 add rule inet plexus-proxy dnat-v6-2 dnat ip6 to ip6 daddr . meta l4proto . th dport . numgen random mod 2 map @endpoints-v6-2
 add element inet plexus-proxy affinity-vips-v4 { 10.96.0.20 . tcp . 80 : jump affinity-30 }

@@ -44,12 +44,14 @@ func staticObjects() []knftables.Object {
 		&knftables.Chain{Name: chainServices},
 		&knftables.Chain{Name: chainNoEndpoints},
 		&knftables.Chain{Name: chainReject},
+		&knftables.Chain{Name: chainDropExternal},
 		&knftables.Set{Name: setStamp, Type: "ipv6_addr"},
 	}
 	for _, f := range fams {
 		objs = append(objs,
 			&knftables.Map{Name: f.name(mapVIPs), TypeOf: vipKey(f) + " : verdict"},
 			&knftables.Map{Name: f.name(mapNoEndpoints), TypeOf: vipKey(f) + " : verdict"},
+			&knftables.Map{Name: f.name(mapFromNode), TypeOf: vipKey(f) + " : verdict"},
 			&knftables.Set{Name: f.name(setMasquerade), TypeOf: vipKey(f)},
 			&knftables.Set{Name: f.name(setHairpin), Type: f.addr + " . " + f.addr},
 		)
@@ -86,6 +88,12 @@ func staticObjects() []knftables.Object {
 		objs = append(objs, &knftables.Rule{Chain: chain, Rule: knftables.Concat(words)})
 	}
 	rule(chainNatPrerouting, "jump", chainServices)
+	// The node's own connections to eTP Local frontends go to any endpoint of the cluster,
+	// masqueraded (kube-proxy's short-circuit); everything else as from anywhere.
+	for _, f := range fams {
+		rule(chainNatOutput, vipKey(f), "@"+f.name(mapFromNode), "meta mark set meta mark or", masqueradeMark)
+		rule(chainNatOutput, vipKey(f), "vmap", "@"+f.name(mapFromNode))
+	}
 	rule(chainNatOutput, "jump", chainServices)
 	rule(chainFilterPrerouting, "ct state new jump", chainNoEndpoints)
 	rule(chainFilterOutput, "ct state new jump", chainNoEndpoints)
@@ -127,6 +135,10 @@ func staticObjects() []knftables.Object {
 	}
 	rule(chainReject, "meta l4proto tcp reject with tcp reset")
 	rule(chainReject, "reject")
+	// Reached by goto from no-endpoints: return ends no-endpoints too, so the packet goes on
+	// (to nat-output's from-node dispatch). fib: only the node's own addresses are local.
+	rule(chainDropExternal, "fib saddr type local return")
+	rule(chainDropExternal, "drop")
 	return objs
 }
 
@@ -149,6 +161,14 @@ func dnatObjects(f fam, n int) []knftables.Object {
 			TypeOf: fmt.Sprintf("%s . numgen random mod %d : %s daddr . th dport", vipKey(f), n, f.ip),
 		},
 		&knftables.Chain{Name: dnatChain(f, n)},
+		// The node's own connections that from-node-f sent here use the
+		// frontend's from-node slots. A ClusterIP or eTP Cluster frontend
+		// has none: the lookup fails, and a failed lookup only ends the
+		// rule. Before the IPv6 affinity rule: from-node traffic has no
+		// affinity (it skips the services chain).
+		&knftables.Rule{Chain: dnatChain(f, n), Rule: knftables.Concat(
+			"fib saddr type local dnat", f.ip, "to", vipKey(f), ". numgen random mod", n, "offset", fromNodeSlotOffset,
+			"map", "@"+endpointsMap(f, n))},
 	}
 	if f == famV6 {
 		// An IPv6 affinity choice (see affinityV6Rules) picks the slot.

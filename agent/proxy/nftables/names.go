@@ -15,6 +15,10 @@
 //   - no-endpoints-f maps frontends without usable endpoints to reject (or
 //     drop for a Local traffic policy with no local endpoint), checked in
 //     filter hooks before conntrack NAT;
+//   - from-node-f sends connections the node itself opens to an external
+//     frontend of an eTP Local Service to all of the cluster's endpoints
+//     (slots from fromNodeSlotOffset of the same endpoints maps), as
+//     kube-proxy does; drop-external lets them past the Local drop;
 //   - masquerade-f marks external frontends for SNAT; hairpin-f holds
 //     `ep . ep` pairs of local endpoints so a pod reaching itself through
 //     its Service is masqueraded;
@@ -60,6 +64,10 @@ const (
 	chainServices    = "services"
 	chainNoEndpoints = "no-endpoints"
 	chainReject      = "reject-packet"
+	// chainDropExternal drops new connections to an eTP Local frontend
+	// without a local endpoint, except those the node itself opens: kube-
+	// proxy short-circuits those to any endpoint (see mapFromNode).
+	chainDropExternal = "drop-external"
 
 	// Prefixes of chains created per endpoint count (dnat-v4-3) and per
 	// affinity timeout (affinity-10800).
@@ -87,6 +95,19 @@ const (
 	setHairpin      = "hairpin"
 	mapAffinity     = "affinity"
 	mapAffinityVIPs = "affinity-vips"
+	// mapFromNode maps the external frontends of eTP Local Services to
+	// `goto dnat-f-C` (C: the number of cluster-wide endpoints), for
+	// connections the node itself opens (nat-output): kube-proxy sends
+	// those to any endpoint of the cluster, as the client's address needs
+	// no keeping and the node may have no local endpoint.
+	mapFromNode = "from-node"
+
+	// fromNodeSlotOffset is where the slots of a frontend's from-node
+	// endpoints start in its endpoints-f-C map: the same frontend may have
+	// its local endpoints in that map too (slots 0..C-1) when the counts
+	// match, and a second map per count would double the objects.
+	// dnat-f-N looks them up with `numgen random mod N offset` this.
+	fromNodeSlotOffset = 1 << 16
 
 	// masqueradeMark is the packet mark bit that asks nat-postrouting to
 	// masquerade (the same bit kube-proxy uses, so tools recognise it).
@@ -94,8 +115,9 @@ const (
 
 	// layoutVersion is part of the digest: a new rule layout changes every
 	// digest, so a newer agent rebuilds the table of an older one. v2:
-	// IPv6 session affinity (affinity-v6, nat-input).
-	layoutVersion = "plexus-proxy/v2"
+	// IPv6 session affinity (affinity-v6, nat-input). v3: the node's own
+	// traffic to eTP Local frontends (from-node, drop-external).
+	layoutVersion = "plexus-proxy/v3"
 )
 
 // fam holds the per-family spellings.

@@ -61,7 +61,8 @@ add element inet plexus-proxy endpoints-v4-3 { 10.96.0.50 . tcp . 80 . 2 : 10.24
 add element inet plexus-proxy sync-stamp { DIGEST }
 add element inet plexus-proxy vips-v4 { 10.96.0.50 . tcp . 80 : goto dnat-v4-3 }
 add map inet plexus-proxy endpoints-v4-3 { typeof ip daddr . meta l4proto . th dport . numgen random mod 3 : ip daddr . th dport ; }
-add rule inet plexus-proxy dnat-v4-3 dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 3 map @endpoints-v4-3`
+add rule inet plexus-proxy dnat-v4-3 dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 3 map @endpoints-v4-3
+add rule inet plexus-proxy dnat-v4-3 fib saddr type local dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 3 offset 65536 map @endpoints-v4-3`
 	if got := txLines(fake); got != want {
 		t.Errorf("add a Service wrote:\n%s\nwant:\n%s", got, want)
 	}
@@ -342,7 +343,7 @@ delete element inet plexus-proxy sync-stamp { DIGEST }`
 		t.Errorf("replace one endpoint wrote:\n%s\nwant:\n%s", got, want)
 	}
 	assertEqualsFresh(t, fake, w.model())
-	if got := newTracer(fake).trace(packet{src: ip(podA), dst: ip("10.96.0.10"), proto: "tcp", dport: 80}).String(); got != "dnat 10.244.1.2:80,10.244.1.3:80,10.244.1.9:80" {
+	if got := newTracer(fake).Trace(packet{Src: ip(podA), Dst: ip("10.96.0.10"), Proto: "tcp", DPort: 80}).String(); got != "dnat 10.244.1.2:80,10.244.1.3:80,10.244.1.9:80" {
 		t.Errorf("after the change: %s", got)
 	}
 }
