@@ -87,7 +87,7 @@ func desired(m *policy.Model) *state {
 		s.addSet(f.name(mapIngressPods), &set{isMap: true, typ: f.addr + " : verdict", elements: map[string]string{}})
 	}
 	for _, a := range m.NodeIPs {
-		s.element(famOf(a.Is6()).name(setNodeIPs), []string{a.String()}, "")
+		s.element(famOf(a).name(setNodeIPs), []string{a.String()}, "")
 	}
 	for _, p := range m.SortedPolicies() {
 		for _, d := range []policy.Direction{policy.Ingress, policy.Egress} {
@@ -111,7 +111,7 @@ func desired(m *policy.Model) *state {
 				stem = mapEgressPods
 			}
 			for _, a := range pod.IPs {
-				s.element(famOf(a.Is6()).name(stem), []string{a.String()}, "goto "+chain)
+				s.element(famOf(a).name(stem), []string{a.String()}, "goto "+chain)
 			}
 		}
 	}
@@ -154,7 +154,7 @@ func addPolicy(s *state, p *policy.Policy, d policy.Direction) {
 			}
 			if fresh {
 				for _, a := range r.PeerPods {
-					s.element(famOf(a.Is6()).name(names.pods), []string{a.String()}, "")
+					s.element(famOf(a).name(names.pods), []string{a.String()}, "")
 				}
 			}
 		}
@@ -188,7 +188,7 @@ func addPolicy(s *state, p *policy.Policy, d policy.Direction) {
 			}
 			if fresh {
 				for _, ap := range r.NamedPorts {
-					s.element(famOf(ap.Addr.Is6()).name(names.named), []string{ap.Addr.String(), ap.Protocol.String(), itoa(int(ap.Port))}, "")
+					s.element(famOf(ap.Addr).name(names.named), []string{ap.Addr.String(), ap.Protocol.String(), itoa(int(ap.Port))}, "")
 				}
 			}
 		}

@@ -59,11 +59,13 @@ package nftables
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"net/netip"
 	"strings"
 
 	"sigs.k8s.io/knftables"
 
 	"github.com/plexus-net/plexus/agent/policy"
+	"github.com/plexus-net/plexus/internal/ipfamily"
 )
 
 const (
@@ -127,8 +129,10 @@ var (
 
 func (f fam) name(stem string) string { return stem + "-" + f.suffix }
 
-func famOf(is6 bool) fam {
-	if is6 {
+// famOf returns the spellings of a's family (ipfamily.Of: an IPv4-mapped
+// address is IPv4).
+func famOf(a netip.Addr) fam {
+	if ipfamily.Of(a) == ipfamily.IPv6 {
 		return famV6
 	}
 	return famV4
