@@ -1,0 +1,273 @@
+package nftables
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"testing"
+
+	"sigs.k8s.io/knftables"
+
+	"github.com/plexus-net/plexus/agent/policy"
+	pt "github.com/plexus-net/plexus/agent/policy/policytest"
+	"github.com/plexus-net/plexus/internal/testnet"
+)
+
+// Benchmarks at 1k and 10k pods, all on this node (the worst case for the
+// node's table), with 1k policies of mixed shapes (policytest.NewScale);
+// BenchmarkPlanShare puts 1% of 10k pods on this node (a node's share of
+// a larger cluster).
+// Each op of the incremental benchmarks is a full Compile plus a Sync that
+// writes the difference; the Kernel variants write into a real nftables
+// table in a throwaway network namespace. Figures: `make bench` or
+//
+//	go test ./agent/policy/nftables/ -run '^$' -bench . -benchtime 20x
+var benchSizes = []int{1000, 10000}
+
+const benchPolicies = 1000
+
+func scaleInput(s *pt.Scale) policy.Input {
+	return policy.Input{NodeName: pt.NodeName, NodeIPs: pt.NodeIPs(), Pods: s.Pods, Namespaces: s.Namespaces, Policies: s.Policies}
+}
+
+func BenchmarkCompile(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("pods=%d", n), func(b *testing.B) {
+			in := scaleInput(pt.NewScale(n, benchPolicies))
+			for b.Loop() {
+				policy.Compile(in)
+			}
+		})
+	}
+}
+
+// change is one incremental step: it mutates the scale for op i.
+type change func(s *pt.Scale, i int)
+
+var changes = map[string]change{
+	// Add pod n on even ops, remove it on odd ones.
+	"podAdded": func(s *pt.Scale, i int) {
+		if i%2 == 0 {
+			s.Pods = append(s.Pods, pt.ScalePod(len(s.Pods), "app1"))
+		} else {
+			s.Pods = s.Pods[:len(s.Pods)-1]
+		}
+	},
+	// Move pod 7 between app7 and app8 (other policies select it, other
+	// policies' peers hold it).
+	"podRelabelled": func(s *pt.Scale, i int) {
+		p := s.Pods[7].DeepCopy()
+		p.Labels = map[string]string{"app": fmt.Sprintf("app%d", 7+i%2)}
+		s.Pods[7] = p
+	},
+	// Change policy 0's port between 80 and 81.
+	"policyChanged": func(s *pt.Scale, i int) {
+		s.Policies[0] = pt.ScalePolicy(0, 80+(i+1)%2)
+	},
+}
+
+// BenchmarkPlan is the agent's CPU cost of a sync without the kernel
+// write: Compile, the desired state, and the transaction that turns the
+// previous state into it (knftables' fake is too slow at this scale to
+// stand for the kernel: it deep-copies and compares with reflection).
+func BenchmarkPlan(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("cold/pods=%d", n), func(b *testing.B) {
+			in := scaleInput(pt.NewScale(n, benchPolicies))
+			var next *state
+			var ops int
+			for b.Loop() {
+				next = desired(policy.Compile(in))
+				tx := knftables.NewFake(TableFamily, TableName).NewTransaction()
+				writeFull(tx, next)
+				ops = tx.NumOperations()
+			}
+			objs, rules, elems := next.counts()
+			reportCounts(b, policy.SyncResult{Objects: objs, Rules: rules, Elements: elems})
+			b.ReportMetric(float64(ops), "tx-ops")
+		})
+		for _, name := range []string{"podAdded", "podRelabelled", "policyChanged"} {
+			b.Run(fmt.Sprintf("%s/pods=%d", name, n), func(b *testing.B) {
+				s := pt.NewScale(n, benchPolicies)
+				prev := desired(policy.Compile(scaleInput(s)))
+				i, ops := 0, 0
+				for b.Loop() {
+					changes[name](s, i)
+					i++
+					next := desired(policy.Compile(scaleInput(s)))
+					tx := knftables.NewFake(TableFamily, TableName).NewTransaction()
+					writeDiff(tx, prev, next)
+					if ops = tx.NumOperations(); ops == 0 {
+						b.Fatal("the change wrote nothing")
+					}
+					prev = next
+				}
+				b.ReportMetric(float64(ops), "tx-ops")
+			})
+		}
+	}
+}
+
+func BenchmarkPlanShare(b *testing.B) {
+	for _, name := range []string{"cold", "podAdded", "podRelabelled", "policyChanged"} {
+		b.Run(name+"/pods=10000/local=100", func(b *testing.B) {
+			s := pt.NewScaleLocal(10000, benchPolicies, 100)
+			prev := desired(policy.Compile(scaleInput(s)))
+			i := 0
+			for b.Loop() {
+				if name != "cold" {
+					changes[name](s, i)
+					i++
+				}
+				next := desired(policy.Compile(scaleInput(s)))
+				tx := knftables.NewFake(TableFamily, TableName).NewTransaction()
+				if name == "cold" {
+					writeFull(tx, next)
+				} else {
+					writeDiff(tx, prev, next)
+				}
+				prev = next
+			}
+			objs, rules, elems := prev.counts()
+			reportCounts(b, policy.SyncResult{Objects: objs, Rules: rules, Elements: elems})
+		})
+	}
+}
+
+// BenchmarkSyncKernel is BenchmarkSyncFake against the kernel.
+func BenchmarkSyncKernel(b *testing.B) {
+	testnet.RequireRoot(b)
+	ns := testnet.NewNetns(b, "polbench")
+	var nft knftables.Interface
+	var nl *Netlink
+	if err := ns.Do(func() (err error) {
+		if nft, err = NewNFTables(); err != nil {
+			return err
+		}
+		nl, err = NewNetlink()
+		return err
+	}); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = nl.Close() })
+	in := func(fn func() error) {
+		if err := ns.Do(fn); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("cold/pods=%d", n), func(b *testing.B) {
+			in(func() error { return New(nft).Remove(context.Background()) })
+			m := policy.Compile(scaleInput(pt.NewScale(n, benchPolicies)))
+			var res policy.SyncResult
+			for b.Loop() {
+				// From no table (a fresh node): one transaction builds it.
+				b.StopTimer()
+				in(func() error { return New(nft).Remove(context.Background()) })
+				b.StartTimer()
+				in(func() (err error) {
+					res, err = New(nft, WithNetlink(nl)).Sync(context.Background(), m, false)
+					return err
+				})
+				if !res.Wrote {
+					b.Fatal("cold sync wrote nothing")
+				}
+			}
+			reportCounts(b, res)
+			reportKernelObjects(b, ns, nft)
+		})
+		for _, name := range []string{"podAdded", "podRelabelled", "policyChanged"} {
+			b.Run(fmt.Sprintf("%s/pods=%d", name, n), func(b *testing.B) {
+				e := New(nft, WithNetlink(nl))
+				var err error
+				benchIncrementalIn(b, e, n, changes[name], func(fn func()) {
+					err = ns.Do(func() error { fn(); return nil })
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			})
+		}
+	}
+}
+
+// benchIncrementalIn programs the scale once, then times ops that apply
+// ch, compile and sync; run wraps each sync (to enter a namespace).
+func benchIncrementalIn(b *testing.B, e *Enforcer, n int, ch change, run func(func())) {
+	s := pt.NewScale(n, benchPolicies)
+	var res policy.SyncResult
+	var err error
+	run(func() { res, err = e.Sync(context.Background(), policy.Compile(scaleInput(s)), true) })
+	if err != nil {
+		b.Fatal(err)
+	}
+	i := 0
+	for b.Loop() {
+		ch(s, i)
+		i++
+		run(func() { res, err = e.Sync(context.Background(), policy.Compile(scaleInput(s)), false) })
+		if err != nil {
+			b.Fatal(err)
+		}
+		if !res.Wrote {
+			b.Fatal("the change wrote nothing")
+		}
+	}
+	reportCounts(b, res)
+}
+
+// BenchmarkKeptMemory reports what the agent keeps between syncs: the last
+// model (for cutting connections) and the last programmed state.
+func BenchmarkKeptMemory(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("pods=%d", n), func(b *testing.B) {
+			in := scaleInput(pt.NewScale(n, benchPolicies))
+			var mib float64
+			for b.Loop() {
+				mib = retainedMiB(func() any {
+					m := policy.Compile(in)
+					return []any{m, desired(m)}
+				})
+			}
+			b.ReportMetric(mib, "kept-MiB")
+		})
+	}
+}
+
+// retainedMiB returns the heap that what build returns keeps alive: the
+// memory the agent holds between syncs for the last programmed state.
+func retainedMiB(build func() any) float64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	kept := build()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(kept)
+	return float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / (1 << 20)
+}
+
+func reportCounts(b *testing.B, res policy.SyncResult) {
+	b.ReportMetric(float64(res.Objects), "objects")
+	b.ReportMetric(float64(res.Rules), "rules")
+	b.ReportMetric(float64(res.Elements), "elements")
+}
+
+// reportKernelObjects counts what the kernel holds, to check the counts.
+func reportKernelObjects(b *testing.B, ns *testnet.Netns, nft knftables.Interface) {
+	total := 1 // the table
+	err := ns.Do(func() error {
+		for _, kind := range []string{"chains", "sets", "maps", "counters"} {
+			names, err := nft.List(context.Background(), kind)
+			if err != nil {
+				return err
+			}
+			total += len(names)
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(total), "kernel-objects")
+}

@@ -1,0 +1,405 @@
+package nftables
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"sigs.k8s.io/knftables"
+
+	"github.com/plexus-net/plexus/agent/policy"
+)
+
+// Enforcer programs policy models into the table TableName.
+type Enforcer struct {
+	nft knftables.Interface
+	nl  *Netlink // nil: every write goes through nft
+	// prev is what the last successful write left in the table; nil
+	// forces a full rebuild (start-up, after a failure).
+	prev *state
+	// netlinkWrites counts the writes that went through nl (for tests).
+	netlinkWrites int
+}
+
+var _ policy.Enforcer = &Enforcer{}
+
+// Option configures an Enforcer.
+type Option func(*Enforcer)
+
+// WithNetlink writes element-only changes through nl (see Netlink).
+func WithNetlink(nl *Netlink) Option { return func(e *Enforcer) { e.nl = nl } }
+
+// maxNetlinkChanges bounds the element changes of one netlink transaction:
+// it goes to the kernel in one sendmsg, which must fit the socket's send
+// buffer (208 KiB by default; a verdict map element with its chain name
+// takes ≈100 bytes); larger element-only changes go through nft.
+const maxNetlinkChanges = 1024
+
+// New returns an Enforcer writing through nft (knftables.New(TableFamily,
+// TableName) in the agent, knftables.NewFake in tests).
+func New(nft knftables.Interface, opts ...Option) *Enforcer {
+	e := &Enforcer{nft: nft}
+	for _, o := range opts {
+		o(e)
+	}
+	return e
+}
+
+// NewNFTables returns the real knftables interface for the policy table.
+func NewNFTables() (knftables.Interface, error) {
+	nft, err := knftables.New(TableFamily, TableName)
+	if err != nil {
+		return nil, fmt.Errorf("nftables for %s: %w", TableName, err)
+	}
+	return nft, nil
+}
+
+// Sync implements policy.Enforcer.
+func (e *Enforcer) Sync(ctx context.Context, m *policy.Model, fullSync bool) (policy.SyncResult, error) {
+	next := desired(m)
+	var res policy.SyncResult
+	res.Objects, res.Rules, res.Elements = next.counts()
+	if !fullSync && e.prev != nil && e.nl != nil {
+		if msgs, ok := netlinkDiff(e.prev, next); ok {
+			if len(msgs) == 0 {
+				return res, nil
+			}
+			if err := e.nl.send(msgs); err != nil {
+				e.prev = nil
+				return res, fmt.Errorf("program NetworkPolicy table %s: %w", TableName, err)
+			}
+			e.prev = next
+			e.netlinkWrites++
+			res.Wrote = true
+			return res, nil
+		}
+	}
+	if fullSync || e.prev == nil {
+		holds, absent := e.kernelHolds(ctx, next)
+		if holds {
+			// Restart or periodic full sync over an intact table.
+			e.prev = next
+			return res, nil
+		}
+		if absent && e.nl != nil {
+			return e.buildFresh(ctx, next, res)
+		}
+	}
+	tx := e.nft.NewTransaction()
+	if fullSync || e.prev == nil {
+		writeFull(tx, next)
+	} else {
+		writeDiff(tx, e.prev, next)
+	}
+	if tx.NumOperations() == 0 {
+		return res, nil
+	}
+	if err := e.nft.Run(ctx, tx); err != nil {
+		e.prev = nil
+		return res, fmt.Errorf("program NetworkPolicy table %s: %w", TableName, err)
+	}
+	e.prev = next
+	res.Wrote = true
+	return res, nil
+}
+
+// kernelHolds reports whether the table in the kernel carries next's stamp
+// and exactly next's chains (any failure to read says no: rebuild), and
+// whether there is no table at all.
+func (e *Enforcer) kernelHolds(ctx context.Context, next *state) (holds, absent bool) {
+	chains, err := e.nft.List(ctx, "chains")
+	if err != nil {
+		return false, knftables.IsNotFound(err)
+	}
+	want := append(sortedKeys(next.chains), chainForwardEgress, chainForwardIngress, chainInputEgress)
+	slices.Sort(want)
+	slices.Sort(chains)
+	if !slices.Equal(chains, want) {
+		return false, false
+	}
+	elems, err := e.nft.ListElements(ctx, "set", setStamp)
+	return err == nil && len(elems) == 1 && strings.Join(elems[0].Key, " . ") == next.stampValue(), false
+}
+
+// buildFresh builds the table where there is none, in two steps: nft
+// writes the structure with the interval sets' elements, then netlink the
+// other elements in transactions of at most maxNetlinkMessages and
+// maxNetlinkChanges, the stamp last. nft parses every element it
+// writes (≈30k commands at 10k pods); netlink does not. Why two steps are
+// safe here only: without a table nothing was enforced, and it stays so
+// until the pod maps fill. A table that exists is always replaced in one
+// transaction. On failure the stamp is missing, so the next sync rebuilds.
+func (e *Enforcer) buildFresh(ctx context.Context, next *state, res policy.SyncResult) (policy.SyncResult, error) {
+	structure := newState()
+	structure.order, structure.chains, structure.counters = next.order, next.chains, next.counters
+	var changes []elementChange
+	var stamp elementChange
+	for _, name := range sortedKeys(next.sets) {
+		x := next.sets[name]
+		if x.interval {
+			structure.sets[name] = x
+			continue
+		}
+		structure.sets[name] = &set{isMap: x.isMap, typ: x.typ, typeOf: x.typeOf, elements: map[string]string{}}
+		for _, k := range sortedKeys(x.elements) {
+			c := elementChange{set: name, isMap: x.isMap, key: k, value: x.elements[k]}
+			if name == setStamp {
+				stamp = c
+				continue
+			}
+			changes = append(changes, c)
+		}
+	}
+	tx := e.nft.NewTransaction()
+	writeFull(tx, structure)
+	if err := e.nft.Run(ctx, tx); err != nil {
+		e.prev = nil
+		return res, fmt.Errorf("program NetworkPolicy table %s: %w", TableName, err)
+	}
+	msgs, err := encodeMessages(nil, append(changes, stamp))
+	for err == nil && len(msgs) > 0 {
+		n, elems := 0, 0
+		for n < len(msgs) && n < maxNetlinkMessages && elems+len(msgs[n].elems) <= maxNetlinkChanges {
+			elems += len(msgs[n].elems)
+			n++
+		}
+		err = e.nl.send(msgs[:n])
+		msgs = msgs[n:]
+	}
+	if err != nil {
+		e.prev = nil
+		return res, fmt.Errorf("program NetworkPolicy table %s: %w", TableName, err)
+	}
+	e.prev = next
+	res.Wrote = true
+	return res, nil
+}
+
+// Remove implements policy.Enforcer.
+func (e *Enforcer) Remove(ctx context.Context) error {
+	tx := e.nft.NewTransaction()
+	// Adding first makes the delete succeed whether or not it exists.
+	tx.Add(&knftables.Table{})
+	tx.Delete(&knftables.Table{})
+	e.prev = nil
+	if err := e.nft.Run(ctx, tx); err != nil {
+		return fmt.Errorf("remove NetworkPolicy table %s: %w", TableName, err)
+	}
+	return nil
+}
+
+// writeFull replaces the whole table in one transaction: the kernel swaps
+// old for new atomically, so no packet sees a table without policies.
+func writeFull(tx *knftables.Transaction, next *state) {
+	tx.Add(&knftables.Table{})
+	tx.Delete(&knftables.Table{})
+	for _, o := range staticObjects() {
+		tx.Add(o)
+	}
+	writeDiff(tx, newState(), next)
+}
+
+// writeDiff writes what turns prev into next. Order: declare new counters,
+// sets and chains; delete then add elements (interval sets refuse an
+// overlap, and a map key changes value by delete + add); rewrite changed
+// chains; then delete chains (set chains before the policy chains they
+// jump to), sets and counters nothing refers to any more.
+func writeDiff(tx *knftables.Transaction, prev, next *state) {
+	for _, name := range sortedKeys(next.counters) {
+		if _, ok := prev.counters[name]; !ok {
+			tx.Add(&knftables.Counter{Name: name})
+		}
+	}
+	for _, name := range sortedKeys(next.sets) {
+		if _, ok := prev.sets[name]; !ok && !isStaticSet(name) {
+			tx.Add(setObject(name, next.sets[name]))
+		}
+	}
+	for _, name := range next.order {
+		if _, ok := prev.chains[name]; !ok {
+			tx.Add(&knftables.Chain{Name: name})
+		}
+	}
+	for _, name := range sortedKeys(next.sets) {
+		writeElements(tx, name, prev.sets[name], next.sets[name])
+	}
+	for _, name := range next.order {
+		old, existed := prev.chains[name]
+		rules := next.chains[name]
+		if existed && equalRules(old, rules) {
+			continue
+		}
+		if existed {
+			tx.Flush(&knftables.Chain{Name: name})
+		}
+		for _, r := range rules {
+			tx.Add(&knftables.Rule{Chain: name, Rule: r})
+		}
+	}
+	// Set chains first: they jump to policy chains.
+	for _, pass := range []bool{true, false} {
+		for _, name := range prev.order {
+			if _, ok := next.chains[name]; !ok && isSetChain(name) == pass {
+				tx.Delete(&knftables.Chain{Name: name})
+			}
+		}
+	}
+	for _, name := range sortedKeys(prev.sets) {
+		if _, ok := next.sets[name]; !ok {
+			tx.Delete(setObject(name, prev.sets[name]))
+		}
+	}
+	for _, name := range sortedKeys(prev.counters) {
+		if _, ok := next.counters[name]; !ok {
+			tx.Delete(&knftables.Counter{Name: name})
+		}
+	}
+}
+
+// writeElements deletes the elements of prev that next lacks or maps to
+// another value, then adds the rest of next's. Only changed keys are
+// sorted (for a deterministic transaction): most syncs change a handful
+// of a set's elements.
+func writeElements(tx *knftables.Transaction, name string, prev, next *set) {
+	var dels, adds []string
+	if prev != nil {
+		dels = changedKeys(prev.elements, next.elements)
+	}
+	if prev == nil {
+		adds = sortedKeys(next.elements)
+	} else {
+		adds = changedKeys(next.elements, prev.elements)
+	}
+	for _, k := range dels {
+		tx.Delete(elementObject(name, prev, k))
+	}
+	for _, k := range adds {
+		tx.Add(elementObject(name, next, k))
+	}
+}
+
+// changedKeys returns, sorted, the keys of a that b lacks or maps to
+// another value.
+func changedKeys(a, b map[string]string) []string {
+	var out []string
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func elementObject(name string, s *set, key string) *knftables.Element {
+	e := &knftables.Element{Key: splitKey(key)}
+	if s.isMap {
+		e.Map = name
+		e.Value = []string{s.elements[key]}
+	} else {
+		e.Set = name
+	}
+	return e
+}
+
+func setObject(name string, s *set) knftables.Object {
+	var flags []knftables.SetFlag
+	if s.interval {
+		flags = []knftables.SetFlag{knftables.IntervalFlag}
+	}
+	if s.isMap {
+		m := &knftables.Map{Name: name, Flags: flags}
+		if s.typeOf {
+			m.TypeOf = s.typ
+		} else {
+			m.Type = s.typ
+		}
+		return m
+	}
+	x := &knftables.Set{Name: name, Flags: flags}
+	if s.typeOf {
+		x.TypeOf = s.typ
+	} else {
+		x.Type = s.typ
+	}
+	return x
+}
+
+// isStaticSet tells the maps and sets staticObjects creates.
+func isStaticSet(name string) bool {
+	for _, f := range fams {
+		switch name {
+		case f.name(mapEgressPods), f.name(mapIngressPods), f.name(setNodeIPs):
+			return true
+		}
+	}
+	return false
+}
+
+func isSetChain(name string) bool {
+	return len(name) > len(prefixPolicy) && name[:len(prefixPolicy)] != prefixPolicy
+}
+
+func equalRules(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// netlinkDiff returns the messages of one netlink transaction that turn
+// prev into next; ok false when nft must write it (not only elements, an
+// interval set's elements, or too much for one netlink transaction).
+func netlinkDiff(prev, next *state) ([]netlinkMessage, bool) {
+	dels, adds, ok := elementOnlyDiff(prev, next)
+	if !ok || len(dels)+len(adds) > maxNetlinkChanges {
+		return nil, false
+	}
+	msgs, err := encodeMessages(dels, adds)
+	if err != nil || len(msgs) > maxNetlinkMessages {
+		return nil, false
+	}
+	return msgs, true
+}
+
+// elementOnlyDiff returns the element changes from prev to next when
+// nothing else differs and no changed element is in an interval set (ok
+// false otherwise: nft must write it).
+func elementOnlyDiff(prev, next *state) (dels, adds []elementChange, ok bool) {
+	if len(prev.sets) != len(next.sets) || len(prev.chains) != len(next.chains) || len(prev.counters) != len(next.counters) {
+		return nil, nil, false
+	}
+	for name := range next.counters {
+		if _, ok := prev.counters[name]; !ok {
+			return nil, nil, false
+		}
+	}
+	for name, rules := range next.chains {
+		if old, ok := prev.chains[name]; !ok || !equalRules(old, rules) {
+			return nil, nil, false
+		}
+	}
+	for _, name := range sortedKeys(next.sets) {
+		n, p := next.sets[name], prev.sets[name]
+		if p == nil || !n.sameShape(p) {
+			return nil, nil, false
+		}
+		gone, come := changedKeys(p.elements, n.elements), changedKeys(n.elements, p.elements)
+		if n.interval && len(gone)+len(come) > 0 {
+			return nil, nil, false
+		}
+		for _, k := range gone {
+			dels = append(dels, elementChange{set: name, isMap: n.isMap, key: k})
+		}
+		for _, k := range come {
+			adds = append(adds, elementChange{set: name, isMap: n.isMap, key: k, value: n.elements[k]})
+		}
+	}
+	return dels, adds, true
+}

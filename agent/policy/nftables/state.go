@@ -1,0 +1,146 @@
+package nftables
+
+import (
+	"encoding/binary"
+	"github.com/plexus-net/plexus/agent/policy"
+	"hash/fnv"
+	"maps"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// set is a named set or map as the table should hold it. For a set every
+// element's value is "".
+type set struct {
+	isMap    bool
+	typ      string // `type` (typeOf false) or `typeof` expression
+	typeOf   bool
+	interval bool
+	elements map[string]string // key (fields joined by " . ") → value
+}
+
+func (s *set) sameShape(o *set) bool {
+	return s.isMap == o.isMap && s.typ == o.typ && s.typeOf == o.typeOf && s.interval == o.interval
+}
+
+// state is everything the table holds besides its static objects: the
+// whole desired state of one model, or what the last write left.
+type state struct {
+	sets     map[string]*set
+	chains   map[string][]string // regular chain → its rules in order
+	counters map[string]counterID
+	// order lists chains in the order they must be declared so that
+	// rules only jump to existing chains (policy chains before set chains).
+	order []string
+}
+
+func newState() *state {
+	return &state{sets: map[string]*set{}, chains: map[string][]string{}, counters: map[string]counterID{}}
+}
+
+func (s *state) addChain(name string, rules []string) {
+	if _, ok := s.chains[name]; !ok {
+		s.order = append(s.order, name)
+	}
+	s.chains[name] = rules
+}
+
+func (s *state) addSet(name string, x *set) {
+	if x.elements == nil {
+		x.elements = map[string]string{}
+	}
+	s.sets[name] = x
+}
+
+// addSetOnce adds a set unless it exists and reports whether it added it
+// (a shared set is filled by its first user).
+func (s *state) addSetOnce(name string, x *set) bool {
+	if _, ok := s.sets[name]; ok {
+		return false
+	}
+	s.addSet(name, x)
+	return true
+}
+
+func (s *state) element(setName string, key []string, value string) {
+	s.sets[setName].elements[strings.Join(key, " . ")] = value
+}
+
+// counts returns the number of objects, rules and elements (static ones
+// included).
+func (s *state) counts() (objects, rules, elements int) {
+	objects = len(s.sets) + len(s.chains) + len(s.counters) + staticObjectCount
+	rules = staticRuleCount
+	for _, r := range s.chains {
+		rules += len(r)
+	}
+	for _, x := range s.sets {
+		elements += len(x.elements)
+	}
+	return objects, rules, elements
+}
+
+// stamp adds the stamp set holding the digest of everything else in s
+// (see setStamp). The digest is a sum of per-item hashes: independent of
+// map order, and cheap (one pass, no sorting).
+func (s *state) stamp() {
+	var lo, hi uint64
+	add := func(parts ...string) {
+		h1, h2 := fnv.New64a(), fnv.New64()
+		for _, p := range parts {
+			h1.Write([]byte(p))
+			h1.Write([]byte{0})
+			h2.Write([]byte(p))
+			h2.Write([]byte{0})
+		}
+		lo += h1.Sum64()
+		hi += h2.Sum64()
+	}
+	add(layoutVersion)
+	for name, x := range s.sets {
+		add("set", name, x.typ, strconv.FormatBool(x.isMap), strconv.FormatBool(x.typeOf), strconv.FormatBool(x.interval))
+		for k, v := range x.elements {
+			add("element", name, k, v)
+		}
+	}
+	for name, rules := range s.chains {
+		add(append([]string{"chain", name}, rules...)...)
+	}
+	for name := range s.counters {
+		add("counter", name)
+	}
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], hi)
+	binary.BigEndian.PutUint64(b[8:], lo)
+	s.addSet(setStamp, &set{typ: "ipv6_addr"})
+	s.element(setStamp, []string{netip.AddrFrom16(b).String()}, "")
+}
+
+// stampValue returns the digest s carries ("" before stamp).
+func (s *state) stampValue() string {
+	if x := s.sets[setStamp]; x != nil {
+		for k := range x.elements {
+			return k
+		}
+	}
+	return ""
+}
+
+// counterID says whose a named counter is.
+type counterID struct {
+	policy    policy.PolicyKey
+	direction policy.Direction
+	verdict   string // "allow" or "drop"
+}
+
+// sortedKeys returns m's keys in order, for deterministic transactions.
+func sortedKeys[V any](m map[string]V) []string {
+	return slices.Sorted(maps.Keys(m))
+}
+
+// splitKey undoes the join of element fields.
+func splitKey(k string) []string { return strings.Split(k, " . ") }
+
+func itoa(n int) string { return strconv.Itoa(n) }
