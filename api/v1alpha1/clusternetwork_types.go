@@ -251,7 +251,9 @@ type DNS struct {
 	// +optional
 	ServiceIP string `json:"serviceIP,omitempty"`
 
-	// Replicas of the CoreDNS Deployment. Default 2.
+	// Replicas of the CoreDNS Deployment. Default: it grows with the cluster, one replica per 16
+	// nodes, at least 2, never more than there are nodes (1 on a one-node cluster); status.effective
+	// leaves it unset then, since the number follows the node count.
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100
 	// +optional
@@ -272,12 +274,30 @@ type DNS struct {
 	// +optional
 	ForwardZones []ForwardZone `json:"forwardZones,omitempty"`
 
+	// PodRecords says how CoreDNS answers pod A/AAAA records (1-2-3-4.<namespace>.pod.<domain>):
+	// Insecure answers any well-formed name without looking the pod up (kube-dns compatible, and
+	// CoreDNS needs no right to read Pods); Verified answers only for a pod that exists in that
+	// namespace with that IP (CoreDNS then watches every Pod); Disabled answers none. Default Insecure.
+	// +optional
+	PodRecords DNSPodRecords `json:"podRecords,omitempty"`
+
 	// CacheSeconds is how long CoreDNS caches answers. Default 30.
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=3600
 	// +optional
 	CacheSeconds *int32 `json:"cacheSeconds,omitempty"`
 }
+
+// DNSPodRecords is how cluster DNS answers pod records.
+// +kubebuilder:validation:Enum=Insecure;Verified;Disabled
+type DNSPodRecords string
+
+// Pod record modes.
+const (
+	DNSPodRecordsInsecure DNSPodRecords = "Insecure"
+	DNSPodRecordsVerified DNSPodRecords = "Verified"
+	DNSPodRecordsDisabled DNSPodRecords = "Disabled"
+)
 
 // ForwardZone forwards one DNS zone to its own resolvers.
 type ForwardZone struct {
