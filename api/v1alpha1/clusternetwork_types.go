@@ -230,6 +230,7 @@ type NetworkPolicy struct {
 }
 
 // DNS configures cluster DNS.
+// +kubebuilder:validation:XValidation:rule="!has(self.forwardZones) || self.forwardZones.all(z, !((z.zone.endsWith('.') ? z.zone.substring(0, z.zone.size() - 1) : z.zone) == (has(self.clusterDomain) ? self.clusterDomain : 'cluster.local') || (z.zone.endsWith('.') ? z.zone.substring(0, z.zone.size() - 1) : z.zone).endsWith('.' + (has(self.clusterDomain) ? self.clusterDomain : 'cluster.local')) || (has(self.clusterDomain) ? self.clusterDomain : 'cluster.local').endsWith('.' + (z.zone.endsWith('.') ? z.zone.substring(0, z.zone.size() - 1) : z.zone))))",message="dns.forwardZones must not hold the cluster domain (default cluster.local), a zone inside it or a zone above it: CoreDNS would send the cluster's own names away"
 type DNS struct {
 	// Enabled deploys CoreDNS and the kube-dns Service. Default true.
 	// +optional
