@@ -22,15 +22,15 @@ lab: deps build ## A real multi-node cluster on this machine with Plexus install
 	@hack/lab.sh up
 
 .PHONY: test
-test: deps generate manifests verify-bundle controlplane ## Run every test: unit, real API server, real kernel (as root).
+test: require-root deps generate manifests verify-bundle verify-no-test-code controlplane ## Run every test: unit, real API server, real kernel (as root).
 	@echo "==> [test] go vet"
 	@$(GO) vet ./...
 	@echo "==> [test] gofmt"
 	@bad=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); if [ -n "$$bad" ]; then echo "gofmt needed: $$bad"; exit 1; fi
 	@echo "==> [test] go test ./... (uncached: the real-kernel tests depend on the machine, not only the code)"
 	PLEXUS_REQUIRE_IPVS_VM=1 KUBEBUILDER_ASSETS=$(CONTROLPLANE_DIR) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v -e '/test/e2e$$' -e '/internal/lab$$')
-	@echo "==> [test] the lab's own tests and the e2e suite, one at a time (each starts a lab of its own)"
-	KUBEBUILDER_ASSETS=$(CONTROLPLANE_DIR) $(GO) test -count=1 -p 1 -timeout $(TEST_TIMEOUT) ./internal/lab/ ./test/e2e/
+	@echo "==> [test] the lab's own tests and the e2e suite, one at a time (each starts a lab of its own, beside a running make lab)"
+	PLEXUS_REQUIRE_LAB=1 KUBEBUILDER_ASSETS=$(CONTROLPLANE_DIR) $(GO) test -count=1 -p 1 -timeout $(TEST_TIMEOUT) ./internal/lab/ ./test/e2e/
 
 ##@ Steps
 
@@ -62,6 +62,19 @@ verify-bundle: manifests ## Fail when the committed OLM bundle is out of date wi
 	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; hack/bundle.sh $$tmp >/dev/null; \
 	  diff -r $$tmp bundle/manifests >/dev/null || { echo "bundle/manifests is out of date: run make bundle"; diff -r $$tmp bundle/manifests | head -20; exit 1; }
 	@echo "==> [bundle] bundle/manifests up to date"
+
+.PHONY: require-root
+require-root: ## Fail, saying why, unless running as root (make test's real-kernel tests and labs need it).
+	@echo "==> [test] running as root (real-kernel tests and labs make namespaces, mounts and cgroups)"
+	@if [ "$$(id -u)" != 0 ]; then echo "make test must run as root: its real-kernel tests and labs would be skipped, not run, and it would report ok for them"; exit 1; fi
+
+.PHONY: verify-no-test-code
+verify-no-test-code: ## Fail when a binary under cmd/ links test code (testing, testing/..., internal/testnet).
+	@echo "==> [test] no test code in the binaries (go list -deps ./cmd/... has no testing, testing/..., internal/testnet)"
+	@deps=$$($(GO) list -deps ./cmd/...); mod=$$($(GO) list -m); \
+	  bad=$$(grep -E -x -e 'testing(/.*)?' -e "$$mod/internal/testnet(/.*)?" <<<"$$deps" || true); \
+	  if [ -n "$$bad" ]; then echo "binaries under cmd/ link test code:" $$bad; \
+	    echo "find the importer: go list -deps -f '{{.ImportPath}} {{.Imports}}' ./cmd/... | grep -w -e testing -e testnet"; exit 1; fi
 
 .PHONY: build
 build: generate ## Build every binary into ./bin.

@@ -9,10 +9,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
-	v1 "github.com/plexus-net/plexus/api/v1alpha1"
+	"github.com/plexus-net/plexus/agent/status"
 )
 
 // Defaults of the loop's timing.
@@ -26,25 +25,23 @@ const (
 	DefaultMaxBackoff = 30 * time.Second
 )
 
-// Agent is one node's sync loop. Fill the fields, then call Run; event handlers call MarkDirty.
+// Agent is one node's sync loop: its collaborators and the loop's state. Fill the exported
+// fields, then call Run; event handlers call MarkDirty.
 type Agent struct {
 	// NodeName is this node.
 	NodeName string
 	// NodeIPOverride is the --node-ip flag (empty: none).
 	NodeIPOverride []netip.Addr
-	// NodeStatePath is the CNI node state file.
-	NodeStatePath string
 
-	// Source, Routes, Masquerade, Uplinks, Status, Pods and Services are the collaborators (see deps.go).
-	Source     Source
-	Routes     RouteSyncer
-	Masquerade Masquerader
-	Uplinks    UplinkFinder
-	Status     StatusWriter
-	Pods       PodCounter
-	// Services is the service proxy; nil: the agent programs no Services and reports no
-	// ServicesProgrammed condition.
-	Services ServiceProxy
+	// Source gives a sync the API objects; Uplinks finds the uplink; Pods counts pods (may be
+	// nil). See deps.go.
+	Source  Source
+	Uplinks UplinkFinder
+	Pods    PodCounter
+	// Planes are the node's data planes, run in this order by every sync; each fails alone.
+	Planes []Plane
+	// Reporter patches the NodeNetwork status after every sync.
+	Reporter status.Reporter
 	// Install runs once when Run starts (the CNI plugin and conflist); nil: nothing to install.
 	Install func() error
 	// Metrics may be nil.
@@ -58,25 +55,7 @@ type Agent struct {
 	dirtyOnce sync.Once
 	dirty     chan struct{}
 	ready     atomic.Bool
-	// written is the status the agent last patched into the NodeNetwork with UID writtenUID:
-	// what the API holds even when the informer cache has not caught up yet.
-	written    *v1.NodeNetworkStatus
-	writtenUID types.UID
-	// lastPatch is when the status was last patched; countsPending says a change of counts alone
-	// was held back (see CountsInterval).
-	lastPatch     time.Time
-	countsPending bool
-	// startupMemoryReleased says the first sync that programmed Services has returned its
-	// transient memory (releaseTransientMemory).
-	startupMemoryReleased bool
 }
-
-// CountsInterval is the least time between two status patches that change nothing but counts
-// (routes, pods, services, endpoints). Conditions, generations and errors are written at once.
-// Why: every Service change changes the counts on every node; writing them each time costs one
-// API call per node per change, and with client-go's rate limit it held up the next sync (the
-// Service programming latency in the lab doubled).
-const CountsInterval = 5 * time.Second
 
 // MarkDirty asks for a sync. It never blocks: requests made while one is pending coalesce.
 func (a *Agent) MarkDirty() {
@@ -148,8 +127,8 @@ func (a *Agent) Run(ctx context.Context) error {
 			full = true
 		}
 		_, err := a.Sync(ctx, full)
-		if a.countsPending && countsDue == nil {
-			countsDue = time.After(CountsInterval)
+		if a.Reporter.CountsPending() && countsDue == nil {
+			countsDue = time.After(status.CountsInterval)
 		}
 		var waiting *WaitingError
 		switch {

@@ -5,9 +5,8 @@ import (
 	"net/netip"
 
 	"github.com/plexus-net/plexus/agent/masquerade"
+	"github.com/plexus-net/plexus/agent/proxy/manager"
 	"github.com/plexus-net/plexus/agent/routing"
-	"github.com/plexus-net/plexus/agent/services"
-	v1 "github.com/plexus-net/plexus/api/v1alpha1"
 )
 
 // The agent's collaborators, each narrow so the sync loop can be tested against fakes
@@ -24,8 +23,8 @@ type Source interface {
 type RouteSyncer interface {
 	// Sync makes the kernel match cfg, writing nothing when it already does.
 	Sync(cfg routing.Config) (routing.Plan, error)
-	// ForceFullSync makes the next Sync read the kernel instead of trusting its memory.
-	ForceFullSync()
+	// RequestFullSync makes the next Sync read the kernel instead of trusting its memory.
+	RequestFullSync()
 }
 
 var _ RouteSyncer = &routing.Syncer{}
@@ -48,20 +47,14 @@ type UplinkFinder interface {
 
 var _ UplinkFinder = &routing.Netlink{}
 
-// StatusWriter writes the node's NodeNetwork status.
-type StatusWriter interface {
-	// PatchStatus patches nn's status subresource from nn.Status to next.
-	PatchStatus(ctx context.Context, nn *v1.NodeNetwork, next v1.NodeNetworkStatus) error
-}
-
 // PodCounter counts the pod attachments on the node.
 type PodCounter func() (int, error)
 
-// ServiceProxy programs the node's Services; *services.Manager is the real one.
+// ServiceProxy programs the node's Services; *manager.Manager is the real one.
 type ServiceProxy interface {
 	// Sync programs d through the backend of d.Mode, removing the other backends' state; full
 	// compares with the kernel instead of trusting memory. The Result carries any error.
-	Sync(ctx context.Context, d services.Desired, full bool) services.Result
+	Sync(ctx context.Context, d manager.Desired, full bool) manager.Result
 }
 
-var _ ServiceProxy = &services.Manager{}
+var _ ServiceProxy = &manager.Manager{}

@@ -10,28 +10,28 @@ import (
 	"sigs.k8s.io/knftables"
 
 	"github.com/plexus-net/plexus/agent/proxy/ipvs"
+	"github.com/plexus-net/plexus/agent/proxy/manager"
 	"github.com/plexus-net/plexus/agent/proxy/nftables"
 	"github.com/plexus-net/plexus/agent/proxy/proxytest"
-	"github.com/plexus-net/plexus/agent/services"
 	v1 "github.com/plexus-net/plexus/api/v1alpha1"
 )
 
 // withServices gives a the service proxy on fake tables (no kernel IPVS) and one Service with
 // two endpoints; it returns the proxy table.
 func withServices(a *Agent) *knftables.Fake {
-	feed := services.NewFeed()
+	feed := manager.NewFeed()
 	feed.SetService(proxytest.Service("default", "echo", []string{"10.96.0.20", "fd00:10:96::20"},
 		proxytest.Port("http", corev1.ProtocolTCP, 80)))
 	feed.SetSlice(proxytest.Slice("default", "echo", "echo-v4", "http", corev1.ProtocolTCP, 8080,
 		proxytest.EP{IP: "10.244.0.5", Node: "node-1"}, proxytest.EP{IP: "10.244.1.5", Node: "node-2"}))
 	proxyNFT := knftables.NewFake(nftables.TableFamily, nftables.TableName)
 	noIPVS := func() (ipvs.Interface, ipvs.Binder, error) {
-		return nil, nil, &services.UnavailableError{Mode: "ipvs", Missing: "IPVS (CONFIG_IP_VS; no /proc/net/ip_vs)"}
+		return nil, nil, &manager.UnavailableError{Mode: "ipvs", Missing: "IPVS (CONFIG_IP_VS; no /proc/net/ip_vs)"}
 	}
-	a.Services = services.NewManager(feed, map[v1.ServiceProxyMode]services.Backend{
-		v1.ServiceProxyNFTables: services.NewNFTables(proxyNFT, nil),
-		v1.ServiceProxyIPVS:     services.NewIPVS(noIPVS, knftables.NewFake(ipvs.NFTFamily, ipvs.NFTTable)),
-	}, nil)
+	a.Planes = append(a.Planes, NewServicesPlane(manager.NewManager(feed, map[v1.ServiceProxyMode]manager.Backend{
+		v1.ServiceProxyNFTables: manager.NewNFTables(proxyNFT, nil),
+		v1.ServiceProxyIPVS:     manager.NewIPVS(noIPVS, knftables.NewFake(ipvs.NFTFamily, ipvs.NFTTable)),
+	}, nil)))
 	return proxyNFT
 }
 
@@ -41,7 +41,7 @@ func TestSyncProgramsServices(t *testing.T) {
 	a := w.newAgent(nil)
 	proxyNFT := withServices(a)
 	res, err := a.Sync(ctx, true)
-	if err != nil || !res.ServicesWritten {
+	if err != nil || !res.Plane(PlaneServices).Wrote {
 		t.Fatalf("first sync: %+v, %v", res, err)
 	}
 	st := w.api.status("node-1")

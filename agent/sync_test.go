@@ -22,6 +22,7 @@ import (
 	"github.com/plexus-net/plexus/agent/routing/routingfake"
 	"github.com/plexus-net/plexus/agent/status"
 	v1 "github.com/plexus-net/plexus/api/v1alpha1"
+	"github.com/plexus-net/plexus/internal/testnet"
 )
 
 // fakeAPI is the Source and the StatusWriter of the tests: a patch lands in the NodeNetwork the
@@ -90,15 +91,21 @@ func newWorld(t *testing.T, mode v1.RoutingMode) *world {
 	}
 }
 
-// newAgent returns a freshly started agent of node-1 on w (a new process: nothing remembered).
+// newAgent returns a freshly started agent of node-1 on w (a new process: nothing remembered),
+// with the routes, masquerade and CNI planes.
 func (w *world) newAgent(reg prometheus.Registerer) *Agent {
+	return w.newAgentWith(reg, routing.NewSyncer(w.kernel), masquerade.New(w.nft))
+}
+
+// newAgentWith is newAgent with the given route syncer and masquerader.
+func (w *world) newAgentWith(reg prometheus.Registerer, routes RouteSyncer, masq Masquerader) *Agent {
+	metrics := NewMetrics(reg)
 	return &Agent{
-		NodeName: "node-1", NodeStatePath: w.state,
-		Source: w.api, Status: w.api, Uplinks: fixedUplink{},
-		Routes:     routing.NewSyncer(w.kernel),
-		Masquerade: masquerade.New(w.nft),
-		Pods:       func() (int, error) { return 2, nil },
-		Metrics:    NewMetrics(reg),
+		NodeName: "node-1",
+		Source:   w.api, Reporter: status.Reporter{Writer: w.api}, Uplinks: fixedUplink{},
+		Planes:  []Plane{NewRoutesPlane(routes, metrics), NewMasqueradePlane(masq), NewCNIPlane(w.state)},
+		Pods:    func() (int, error) { return 2, nil },
+		Metrics: metrics,
 	}
 }
 
@@ -110,7 +117,7 @@ func TestNoOpSyncWritesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.RouteChanges == 0 || !res.MasqueradeWritten || !res.NodeStateWritten || !res.StatusPatched {
+	if res.Plane(PlaneRoutes).Changes == 0 || !res.Plane(PlaneMasquerade).Wrote || !res.Plane(PlaneCNI).Wrote || !res.StatusPatched {
 		t.Fatalf("first sync should program everything, got %+v", res)
 	}
 	st := w.api.status("node-1")
@@ -164,12 +171,12 @@ func TestSyncFollowsChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.RouteChanges == 0 || res.MasqueradeWritten || !res.NodeStateWritten || !res.StatusPatched {
+	if res.Plane(PlaneRoutes).Changes == 0 || res.Plane(PlaneMasquerade).Wrote || !res.Plane(PlaneCNI).Wrote || !res.StatusPatched {
 		t.Errorf("mode change: %+v", res)
 	}
 	st := w.api.status("node-1")
 	rp := meta.FindStatusCondition(st.Conditions, v1.ConditionRoutesProgrammed)
-	if st.ProgrammedGeneration != 2 || st.MTU != 1500 || rp.Reason != status.ReasonPartiallyRouted {
+	if st.ProgrammedGeneration != 2 || st.MTU != 1500 || rp.Reason != v1.ReasonPartiallyRouted {
 		t.Errorf("status after the mode change: %+v", st)
 	}
 	if dev, _ := w.kernel.GetVXLAN(routing.VXLANDeviceName); dev != nil {
@@ -195,7 +202,7 @@ func TestWaitingProgramsNothing(t *testing.T) {
 	w.api.in.NodeNetworks[0].Spec.PodCIDRs = nil
 	_, err := w.newAgent(nil).Sync(context.Background(), true)
 	var waiting *WaitingError
-	if !errors.As(err, &waiting) || waiting.Reason != WaitingForPodCIDRs {
+	if !errors.As(err, &waiting) || waiting.Reason != v1.ReasonWaitingForPodCIDRs {
 		t.Fatalf("got %v, want waiting for pod CIDRs", err)
 	}
 	if len(w.kernel.Calls()) > 0 || w.nft.LastTransaction != nil {
@@ -205,7 +212,7 @@ func TestWaitingProgramsNothing(t *testing.T) {
 		t.Errorf("wrote a node state without pod CIDRs")
 	}
 	r := meta.FindStatusCondition(w.api.status("node-1").Conditions, v1.ConditionNodeReady)
-	if r == nil || r.Status != "False" || r.Reason != WaitingForPodCIDRs {
+	if r == nil || r.Status != "False" || r.Reason != v1.ReasonWaitingForPodCIDRs {
 		t.Errorf("Ready while waiting: %+v", r)
 	}
 }
@@ -221,11 +228,11 @@ type flakyRoutes struct {
 	askFull  bool
 }
 
-func (f *flakyRoutes) ForceFullSync() {
+func (f *flakyRoutes) RequestFullSync() {
 	f.mu.Lock()
 	f.askFull = true
 	f.mu.Unlock()
-	f.inner.ForceFullSync()
+	f.inner.RequestFullSync()
 }
 
 func (f *flakyRoutes) Sync(cfg routing.Config) (routing.Plan, error) {
@@ -243,17 +250,13 @@ func (f *flakyRoutes) Sync(cfg routing.Config) (routing.Plan, error) {
 func TestFailureRetriesWithBackoffAndFullResync(t *testing.T) {
 	w := newWorld(t, v1.RoutingAuto)
 	reg := prometheus.NewRegistry()
-	a := w.newAgent(reg)
-	flaky := &flakyRoutes{inner: a.Routes, failures: 3}
-	a.Routes = flaky
+	flaky := &flakyRoutes{inner: routing.NewSyncer(w.kernel), failures: 3}
+	a := w.newAgentWith(reg, flaky, masquerade.New(w.nft))
 	a.MinBackoff, a.MaxBackoff = 20*time.Millisecond, time.Second
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for !a.Ready() && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond) // polling with a bound, not synchronising
-	}
+	testnet.Poll(10*time.Second, 5*time.Millisecond, a.Ready)
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -288,18 +291,16 @@ func TestFailureRetriesWithBackoffAndFullResync(t *testing.T) {
 
 func TestEventsDoNotBypassBackoff(t *testing.T) {
 	w := newWorld(t, v1.RoutingAuto)
-	a := w.newAgent(nil)
-	flaky := &flakyRoutes{inner: a.Routes, failures: 2}
-	a.Routes = flaky
+	flaky := &flakyRoutes{inner: routing.NewSyncer(w.kernel), failures: 2}
+	a := w.newAgentWith(nil, flaky, masquerade.New(w.nft))
 	a.MinBackoff, a.MaxBackoff = 100*time.Millisecond, time.Second
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for !a.Ready() && time.Now().Before(deadline) {
+	testnet.Poll(10*time.Second, time.Millisecond, func() bool {
 		a.MarkDirty() // a storm of API events while the agent backs off
-		time.Sleep(time.Millisecond)
-	}
+		return a.Ready()
+	})
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

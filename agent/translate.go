@@ -11,28 +11,16 @@ import (
 	"github.com/plexus-net/plexus/agent/cni"
 	"github.com/plexus-net/plexus/agent/masquerade"
 	"github.com/plexus-net/plexus/agent/proxy"
+	"github.com/plexus-net/plexus/agent/proxy/manager"
 	"github.com/plexus-net/plexus/agent/routing"
-	"github.com/plexus-net/plexus/agent/services"
 	v1 "github.com/plexus-net/plexus/api/v1alpha1"
-)
-
-// Reasons a sync waits for the control plane instead of programming anything.
-const (
-	// WaitingForClusterNetwork: no ClusterNetwork "default", or the operator has not served an
-	// effective configuration yet.
-	WaitingForClusterNetwork = "WaitingForClusterNetwork"
-	// WaitingForPodCIDRs: the operator has not made this node's NodeNetwork or allocated its pod
-	// CIDRs yet.
-	WaitingForPodCIDRs = "WaitingForPodCIDRs"
-	// WaitingForNode: this node's Node object is missing or has no usable address.
-	WaitingForNode = "WaitingForNode"
 )
 
 // WaitingError says the control plane has not given the agent what it needs yet. The agent
 // programs nothing, reports it in the NodeNetwork status, and waits for the next API change
 // (no backoff retry: retrying cannot help before the API objects change).
 type WaitingError struct {
-	// Reason is one of the Waiting* consts.
+	// Reason is one of the v1alpha1 ReasonWaitingFor* consts.
 	Reason string
 	// Message says what is missing, for a person.
 	Message string
@@ -68,7 +56,7 @@ type Desired struct {
 	// NodeNetworkGeneration is the generation of this node's NodeNetwork.
 	NodeNetworkGeneration int64
 	// Services is what the service proxy programs (mode, node identity, backend config).
-	Services services.Desired
+	Services manager.Desired
 }
 
 // ZoneLabel is the Node label whose value is the node's zone (for topology hints).
@@ -83,11 +71,11 @@ func LocalNodeIPs(in Inputs) ([]netip.Addr, error) {
 	}
 	node := findNode(in.Nodes, in.NodeName)
 	if node == nil {
-		return nil, &WaitingError{Reason: WaitingForNode, Message: fmt.Sprintf("no Node named %s", in.NodeName)}
+		return nil, &WaitingError{Reason: v1.ReasonWaitingForNode, Message: fmt.Sprintf("no Node named %s", in.NodeName)}
 	}
 	ips, err := NodeIPs(node, in.NodeIPOverride, primaryIs6(eff))
 	if err != nil {
-		return nil, &WaitingError{Reason: WaitingForNode, Message: err.Error()}
+		return nil, &WaitingError{Reason: v1.ReasonWaitingForNode, Message: err.Error()}
 	}
 	return ips, nil
 }
@@ -106,7 +94,7 @@ func Translate(in Inputs, uplink routing.Uplink) (Desired, error) {
 	}
 	local := findNodeNetwork(in.NodeNetworks, in.NodeName)
 	if local == nil || len(local.Spec.PodCIDRs) == 0 {
-		return Desired{}, &WaitingError{Reason: WaitingForPodCIDRs,
+		return Desired{}, &WaitingError{Reason: v1.ReasonWaitingForPodCIDRs,
 			Message: fmt.Sprintf("the operator has not allocated pod CIDRs to node %s yet", in.NodeName)}
 	}
 	localCIDRs, err := parseCIDRs(local.Spec.PodCIDRs)
@@ -162,8 +150,8 @@ func Translate(in Inputs, uplink routing.Uplink) (Desired, error) {
 
 // servicesDesired is the service proxy's part of the translation: the effective mode, the node's
 // name, zone and node IPs, the NodePort address CIDRs and the cluster's pod CIDRs.
-func servicesDesired(in Inputs, eff *v1.ClusterNetworkSpec, nodeIPs []netip.Addr) (services.Desired, error) {
-	d := services.Desired{Mode: v1.ServiceProxyNFTables, Node: proxy.NodeInfo{Name: in.NodeName, Addresses: slices.Clone(nodeIPs)}}
+func servicesDesired(in Inputs, eff *v1.ClusterNetworkSpec, nodeIPs []netip.Addr) (manager.Desired, error) {
+	d := manager.Desired{Mode: v1.ServiceProxyNFTables, Node: proxy.NodeInfo{Name: in.NodeName, Addresses: slices.Clone(nodeIPs)}}
 	if node := findNode(in.Nodes, in.NodeName); node != nil {
 		d.Node.Zone = node.Labels[ZoneLabel]
 	}
@@ -173,7 +161,7 @@ func servicesDesired(in Inputs, eff *v1.ClusterNetworkSpec, nodeIPs []netip.Addr
 		}
 		npa, err := parseCIDRs(sp.NodePortAddresses)
 		if err != nil {
-			return services.Desired{}, fmt.Errorf("effective serviceProxy.nodePortAddresses: %w", err)
+			return manager.Desired{}, fmt.Errorf("effective serviceProxy.nodePortAddresses: %w", err)
 		}
 		if len(npa) > 0 {
 			d.Node.NodePortAddresses = npa
@@ -184,7 +172,7 @@ func servicesDesired(in Inputs, eff *v1.ClusterNetworkSpec, nodeIPs []netip.Addr
 	}
 	pods, err := parseCIDRs(eff.PodNetwork.CIDRs)
 	if err != nil {
-		return services.Desired{}, fmt.Errorf("effective pod network: %w", err)
+		return manager.Desired{}, fmt.Errorf("effective pod network: %w", err)
 	}
 	d.Config.PodCIDRs = pods
 	return d, nil
@@ -193,12 +181,12 @@ func servicesDesired(in Inputs, eff *v1.ClusterNetworkSpec, nodeIPs []netip.Addr
 // effective returns the configuration the operator serves, or a WaitingError.
 func effective(cn *v1.ClusterNetwork) (*v1.ClusterNetworkSpec, error) {
 	if cn == nil {
-		return nil, &WaitingError{Reason: WaitingForClusterNetwork,
+		return nil, &WaitingError{Reason: v1.ReasonWaitingForClusterNetwork,
 			Message: fmt.Sprintf("no ClusterNetwork %q", v1.DefaultClusterNetworkName)}
 	}
 	eff := cn.Status.Effective
 	if eff == nil || cn.Status.AppliedGeneration == 0 || eff.Routing == nil {
-		return nil, &WaitingError{Reason: WaitingForClusterNetwork,
+		return nil, &WaitingError{Reason: v1.ReasonWaitingForClusterNetwork,
 			Message: fmt.Sprintf("the operator has not served a valid configuration of ClusterNetwork %q yet", cn.Name)}
 	}
 	return eff, nil

@@ -117,14 +117,14 @@ func TestTranslateWaits(t *testing.T) {
 		in     Inputs
 		reason string
 	}{
-		{"no ClusterNetwork", Inputs{Nodes: nodes, NodeNetworks: nns}, WaitingForClusterNetwork},
-		{"no effective config yet", Inputs{ClusterNetwork: unserved, Nodes: nodes, NodeNetworks: nns}, WaitingForClusterNetwork},
-		{"no Node", Inputs{ClusterNetwork: effectiveNetwork(v1.RoutingAuto, 1), Nodes: nodes[1:], NodeNetworks: nns}, WaitingForNode},
+		{"no ClusterNetwork", Inputs{Nodes: nodes, NodeNetworks: nns}, v1.ReasonWaitingForClusterNetwork},
+		{"no effective config yet", Inputs{ClusterNetwork: unserved, Nodes: nodes, NodeNetworks: nns}, v1.ReasonWaitingForClusterNetwork},
+		{"no Node", Inputs{ClusterNetwork: effectiveNetwork(v1.RoutingAuto, 1), Nodes: nodes[1:], NodeNetworks: nns}, v1.ReasonWaitingForNode},
 		{"Node without InternalIP", Inputs{ClusterNetwork: effectiveNetwork(v1.RoutingAuto, 1),
-			Nodes: []corev1.Node{kubeNode("node-1")}, NodeNetworks: nns}, WaitingForNode},
-		{"no NodeNetwork", Inputs{ClusterNetwork: effectiveNetwork(v1.RoutingAuto, 1), Nodes: nodes, NodeNetworks: nns[1:]}, WaitingForPodCIDRs},
+			Nodes: []corev1.Node{kubeNode("node-1")}, NodeNetworks: nns}, v1.ReasonWaitingForNode},
+		{"no NodeNetwork", Inputs{ClusterNetwork: effectiveNetwork(v1.RoutingAuto, 1), Nodes: nodes, NodeNetworks: nns[1:]}, v1.ReasonWaitingForPodCIDRs},
 		{"no pod CIDRs yet", Inputs{ClusterNetwork: effectiveNetwork(v1.RoutingAuto, 1), Nodes: nodes,
-			NodeNetworks: []v1.NodeNetwork{nodeNetwork("node-1")}}, WaitingForPodCIDRs},
+			NodeNetworks: []v1.NodeNetwork{nodeNetwork("node-1")}}, v1.ReasonWaitingForPodCIDRs},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -8,11 +8,8 @@ import (
 	"slices"
 	"time"
 
-	admissionv1 "k8s.io/api/admissionregistration/v1"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/client-go/tools/events"
@@ -28,7 +25,6 @@ import (
 
 	v1 "github.com/plexus-net/plexus/api/v1alpha1"
 	"github.com/plexus-net/plexus/controllers/netconfig"
-	"github.com/plexus-net/plexus/controllers/render"
 )
 
 // ControllerName names the ClusterNetwork controller in logs, metrics and events.
@@ -56,7 +52,8 @@ type ClusterNetworkReconciler struct {
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// Reconcile runs one pass: fetch → validate → IPAM → roll-up, with status written in a defer.
+// Reconcile runs one pass: fetch → validate → phases (IPAM, then every managed component) →
+// roll-up, with status written in a defer.
 func (r *ClusterNetworkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, retErr error) {
 	start := time.Now()
 	defer func() { observeReconcile(start, retErr) }()
@@ -86,20 +83,13 @@ func (r *ClusterNetworkReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	applyDecision(cn, decision)
 
 	res := phaseResult{}
+	var phaseErr error
 	if decision.serve != nil {
-		res.ipam, err = r.reconcileIPAM(ctx, cn, *decision.serve, in)
-		if err != nil {
-			res.errs = append(res.errs, err)
-			reconcileErrors.WithLabelValues("ipam").Inc()
-		}
-		if err := r.reconcileAgent(ctx, cn, *decision.serve); err != nil {
-			res.errs = append(res.errs, err)
-			reconcileErrors.WithLabelValues("agent").Inc()
-		}
+		phaseErr = runPhases(ctx, r.phases(), &phaseScope{cn: cn, served: *decision.serve, in: in, res: &res})
 	}
 	setStatus(cn, decision, res, in)
-	if len(res.errs) > 0 {
-		return ctrl.Result{}, kerrors.NewAggregate(res.errs)
+	if phaseErr != nil {
+		return ctrl.Result{}, phaseErr
 	}
 	cn.Status.ObservedGeneration = cn.Generation
 	return ctrl.Result{}, nil
@@ -111,14 +101,19 @@ func (r *ClusterNetworkReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	toDefault := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: v1.DefaultClusterNetworkName}}}
 	})
-	return ctrl.NewControllerManagedBy(mgr).
+	owned, err := ownedKinds(mgr.GetScheme(), ManagedComponents(r.Namespace))
+	if err != nil {
+		return err
+	}
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named(ControllerName).
 		For(&v1.ClusterNetwork{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&corev1.Node{}, toDefault, builder.WithPredicates(nodeChanged())).
-		Watches(&v1.NodeNetwork{}, toDefault).
-		Owns(&appsv1.DaemonSet{}).
-		Owns(&admissionv1.ValidatingAdmissionPolicy{}).
-		Owns(&admissionv1.ValidatingAdmissionPolicyBinding{}).
+		Watches(&v1.NodeNetwork{}, toDefault)
+	for _, o := range owned {
+		b = b.Owns(o)
+	}
+	return b.
 		WithOptions(controller.Options{MaxConcurrentReconciles: 1}).
 		Complete(r)
 }
@@ -145,18 +140,16 @@ type Options struct {
 // DefaultNamespace is the operator's namespace when none is given.
 const DefaultNamespace = "plexus-system"
 
-// CacheOptions limits the manager's cache of namespaced objects to the operator's namespace, so
-// the operator needs no cluster-wide read access to them.
-// ownPolicy selects the agent status policy and its binding by name.
-var ownPolicy = fields.OneTermEqualSelector("metadata.name", render.AgentStatusPolicyName)
-
+// CacheOptions limits the manager's cache of the objects the managed components own to what the
+// operator's RBAC lets it read: namespaced kinds to the operator's namespace, name-limited kinds
+// (the agent's admission policy pair) to their name.
 func CacheOptions(namespace string) cache.Options {
-	return cache.Options{ByObject: map[client.Object]cache.ByObject{
-		&appsv1.DaemonSet{}: {Namespaces: map[string]cache.Config{namespace: {}}},
-		// Only the operator's own policy: RBAC lets it read no other.
-		&admissionv1.ValidatingAdmissionPolicy{}:        {Field: ownPolicy},
-		&admissionv1.ValidatingAdmissionPolicyBinding{}: {Field: ownPolicy},
-	}}
+	byObject, err := cacheByObject(NewScheme(), ManagedComponents(namespace))
+	if err != nil {
+		// The component list is fixed at build time; TestCacheOptions proves it is consistent.
+		panic(fmt.Sprintf("cache options of the managed components: %v", err))
+	}
+	return cache.Options{ByObject: byObject}
 }
 
 // Setup adds every operator controller to the manager. The manager's cache must be built with

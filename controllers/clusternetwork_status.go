@@ -6,7 +6,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	kerrors "k8s.io/apimachinery/pkg/util/errors"
 
 	v1 "github.com/plexus-net/plexus/api/v1alpha1"
 	"github.com/plexus-net/plexus/controllers/ipam"
@@ -50,79 +49,6 @@ func usageStatus(usage []ipam.Usage) []v1.CIDRUsage {
 	out := make([]v1.CIDRUsage, 0, len(usage))
 	for _, u := range usage {
 		out = append(out, v1.CIDRUsage{CIDR: u.CIDR.String(), NodeMaskSize: int32(u.MaskSize), Capacity: int64(u.Capacity), Allocated: int64(u.Allocated)})
-	}
-	return out
-}
-
-// conditions computes every ClusterNetwork condition. It is pure.
-func conditions(gen int64, d configDecision, res phaseResult, nodes v1.NodeRollup, applied int64) []metav1.Condition {
-	cond := func(t string, ok bool, reason, msg string) metav1.Condition {
-		s := metav1.ConditionFalse
-		if ok {
-			s = metav1.ConditionTrue
-		}
-		return metav1.Condition{Type: t, Status: s, Reason: reason, Message: msg, ObservedGeneration: gen}
-	}
-	var out []metav1.Condition
-
-	if d.accepted() {
-		out = append(out, cond(v1.ConditionConfigValid, true, v1.ReasonAsExpected, fmt.Sprintf("generation %d is valid and served", gen)))
-	} else {
-		serving := "no configuration is served yet"
-		if d.serve != nil {
-			serving = fmt.Sprintf("still serving generation %d", applied)
-		}
-		out = append(out, cond(v1.ConditionConfigValid, false, d.reason, fmt.Sprintf("%s; %s", errorsText(d), serving)))
-	}
-
-	plan := res.ipam
-	allocOK := len(plan.unallocated) == 0 && d.serve != nil
-	switch {
-	case d.serve == nil:
-		out = append(out, cond(v1.ConditionPodCIDRsAllocated, false, v1.ReasonConfigNotValid, "no valid configuration to allocate from"))
-	case allocOK:
-		out = append(out, cond(v1.ConditionPodCIDRsAllocated, true, v1.ReasonAllAllocated, fmt.Sprintf("%d of %d nodes hold pod CIDRs", plan.allocated, nodes.Total)))
-	default:
-		out = append(out, cond(v1.ConditionPodCIDRsAllocated, false, v1.ReasonPoolExhausted, exhaustionText(plan)))
-	}
-
-	var problems []string
-	degradedReason := v1.ReasonAsExpected
-	if len(plan.exhausted) > 0 {
-		problems, degradedReason = append(problems, exhaustionText(plan)), v1.ReasonPoolExhausted
-	}
-	if len(plan.conflicts) > 0 {
-		problems, degradedReason = append(problems, strings.Join(plan.conflicts, "; ")), v1.ReasonReconcileError
-	}
-	if len(res.errs) > 0 {
-		problems, degradedReason = append(problems, kerrors.NewAggregate(res.errs).Error()), v1.ReasonReconcileError
-	}
-	if len(problems) > 0 {
-		out = append(out, cond(v1.ConditionDegraded, true, degradedReason, strings.Join(problems, "; ")))
-	} else {
-		out = append(out, cond(v1.ConditionDegraded, false, v1.ReasonAsExpected, "no problems found"))
-	}
-
-	programming := nodes.AtGeneration < nodes.Total
-	if programming {
-		out = append(out, cond(v1.ConditionProgressing, true, v1.ReasonNodesProgramming,
-			fmt.Sprintf("%d of %d nodes have programmed generation %d", nodes.AtGeneration, nodes.Total, applied)))
-	} else {
-		out = append(out, cond(v1.ConditionProgressing, false, v1.ReasonAllNodesProgrammed, fmt.Sprintf("all %d nodes have programmed generation %d", nodes.Total, applied)))
-	}
-
-	switch {
-	case !d.accepted():
-		out = append(out, cond(v1.ConditionReady, false, v1.ReasonConfigNotValid, "the latest spec is not served: see ConfigValid"))
-	case len(problems) > 0:
-		out = append(out, cond(v1.ConditionReady, false, degradedReason, "see Degraded"))
-	case nodes.Total == 0:
-		out = append(out, cond(v1.ConditionReady, false, v1.ReasonNoNodes, "the cluster has no nodes yet"))
-	case nodes.Ready < nodes.Total || programming:
-		out = append(out, cond(v1.ConditionReady, false, v1.ReasonNodesNotReady,
-			fmt.Sprintf("%d of %d nodes report Ready, %d at generation %d", nodes.Ready, nodes.Total, nodes.AtGeneration, applied)))
-	default:
-		out = append(out, cond(v1.ConditionReady, true, v1.ReasonAsExpected, fmt.Sprintf("all %d nodes are networked at generation %d", nodes.Total, applied)))
 	}
 	return out
 }

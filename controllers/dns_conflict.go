@@ -7,7 +7,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/plexus-net/plexus/api/v1alpha1"
-	"github.com/plexus-net/plexus/controllers/render"
+	"github.com/plexus-net/plexus/controllers/component"
 )
 
 // liveObject is what the conflict check needs to know of an existing object with a rendered name.
@@ -44,5 +44,5 @@ func foreignDNSObjects(rendered []client.Object, live []liveObject) []string {
 }
 
 func ownedByPlexusDNS(labels map[string]string) bool {
-	return labels[render.LabelManagedBy] == render.ManagedBy && labels[render.LabelComponent] == render.ComponentDNS
+	return component.Owns(component.DNS, labels)
 }

@@ -13,27 +13,19 @@ import (
 
 	v1 "github.com/plexus-net/plexus/api/v1alpha1"
 	"github.com/plexus-net/plexus/controllers/apply"
+	"github.com/plexus-net/plexus/controllers/component"
 )
-
-// Labels Plexus puts on what it creates.
-const (
-	LabelManagedBy = "app.kubernetes.io/managed-by"
-	ManagedByValue = "plexus"
-)
-
-// phaseResult collects what the phases of one reconcile found.
-type phaseResult struct {
-	ipam ipamPlan
-	errs []error
-}
 
 // reconcileIPAM plans the node allocations and carries the plan out: stale NodeNetworks deleted,
 // new and changed ones applied, Node.spec.podCIDRs written when asked for.
-func (r *ClusterNetworkReconciler) reconcileIPAM(ctx context.Context, cn *v1.ClusterNetwork, served v1.ClusterNetworkSpec, in inputs) (ipamPlan, error) {
+// The plan is left in s.res for the status.
+func (r *ClusterNetworkReconciler) reconcileIPAM(ctx context.Context, s *phaseScope) error {
 	log := ctrl.LoggerFrom(ctx)
-	plan, err := planIPAM(served, in.nodes, in.nodeNetworks)
+	cn, in := s.cn, s.in
+	plan, err := planIPAM(s.served, in.nodes, in.nodeNetworks)
+	s.res.ipam = plan
 	if err != nil {
-		return plan, fmt.Errorf("plan pod CIDR allocation: %w", err)
+		return fmt.Errorf("plan pod CIDR allocation: %w", err)
 	}
 	var errs []error
 	for i := range plan.deletes {
@@ -82,7 +74,7 @@ func (r *ClusterNetworkReconciler) reconcileIPAM(ctx context.Context, cn *v1.Clu
 		}
 	}
 	recordUsage(plan.usage)
-	return plan, kerrors.NewAggregate(errs)
+	return kerrors.NewAggregate(errs)
 }
 
 func nodeNetworkFor(up nodeNetworkUpsert) *v1.NodeNetwork {
@@ -90,7 +82,7 @@ func nodeNetworkFor(up nodeNetworkUpsert) *v1.NodeNetwork {
 		TypeMeta: metav1.TypeMeta{APIVersion: v1.GroupVersion.String(), Kind: "NodeNetwork"},
 		ObjectMeta: metav1.ObjectMeta{
 			Name:   up.node,
-			Labels: map[string]string{LabelManagedBy: ManagedByValue},
+			Labels: map[string]string{component.LabelManagedBy: component.ManagedBy},
 		},
 		Spec: up.spec,
 	}

@@ -22,7 +22,7 @@ type nodeNetworkUpsert struct {
 }
 
 // ipamPlan is what one IPAM pass will change. It is computed by planIPAM, a pure function, and
-// carried out by applyIPAM.
+// carried out by reconcileIPAM.
 type ipamPlan struct {
 	upserts     []nodeNetworkUpsert
 	deletes     []v1.NodeNetwork // their Node is gone

@@ -2,7 +2,7 @@
 # The local lab (make lab): a real multi-node cluster on this machine with Plexus installed as its
 # only CNI and service proxy. A thin wrapper around `plexusctl lab` (internal/lab does the work).
 #
-#   hack/lab.sh up [-nodes N] | down | status
+#   hack/lab.sh up [-nodes N] | down | status      (each also takes -name N -slot S: another lab beside)
 #   hack/lab.sh verify-down     # up, abort it midway, down: checks that nothing is left behind
 set -euo pipefail
 
@@ -26,7 +26,7 @@ snapshot() {
   # Lab processes are in the plexus-lab cgroups; node programs by name (other suites run their own
   # etcd and kube-apiserver, never these).
   echo "## processes"
-  { grep -l plexus-lab /proc/[0-9]*/cgroup 2>/dev/null || true; } | wc -l
+  { grep -l ":/plexus-lab/" /proc/[0-9]*/cgroup 2>/dev/null || true; } | wc -l
   ps -eo comm= | grep -E '^(containerd|containerd-shim|kubelet|pause|plexus-agent|plexus-operator|plexusctl)' | sort | uniq -c || true
   echo "## dirs"; ls -d /run/netns /run/containerd /run/plexus /var/lib/containerd /var/lib/kubelet /var/lib/cni \
     /var/log/pods /var/log/containers /etc/containerd /etc/cni /opt/cni /opt/containerd /run/nri /var/run/nri "$cache/lab" 2>/dev/null || true

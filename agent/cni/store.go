@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/plexus-net/plexus/internal/ipfamily"
 )
 
 const (
@@ -163,10 +165,5 @@ func (s *Store) SetLastReserved(ip netip.Addr) error {
 	return writeFileAtomic(filepath.Join(s.dir, lastReservedPrefix+familyName(ip)), []byte(ip.String()+"\n"), storeFileMode)
 }
 
-// familyName is "ipv4" or "ipv6".
-func familyName(ip netip.Addr) string {
-	if ip.Is4() {
-		return "ipv4"
-	}
-	return "ipv6"
-}
+// familyName is "ipv4" or "ipv6" (a file name in the store).
+func familyName(ip netip.Addr) string { return strings.ToLower(ipfamily.Of(ip).String()) }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/plexus-net/plexus/agent/masquerade"
+	"github.com/plexus-net/plexus/agent/nfttable"
 	"github.com/plexus-net/plexus/internal/testnet"
 )
 
@@ -29,7 +30,7 @@ func syncIn(t *testing.T, ns *testnet.Netns, cfg masquerade.Config) bool {
 	t.Helper()
 	var changed bool
 	err := ns.Do(func() error {
-		nft, err := masquerade.NewNFTables()
+		nft, err := nfttable.Open(masquerade.TableFamily, masquerade.TableName)
 		if err != nil {
 			return err
 		}

@@ -14,6 +14,9 @@ import (
 	"slices"
 
 	"sigs.k8s.io/knftables"
+
+	"github.com/plexus-net/plexus/agent/nfttable"
+	"github.com/plexus-net/plexus/internal/ipfamily"
 )
 
 const (
@@ -45,34 +48,41 @@ type Config struct {
 	ServiceCIDRs []netip.Prefix
 }
 
-// state is the table's content that the sync compares and writes.
-type state struct {
-	// sets maps set name to its sorted elements (prefix strings).
-	sets map[string][]string
-	// rules are the chain's rules in order.
-	rules []*knftables.Rule
-}
-
-// setTypes gives each set's element type.
-var setTypes = map[string]string{
-	setPods4: "ipv4_addr", setCluster4: "ipv4_addr",
-	setPods6: "ipv6_addr", setCluster6: "ipv6_addr",
+// setTypes gives each set's element type, in the order the sets are created.
+var setTypes = []struct{ name, typ string }{
+	{setCluster4, "ipv4_addr"}, {setCluster6, "ipv6_addr"},
+	{setPods4, "ipv4_addr"}, {setPods6, "ipv6_addr"},
 }
 
 // desired computes the table content for cfg. It is pure.
-func desired(cfg Config) state {
+func desired(cfg Config) nfttable.Table {
 	cluster := append(slices.Clone(cfg.PodCIDRs), cfg.ServiceCIDRs...)
-	s := state{sets: map[string][]string{
+	elems := map[string][]string{
 		setPods4:    elements(cfg.PodCIDRs, true),
 		setPods6:    elements(cfg.PodCIDRs, false),
 		setCluster4: elements(cluster, true),
 		setCluster6: elements(cluster, false),
-	}}
+	}
+	t := nfttable.Table{
+		Comment: "Plexus: masquerade pod traffic leaving the cluster",
+		Chains: []*knftables.Chain{{
+			Name:     chainPostrouting,
+			Type:     knftables.PtrTo(knftables.NATType),
+			Hook:     knftables.PtrTo(knftables.PostroutingHook),
+			Priority: knftables.PtrTo(knftables.SNATPriority),
+		}},
+	}
+	for _, st := range setTypes {
+		t.Sets = append(t.Sets, nfttable.Set{
+			Name: st.name, Type: st.typ, Flags: []knftables.SetFlag{knftables.IntervalFlag},
+			Elements: elems[st.name], Canonical: canonical,
+		})
+	}
 	for _, f := range []struct{ ip, pods, cluster, family string }{
 		{"ip", setPods4, setCluster4, "IPv4"},
 		{"ip6", setPods6, setCluster6, "IPv6"},
 	} {
-		s.rules = append(s.rules, &knftables.Rule{
+		t.Rules = append(t.Rules, &knftables.Rule{
 			Chain: chainPostrouting,
 			// fully-random: pods of one node share the node's address, so let
 			// the kernel pick source ports at random rather than collide.
@@ -84,7 +94,7 @@ func desired(cfg Config) state {
 			Comment: knftables.PtrTo(fmt.Sprintf("%s pods leaving the cluster (%s)", f.family, ruleVersion)),
 		})
 	}
-	return s
+	return t
 }
 
 // elements returns the prefixes of one family as set elements: masked,
@@ -97,7 +107,7 @@ func elements(prefixes []netip.Prefix, is4 bool) []string {
 			ps = append(ps, p.Masked())
 		}
 	}
-	slices.SortFunc(ps, comparePrefix)
+	slices.SortFunc(ps, ipfamily.ComparePrefix)
 	out := []string{}
 	var last netip.Prefix
 	for _, p := range ps {
@@ -110,12 +120,4 @@ func elements(prefixes []netip.Prefix, is4 bool) []string {
 		out = append(out, p.String())
 	}
 	return out
-}
-
-// comparePrefix orders prefixes by address, then shorter first.
-func comparePrefix(a, b netip.Prefix) int {
-	if c := a.Addr().Compare(b.Addr()); c != 0 {
-		return c
-	}
-	return a.Bits() - b.Bits()
 }

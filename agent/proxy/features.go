@@ -65,8 +65,9 @@ var AllFeatures = []Feature{
 	FeatureIPv6, FeatureDualStack, FeatureUDPConntrackFlush,
 }
 
-// Backend is a service proxy implementation as the feature table sees it.
-type Backend interface {
+// FeatureTable is one backend's row of the feature table: which Service
+// behaviours the serviceProxy mode Name honours.
+type FeatureTable interface {
 	// Name is the backend's serviceProxy.mode ("nftables", "ipvs").
 	Name() string
 	// Supports says whether the backend honours f; unknown features are
@@ -74,7 +75,7 @@ type Backend interface {
 	Supports(f Feature) bool
 }
 
-// FeatureSet is a Backend's table of supported features.
+// FeatureSet is a FeatureTable held as a map.
 type FeatureSet struct {
 	// Mode is the backend's name.
 	Mode string
@@ -90,7 +91,7 @@ func (s FeatureSet) Supports(f Feature) bool { return s.Supported[f] }
 
 // Table returns the supported features of b in AllFeatures order, and the
 // unsupported ones, for NodeNetwork status.
-func Table(b Backend) (supported, unsupported []Feature) {
+func Table(b FeatureTable) (supported, unsupported []Feature) {
 	for _, f := range AllFeatures {
 		if b.Supports(f) {
 			supported = append(supported, f)
@@ -159,7 +160,7 @@ func UsedFeatures(svc *corev1.Service, epSlices []*discoveryv1.EndpointSlice) []
 // Unsupported lists the features svc uses that b cannot honour, in
 // AllFeatures order; empty when b honours everything svc needs. The agent
 // turns a non-empty list into a Warning Event on the Service.
-func Unsupported(b Backend, svc *corev1.Service, epSlices []*discoveryv1.EndpointSlice) []Feature {
+func Unsupported(b FeatureTable, svc *corev1.Service, epSlices []*discoveryv1.EndpointSlice) []Feature {
 	return slices.DeleteFunc(UsedFeatures(svc, epSlices), b.Supports)
 }
 
@@ -170,7 +171,7 @@ const EventReasonUnsupportedFeature = "UnsupportedServiceFeature"
 // EventMessage is the message of that Event, e.g. `serviceProxy mode
 // "nftables" cannot honour SessionAffinityClientIPv6; the Service is
 // proxied without it`. Empty when missing is empty.
-func EventMessage(b Backend, missing []Feature) string {
+func EventMessage(b FeatureTable, missing []Feature) string {
 	if len(missing) == 0 {
 		return ""
 	}

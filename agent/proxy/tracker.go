@@ -121,9 +121,6 @@ func (t *Tracker) Services() iter.Seq2[ServiceName, *corev1.Service] { return ma
 // changes of the Tracker leave it as it is.
 func (t *Tracker) Slices(n ServiceName) []*discoveryv1.EndpointSlice { return t.slices[n] }
 
-// Pending says whether Model would differ from the last one returned.
-func (t *Tracker) Pending() bool { return len(t.dirty) > 0 }
-
 // Model returns the current model. The returned Model is never modified
 // afterwards (a later call returns a new map), so a backend may keep it
 // as its previous state and Diff against the next.

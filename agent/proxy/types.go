@@ -6,33 +6,22 @@ import (
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/plexus-net/plexus/internal/ipfamily"
 )
 
 // Family is an IP family of a service port.
-type Family uint8
+type Family = ipfamily.Family
 
 const (
 	// IPv4 is the IPv4 family.
-	IPv4 Family = 4
+	IPv4 = ipfamily.IPv4
 	// IPv6 is the IPv6 family.
-	IPv6 Family = 6
+	IPv6 = ipfamily.IPv6
 )
 
-// String is "IPv4" or "IPv6".
-func (f Family) String() string {
-	if f == IPv6 {
-		return "IPv6"
-	}
-	return "IPv4"
-}
-
-// FamilyOf returns the family of a.
-func FamilyOf(a netip.Addr) Family {
-	if a.Is4() || a.Is4In6() {
-		return IPv4
-	}
-	return IPv6
-}
+// FamilyOf returns the family of a (IPv4 for an IPv4-mapped address).
+func FamilyOf(a netip.Addr) Family { return ipfamily.Of(a) }
 
 // VIPKind says how traffic reaches a virtual address.
 type VIPKind uint8

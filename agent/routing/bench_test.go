@@ -187,7 +187,7 @@ func BenchmarkOneChangeAt5000(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				cfg.Peers[0].NodeIPs = []netip.Addr{ips[(i+1)%2]}
 				if full {
-					s.ForceFullSync()
+					s.RequestFullSync()
 				}
 				start := time.Now()
 				plan, err := s.Sync(cfg)

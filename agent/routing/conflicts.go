@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+
+	"github.com/plexus-net/plexus/internal/ipfamily"
 )
 
 // claim is one node's claim on a pod CIDR.
@@ -40,7 +42,7 @@ func podCIDRConflicts(local LocalNode, peers []Peer) map[claim]string {
 	}
 	// Address order, shorter prefixes first: an enclosing CIDR comes before
 	// everything inside it.
-	slices.SortStableFunc(claims, func(a, b claim) int { return comparePrefix(a.cidr, b.cidr) })
+	slices.SortStableFunc(claims, func(a, b claim) int { return ipfamily.ComparePrefix(a.cidr, b.cidr) })
 	// A node listing a CIDR twice is no conflict. The sort is stable and
 	// each node's claims were added together, so such twins are adjacent.
 	claims = slices.CompactFunc(claims, func(a, b claim) bool { return a == b })

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/plexus-net/plexus/internal/ipfamily"
 )
 
 // Desired computes the routing state this node should hold for cfg. It is
@@ -52,9 +54,9 @@ func Desired(cfg Config) State {
 			case !hasUnderlay:
 				unroutable("local node has no node IP for VXLAN")
 			default:
-				peerUnderlay, ok := firstOfFamily(peer.NodeIPs, underlay.Is4())
+				peerUnderlay, ok := ipfamily.First(peer.NodeIPs, ipfamily.Of(underlay))
 				if !ok {
-					unroutable("peer has no %s node IP to reach over the VXLAN underlay", familyName(underlay))
+					unroutable("peer has no %s node IP to reach over the VXLAN underlay", ipfamily.Of(underlay))
 					continue
 				}
 				vx.name, vx.underlay = peer.Name, peerUnderlay
@@ -119,10 +121,10 @@ func directNextHop(cfg Config, peer Peer, cidr netip.Prefix) (gw netip.Addr, dir
 	if cfg.Mode == ModeVXLAN {
 		return netip.Addr{}, false, "VXLAN mode"
 	}
-	is4 := cidr.Addr().Is4()
-	ip, ok := firstOfFamily(peer.NodeIPs, is4)
+	fam := ipfamily.OfPrefix(cidr)
+	ip, ok := ipfamily.First(peer.NodeIPs, fam)
 	if !ok {
-		return netip.Addr{}, false, fmt.Sprintf("peer has no %s node IP to route it via", familyOf(is4))
+		return netip.Addr{}, false, fmt.Sprintf("peer has no %s node IP to route it via", fam)
 	}
 	for _, sub := range cfg.Local.Uplink.Subnets {
 		if sub.Masked().Contains(ip) {
@@ -130,7 +132,7 @@ func directNextHop(cfg Config, peer Peer, cidr netip.Prefix) (gw netip.Addr, dir
 		}
 	}
 	return netip.Addr{}, false, fmt.Sprintf("node IP %s is not on a subnet of uplink %s (%s); Direct routing needs the same L2 subnet, use Auto or VXLAN",
-		ip, cfg.Local.Uplink.Name, prefixList(cfg.Local.Uplink.Subnets))
+		ip, cfg.Local.Uplink.Name, ipfamily.Join(cfg.Local.Uplink.Subnets))
 }
 
 // EffectiveMTU is the pod network MTU: the configured one, or the uplink
@@ -184,30 +186,4 @@ func vxlanUnderlayIP(nodeIPs []netip.Addr) (netip.Addr, bool) {
 		return netip.Addr{}, false
 	}
 	return nodeIPs[0].Unmap(), true
-}
-
-func firstOfFamily(ips []netip.Addr, is4 bool) (netip.Addr, bool) {
-	for _, ip := range ips {
-		if ip = ip.Unmap(); ip.IsValid() && ip.Is4() == is4 {
-			return ip, true
-		}
-	}
-	return netip.Addr{}, false
-}
-
-func familyName(a netip.Addr) string { return familyOf(a.Is4()) }
-
-func familyOf(is4 bool) string {
-	if is4 {
-		return "IPv4"
-	}
-	return "IPv6"
-}
-
-func prefixList(ps []netip.Prefix) string {
-	s := make([]string, len(ps))
-	for i, p := range ps {
-		s[i] = p.String()
-	}
-	return strings.Join(s, ", ")
 }

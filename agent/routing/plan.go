@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"net/netip"
 	"slices"
+
+	"github.com/plexus-net/plexus/internal/ipfamily"
 )
 
 // Plan is what Apply must do to turn the current state into the desired
@@ -185,7 +187,7 @@ func diffNeighbors(want, have []Neighbor) (del, add []Neighbor) {
 // lists are walked in destination order, without maps: a cluster of
 // thousands of nodes plans a one-peer change in well under a millisecond.
 func diffRoutes(want, have []Route) (del []Route, repl []RouteChange, add []Route) {
-	byDst := func(a, b Route) int { return comparePrefix(a.Dst, b.Dst) }
+	byDst := func(a, b Route) int { return ipfamily.ComparePrefix(a.Dst, b.Dst) }
 	if !slices.IsSortedFunc(want, byDst) {
 		want = slices.Clone(want)
 		slices.SortStableFunc(want, byDst)
@@ -228,5 +230,5 @@ func cmpNext(want, have []Route, i, j int) int {
 	case j == len(have):
 		return -1
 	}
-	return comparePrefix(want[i].Dst, have[j].Dst)
+	return ipfamily.ComparePrefix(want[i].Dst, have[j].Dst)
 }

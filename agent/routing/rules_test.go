@@ -108,7 +108,7 @@ func TestDriftIsRepairedOnFullSync(t *testing.T) {
 	if plan, _ := s.Sync(cfg); !plan.Empty() {
 		t.Fatalf("a sync trusting its memory should not see drift; plan:\n%s", plan)
 	}
-	s.ForceFullSync()
+	s.RequestFullSync()
 	plan, err := s.Sync(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+
+	"github.com/plexus-net/plexus/internal/ipfamily"
 )
 
 // State is the routing state of one node that Plexus owns: its routes (in
@@ -142,23 +144,18 @@ func (u Unroutable) String() string {
 	return fmt.Sprintf("peer %s pod CIDR %s: %s", u.Peer, u.PodCIDR, u.Reason)
 }
 
-// comparePrefix orders prefixes IPv4 first, then by address and length.
-func comparePrefix(a, b netip.Prefix) int {
-	return cmp.Or(a.Addr().Compare(b.Addr()), cmp.Compare(a.Bits(), b.Bits()))
-}
-
 // Sort puts every list of s in a canonical order, so that states compare
 // and print deterministically.
 func (s *State) Sort() {
-	slices.SortFunc(s.Addresses, comparePrefix)
+	slices.SortFunc(s.Addresses, ipfamily.ComparePrefix)
 	slices.SortFunc(s.FDB, func(a, b FDBEntry) int {
 		return cmp.Or(a.Dst.Compare(b.Dst), bytes.Compare(a.MAC, b.MAC))
 	})
 	slices.SortFunc(s.Neighbors, func(a, b Neighbor) int {
 		return cmp.Or(a.IP.Compare(b.IP), bytes.Compare(a.MAC, b.MAC))
 	})
-	slices.SortFunc(s.Routes, func(a, b Route) int { return comparePrefix(a.Dst, b.Dst) })
+	slices.SortFunc(s.Routes, func(a, b Route) int { return ipfamily.ComparePrefix(a.Dst, b.Dst) })
 	slices.SortFunc(s.Unroutable, func(a, b Unroutable) int {
-		return cmp.Or(cmp.Compare(a.Peer, b.Peer), comparePrefix(a.PodCIDR, b.PodCIDR))
+		return cmp.Or(cmp.Compare(a.Peer, b.Peer), ipfamily.ComparePrefix(a.PodCIDR, b.PodCIDR))
 	})
 }

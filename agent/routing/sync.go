@@ -47,9 +47,9 @@ type Syncer struct {
 // NewSyncer returns a Syncer whose first sync reads the kernel.
 func NewSyncer(nl Interface) *Syncer { return &Syncer{nl: nl} }
 
-// ForceFullSync makes the next Sync read the kernel instead of trusting
+// RequestFullSync makes the next Sync read the kernel instead of trusting
 // what it remembers (the agent calls it periodically, to repair drift).
-func (s *Syncer) ForceFullSync() { s.last = nil }
+func (s *Syncer) RequestFullSync() { s.last = nil }
 
 // Sync makes the kernel match cfg and returns the plan it carried out.
 // Unroutable peer pod CIDRs are in the plan, not an error.

@@ -88,7 +88,7 @@ func TestNoOpSyncWritesNothing(t *testing.T) {
 			f.ResetCalls()
 			for _, full := range []bool{false, true} {
 				if full {
-					s.ForceFullSync()
+					s.RequestFullSync()
 				}
 				plan, err := s.Sync(cfg)
 				if err != nil {

@@ -28,20 +28,32 @@ const (
 	ConditionNodeReady = "Ready"
 )
 
-// Condition reasons.
+// Condition reasons of ClusterNetwork.
 const (
-	ReasonAsExpected         = "AsExpected"
-	ReasonNotDefault         = "NotTheDefaultClusterNetwork"
-	ReasonInvalidSpec        = "InvalidSpec"
-	ReasonUnsafeChange       = "UnsafeChange"
-	ReasonOverlap            = "OverlapsNodeAddress"
-	ReasonPoolExhausted      = "PodCIDRPoolExhausted"
-	ReasonAllAllocated       = "AllNodesAllocated"
-	ReasonWaitingForNodes    = "WaitingForNodes"
-	ReasonNodesProgramming   = "NodesProgramming"
-	ReasonNodesNotReady      = "NodesNotReady"
-	ReasonNoNodes            = "NoNodes"
-	ReasonReconcileError     = "ReconcileError"
-	ReasonConfigNotValid     = "ConfigNotValid"
+	// ReasonAsExpected: the condition is in its healthy state.
+	ReasonAsExpected = "AsExpected"
+	// ReasonNotDefault: the ClusterNetwork is not the one named "default" and is ignored.
+	ReasonNotDefault = "NotTheDefaultClusterNetwork"
+	// ReasonInvalidSpec: the spec fails validation on its own.
+	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonUnsafeChange: the spec is valid but moving the running network to it is not safe.
+	ReasonUnsafeChange = "UnsafeChange"
+	// ReasonOverlap: a pod or service CIDR contains a node's address.
+	ReasonOverlap = "OverlapsNodeAddress"
+	// ReasonPoolExhausted: some node has no pod CIDR because a pool is full.
+	ReasonPoolExhausted = "PodCIDRPoolExhausted"
+	// ReasonAllAllocated: every node holds its pod CIDRs.
+	ReasonAllAllocated = "AllNodesAllocated"
+	// ReasonNodesProgramming: some nodes have not programmed the applied generation yet.
+	ReasonNodesProgramming = "NodesProgramming"
+	// ReasonNodesNotReady: some node's agent does not report Ready at the applied generation.
+	ReasonNodesNotReady = "NodesNotReady"
+	// ReasonNoNodes: the cluster has no nodes to network.
+	ReasonNoNodes = "NoNodes"
+	// ReasonReconcileError: a phase of the reconcile failed (applying, pruning, a CIDR conflict).
+	ReasonReconcileError = "ReconcileError"
+	// ReasonConfigNotValid: no valid configuration is served, see ConfigValid.
+	ReasonConfigNotValid = "ConfigNotValid"
+	// ReasonAllNodesProgrammed: every node has programmed the applied generation.
 	ReasonAllNodesProgrammed = "AllNodesProgrammed"
 )

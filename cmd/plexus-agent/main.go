@@ -1,6 +1,6 @@
 // Command plexus-agent runs on every node (host network, NET_ADMIN): it programs the node's pod
 // routes and masquerade from the ClusterNetwork, NodeNetworks and Nodes, installs plexus-cni and
-// reports the node's NodeNetwork status. All logic lives in package agent.
+// reports the node's NodeNetwork status. The wiring lives in package agent/agentrun, the loop in package agent.
 package main
 
 import (
@@ -12,7 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	"github.com/plexus-net/plexus/agent"
+	"github.com/plexus-net/plexus/agent/agentrun"
 )
 
 func main() {
@@ -30,7 +30,7 @@ func main() {
 			"reports the node's NodeNetwork status. SIGTERM stops it and leaves the data plane in place.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	var opts agent.Options
+	var opts agentrun.Options
 	opts.BindFlags(fs)
 	memLimit := defaultMemoryLimit()
 	fs.Var(memLimit, "memory-limit", "Memory limit of the agent's container (a quantity like 512Mi, or bytes; default: $"+envMemoryLimit+
@@ -47,7 +47,7 @@ func main() {
 	}
 	logger.Info(applyMemoryLimit(memLimit.bytes))
 	ctx := log.IntoContext(ctrl.SetupSignalHandler(), logger)
-	if err := agent.Run(ctx, opts); err != nil {
+	if err := agentrun.Run(ctx, opts); err != nil {
 		logger.Error(err, "plexus-agent failed")
 		os.Exit(1)
 	}

@@ -5,6 +5,9 @@
 //	plexusctl lab up [-nodes 3]   build what is missing, start the lab (idempotent), print its status
 //	plexusctl lab down            remove everything lab up made, also after an aborted up
 //	plexusctl lab status          print the lab summary again
+//
+// Every lab command takes -name and -slot to address a lab other than the default one (lab, slot
+// 0): labs of different names and slots run side by side.
 package main
 
 import (
@@ -26,6 +29,9 @@ const usage = `usage:
   plexusctl lab up [-nodes N] [-repo DIR]   start (or complete) the local lab and print its status
   plexusctl lab down [-repo DIR]            remove everything the lab made
   plexusctl lab status [-repo DIR]          print the lab summary
+                                            every lab command: [-name lab -slot 0] picks one of
+                                            several labs side by side (namespaces plexus-NAME-*,
+                                            underlay 10.99.SLOT.0/24, API on 127.0.0.1:36443+SLOT)
 `
 
 func main() {
@@ -50,6 +56,8 @@ func run(args []string) error {
 	nodes := fs.Int("nodes", 3, "number of nodes (up)")
 	repo := fs.String("repo", "", "the Plexus checkout (default: found from the working directory)")
 	timeout := fs.Duration("ready-timeout", 4*time.Minute, "how long up waits for nodes to turn Ready")
+	name := fs.String("name", lab.DefaultName, "the lab's name (namespaces plexus-NAME-*, folder NAME in the Plexus cache)")
+	slot := fs.Int("slot", 0, "the lab's slot, 0..255: underlay 10.99.SLOT.0/24 and fd10:99:SLOT::/64, API forwarder port 36443+SLOT")
 	_ = fs.Parse(rest)
 	root := *repo
 	if root == "" {
@@ -58,7 +66,10 @@ func run(args []string) error {
 			return err
 		}
 	}
-	c := lab.DefaultConfig(root)
+	if *slot < 0 || *slot > lab.MaxSlot {
+		return fmt.Errorf("-slot %d: want 0..%d", *slot, lab.MaxSlot)
+	}
+	c := lab.NamedConfig(root, *name, *slot)
 	c.Nodes = *nodes
 	c.ReadyTimeout = *timeout
 	switch cmd {

@@ -7,35 +7,24 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+
+	"github.com/plexus-net/plexus/internal/ipfamily"
 )
 
 // ErrExhausted is returned when no pool of a family has a free node CIDR.
 var ErrExhausted = errors.New("pod CIDR pool exhausted")
 
 // Family is an address family.
-type Family int
+type Family = ipfamily.Family
 
 // Address families.
 const (
-	IPv4 Family = 4
-	IPv6 Family = 6
+	IPv4 = ipfamily.IPv4
+	IPv6 = ipfamily.IPv6
 )
 
 // FamilyOf returns the family of a prefix.
-func FamilyOf(p netip.Prefix) Family {
-	if p.Addr().Is4() {
-		return IPv4
-	}
-	return IPv6
-}
-
-// String names the family as the API does.
-func (f Family) String() string {
-	if f == IPv4 {
-		return "IPv4"
-	}
-	return "IPv6"
-}
+func FamilyOf(p netip.Prefix) Family { return ipfamily.OfPrefix(p) }
 
 // Pool is one pod CIDR cut into node CIDRs of one size.
 type Pool struct {
@@ -124,17 +113,6 @@ func (a *Allocator) Allocate(f Family) (netip.Prefix, error) {
 		return netip.Prefix{}, fmt.Errorf("no %s pod CIDR is configured", f)
 	}
 	return netip.Prefix{}, fmt.Errorf("%w: every %s pod CIDR is fully allocated", ErrExhausted, f)
-}
-
-// Release frees a node CIDR. Releasing a CIDR that is not taken or in no pool does nothing.
-func (a *Allocator) Release(p netip.Prefix) {
-	pool := a.poolFor(p)
-	if pool == nil {
-		return
-	}
-	if i, err := subnetIndex(pool.CIDR, pool.MaskSize, p); err == nil {
-		pool.taken.clear(i)
-	}
 }
 
 // Usage reports capacity and use of every pool, in configuration order.

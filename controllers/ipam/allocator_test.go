@@ -89,27 +89,6 @@ func TestReserveRejectsConflictsAndForeignCIDRs(t *testing.T) {
 	}
 }
 
-func TestReleaseDoesNotReuseImmediately(t *testing.T) {
-	a, _ := New(prefixes("10.0.0.0/22"), 24, 64)
-	first, _ := a.Allocate(IPv4)
-	a.Release(first)
-	second, _ := a.Allocate(IPv4)
-	if second == first {
-		t.Fatalf("released %s was handed out again at once", first)
-	}
-	// Once the rest is used, the released one comes back.
-	a.Allocate(IPv4)
-	a.Allocate(IPv4)
-	last, err := a.Allocate(IPv4)
-	if err != nil || last != first {
-		t.Fatalf("last allocation = %v, %v; want the released %s", last, err, first)
-	}
-	u := a.Usage()[0]
-	if u.Capacity != 4 || u.Allocated != 4 {
-		t.Fatalf("usage = %+v, want 4/4", u)
-	}
-}
-
 func TestNewRejectsBadMasks(t *testing.T) {
 	for _, c := range []struct {
 		cidr string

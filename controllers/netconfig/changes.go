@@ -15,17 +15,36 @@ import (
 // maxListed bounds how many CIDRs or nodes a message names.
 const maxListed = 5
 
+// changeCheck refuses the changes from lastApplied to next that one component cannot make on a
+// running cluster. lastApplied is never nil here; allocated are the node CIDRs in use.
+type changeCheck func(root *field.Path, lastApplied, next v1.ClusterNetworkSpec, allocated []netip.Prefix) field.ErrorList
+
+// changeChecks are the per-component checks IsChangeSafe runs, one per component with a change it
+// must refuse. Ingress and the policy engine have none yet (enabling, disabling and re-sizing them
+// is safe); their checks go here when they gain one.
+var changeChecks = []changeCheck{checkNetworkChange, checkDNSChange}
+
 // IsChangeSafe decides whether the running network may move from lastApplied (the configuration
 // being served; nil when none is) to next (both effective). allocated are the node CIDRs in use.
 // The checks that guard allocations are made against allocated, not lastApplied, so they hold even
 // when the status that records lastApplied was lost.
 func IsChangeSafe(lastApplied *v1.ClusterNetworkSpec, next v1.ClusterNetworkSpec, allocated []netip.Prefix) field.ErrorList {
 	root := field.NewPath("spec")
-	var errs field.ErrorList
-	errs = append(errs, checkAllocationsKept(root.Child("podNetwork"), lastApplied, next, allocated)...)
+	errs := checkAllocationsKept(root.Child("podNetwork"), lastApplied, next, allocated)
 	if lastApplied == nil {
 		return errs
 	}
+	for _, check := range changeChecks {
+		errs = append(errs, check(root, *lastApplied, next, allocated)...)
+	}
+	return errs
+}
+
+// checkNetworkChange refuses changes of the service CIDRs and of the IP families: the API server
+// and every running pod hold addresses from them. (Pod CIDR changes are guarded by allocation, in
+// checkAllocationsKept.)
+func checkNetworkChange(root *field.Path, lastApplied, next v1.ClusterNetworkSpec, _ []netip.Prefix) field.ErrorList {
+	var errs field.ErrorList
 	if !slices.Equal(lastApplied.ServiceNetwork.CIDRs, next.ServiceNetwork.CIDRs) {
 		errs = append(errs, field.Forbidden(root.Child("serviceNetwork", "cidrs"), fmt.Sprintf(
 			"changing the service CIDRs from %v to %v is not supported: the API server allocates ClusterIPs from them; revert to %v",
@@ -34,17 +53,25 @@ func IsChangeSafe(lastApplied *v1.ClusterNetworkSpec, next v1.ClusterNetworkSpec
 	if !slices.Equal(lastApplied.IPFamilies, next.IPFamilies) {
 		errs = append(errs, field.Forbidden(root.Child("ipFamilies"), fmt.Sprintf("changing ipFamilies from %v to %v is not supported", lastApplied.IPFamilies, next.IPFamilies)))
 	}
-	if lastApplied.DNS != nil && next.DNS != nil {
-		if lastApplied.DNS.ClusterDomain != next.DNS.ClusterDomain {
-			errs = append(errs, field.Forbidden(root.Child("dns", "clusterDomain"), fmt.Sprintf(
-				"changing the cluster domain from %q to %q is not supported: every kubelet and pod resolver uses it; revert to %q",
-				lastApplied.DNS.ClusterDomain, next.DNS.ClusterDomain, lastApplied.DNS.ClusterDomain)))
-		}
-		if lastApplied.DNS.ServiceIP != next.DNS.ServiceIP {
-			errs = append(errs, field.Forbidden(root.Child("dns", "serviceIP"), fmt.Sprintf(
-				"changing the DNS service IP from %s to %s is not supported: every kubelet's clusterDNS points at it; revert to %s",
-				lastApplied.DNS.ServiceIP, next.DNS.ServiceIP, lastApplied.DNS.ServiceIP)))
-		}
+	return errs
+}
+
+// checkDNSChange refuses changes of the cluster domain and the DNS service IP: every kubelet and
+// every pod's resolver configuration holds them.
+func checkDNSChange(root *field.Path, lastApplied, next v1.ClusterNetworkSpec, _ []netip.Prefix) field.ErrorList {
+	if lastApplied.DNS == nil || next.DNS == nil {
+		return nil
+	}
+	var errs field.ErrorList
+	if lastApplied.DNS.ClusterDomain != next.DNS.ClusterDomain {
+		errs = append(errs, field.Forbidden(root.Child("dns", "clusterDomain"), fmt.Sprintf(
+			"changing the cluster domain from %q to %q is not supported: every kubelet and pod resolver uses it; revert to %q",
+			lastApplied.DNS.ClusterDomain, next.DNS.ClusterDomain, lastApplied.DNS.ClusterDomain)))
+	}
+	if lastApplied.DNS.ServiceIP != next.DNS.ServiceIP {
+		errs = append(errs, field.Forbidden(root.Child("dns", "serviceIP"), fmt.Sprintf(
+			"changing the DNS service IP from %s to %s is not supported: every kubelet's clusterDNS points at it; revert to %s",
+			lastApplied.DNS.ServiceIP, next.DNS.ServiceIP, lastApplied.DNS.ServiceIP)))
 	}
 	return errs
 }

@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	v1 "github.com/plexus-net/plexus/api/v1alpha1"
+	"github.com/plexus-net/plexus/internal/ipfamily"
 )
 
 // maxNodeMaskBits is how many bits longer than its pool a node mask may be (65,536 nodes a pool).
@@ -32,12 +33,8 @@ func ParseCIDRs(path *field.Path, cidrs []v1.CIDR) ([]netip.Prefix, field.ErrorL
 	return out, errs
 }
 
-func familyOf(p netip.Prefix) v1.IPFamily {
-	if p.Addr().Is4() {
-		return v1.IPv4
-	}
-	return v1.IPv6
-}
+// familyOf is p's family as the API spells it.
+func familyOf(p netip.Prefix) v1.IPFamily { return v1.IPFamily(ipfamily.OfPrefix(p).String()) }
 
 // Validate checks an effective (defaulted) spec on its own, without the cluster's state. It repeats
 // what the CRD's CEL rules check, so a spec that reached the API server through an older CRD, or a

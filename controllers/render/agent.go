@@ -16,18 +16,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/plexus-net/plexus/api/v1alpha1"
+	"github.com/plexus-net/plexus/controllers/component"
 )
 
 // Names and labels of the agent's objects.
 const (
 	AgentName           = "plexus-agent"
 	AgentServiceAccount = "plexus-agent"
-	LabelName           = "app.kubernetes.io/name"
-	LabelComponent      = "app.kubernetes.io/component"
-	LabelPartOf         = "app.kubernetes.io/part-of"
-	LabelManagedBy      = "app.kubernetes.io/managed-by"
-	ManagedBy           = "plexus"
-	ComponentAgent      = "agent"
 	// APIServerEndpointConfigMap optionally carries KUBERNETES_SERVICE_HOST and _PORT: host-network
 	// components cannot use the kubernetes Service before Plexus programs Services.
 	APIServerEndpointConfigMap = "plexus-apiserver-endpoint"
@@ -53,15 +48,10 @@ type AgentConfig struct {
 	Spec v1.ClusterNetworkSpec
 }
 
-// Labels returns the labels every object of a component carries; pruning selects on them.
-func Labels(component string) map[string]string {
-	return map[string]string{LabelName: "plexus-" + component, LabelComponent: component, LabelPartOf: "plexus", LabelManagedBy: ManagedBy}
-}
-
 // Agent renders the node agent's DaemonSet.
 func Agent(cfg AgentConfig) []client.Object {
-	labels := Labels(ComponentAgent)
-	selector := map[string]string{LabelName: labels[LabelName]}
+	labels := component.Labels(component.Agent)
+	selector := map[string]string{component.LabelName: labels[component.LabelName]}
 	placement := cfg.Spec.Agent
 	if placement == nil {
 		placement = &v1.AgentPlacement{}

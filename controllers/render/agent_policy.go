@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/plexus-net/plexus/api/v1alpha1"
+	"github.com/plexus-net/plexus/controllers/component"
 )
 
 // AgentStatusPolicyName names the ValidatingAdmissionPolicy (and its binding) that lets an agent
@@ -32,7 +33,7 @@ func AgentStatusPolicy(namespace string) []client.Object {
 	hasNode := fmt.Sprintf("has(request.userInfo.extra) && %q in request.userInfo.extra", NodeNameExtra)
 	policy := &admissionv1.ValidatingAdmissionPolicy{
 		TypeMeta:   metav1.TypeMeta{APIVersion: admissionv1.SchemeGroupVersion.String(), Kind: "ValidatingAdmissionPolicy"},
-		ObjectMeta: metav1.ObjectMeta{Name: AgentStatusPolicyName, Labels: Labels(ComponentAgent)},
+		ObjectMeta: metav1.ObjectMeta{Name: AgentStatusPolicyName, Labels: component.Labels(component.Agent)},
 		Spec: admissionv1.ValidatingAdmissionPolicySpec{
 			FailurePolicy: ptr.To(admissionv1.Fail),
 			MatchConstraints: &admissionv1.MatchResources{ResourceRules: []admissionv1.NamedRuleWithOperations{{
@@ -58,7 +59,7 @@ func AgentStatusPolicy(namespace string) []client.Object {
 	}
 	binding := &admissionv1.ValidatingAdmissionPolicyBinding{
 		TypeMeta:   metav1.TypeMeta{APIVersion: admissionv1.SchemeGroupVersion.String(), Kind: "ValidatingAdmissionPolicyBinding"},
-		ObjectMeta: metav1.ObjectMeta{Name: AgentStatusPolicyName, Labels: Labels(ComponentAgent)},
+		ObjectMeta: metav1.ObjectMeta{Name: AgentStatusPolicyName, Labels: component.Labels(component.Agent)},
 		Spec: admissionv1.ValidatingAdmissionPolicyBindingSpec{
 			PolicyName:        AgentStatusPolicyName,
 			ValidationActions: []admissionv1.ValidationAction{admissionv1.Deny},

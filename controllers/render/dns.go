@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/plexus-net/plexus/api/v1alpha1"
+	"github.com/plexus-net/plexus/controllers/component"
 )
 
 // Names and labels of the cluster DNS objects. The Service, Deployment, ConfigMap and
@@ -17,7 +18,6 @@ import (
 // where tools and people look for them; the RBAC names are Plexus' own so they never collide with
 // kubeadm's system:coredns.
 const (
-	ComponentDNS      = "dns"
 	DNSNamespace      = "kube-system"
 	DNSServiceName    = "kube-dns"
 	DNSDeploymentName = "coredns"
@@ -55,7 +55,7 @@ type DNSConfig struct {
 // DNSLabels are the labels of every cluster DNS object: the component labels pruning selects on,
 // plus k8s-app=kube-dns, which tools expect.
 func DNSLabels() map[string]string {
-	l := Labels(ComponentDNS)
+	l := component.Labels(component.DNS)
 	l[DNSAppLabel] = DNSAppLabelValue
 	return l
 }
@@ -63,7 +63,7 @@ func DNSLabels() map[string]string {
 // dnsSelector picks Plexus' CoreDNS pods only: a CoreDNS left over from another installer also
 // carries k8s-app=kube-dns and must never receive the Service's traffic.
 func dnsSelector() map[string]string {
-	return map[string]string{DNSAppLabel: DNSAppLabelValue, LabelName: Labels(ComponentDNS)[LabelName]}
+	return map[string]string{DNSAppLabel: DNSAppLabelValue, component.LabelName: component.Labels(component.DNS)[component.LabelName]}
 }
 
 // DNS renders the cluster DNS: CoreDNS' ServiceAccount and RBAC, the ConfigMap with its Corefile,

@@ -14,11 +14,15 @@ import (
 
 // Down removes everything the state file says Up made: processes (every one in the lab's cgroups,
 // pods included), network namespaces (and with them every link, route and nftables table in them),
-// cgroups, mount points made on the machine, changed sysctls, and the lab folder. It works after an
+// cgroups, mount points made on the machine, changed sysctls (those two handed to another lab that
+// still runs, see handOver), and the lab folder. It works after an
 // aborted Up and does nothing when no lab exists.
 func Down(c Config) error {
 	if os.Geteuid() != 0 {
 		return errors.New("removing the lab's namespaces, mounts and cgroups needs root")
+	}
+	if err := c.validate(); err != nil {
+		return err
 	}
 	st, err := loadState(c.Dir)
 	if err != nil {
@@ -50,6 +54,26 @@ func Down(c Config) error {
 			}
 		}
 	}
+	if heir, err := c.handOver(st); err != nil {
+		errs = append(errs, fmt.Errorf("hand the machine's mount points and sysctls to another lab: %w", err))
+	} else if heir != "" {
+		c.step("the lab in %s still runs: mount points and sysctls left for it to remove and restore", heir)
+	} else {
+		errs = append(errs, restoreMachine(st)...)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("lab down incomplete (state kept in %s): %w", st.path, errors.Join(errs...))
+	}
+	if err := os.RemoveAll(c.Dir); err != nil {
+		return fmt.Errorf("remove %s: %w", c.Dir, err)
+	}
+	c.step("lab removed in %s (%s)", time.Since(t0).Round(100*time.Millisecond), c.Dir)
+	return nil
+}
+
+// restoreMachine restores the sysctls st recorded and removes the mount points it made.
+func restoreMachine(st *State) []error {
+	var errs []error
 	for s, v := range st.Sysctls {
 		if err := os.WriteFile("/proc/sys/"+s, []byte(v), 0o644); err != nil {
 			errs = append(errs, fmt.Errorf("restore sysctl %s=%s: %w", s, v, err))
@@ -60,14 +84,7 @@ func Down(c Config) error {
 			errs = append(errs, fmt.Errorf("remove mount point %s: %w", d, err))
 		}
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("lab down incomplete (state kept in %s): %w", st.path, errors.Join(errs...))
-	}
-	if err := os.RemoveAll(c.Dir); err != nil {
-		return fmt.Errorf("remove %s: %w", c.Dir, err)
-	}
-	c.step("lab removed in %s (%s)", time.Since(t0).Round(100*time.Millisecond), c.Dir)
-	return nil
+	return errs
 }
 
 // killLabProcesses kills every process in the lab's tracking cgroups (pods included), until none is

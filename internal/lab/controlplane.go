@@ -39,7 +39,7 @@ func (c Config) identities(st *State) (*pki, tokens, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	ips := append([]net.IP{net.IP(gatewayV4().AsSlice()), net.IP(gatewayV6().AsSlice()), net.ParseIP("127.0.0.1")}, svcIPs...)
+	ips := append([]net.IP{net.IP(c.gatewayV4().AsSlice()), net.IP(c.gatewayV6().AsSlice()), net.ParseIP("127.0.0.1")}, svcIPs...)
 	dns := []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"}
 	if err := p.issue("apiserver", "kube-apiserver", nil, ips, dns, true); err != nil {
 		return nil, nil, err
@@ -99,10 +99,10 @@ func (c Config) identities(st *State) (*pki, tokens, error) {
 	if err := writeKubeconfig(st.Kubeconfig, "https://"+c.HostAPIAddress, p.path("ca.crt"), tk[adminUser]); err != nil {
 		return nil, nil, err
 	}
-	if err := writeKubeconfig(c.kubeconfigOf("kube-controller-manager"), APIServerURL(), p.path("ca.crt"), tk[controllerManagerUser]); err != nil {
+	if err := writeKubeconfig(c.kubeconfigOf("kube-controller-manager"), c.APIServerURL(), p.path("ca.crt"), tk[controllerManagerUser]); err != nil {
 		return nil, nil, err
 	}
-	if err := writeKubeconfig(c.kubeconfigOf("kube-scheduler"), APIServerURL(), p.path("ca.crt"), tk[schedulerUser]); err != nil {
+	if err := writeKubeconfig(c.kubeconfigOf("kube-scheduler"), c.APIServerURL(), p.path("ca.crt"), tk[schedulerUser]); err != nil {
 		return nil, nil, err
 	}
 	return p, tk, st.save()
@@ -172,10 +172,10 @@ func (c Config) startControlPlane(st *State, p *pki) error {
 		return err
 	}
 	logOf := func(r string) string { return filepath.Join(logs, r+".log") }
-	nsPath := filepath.Join("/run/netns", UnderlayNetns)
+	nsPath := filepath.Join("/run/netns", c.UnderlayNetns())
 	client := c.underlayHTTP(p)
 
-	if err := c.startProcess(st, "etcd", UnderlayNetns, logOf("etcd"), b.etcd,
+	if err := c.startProcess(st, "etcd", c.UnderlayNetns(), logOf("etcd"), b.etcd,
 		"--data-dir", filepath.Join(c.Dir, "etcd"), "--name", "lab",
 		"--listen-client-urls", etcdClientURL, "--advertise-client-urls", etcdClientURL,
 		"--listen-peer-urls", "http://127.0.0.1:2380", "--initial-advertise-peer-urls", "http://127.0.0.1:2380",
@@ -192,9 +192,9 @@ func (c Config) startControlPlane(st *State, p *pki) error {
 		return err
 	}
 	t0 := time.Now()
-	if err := c.startProcess(st, "kube-apiserver", UnderlayNetns, logOf("kube-apiserver"), b.apiserver,
+	if err := c.startProcess(st, "kube-apiserver", c.UnderlayNetns(), logOf("kube-apiserver"), b.apiserver,
 		"--etcd-servers", etcdClientURL,
-		"--bind-address", "0.0.0.0", "--advertise-address", gatewayV4().String(), "--secure-port", fmt.Sprint(APIServerPort),
+		"--bind-address", "0.0.0.0", "--advertise-address", c.gatewayV4().String(), "--secure-port", fmt.Sprint(APIServerPort),
 		"--tls-cert-file", p.path("apiserver.crt"), "--tls-private-key-file", p.path("apiserver.key"),
 		"--client-ca-file", p.path("ca.crt"),
 		"--kubelet-client-certificate", p.path("apiserver-kubelet-client.crt"), "--kubelet-client-key", p.path("apiserver-kubelet-client.key"),
@@ -208,11 +208,11 @@ func (c Config) startControlPlane(st *State, p *pki) error {
 		return err
 	}
 	if err := c.startProcess(st, "api-forwarder", "", logOf("api-forwarder"), b.self, "lab", "forward",
-		"-listen", c.HostAPIAddress, "-netns", nsPath, "-to", fmt.Sprintf("%s:%d", gatewayV4(), APIServerPort)); err != nil {
+		"-listen", c.HostAPIAddress, "-netns", nsPath, "-to", fmt.Sprintf("%s:%d", c.gatewayV4(), APIServerPort)); err != nil {
 		return err
 	}
 	if err := c.waitFor(st, "kube-apiserver", logOf("kube-apiserver"), 90*time.Second, "kube-apiserver ready", func() error {
-		return httpOK(client, APIServerURL()+"/readyz", c.adminToken())
+		return httpOK(client, c.APIServerURL()+"/readyz", c.adminToken())
 	}); err != nil {
 		return err
 	}
@@ -225,8 +225,8 @@ func (c Config) startControlPlane(st *State, p *pki) error {
 	}); err != nil {
 		return err
 	}
-	c.step("kube-apiserver ready at %s in %s (on the machine: https://%s)", APIServerURL(), time.Since(t0).Round(100*time.Millisecond), c.HostAPIAddress)
-	if err := c.startProcess(st, "kube-controller-manager", UnderlayNetns, logOf("kube-controller-manager"), b.controllerManager,
+	c.step("kube-apiserver ready at %s in %s (on the machine: https://%s)", c.APIServerURL(), time.Since(t0).Round(100*time.Millisecond), c.HostAPIAddress)
+	if err := c.startProcess(st, "kube-controller-manager", c.UnderlayNetns(), logOf("kube-controller-manager"), b.controllerManager,
 		"--kubeconfig", c.kubeconfigOf("kube-controller-manager"),
 		"--authentication-kubeconfig", c.kubeconfigOf("kube-controller-manager"),
 		"--authorization-kubeconfig", c.kubeconfigOf("kube-controller-manager"),
@@ -236,7 +236,7 @@ func (c Config) startControlPlane(st *State, p *pki) error {
 		"--bind-address", "127.0.0.1", "--leader-elect=false"); err != nil {
 		return err
 	}
-	return c.startProcess(st, "kube-scheduler", UnderlayNetns, logOf("kube-scheduler"), b.scheduler,
+	return c.startProcess(st, "kube-scheduler", c.UnderlayNetns(), logOf("kube-scheduler"), b.scheduler,
 		"--kubeconfig", c.kubeconfigOf("kube-scheduler"),
 		"--authentication-kubeconfig", c.kubeconfigOf("kube-scheduler"),
 		"--authorization-kubeconfig", c.kubeconfigOf("kube-scheduler"),
@@ -255,7 +255,7 @@ func (c Config) adminToken() string {
 func (c Config) underlayHTTP(p *pki) *http.Client {
 	pool := x509.NewCertPool()
 	pool.AddCert(p.cert)
-	nsPath := filepath.Join("/run/netns", UnderlayNetns)
+	nsPath := filepath.Join("/run/netns", c.UnderlayNetns())
 	return &http.Client{
 		Timeout: 5 * time.Second,
 		Transport: &http.Transport{

@@ -23,17 +23,17 @@ const (
 	nodeResolvConfFile = "resolv.conf"
 )
 
-// DNSUpstreamAddrs are where the upstream listens: the underlay gateway's addresses, port 53.
-func DNSUpstreamAddrs() []netip.AddrPort {
-	return []netip.AddrPort{netip.AddrPortFrom(gatewayV4(), 53), netip.AddrPortFrom(gatewayV6(), 53)}
+// DNSUpstreamAddrs are where the lab's upstream listens: the underlay gateway's addresses, port 53.
+func (c Config) DNSUpstreamAddrs() []netip.AddrPort {
+	return []netip.AddrPort{netip.AddrPortFrom(c.gatewayV4(), 53), netip.AddrPortFrom(c.gatewayV6(), 53)}
 }
 
 // dnsUpstreamArgs is the upstream's command line: it answers the gateway's own name in the zone,
 // so a lookup that crossed CoreDNS shows where it ended.
 func (c Config) dnsUpstreamArgs() []string {
 	args := []string{filepath.Join(c.CacheDir, "bin", "dnsupstream"), "-zone", LabDNSZone, "-identity", LabDNSIdentity,
-		fmt.Sprintf("-host=gateway=%s,%s", gatewayV4(), gatewayV6())}
-	for _, a := range DNSUpstreamAddrs() {
+		fmt.Sprintf("-host=gateway=%s,%s", c.gatewayV4(), c.gatewayV6())}
+	for _, a := range c.DNSUpstreamAddrs() {
 		args = append(args, "-listen", a.String())
 	}
 	return args
@@ -41,14 +41,14 @@ func (c Config) dnsUpstreamArgs() []string {
 
 // startDNSUpstream runs the upstream in the underlay namespace (kept when it already runs).
 func (c Config) startDNSUpstream(st *State) error {
-	return c.startProcess(st, DNSUpstreamRole, UnderlayNetns, filepath.Join(c.LogDir(), "dns-upstream.log"), c.dnsUpstreamArgs()...)
+	return c.startProcess(st, DNSUpstreamRole, c.UnderlayNetns(), filepath.Join(c.LogDir(), "dns-upstream.log"), c.dnsUpstreamArgs()...)
 }
 
 // nodeResolvConf is the resolv.conf of every node's kubelet (its resolvConf setting): the lab's
 // upstream only, never the machine's resolvers.
-func nodeResolvConf() string {
+func (c Config) nodeResolvConf() string {
 	var b strings.Builder
-	for _, a := range DNSUpstreamAddrs() {
+	for _, a := range c.DNSUpstreamAddrs() {
 		fmt.Fprintf(&b, "nameserver %s\n", a.Addr())
 	}
 	return b.String()

@@ -8,7 +8,7 @@ import (
 )
 
 func TestLabDNSStaysInsideTheLab(t *testing.T) {
-	if got, want := nodeResolvConf(), "nameserver 10.99.0.1\nnameserver fd10:99::1\n"; got != want {
+	if got, want := DefaultConfig("/repo").nodeResolvConf(), "nameserver 10.99.0.1\nnameserver fd10:99::1\n"; got != want {
 		t.Fatalf("node resolv.conf = %q, want the lab's upstream only: %q", got, want)
 	}
 	args := strings.Join(DefaultConfig("/repo").dnsUpstreamArgs(), " ")
@@ -21,7 +21,7 @@ func TestLabDNSStaysInsideTheLab(t *testing.T) {
 
 func TestKubeletUsesTheLabResolvConf(t *testing.T) {
 	var kc map[string]any
-	if err := yaml.Unmarshal([]byte(withLabResolvConf(kubeletConfig(&pki{dir: "/pki"}, nodeAt(1), "/plexus-lab/lab-node-1"), "/lab/nodes/lab-node-1")), &kc); err != nil {
+	if err := yaml.Unmarshal([]byte(withLabResolvConf(kubeletConfig(&pki{dir: "/pki"}, DefaultConfig("/repo").NodeAt(1), "/plexus-lab/lab-node-1"), "/lab/nodes/lab-node-1")), &kc); err != nil {
 		t.Fatal(err)
 	}
 	if kc["resolvConf"] != "/lab/nodes/lab-node-1/resolv.conf" || kc["clusterDomain"] != "cluster.local" {

@@ -16,8 +16,9 @@ func Kubectl(c Config, stdin string, args ...string) (string, error) {
 }
 
 // EchoPodNetns returns the network namespace path (/proc/<pid>/ns/net) of the echo process of the
-// pod named pod (lab pods are processes of this machine), or "" when no such process runs.
-func EchoPodNetns(pod string) string { return podNetns(pod) }
+// pod named pod in this lab (lab pods are processes of this machine, in the lab's cgroup), or ""
+// when no such process runs.
+func (c Config) EchoPodNetns(pod string) string { return c.podNetns(pod) }
 
 // LogDir is the folder of the control plane's logs; each node's logs are in NodeDir(node).
 func (c Config) LogDir() string { return filepath.Join(c.Dir, "logs") }

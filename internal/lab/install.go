@@ -28,7 +28,7 @@ func (c Config) kubectl(stdin string, args ...string) (string, error) {
 // labObjects are what the lab adds besides Plexus: the API server's right to use kubelets (logs,
 // exec), and the ConfigMap that points host-network Plexus pods at the API server's real address
 // (they cannot use the kubernetes Service before Plexus programs Services).
-func labObjects() string {
+func (c Config) labObjects() string {
 	return fmt.Sprintf(`apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
 metadata:
@@ -50,7 +50,7 @@ metadata:
 data:
   KUBERNETES_SERVICE_HOST: %q
   KUBERNETES_SERVICE_PORT: "%d"
-`, apiserverKubeletUser, gatewayV4(), APIServerPort)
+`, apiserverKubeletUser, c.gatewayV4(), APIServerPort)
 }
 
 // waitNodesRegistered waits until every lab node has a Node object.
@@ -75,7 +75,7 @@ func (c Config) waitNodesRegistered(st *State) error {
 // install installs Plexus as a user does: config/default, then the sample ClusterNetwork; it waits
 // for the operator Deployment and then for the nodes to turn Ready (which needs the agent).
 func (c Config) install(st *State) error {
-	if _, err := c.kubectl(labObjects(), "apply", "--server-side", "--field-manager", FieldManager, "-f", "-"); err != nil {
+	if _, err := c.kubectl(c.labObjects(), "apply", "--server-side", "--field-manager", FieldManager, "-f", "-"); err != nil {
 		return err
 	}
 	c.step("installing Plexus: kubectl apply --server-side -k config/default")

@@ -11,7 +11,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	v1 "github.com/plexus-net/plexus/api/v1alpha1"
-	"github.com/plexus-net/plexus/internal/testnet"
+	"github.com/plexus-net/plexus/internal/hostnet"
 )
 
 // sampleClusterNetwork is the ClusterNetwork the lab applies; its ranges configure the control plane.
@@ -52,7 +52,7 @@ func (c Config) labRanges() ([]netip.Prefix, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := []netip.Prefix{UnderlayV4, UnderlayV6}
+	out := []netip.Prefix{c.UnderlayV4, c.UnderlayV6}
 	for _, s := range append(append([]v1.CIDR{}, cn.Spec.PodNetwork.CIDRs...), cn.Spec.ServiceNetwork.CIDRs...) {
 		p, err := netip.ParsePrefix(string(s))
 		if err != nil {
@@ -70,7 +70,7 @@ func CheckRanges(c Config) error {
 	if err != nil {
 		return err
 	}
-	if err := testnet.CheckNoOverlap(ranges...); err != nil {
+	if err := hostnet.CheckNoOverlap(ranges...); err != nil {
 		return fmt.Errorf("lab ranges %v: %w", ranges, err)
 	}
 	return nil
@@ -113,30 +113,30 @@ func addNetns(st *State, name string) error {
 // the bridge by a veth, with the node's addresses and default routes through the underlay. Nothing
 // here touches the machine's own namespace.
 func setupNetwork(c Config, st *State) error {
-	if err := addNetns(st, UnderlayNetns); err != nil {
+	if err := addNetns(st, c.UnderlayNetns()); err != nil {
 		return err
 	}
 	// Links are made once; addresses and routes are replaced, so an Up aborted halfway through
 	// wiring is completed by the next.
-	if !linkExists(UnderlayNetns, BridgeName) {
-		if err := ip("-n", UnderlayNetns, "link", "add", BridgeName, "type", "bridge"); err != nil {
+	if !linkExists(c.UnderlayNetns(), BridgeName) {
+		if err := ip("-n", c.UnderlayNetns(), "link", "add", BridgeName, "type", "bridge"); err != nil {
 			return err
 		}
 	}
 	for _, s := range [][]string{
-		{"-n", UnderlayNetns, "addr", "replace", netip.PrefixFrom(gatewayV4(), UnderlayV4.Bits()).String(), "dev", BridgeName},
-		{"-n", UnderlayNetns, "addr", "replace", netip.PrefixFrom(gatewayV6(), UnderlayV6.Bits()).String(), "dev", BridgeName, "nodad"},
-		{"-n", UnderlayNetns, "link", "set", BridgeName, "up"},
+		{"-n", c.UnderlayNetns(), "addr", "replace", netip.PrefixFrom(c.gatewayV4(), c.UnderlayV4.Bits()).String(), "dev", BridgeName},
+		{"-n", c.UnderlayNetns(), "addr", "replace", netip.PrefixFrom(c.gatewayV6(), c.UnderlayV6.Bits()).String(), "dev", BridgeName, "nodad"},
+		{"-n", c.UnderlayNetns(), "link", "set", BridgeName, "up"},
 	} {
 		if err := ip(s...); err != nil {
 			return err
 		}
 	}
 	for _, n := range c.nodes() {
-		if err := wireNode(st, n); err != nil {
+		if err := c.wireNode(st, n); err != nil {
 			return fmt.Errorf("wire node %s: %w", n.Name, err)
 		}
 	}
-	c.step("network: underlay %s (%s, %s) and %d node namespaces", UnderlayNetns, UnderlayV4, UnderlayV6, c.Nodes)
+	c.step("network: underlay %s (%s, %s) and %d node namespaces", c.UnderlayNetns(), c.UnderlayV4, c.UnderlayV6, c.Nodes)
 	return nil
 }

@@ -42,7 +42,7 @@ func (c Config) startNodes(st *State, p *pki, tk tokens) error {
 		return err
 	}
 	for _, n := range c.nodes() {
-		kc := tokenKubeconfig(APIServerURL(), p.path("ca.crt"), tk["system:node:"+n.Name])
+		kc := tokenKubeconfig(c.APIServerURL(), p.path("ca.crt"), tk["system:node:"+n.Name])
 		if err := c.startNode(st, p, n, kc, c.nodeScript(st, n)); err != nil {
 			return fmt.Errorf("node %s: %w", n.Name, err)
 		}
@@ -128,10 +128,10 @@ func (c Config) startNode(st *State, p *pki, n Node, kubeconfig, script string) 
 	if err := os.MkdirAll(filepath.Join(d, "mnt/cgroup"), 0o755); err != nil {
 		return err
 	}
-	if err := st.record(&st.Cgroups, CgroupRoot); err != nil {
+	if err := st.record(&st.Cgroups, c.CgroupRoot()); err != nil {
 		return err
 	}
-	cgroupRoot := "/" + CgroupRoot + "/" + n.Name
+	cgroupRoot := "/" + c.CgroupRoot() + "/" + n.Name
 	for _, h := range nodeCgroupHierarchies() {
 		dir := filepath.Join(h, cgroupRoot)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -140,7 +140,7 @@ func (c Config) startNode(st *State, p *pki, n Node, kubeconfig, script string) 
 		if filepath.Base(h) == "cpuset" {
 			// A new cpuset cgroup starts with no CPUs or memory nodes: copy the parents'.
 			for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
-				for _, sub := range []string{filepath.Join(h, CgroupRoot), dir} {
+				for _, sub := range []string{filepath.Join(h, c.CgroupRoot()), dir} {
 					if b, err := os.ReadFile(filepath.Join(filepath.Dir(sub), f)); err == nil {
 						_ = os.WriteFile(filepath.Join(sub, f), b, 0o644)
 					}
@@ -152,7 +152,7 @@ func (c Config) startNode(st *State, p *pki, n Node, kubeconfig, script string) 
 		"containerd.toml":  containerdConfig(),
 		"kubelet.yaml":     withLabResolvConf(kubeletConfig(p, n, cgroupRoot), d),
 		"node.sh":          script,
-		nodeResolvConfFile: nodeResolvConf(),
+		nodeResolvConfFile: c.nodeResolvConf(),
 	}
 	for f, content := range files {
 		if err := os.WriteFile(filepath.Join(d, f), []byte(content), 0o644); err != nil {
@@ -166,7 +166,7 @@ func (c Config) startNode(st *State, p *pki, n Node, kubeconfig, script string) 
 	if !alive(st.Processes[n.Name]) {
 		// What is left of an earlier start of this node (its containerd, shims, pods) would hold
 		// the node's folders: clear it first.
-		if _, err := killCgroupTree(filepath.Join(CgroupRoot, n.Name)); err != nil {
+		if _, err := killCgroupTree(filepath.Join(c.CgroupRoot(), n.Name)); err != nil {
 			return err
 		}
 	}

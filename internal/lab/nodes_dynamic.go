@@ -12,10 +12,6 @@ import (
 	"time"
 )
 
-// NodeAt returns the identity of lab node i (1-based): its name, network namespace, underlay port
-// and addresses. Nodes beyond Config.Nodes are the ones AddNode starts.
-func NodeAt(i int) Node { return nodeAt(i) }
-
 // AddNode starts node i in a running lab, as a machine joining the cluster: its network namespace
 // wired to the underlay, a kubelet client certificate (system:node:<name>, signed by the lab CA,
 // since the API server's token file is read only at its start), its containerd with the lab images
@@ -23,7 +19,7 @@ func NodeAt(i int) Node { return nodeAt(i) }
 // when Plexus networks it. Everything it makes is recorded in the state file, so Down removes it
 // too. i must be above the lab's node count.
 func AddNode(c Config, i int) (Node, error) {
-	n := nodeAt(i)
+	n := c.NodeAt(i)
 	if os.Geteuid() != 0 {
 		return n, errors.New("adding a lab node needs root")
 	}
@@ -37,7 +33,7 @@ func AddNode(c Config, i int) (Node, error) {
 	if i <= st.Nodes || i > 200 {
 		return n, fmt.Errorf("node %d: want a number above the lab's %d nodes (and at most 200)", i, st.Nodes)
 	}
-	if err := wireNode(st, n); err != nil {
+	if err := c.wireNode(st, n); err != nil {
 		return n, fmt.Errorf("wire node %s: %w", n.Name, err)
 	}
 	p, err := loadOrCreatePKI(filepath.Join(c.Dir, "pki"))
@@ -78,7 +74,7 @@ func RemoveNode(c Config, i int) error {
 	if os.Geteuid() != 0 {
 		return errors.New("removing a lab node needs root")
 	}
-	n := nodeAt(i)
+	n := c.NodeAt(i)
 	st, err := loadState(c.Dir)
 	if err != nil {
 		return err
@@ -87,7 +83,7 @@ func RemoveNode(c Config, i int) error {
 		return fmt.Errorf("no lab in %s", c.Dir)
 	}
 	t0 := time.Now()
-	rel := filepath.Join(CgroupRoot, n.Name)
+	rel := filepath.Join(c.CgroupRoot(), n.Name)
 	killed, err := killCgroupTree(rel)
 	if err != nil {
 		return fmt.Errorf("stop node %s: %w", n.Name, err)
@@ -123,25 +119,25 @@ func RemoveNode(c Config, i int) error {
 // wireNode creates a node's network namespace and wires it to the underlay bridge: for the nodes
 // lab up starts (setupNetwork) and for those joining later. Every step is idempotent, so an
 // aborted up is completed by the next.
-func wireNode(st *State, n Node) error {
-	if !netnsExists(UnderlayNetns) {
-		return fmt.Errorf("no underlay namespace %s", UnderlayNetns)
+func (c Config) wireNode(st *State, n Node) error {
+	if !netnsExists(c.UnderlayNetns()) {
+		return fmt.Errorf("no underlay namespace %s", c.UnderlayNetns())
 	}
 	if err := addNetns(st, n.Netns); err != nil {
 		return err
 	}
 	if !linkExists(n.Netns, NodeLink) {
-		if err := ip("link", "add", n.Port, "netns", UnderlayNetns, "type", "veth", "peer", "name", NodeLink, "netns", n.Netns); err != nil {
+		if err := ip("link", "add", n.Port, "netns", c.UnderlayNetns(), "type", "veth", "peer", "name", NodeLink, "netns", n.Netns); err != nil {
 			return err
 		}
 	}
 	for _, s := range [][]string{
-		{"-n", UnderlayNetns, "link", "set", n.Port, "master", BridgeName, "up"},
-		{"-n", n.Netns, "addr", "replace", netip.PrefixFrom(n.IPv4, UnderlayV4.Bits()).String(), "dev", NodeLink},
-		{"-n", n.Netns, "addr", "replace", netip.PrefixFrom(n.IPv6, UnderlayV6.Bits()).String(), "dev", NodeLink, "nodad"},
+		{"-n", c.UnderlayNetns(), "link", "set", n.Port, "master", BridgeName, "up"},
+		{"-n", n.Netns, "addr", "replace", netip.PrefixFrom(n.IPv4, c.UnderlayV4.Bits()).String(), "dev", NodeLink},
+		{"-n", n.Netns, "addr", "replace", netip.PrefixFrom(n.IPv6, c.UnderlayV6.Bits()).String(), "dev", NodeLink, "nodad"},
 		{"-n", n.Netns, "link", "set", NodeLink, "up"},
-		{"-n", n.Netns, "route", "replace", "default", "via", gatewayV4().String(), "dev", NodeLink},
-		{"-n", n.Netns, "-6", "route", "replace", "default", "via", gatewayV6().String(), "dev", NodeLink},
+		{"-n", n.Netns, "route", "replace", "default", "via", c.gatewayV4().String(), "dev", NodeLink},
+		{"-n", n.Netns, "-6", "route", "replace", "default", "via", c.gatewayV6().String(), "dev", NodeLink},
 	} {
 		if err := ip(s...); err != nil {
 			return err
@@ -153,7 +149,7 @@ func wireNode(st *State, n Node) error {
 // startJoiningNode is startNode for a node added to a running lab: the kubelet authenticates with a
 // client certificate (the API server reads its token file only at start) and waits for the images.
 func (c Config) startJoiningNode(st *State, p *pki, n Node) error {
-	kc := certKubeconfig(APIServerURL(), p.path("ca.crt"), p.path("kubelet-client-"+n.Name+".crt"), p.path("kubelet-client-"+n.Name+".key"))
+	kc := certKubeconfig(c.APIServerURL(), p.path("ca.crt"), p.path("kubelet-client-"+n.Name+".crt"), p.path("kubelet-client-"+n.Name+".key"))
 	return c.startNode(st, p, n, kc, joiningNodeScript(c.nodeScript(st, n), filepath.Join(c.nodeDir(n), imagesReady)))
 }
 

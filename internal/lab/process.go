@@ -11,12 +11,14 @@ import (
 	"time"
 )
 
-// trackingHierarchy is the cgroup v1 hierarchy whose CgroupRoot subtree lists every lab process;
-// Down kills what it lists. (Kubelets put their pods below CgroupRoot in every hierarchy.)
+// trackingHierarchy is the cgroup v1 hierarchy whose Config.CgroupRoot subtree lists every process
+// of a lab; Down kills what it lists. (Kubelets put their pods below CgroupRoot in every hierarchy.)
 const trackingHierarchy = "/sys/fs/cgroup/pids"
 
 // cgroupDir returns the tracking cgroup folder of a role.
-func cgroupDir(role string) string { return filepath.Join(trackingHierarchy, CgroupRoot, role) }
+func (c Config) cgroupDir(role string) string {
+	return filepath.Join(trackingHierarchy, c.CgroupRoot(), role)
+}
 
 // alive says whether pid runs (and is not a zombie).
 func alive(pid int) bool {
@@ -42,10 +44,10 @@ func (c Config) startProcess(st *State, role, netns, logFile string, argv ...str
 		c.step("%s already running (pid %d)", role, pid)
 		return nil
 	}
-	if err := st.record(&st.Cgroups, CgroupRoot); err != nil {
+	if err := st.record(&st.Cgroups, c.CgroupRoot()); err != nil {
 		return err
 	}
-	cg := cgroupDir(role)
+	cg := c.cgroupDir(role)
 	if err := os.MkdirAll(cg, 0o755); err != nil {
 		return fmt.Errorf("create cgroup %s: %w", cg, err)
 	}

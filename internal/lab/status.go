@@ -62,7 +62,7 @@ func Status(c Config) error {
 	podRanges, _ := c.podRanges()
 	fmt.Fprintln(w, "NODE\tREADY\tNODE-IPS\tPOD-CIDRS\tPOD-ROUTES\tNETNS")
 	for i := 1; i <= st.Nodes; i++ {
-		n := nodeAt(i)
+		n := c.NodeAt(i)
 		ready := "unregistered"
 		if node, ok := nodes[n.Name]; ok {
 			ready = "False"
@@ -83,9 +83,9 @@ func Status(c Config) error {
 		`jsonpath={range .status.conditions[*]}{.type}={.status} {end}`); err == nil {
 		fmt.Fprintf(c.Out, "\nClusterNetwork default: %s\n", strings.TrimSpace(out))
 	}
-	fmt.Fprintf(c.Out, "\nkubeconfig: %s (API server https://%s on this machine, %s inside the lab)\n", st.Kubeconfig, st.HostAPIAddress, APIServerURL())
+	fmt.Fprintf(c.Out, "\nkubeconfig: %s (API server https://%s on this machine, %s inside the lab)\n", st.Kubeconfig, st.HostAPIAddress, c.APIServerURL())
 	fmt.Fprintf(c.Out, "  %s --kubeconfig %s get nodes,clusternetwork,nodenetworks\n", c.binaries().kubectl, st.Kubeconfig)
-	fmt.Fprintf(c.Out, "  a node's shell: ip netns exec %s bash    logs: %s/{logs,nodes}\n", nodeAt(1).Netns, c.Dir)
+	fmt.Fprintf(c.Out, "  a node's shell: ip netns exec %s bash    logs: %s/{logs,nodes}\n", c.NodeAt(1).Netns, c.Dir)
 	if !st.Complete {
 		fmt.Fprintln(c.Out, "\nthe last lab up did not finish: run plexusctl lab up again, or plexusctl lab down")
 		return nil

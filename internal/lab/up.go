@@ -13,8 +13,8 @@ func Up(c Config) error {
 	if os.Geteuid() != 0 {
 		return errors.New("the lab creates namespaces, mounts and cgroups: run it as root")
 	}
-	if c.Nodes < 1 || c.Nodes > 200 {
-		return fmt.Errorf("nodes: %d, want 1..200", c.Nodes)
+	if err := c.validate(); err != nil {
+		return err
 	}
 	start := time.Now()
 	st, err := loadState(c.Dir)

@@ -132,7 +132,7 @@ func (c Config) gatherMatrix() (matrix, error) {
 		if p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning {
 			continue
 		}
-		ep := echoPod{name: p.Name, node: p.Spec.NodeName, netns: podNetns(p.Name)}
+		ep := echoPod{name: p.Name, node: p.Spec.NodeName, netns: c.podNetns(p.Name)}
 		for _, ip := range p.Status.PodIPs {
 			ep.ips = append(ep.ips, ip.IP)
 		}
@@ -163,7 +163,7 @@ func (c Config) gatherMatrix() (matrix, error) {
 
 // podNetns finds the echo process of pod name (containers are processes of this machine) and
 // returns its network namespace path.
-func podNetns(name string) string {
+func (c Config) podNetns(name string) string {
 	procs, _ := filepath.Glob("/proc/[0-9]*/environ")
 	want := []byte("POD_NAME=" + name + "\x00")
 	for _, f := range procs {
@@ -174,6 +174,11 @@ func podNetns(name string) string {
 		}
 		env, err := os.ReadFile(f)
 		if err != nil {
+			continue
+		}
+		// Another lab on the machine may run a pod of the same name: only this lab's cgroup counts.
+		cg, err := os.ReadFile(filepath.Join(dir, "cgroup"))
+		if err != nil || !strings.Contains(string(cg), ":/"+c.CgroupRoot()+"/") {
 			continue
 		}
 		if strings.Contains(string(env), string(want)) {

@@ -21,6 +21,7 @@ import (
 	v1 "github.com/plexus-net/plexus/api/v1alpha1"
 	"github.com/plexus-net/plexus/controllers"
 	"github.com/plexus-net/plexus/controllers/netconfig"
+	"github.com/plexus-net/plexus/internal/testnet"
 )
 
 const nodeCount = 1000
@@ -118,8 +119,7 @@ func createNodes(b *testing.B, c client.Client, prefix string) {
 }
 
 func waitAllocated(b *testing.B, c client.Client, want int) {
-	deadline := time.Now().Add(5 * time.Minute)
-	for time.Now().Before(deadline) {
+	if testnet.Poll(5*time.Minute, 50*time.Millisecond, func() bool {
 		var list v1.NodeNetworkList
 		if err := c.List(context.Background(), &list); err != nil {
 			b.Fatal(err)
@@ -130,10 +130,9 @@ func waitAllocated(b *testing.B, c client.Client, want int) {
 				done++
 			}
 		}
-		if done >= want {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
+		return done >= want
+	}) {
+		return
 	}
 	b.Fatalf("not all %d nodes allocated within 5 minutes", want)
 }

@@ -65,7 +65,7 @@ func waitGeneration(nodes []string, gen int64, since time.Time, what string) {
 // operatorMetric sums every series of a metric on the operator's metrics port, reached from the
 // underlay (the operator runs with the host network of its node); ok is false when unreachable.
 func operatorMetric(nodeIP, name string) (float64, bool) {
-	body, err := httpFrom(filepath.Join("/run/netns", lab.UnderlayNetns), "http://"+netip.AddrPortFrom(netip.MustParseAddr(nodeIP), operatorMetricsPort).String()+"/metrics")
+	body, err := httpFrom(filepath.Join("/run/netns", labCfg.UnderlayNetns()), "http://"+netip.AddrPortFrom(netip.MustParseAddr(nodeIP), operatorMetricsPort).String()+"/metrics")
 	if err != nil {
 		return 0, false
 	}
@@ -82,7 +82,7 @@ func operatorMetric(nodeIP, name string) (float64, bool) {
 
 var _ = Describe("Plexus on a real multi-node lab", Ordered, func() {
 	base := labNodeNames(labNodes)
-	withAdded := append(slices.Clone(base), lab.NodeAt(addedNode).Name)
+	withAdded := append(slices.Clone(base), labCfg.NodeAt(addedNode).Name)
 
 	It("bootstraps the cluster: nodes start NotReady and turn Ready once Plexus networks them", func() {
 		var events corev1.EventList
@@ -117,7 +117,7 @@ var _ = Describe("Plexus on a real multi-node lab", Ordered, func() {
 	})
 
 	It("gives a node added later a pod CIDR, routes on every node, and Ready", func() {
-		added := lab.NodeAt(addedNode)
+		added := labCfg.NodeAt(addedNode)
 		t0 := time.Now()
 		_, err := lab.AddNode(labCfg, addedNode)
 		Expect(err).NotTo(HaveOccurred())
@@ -143,7 +143,7 @@ var _ = Describe("Plexus on a real multi-node lab", Ordered, func() {
 			if tRoutes == 0 {
 				for _, name := range base {
 					for _, c := range cidrs {
-						if routeTo(lab.NodeAt(slices.Index(base, name)+1).Netns, c) == "" {
+						if routeTo(labCfg.NodeAt(slices.Index(base, name)+1).Netns, c) == "" {
 							return fmt.Errorf("%s has no route to %s of %s", name, c, added.Name)
 						}
 					}
@@ -192,7 +192,7 @@ var _ = Describe("Plexus on a real multi-node lab", Ordered, func() {
 			_ = k8s.Get(ctx, client.ObjectKeyFromObject(pod), pod)
 			return pod.Status.PodIP
 		}).WithTimeout(time.Minute).WithPolling(pollInterval).ShouldNot(BeEmpty())
-		from := lab.EchoPodNetns(echoPods()[base[0]].name)
+		from := labCfg.EchoPodNetns(echoPods()[base[0]].name)
 		Eventually(func() (string, error) {
 			return httpFrom(from, "http://"+netip.AddrPortFrom(netip.MustParseAddr(pod.Status.PodIP), 8080).String()+"/")
 		}).WithTimeout(30*time.Second).WithPolling(pollInterval).Should(ContainSubstring("pod="+joinPod), "pod on %s -> pod on %s", base[0], added.Name)
@@ -239,7 +239,7 @@ var _ = Describe("Plexus on a real multi-node lab", Ordered, func() {
 				waitGeneration(withAdded, gen, t0, "routing "+string(step.mode))
 				nns := nodeNetworks()
 				for i, name := range withAdded {
-					netns := lab.NodeAt(i + 1).Netns
+					netns := labCfg.NodeAt(i + 1).Netns
 					for _, peer := range withAdded {
 						if peer == name {
 							continue
@@ -257,7 +257,7 @@ var _ = Describe("Plexus on a real multi-node lab", Ordered, func() {
 		It("refuses an unsafe edit and leaves the data plane and the traffic untouched", func() {
 			before := map[string]string{}
 			for i := range withAdded {
-				before[withAdded[i]] = dataPlane(lab.NodeAt(i + 1).Netns)
+				before[withAdded[i]] = dataPlane(labCfg.NodeAt(i + 1).Netns)
 			}
 			applied := clusterNetwork().Status.AppliedGeneration
 			w := s.begin("refused edit (nodeMaskSizeIPv4 24 → 26)")
@@ -279,7 +279,7 @@ var _ = Describe("Plexus on a real multi-node lab", Ordered, func() {
 			for i, name := range withAdded {
 				nn := nodeNetworks()[name]
 				Expect(nn.Status.ProgrammedGeneration).To(Equal(applied), describeNN(nn))
-				Expect(dataPlane(lab.NodeAt(i+1).Netns)).To(Equal(before[name]), "data plane of %s changed after a refused edit", name)
+				Expect(dataPlane(labCfg.NodeAt(i+1).Netns)).To(Equal(before[name]), "data plane of %s changed after a refused edit", name)
 			}
 			Expect(r.TCPBreaks).To(BeZero(), r.String())
 			Expect(r.UDPLost).To(BeZero(), r.String())
@@ -305,7 +305,7 @@ var _ = Describe("Plexus on a real multi-node lab", Ordered, func() {
 			}
 			Expect(old).To(HaveLen(2))
 			for _, n := range victims {
-				before[n] = dataPlane(lab.NodeAt(slices.Index(withAdded, n) + 1).Netns)
+				before[n] = dataPlane(labCfg.NodeAt(slices.Index(withAdded, n) + 1).Netns)
 			}
 			w := s.begin("agent pods deleted on " + strings.Join(victims, ", "))
 			t0 := time.Now()
@@ -337,7 +337,7 @@ var _ = Describe("Plexus on a real multi-node lab", Ordered, func() {
 			AddReportEntry("agent restart", fmt.Sprintf("replacement agents Ready (first sync done) %s after the delete", time.Since(t0).Round(10*time.Millisecond)))
 			r := s.end(w)
 			for _, n := range victims {
-				Expect(dataPlane(lab.NodeAt(slices.Index(withAdded, n)+1).Netns)).To(Equal(before[n]), "the restarted agent of %s changed the data plane", n)
+				Expect(dataPlane(labCfg.NodeAt(slices.Index(withAdded, n)+1).Netns)).To(Equal(before[n]), "the restarted agent of %s changed the data plane", n)
 			}
 			Expect(r.TCPBreaks).To(BeZero(), r.String())
 			Expect(r.UDPLost).To(BeZero(), r.String())
@@ -403,7 +403,7 @@ var _ = Describe("Plexus on a real multi-node lab", Ordered, func() {
 	})
 
 	It("cleans a removed node up everywhere", func() {
-		removed := lab.NodeAt(addedNode)
+		removed := labCfg.NodeAt(addedNode)
 		nn := nodeNetworks()[removed.Name]
 		Expect(nn.Spec.PodCIDRs).To(HaveLen(2))
 		gone := []string{}
@@ -433,7 +433,7 @@ var _ = Describe("Plexus on a real multi-node lab", Ordered, func() {
 			}
 			if tRoutes == 0 {
 				for i, name := range base {
-					netns := lab.NodeAt(i + 1).Netns
+					netns := labCfg.NodeAt(i + 1).Netns
 					for _, c := range gone {
 						if r := routeTo(netns, c); r != "" {
 							return fmt.Errorf("%s still routes %s: %s", name, c, r)
@@ -462,7 +462,7 @@ var _ = Describe("Plexus on a real multi-node lab", Ordered, func() {
 			tRoutes.Round(10*time.Millisecond), len(base), tStatus.Round(10*time.Millisecond))
 		fmt.Fprintln(GinkgoWriter, "removal:", msg)
 		AddReportEntry("node removal", msg)
-		Expect(lab.NodeAt(addedNode).Netns).NotTo(BeElementOf(lines("ip", "netns", "list")))
+		Expect(labCfg.NodeAt(addedNode).Netns).NotTo(BeElementOf(lines("ip", "netns", "list")))
 	})
 
 	It("runs with the RBAC Plexus ships: no forbidden request in operator or agent logs", func() {

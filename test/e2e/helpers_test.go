@@ -115,7 +115,7 @@ func allAtGeneration(nodes []string, gen int64) error {
 func labNodeNames(n int) []string {
 	var out []string
 	for i := 1; i <= n; i++ {
-		out = append(out, lab.NodeAt(i).Name)
+		out = append(out, labCfg.NodeAt(i).Name)
 	}
 	return out
 }
@@ -345,11 +345,12 @@ func lines(name string, args ...string) []string {
 	return l
 }
 
-// labOwned keeps what the lab could have made (names start with plexus-lab, or paths in the suite's
-// lab folder): other tests on the machine create throwaway namespaces at the same time.
+// labOwned keeps what the suite's lab could have made (names start with its prefix, plexus-e2e, or
+// paths in its folder): other tests on the machine create throwaway namespaces at the same time,
+// and a person's lab may run beside it.
 func labOwned(in []string) []string {
 	out := slices.DeleteFunc(slices.Clone(in), func(s string) bool {
-		return !strings.Contains(s, lab.NetnsPrefix) && !strings.Contains(s, labCfg.Dir) && !strings.Contains(s, "br-lab")
+		return !strings.Contains(s, labCfg.NetnsPrefix()) && !strings.Contains(s, labCfg.Dir) && !strings.Contains(s, "br-lab")
 	})
 	if len(out) == 0 {
 		return nil // none is none, whether or not the machine had other entries
@@ -390,7 +391,7 @@ func checkMachineRestored(before machineSnapshot) {
 	}
 	Expect(newLinks).To(BeEmpty(), "links in the machine's namespace")
 	Expect(labOwned(after.mounts)).To(Equal(labOwned(before.mounts)), "mounts")
-	_, err := os.Stat(filepath.Join("/sys/fs/cgroup/pids", lab.CgroupRoot))
+	_, err := os.Stat(filepath.Join("/sys/fs/cgroup/pids", labCfg.CgroupRoot()))
 	Expect(os.IsNotExist(err)).To(BeTrue(), "the lab's cgroup is still there")
 	var left []string
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")

@@ -2,8 +2,9 @@
 // control plane and kubelets with their own containerd in their own namespaces, Plexus installed
 // from config/default), checks what a cluster operator would notice — bootstrap, nodes joining and
 // leaving, ClusterNetwork edits under live traffic, agent and operator restarts, RBAC — and always
-// removes the lab again. Needs root; skips otherwise, and skips when another lab runs on the machine
-// (the lab's namespace names are fixed).
+// removes the lab again. Its lab has a name, namespaces, address ranges, cgroup, folder and forwarder
+// port of its own (lab.NamedConfig), so it runs beside a person's lab (make lab) and never touches
+// it. Needs root: skips otherwise, and fails instead under make test (lab.RequireEnv).
 //
 //	go test ./test/e2e/ -v                 # figures are printed and attached as report entries
 package e2e
@@ -27,12 +28,11 @@ import (
 )
 
 const (
-	// labDirName is the suite's lab folder under the Plexus cache: never the folder of a lab a
-	// person runs (lab), so the suite's Down cannot touch it.
-	labDirName = "e2e-lab"
-	// hostAPIAddress is the suite lab's API server forwarder on the machine (a person's lab uses
-	// lab.DefaultHostAPIAddress).
-	hostAPIAddress = "127.0.0.1:36444"
+	// labName and labSlot make the suite's lab one of its own: namespaces plexus-e2e-*, cgroup
+	// plexus-e2e, folder e2e under the Plexus cache, underlay 10.99.1.0/24 and fd10:99:1::/64,
+	// forwarder 127.0.0.1:36444. A person's lab (lab, slot 0) keeps running beside it.
+	labName = "e2e"
+	labSlot = 1
 	// labNodes is the node count the suite starts with; addedNode joins later.
 	labNodes  = 3
 	addedNode = 4
@@ -49,42 +49,27 @@ var (
 // TestMain lets the test binary serve as the lab's API forwarder: lab up starts its own executable
 // as `<exe> lab forward ...`, and under go test that executable is this binary.
 func TestMain(m *testing.M) {
-	lab.ServeForwarderIfAsked(hostAPIAddress)
+	lab.ServeForwarderIfAsked(suiteConfig().HostAPIAddress)
 	os.Exit(m.Run())
 }
 
 func TestE2E(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("e2e: starts a lab (namespaces, mounts, cgroups, kubelets): run `go test ./test/e2e/` as root")
-	}
-	if reason := otherLab(); reason != "" {
+	if reason := lab.Unavailable(); reason != "" {
+		reason = "e2e: starts a lab (namespaces, mounts, cgroups, kubelets), and here it cannot: " + reason
+		if lab.Required() {
+			t.Fatal(reason)
+		}
 		t.Skip(reason)
 	}
 	RegisterFailHandler(Fail)
 	RunSpecs(t, "Plexus on a real multi-node lab")
 }
 
-// suiteConfig is the suite's lab: its own folder and forwarder address, labNodes nodes.
+// suiteConfig is the suite's lab: its own name and slot, labNodes nodes.
 func suiteConfig() lab.Config {
-	c := lab.DefaultConfig(repoRoot())
-	c.Dir = filepath.Join(c.CacheDir, labDirName)
-	c.HostAPIAddress = hostAPIAddress
+	c := lab.NamedConfig(repoRoot(), labName, labSlot)
 	c.Nodes = labNodes
 	return c
-}
-
-// otherLab says why the suite cannot run when a lab it did not start runs on the machine: the lab's
-// namespace names, cgroup and node folders are fixed, so two labs would share (and tear down) each
-// other's. A lab this suite left behind (its state is in the suite's folder) is removed instead.
-func otherLab() string {
-	if _, err := os.Stat(filepath.Join("/run/netns", lab.UnderlayNetns)); err != nil {
-		return ""
-	}
-	if lab.Exists(suiteConfig().Dir) {
-		return ""
-	}
-	return fmt.Sprintf("e2e: another lab runs on this machine (network namespace %s exists and the suite's state folder %s has no lab); "+
-		"lab names are fixed, so the suite would clash with it: stop it (plexusctl lab down) and run again", lab.UnderlayNetns, suiteConfig().Dir)
 }
 
 // repoRoot is the checkout (two levels up from this package).
@@ -99,13 +84,13 @@ var _ = BeforeSuite(func() {
 
 	labCfg = suiteConfig()
 	labCfg.Out = GinkgoWriter
-	if reason := otherLab(); reason != "" {
-		Skip(reason) // started in the meantime
-	}
 	if lab.Exists(labCfg.Dir) {
 		By("removing what an aborted run of this suite left")
 		Expect(lab.Down(labCfg)).To(Succeed())
 	}
+	_, err := os.Stat(filepath.Join("/run/netns", labCfg.UnderlayNetns()))
+	Expect(os.IsNotExist(err)).To(BeTrue(), "network namespace %s exists but the suite's folder %s holds no lab: "+
+		"something else made it; remove it (ip netns delete) and run again", labCfg.UnderlayNetns(), labCfg.Dir)
 	snap := takeMachineSnapshot()
 	// Registered before Up: the lab is removed even when Up fails halfway. AfterSuite also removes
 	// it; the second Down finds no state and does nothing.
@@ -116,7 +101,7 @@ var _ = BeforeSuite(func() {
 
 	bootLog = watchNodes(labCfg.AdminKubeconfig())
 	t0 := time.Now()
-	err := lab.Up(labCfg)
+	err = lab.Up(labCfg)
 	bootLog.stop()
 	Expect(err).NotTo(HaveOccurred(), "lab up (logs in %s)", labCfg.Dir)
 	AddReportEntry("lab up", time.Since(t0).Round(100*time.Millisecond).String())
@@ -156,7 +141,7 @@ func downLab() error {
 // wait channel, command).
 func leftProcesses() string {
 	var out []string
-	_ = filepath.WalkDir(filepath.Join("/sys/fs/cgroup/pids", lab.CgroupRoot), func(p string, d os.DirEntry, err error) error {
+	_ = filepath.WalkDir(filepath.Join("/sys/fs/cgroup/pids", labCfg.CgroupRoot()), func(p string, d os.DirEntry, err error) error {
 		if err != nil || d.Name() != "cgroup.procs" {
 			return nil
 		}

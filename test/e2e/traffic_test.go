@@ -63,7 +63,7 @@ func (p podRef) String() string { return p.name + "@" + p.node + " (" + p.ip + "
 // startStreams starts both streams from src to dst and waits, bounded, until both carry traffic.
 func startStreams(src, dst podRef) *streams {
 	s := &streams{src: src, dst: dst, stop: make(chan struct{})}
-	s.srcNetns, s.dstNetns = lab.EchoPodNetns(src.name), lab.EchoPodNetns(dst.name)
+	s.srcNetns, s.dstNetns = labCfg.EchoPodNetns(src.name), labCfg.EchoPodNetns(dst.name)
 	Expect(s.srcNetns).NotTo(BeEmpty(), "no process of pod %s found", src)
 	Expect(s.dstNetns).NotTo(BeEmpty(), "no process of pod %s found", dst)
 	dstIP := netip.MustParseAddr(dst.ip)

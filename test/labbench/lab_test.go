@@ -16,12 +16,11 @@ import (
 )
 
 const (
-	// labDirName is the benchmarks' lab folder under the Plexus cache: never a person's lab (lab)
-	// nor the e2e suite's (e2e-lab), so the benchmarks' Down cannot touch theirs.
-	labDirName = "labbench-lab"
-	// hostAPIAddress is this lab's API server forwarder on the machine (a person's lab uses
-	// 127.0.0.1:36443, the e2e suite's 127.0.0.1:36444).
-	hostAPIAddress = "127.0.0.1:36445"
+	// labName and labSlot make the benchmarks' lab one of its own (namespaces plexus-bench-*,
+	// folder bench, underlay 10.99.2.0/24, forwarder 127.0.0.1:36445): never a person's lab (slot 0)
+	// nor the e2e suite's (slot 1), so it runs beside them and its Down cannot touch theirs.
+	labName = "bench"
+	labSlot = 2
 	// labNodes is the node count the lab starts with; node-join adds nodes after them.
 	labNodes = 3
 )
@@ -29,7 +28,7 @@ const (
 // TestMain lets the test binary serve as the lab's API forwarder: lab up starts its own executable
 // as `<exe> lab forward ...`, and under go test that executable is this binary.
 func TestMain(m *testing.M) {
-	lab.ServeForwarderIfAsked(hostAPIAddress)
+	lab.ServeForwarderIfAsked(benchConfig().HostAPIAddress)
 	code := m.Run()
 	if sharedSkip != "" {
 		// A skipped benchmark's reason shows only under -v: say it in every case (make bench too).
@@ -57,8 +56,7 @@ var (
 )
 
 // startLab starts the benchmarks' lab once per test binary run (later callers reuse it) and removes
-// it when the run ends. It skips the benchmark, with the reason, when not root or when another lab
-// runs on the machine (the lab's namespace names are fixed, so two labs would clash).
+// it when the run ends. It skips the benchmark, with the reason, when no lab can run here.
 func startLab(b *testing.B) *benchLab {
 	b.Helper()
 	sharedOnce.Do(func() { shared, sharedSkip, sharedErr = upLab() })
@@ -82,28 +80,20 @@ func downLab() error {
 }
 
 func upLab() (*benchLab, string, error) {
-	if os.Geteuid() != 0 {
-		return nil, "labbench: starts a lab (namespaces, mounts, cgroups, kubelets): run `go test -bench . ./test/labbench/` as root", nil
+	if reason := lab.Unavailable(); reason != "" {
+		return nil, "labbench: starts a lab (namespaces, mounts, cgroups, kubelets), and here it cannot: " + reason, nil
 	}
-	wd, err := os.Getwd()
-	if err != nil {
-		return nil, "", err
-	}
-	cfg := lab.DefaultConfig(filepath.Clean(filepath.Join(wd, "..", "..")))
-	cfg.Dir = filepath.Join(cfg.CacheDir, labDirName)
-	cfg.HostAPIAddress = hostAPIAddress
-	cfg.Nodes = labNodes
+	cfg := benchConfig()
 	cfg.Out = &prefixWriter{w: os.Stderr, prefix: "    labbench: "}
-	if _, err := os.Stat(filepath.Join("/run/netns", lab.UnderlayNetns)); err == nil {
-		if !lab.Exists(cfg.Dir) {
-			return nil, fmt.Sprintf("labbench: a lab already runs on this machine (network namespace %s exists, not made by "+
-				"these benchmarks); the lab's names are fixed, so a second one would clash: run `plexusctl lab down` "+
-				"(or wait for the e2e suite) first", lab.UnderlayNetns), nil
-		}
+	if lab.Exists(cfg.Dir) {
 		// What an aborted run of these benchmarks left.
 		if err := lab.Down(cfg); err != nil {
 			return nil, "", fmt.Errorf("remove the lab an earlier run left: %w", err)
 		}
+	}
+	if _, err := os.Stat(filepath.Join("/run/netns", cfg.UnderlayNetns())); err == nil {
+		return nil, "", fmt.Errorf("network namespace %s exists but %s holds no lab: something else made it; remove it first",
+			cfg.UnderlayNetns(), cfg.Dir)
 	}
 	if err := lab.Up(cfg); err != nil {
 		_ = lab.Down(cfg)
@@ -121,6 +111,14 @@ func upLab() (*benchLab, string, error) {
 		return nil, "", err
 	}
 	return &benchLab{cfg: cfg, kube: kube, nodes: labNodes}, "", nil
+}
+
+// benchConfig is the benchmarks' lab: its own name and slot, labNodes nodes.
+func benchConfig() lab.Config {
+	wd, _ := os.Getwd() // go test runs in the package's folder
+	c := lab.NamedConfig(filepath.Clean(filepath.Join(wd, "..", "..")), labName, labSlot)
+	c.Nodes = labNodes
+	return c
 }
 
 // prefixWriter prefixes each line (the lab's progress) so it reads as the benchmark's log.

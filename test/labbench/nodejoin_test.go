@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/plexus-net/plexus/internal/lab"
+	"github.com/plexus-net/plexus/internal/testnet"
 )
 
 const (
@@ -80,7 +81,7 @@ func (r joinResult) join() time.Duration { return max(r.ready, r.routes) }
 // joinNode adds the next node and measures its join.
 func joinNode(ctx context.Context, b *testing.B, l *benchLab) (joinResult, error) {
 	i := l.nodes + 1
-	n := lab.NodeAt(i)
+	n := l.cfg.NodeAt(i)
 	res := joinResult{node: n.Name, others: l.nodes}
 	nodeW, err := l.kube.CoreV1().Nodes().Watch(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", n.Name).String()})
 	if err != nil {
@@ -200,7 +201,7 @@ func nodeReady(n *corev1.Node) bool {
 // each of the nodes 1..peers has a route to each, and returns when the last appeared.
 func waitRoutes(ctx context.Context, l *benchLab, n lab.Node, peers int) ([]*net.IPNet, time.Time, error) {
 	var cidrs []*net.IPNet
-	for len(cidrs) == 0 {
+	if !testnet.PollContext(ctx, 20*time.Millisecond, func() bool {
 		out, err := lab.Kubectl(l.cfg, "", "get", "nodenetwork", n.Name, "-o", "jsonpath={.spec.podCIDRs[*]}")
 		if err == nil {
 			for _, s := range strings.Fields(out) {
@@ -209,13 +210,9 @@ func waitRoutes(ctx context.Context, l *benchLab, n lab.Node, peers int) ([]*net
 				}
 			}
 		}
-		if len(cidrs) == 0 {
-			select {
-			case <-ctx.Done():
-				return nil, time.Time{}, fmt.Errorf("node %s: no pod CIDRs in its NodeNetwork within %s", n.Name, joinTimeout)
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
+		return len(cidrs) > 0
+	}) {
+		return nil, time.Time{}, fmt.Errorf("node %s: no pod CIDRs in its NodeNetwork within %s", n.Name, joinTimeout)
 	}
 	var (
 		wg   sync.WaitGroup
@@ -224,7 +221,7 @@ func waitRoutes(ctx context.Context, l *benchLab, n lab.Node, peers int) ([]*net
 		errs []error
 	)
 	for i := 1; i <= peers; i++ {
-		peer := lab.NodeAt(i)
+		peer := l.cfg.NodeAt(i)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -259,8 +256,9 @@ func waitPeerRoutes(ctx context.Context, nsName string, cidrs []*net.IPNet) (tim
 		return time.Time{}, err
 	}
 	defer h.Close()
-	for {
-		missing := 0
+	missing := 0
+	if !testnet.PollContext(ctx, routePoll, func() bool {
+		missing = 0
 		for _, c := range cidrs {
 			family := netlink.FAMILY_V4
 			if c.IP.To4() == nil {
@@ -271,13 +269,9 @@ func waitPeerRoutes(ctx context.Context, nsName string, cidrs []*net.IPNet) (tim
 				missing++
 			}
 		}
-		if missing == 0 {
-			return time.Now(), nil
-		}
-		select {
-		case <-ctx.Done():
-			return time.Time{}, fmt.Errorf("%d of %d pod CIDRs still unrouted", missing, len(cidrs))
-		case <-time.After(routePoll):
-		}
+		return missing == 0
+	}) {
+		return time.Time{}, fmt.Errorf("%d of %d pod CIDRs still unrouted", missing, len(cidrs))
 	}
+	return time.Now(), nil
 }

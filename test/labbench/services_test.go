@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/plexus-net/plexus/internal/lab"
+	"github.com/plexus-net/plexus/internal/testnet"
 )
 
 const (
@@ -161,7 +162,7 @@ func timeService(ctx context.Context, l *benchLab, name string) (time.Duration, 
 		errs []error
 	)
 	for i := 1; i <= l.nodes; i++ {
-		n := lab.NodeAt(i)
+		n := l.cfg.NodeAt(i)
 		for _, ip := range created.Spec.ClusterIPs {
 			wg.Add(1)
 			go func() {
@@ -191,15 +192,15 @@ func waitReachable(nsPath, addr string, deadline time.Time) (time.Time, error) {
 	var at time.Time
 	err := lab.InNetns(nsPath, func() error {
 		var last error
-		for time.Now().Before(deadline) {
-			t0 := time.Now()
-			if last = echoOnce(addr); last == nil {
-				at = time.Now()
-				return nil
+		// Attempts start retryPause apart; one that failed slowly (a timeout) is retried at once.
+		if testnet.Poll(time.Until(deadline), retryPause, func() bool {
+			if last = echoOnce(addr); last != nil {
+				return false
 			}
-			if time.Since(t0) < retryPause {
-				time.Sleep(retryPause)
-			}
+			at = time.Now()
+			return true
+		}) {
+			return nil
 		}
 		return fmt.Errorf("not reachable within %s: %w", reachTimeout, last)
 	})

@@ -25,7 +25,6 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/yaml"
 
-	"github.com/plexus-net/plexus/agent/status"
 	v1 "github.com/plexus-net/plexus/api/v1alpha1"
 	"github.com/plexus-net/plexus/controllers"
 	"github.com/plexus-net/plexus/controllers/netconfig"
@@ -225,7 +224,7 @@ func (c *cluster) waitProgrammed(t *testing.T, gen int64, nodes int, wantReady b
 			rp := meta.FindStatusCondition(nn.Status.Conditions, v1.ConditionRoutesProgrammed)
 			ok := r != nil && r.Status == metav1.ConditionTrue
 			if !wantReady {
-				ok = rp != nil && rp.Status == metav1.ConditionFalse && rp.Reason == status.ReasonPartiallyRouted &&
+				ok = rp != nil && rp.Status == metav1.ConditionFalse && rp.Reason == v1.ReasonPartiallyRouted &&
 					r != nil && r.Status == metav1.ConditionFalse
 			}
 			if !ok || nn.Status.ProgrammedGeneration != gen {

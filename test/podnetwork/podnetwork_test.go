@@ -14,7 +14,6 @@ import (
 
 	"github.com/plexus-net/plexus/agent/cni"
 	"github.com/plexus-net/plexus/agent/routing"
-	"github.com/plexus-net/plexus/agent/status"
 	v1 "github.com/plexus-net/plexus/api/v1alpha1"
 	"github.com/plexus-net/plexus/internal/testnet"
 
@@ -147,8 +146,8 @@ func TestPodNetwork(t *testing.T) {
 				reasons[ev.Reason] = true
 			}
 		}
-		if !reasons[status.ReasonProgrammed] || !reasons[status.ReasonPartiallyRouted] {
-			t.Errorf("Events of NodeNetwork %s have reasons %v; want %s and %s", e.nodes[0].name, reasons, status.ReasonProgrammed, status.ReasonPartiallyRouted)
+		if !reasons[v1.ReasonProgrammed] || !reasons[v1.ReasonPartiallyRouted] {
+			t.Errorf("Events of NodeNetwork %s have reasons %v; want %s and %s", e.nodes[0].name, reasons, v1.ReasonProgrammed, v1.ReasonPartiallyRouted)
 		}
 	})
 	t.Run("metrics", func(t *testing.T) {

@@ -23,7 +23,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 
-	plexusagent "github.com/plexus-net/plexus/agent"
+	"github.com/plexus-net/plexus/agent/cachetrim"
+	"github.com/plexus-net/plexus/agent/nfttable"
 	"github.com/plexus-net/plexus/agent/proxy"
 	"github.com/plexus-net/plexus/agent/proxy/nftables"
 )
@@ -138,10 +139,10 @@ func runAgent() error {
 	sliceInf := f.Discovery().V1().EndpointSlices().Informer()
 	// The agent's informer transforms: the process holds what the agent's caches hold.
 	if os.Getenv(envAgentUntrimmed) != "1" {
-		if err := svcInf.SetTransform(plexusagent.TrimService); err != nil {
+		if err := svcInf.SetTransform(cachetrim.Service); err != nil {
 			return err
 		}
-		if err := sliceInf.SetTransform(plexusagent.TrimEndpointSlice); err != nil {
+		if err := sliceInf.SetTransform(cachetrim.EndpointSlice); err != nil {
 			return err
 		}
 	}
@@ -168,7 +169,7 @@ func runAgent() error {
 	if !cache.WaitForCacheSync(ctx.Done(), svcReg.HasSynced, sliceReg.HasSynced) {
 		return fmt.Errorf("informer caches did not sync")
 	}
-	nft, err := nftables.NewNFTables()
+	nft, err := nfttable.Open(nftables.TableFamily, nftables.TableName)
 	if err != nil {
 		return err
 	}

@@ -291,16 +291,15 @@ func (cp *controlPlane) get(url, token string) (string, error) {
 }
 
 func (cp *controlPlane) waitHTTP(b *testing.B, p *proc, url, token string) {
-	deadline := time.Now().Add(processReadyBudget)
 	var err error
-	for time.Now().Before(deadline) {
+	if testnet.Poll(processReadyBudget, 200*time.Millisecond, func() bool {
 		if p.exited() {
 			b.Fatalf("%s exited:\n%s", p.name, p.tail())
 		}
-		if _, err = cp.get(url, token); err == nil {
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
+		_, err = cp.get(url, token)
+		return err == nil
+	}) {
+		return
 	}
 	b.Fatalf("%s not ready after %s: %v\n%s", p.name, processReadyBudget, err, p.tail())
 }

@@ -24,7 +24,7 @@
 //	PROXYBENCH_ONLY=plexus go test ./test/proxybench/ -run '^$' -bench 'BenchmarkProxyComparison/10k' -benchtime 1x -timeout 30m
 //
 // The Plexus process caches Services and EndpointSlices through the agent's own informer
-// transforms (agent.TrimService, agent.TrimEndpointSlice); PROXYBENCH_AGENT_UNTRIMMED=1 turns
+// transforms (cachetrim.Service, cachetrim.EndpointSlice); PROXYBENCH_AGENT_UNTRIMMED=1 turns
 // them off to measure what they save. The benchmark code is in the _test.go
 // files; the Plexus side runs as a child process of the test binary (see agent_test.go) so that
 // its memory is measured like kube-proxy's: the RSS of a process holding informer caches, the

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/plexus-net/plexus/internal/testnet"
 )
 
 // kube-proxy's nftables table and the metrics the benchmark reads (IPv4 proxier).
@@ -96,21 +98,24 @@ func (cp *controlPlane) kpMetrics() (map[string]float64, error) {
 // seconds) for which check (if any) holds, and returns its time. Between syncs (at least
 // minSyncPeriod, 1 s, apart) check runs once per new sync.
 func (cp *controlPlane) waitKPSync(b *testing.B, kp *proc, after float64, budget time.Duration, check func() bool) (time.Time, map[string]float64) {
-	deadline := time.Now().Add(budget)
-	for time.Now().Before(deadline) {
+	var synced map[string]float64
+	if testnet.Poll(budget, 20*time.Millisecond, func() bool {
 		if kp.exited() {
 			b.Fatalf("kube-proxy exited:\n%s", kp.tail())
 		}
 		m, err := cp.kpMetrics()
-		if err == nil && m[metricLastSync] > after {
-			ts := m[metricLastSync]
-			if check == nil || check() {
-				sec, frac := math.Modf(ts)
-				return time.Unix(int64(sec), int64(frac*1e9)), cp.kpObserved(m)
-			}
-			after = ts
+		if err != nil || m[metricLastSync] <= after {
+			return false
 		}
-		time.Sleep(20 * time.Millisecond)
+		if check != nil && !check() {
+			after = m[metricLastSync]
+			return false
+		}
+		synced = m
+		return true
+	}) {
+		sec, frac := math.Modf(synced[metricLastSync])
+		return time.Unix(int64(sec), int64(frac*1e9)), cp.kpObserved(synced)
 	}
 	b.Fatalf("kube-proxy: no matching sync within %s; log:\n%s", budget, kp.tail())
 	return time.Time{}, nil
@@ -118,11 +123,10 @@ func (cp *controlPlane) waitKPSync(b *testing.B, kp *proc, after float64, budget
 
 // kpNextSync waits (at most budget) for a sync newer than after (unix seconds).
 func (cp *controlPlane) kpNextSync(after float64, budget time.Duration) {
-	for deadline := time.Now().Add(budget); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if m, err := cp.kpMetrics(); err == nil && m[metricLastSync] > after {
-			return
-		}
-	}
+	_ = testnet.Poll(budget, 20*time.Millisecond, func() bool {
+		m, err := cp.kpMetrics()
+		return err == nil && m[metricLastSync] > after
+	})
 }
 
 // kpQuiet waits until kube-proxy's last sync is more than its minSyncPeriod (1 s, the default)

@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/plexus-net/plexus/agent/proxy/nftables"
+	"github.com/plexus-net/plexus/internal/testnet"
 )
 
 // startPlexus starts the Plexus agent (this test binary, see agent_test.go) in the namespace.
@@ -57,15 +58,16 @@ func (cp *controlPlane) plexusState(svc, ip string, mem bool) (agentState, error
 
 // waitPlexus polls the agent until ok(state) holds.
 func (cp *controlPlane) waitPlexus(b *testing.B, p *proc, svc, ip string, budget time.Duration, ok func(agentState) bool) agentState {
-	deadline := time.Now().Add(budget)
-	for time.Now().Before(deadline) {
+	var st agentState
+	if testnet.Poll(budget, 2*time.Millisecond, func() bool {
 		if p.exited() {
 			b.Fatalf("plexus agent exited:\n%s", p.tail())
 		}
-		if st, err := cp.plexusState(svc, ip, false); err == nil && ok(st) {
-			return st
-		}
-		time.Sleep(2 * time.Millisecond)
+		var err error
+		st, err = cp.plexusState(svc, ip, false)
+		return err == nil && ok(st)
+	}) {
+		return st
 	}
 	b.Fatalf("plexus agent: condition not reached within %s; log:\n%s", budget, p.tail())
 	return agentState{}
@@ -101,11 +103,10 @@ func (cp *controlPlane) measurePlexus(b *testing.B, n int) figures {
 			b.Fatal(err)
 		}
 		// As for kube-proxy: let the slice's own sync pass first (bounded, not required).
-		for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
-			if st, err := cp.plexusState("", "", false); err == nil && st.Syncs > pre.Syncs {
-				break
-			}
-		}
+		_ = testnet.Poll(2*time.Second, 2*time.Millisecond, func() bool {
+			st, err := cp.plexusState("", "", false)
+			return err == nil && st.Syncs > pre.Syncs
+		})
 		t0 := time.Now()
 		if _, err := cp.cs.CoreV1().Services(benchNamespace).Create(ctx, serviceObject(name, ip), metav1.CreateOptions{}); err != nil {
 			b.Fatal(err)

@@ -8,7 +8,7 @@ const Mode = "ipvs"
 // Features is the IPVS backend's column of the feature table: what this
 // implementation honours today (virtual servers plus the masquerade rules of
 // NFTTable), each shown in the VM tests. Two rows rest on more than IPVS:
-//   - HealthCheckNodePort: the agent's IPVS backend (agent/services) drives
+//   - HealthCheckNodePort: the agent's IPVS backend (agent/proxy/manager) drives
 //     the same health check servers as the nftables backend
 //     (agent/proxy/healthcheck) after each sync and stops them when the mode
 //     is turned off.
@@ -43,4 +43,4 @@ var Features = proxy.FeatureSet{
 	},
 }
 
-var _ proxy.Backend = Features
+var _ proxy.FeatureTable = Features

@@ -14,7 +14,7 @@ import (
 
 // TestFeatures pins the backend's column of the feature table: every
 // feature, the two that rest on more than IPVS included (the health check
-// servers that agent/services drives, the kernel's expiry of a removed UDP
+// servers that agent/proxy/manager drives, the kernel's expiry of a removed UDP
 // endpoint's flows), each shown in the VM tests.
 func TestFeatures(t *testing.T) {
 	for _, f := range proxy.AllFeatures {

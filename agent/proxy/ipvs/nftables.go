@@ -2,13 +2,16 @@ package ipvs
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
 
-	"github.com/plexus-net/plexus/agent/proxy"
 	"sigs.k8s.io/knftables"
+
+	"github.com/plexus-net/plexus/agent/nfttable"
+	"github.com/plexus-net/plexus/agent/proxy"
 )
 
 // The nftables half of the IPVS mode. IPVS balances but never rewrites the
@@ -63,19 +66,13 @@ type nftFamily struct {
 
 var nftFamilies = []nftFamily{{"-v4", "ip", "ipv4_addr"}, {"-v6", "ip6", "ipv6_addr"}}
 
-// nftState is the table's content: set name to sorted elements (key parts
-// joined by " . "), and the rules per chain.
-type nftState struct {
-	sets  map[string][]string
-	rules map[string][]*knftables.Rule
-}
-
 // desiredNFT computes the table for m. It is pure.
-func desiredNFT(m proxy.Model, cfg NFTConfig) nftState {
-	s := nftState{sets: map[string][]string{}, rules: map[string][]*knftables.Rule{}}
+func desiredNFT(m proxy.Model, cfg NFTConfig) nfttable.Table {
+	sets := map[string][]string{}
+	rules := map[string][]*knftables.Rule{}
 	for _, f := range nftFamilies {
 		for _, name := range []string{setMasqVIPs, setClusterVIPs, setPodCIDRs, setHairpin, setDropVIPs} {
-			s.sets[name+f.suffix] = []string{}
+			sets[name+f.suffix] = []string{}
 		}
 	}
 	for _, key := range m.Keys() {
@@ -90,17 +87,17 @@ func desiredNFT(m proxy.Model, cfg NFTConfig) nftState {
 		for _, vip := range sp.VIPs {
 			el := strings.Join([]string{vip.Addr.String(), strconv.Itoa(int(proto)), strconv.Itoa(int(vip.Port))}, " . ")
 			if sp.ActionFor(vip.Kind) == proxy.Drop {
-				s.sets[setDropVIPs+suffix] = append(s.sets[setDropVIPs+suffix], el)
+				sets[setDropVIPs+suffix] = append(sets[setDropVIPs+suffix], el)
 			}
 			switch {
 			case vip.Kind == proxy.ClusterIP:
-				s.sets[setClusterVIPs+suffix] = append(s.sets[setClusterVIPs+suffix], el)
+				sets[setClusterVIPs+suffix] = append(sets[setClusterVIPs+suffix], el)
 			case sp.MasqueradeFor(vip.Kind):
-				s.sets[setMasqVIPs+suffix] = append(s.sets[setMasqVIPs+suffix], el)
+				sets[setMasqVIPs+suffix] = append(sets[setMasqVIPs+suffix], el)
 			}
 		}
 		for _, ep := range append(slices.Clone(sp.ClusterEndpoints), sp.ExternalEndpoints...) {
-			s.sets[setHairpin+suffix] = append(s.sets[setHairpin+suffix], ep.Addr.String()+" . "+ep.Addr.String())
+			sets[setHairpin+suffix] = append(sets[setHairpin+suffix], ep.Addr.String()+" . "+ep.Addr.String())
 		}
 	}
 	for _, p := range cfg.PodCIDRs {
@@ -108,37 +105,45 @@ func desiredNFT(m proxy.Model, cfg NFTConfig) nftState {
 		if p.Addr().Is6() {
 			suffix = nftFamilies[1].suffix
 		}
-		s.sets[setPodCIDRs+suffix] = append(s.sets[setPodCIDRs+suffix], p.Masked().String())
+		sets[setPodCIDRs+suffix] = append(sets[setPodCIDRs+suffix], p.Masked().String())
 	}
-	for name, els := range s.sets {
+	for name, els := range sets {
 		slices.Sort(els)
-		s.sets[name] = slices.Compact(els)
+		sets[name] = slices.Compact(els)
 	}
 
 	mark := fmt.Sprintf("meta mark set meta mark | %#x", MasqueradeMark)
 	for _, f := range nftFamilies {
 		vipMatch := []string{f.ip, "daddr", ".", "meta", "l4proto", ".", "th", "dport"}
-		s.rules[chainDropPrerouting] = append(s.rules[chainDropPrerouting],
+		rules[chainDropPrerouting] = append(rules[chainDropPrerouting],
 			nftRule(chainDropPrerouting, fmt.Sprintf("Local traffic policy without local endpoints (%s)", f.ip),
 				append(slices.Clone(vipMatch), "@", setDropVIPs+f.suffix, "drop")...))
 		for _, chain := range []string{chainMarkPrerouting, chainMarkOutput} {
-			s.rules[chain] = append(s.rules[chain],
+			rules[chain] = append(rules[chain],
 				nftRule(chain, fmt.Sprintf("external traffic to a VIP, eTP Cluster (%s)", f.ip),
 					append(slices.Clone(vipMatch), "@", setMasqVIPs+f.suffix, mark)...),
 				nftRule(chain, fmt.Sprintf("ClusterIP traffic not from a pod (%s)", f.ip),
 					append(slices.Clone(vipMatch), "@", setClusterVIPs+f.suffix, f.ip, "saddr", "!=", "@", setPodCIDRs+f.suffix, mark)...),
 			)
 		}
-		s.rules[chainPostrouting] = append(s.rules[chainPostrouting],
+		rules[chainPostrouting] = append(rules[chainPostrouting],
 			nftRule(chainPostrouting, fmt.Sprintf("hairpin: an endpoint reaching itself (%s)", f.ip),
 				f.ip, "daddr", ".", f.ip, "saddr", "@", setHairpin+f.suffix, "masquerade", "fully-random"))
 	}
-	s.rules[chainPostrouting] = append(s.rules[chainPostrouting],
+	rules[chainPostrouting] = append(rules[chainPostrouting],
 		nftRule(chainPostrouting, "marked for masquerade",
 			// Clear the mark first: VXLAN's outer packet inherits it and must not be masqueraded.
 			"meta", "mark", "&", fmt.Sprintf("%#x", MasqueradeMark), "!=", "0",
 			"meta", "mark", "set", "meta", "mark", "^", fmt.Sprintf("%#x", MasqueradeMark), "masquerade", "fully-random"))
-	return s
+	t := nfttable.Table{Comment: "Plexus: masquerading for the IPVS service proxy", Chains: nftChains}
+	for _, name := range slices.Sorted(maps.Keys(sets)) {
+		typ, flags := nftSetType(name)
+		t.Sets = append(t.Sets, nfttable.Set{Name: name, Type: typ, Flags: flags, Elements: sets[name]})
+	}
+	for _, c := range nftChains {
+		t.Rules = append(t.Rules, rules[c.Name]...)
+	}
+	return t
 }
 
 func nftRule(chain, comment string, parts ...string) *knftables.Rule {

@@ -66,7 +66,7 @@ func TestRemoveLeavesNothing(t *testing.T) {
 			b.ResetCalls()
 			for _, full := range []bool{false, true} {
 				if full {
-					s.ForceFullSync()
+					s.RequestFullSync()
 				}
 				if plan, err := s.Remove(nodeAddrs); err != nil || !plan.Empty() {
 					t.Errorf("second Remove (full %v): %v\n%s", full, err, plan)

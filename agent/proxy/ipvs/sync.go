@@ -22,9 +22,9 @@ func NewSyncer(ipvs Interface, binder Binder) *Syncer {
 	return &Syncer{ipvs: ipvs, binder: binder}
 }
 
-// ForceFullSync makes the next Sync read the kernel instead of trusting
+// RequestFullSync makes the next Sync read the kernel instead of trusting
 // what it remembers (to repair drift).
-func (s *Syncer) ForceFullSync() { s.last = nil }
+func (s *Syncer) RequestFullSync() { s.last = nil }
 
 // Sync makes the kernel match desired and returns the plan it carried out.
 func (s *Syncer) Sync(desired State) (Plan, error) {
@@ -53,7 +53,7 @@ func (s *Syncer) Sync(desired State) (Plan, error) {
 // node's addresses, where NodePorts were served: after an agent restart
 // nothing else tells those virtual servers apart from another tool's),
 // the bound addresses, then DummyDevice. Other virtual servers stay. Like
-// Sync, it trusts its memory unless the last sync failed or ForceFullSync
+// Sync, it trusts its memory unless the last sync failed or RequestFullSync
 // was called; nothing left costs no write.
 func (s *Syncer) Remove(nodeAddresses []netip.Addr) (Plan, error) {
 	gone := State{}

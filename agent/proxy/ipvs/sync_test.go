@@ -60,7 +60,7 @@ func TestNoOpSyncWritesNothing(t *testing.T) {
 	if plan := syncOK(t, s, desired); !plan.Empty() {
 		t.Errorf("second sync planned:\n%s", plan)
 	}
-	s.ForceFullSync()
+	s.RequestFullSync()
 	if plan := syncOK(t, s, desired); !plan.Empty() {
 		t.Errorf("full resync planned:\n%s", plan)
 	}

@@ -2,8 +2,10 @@ package ipvs
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 )
 
 // procSys is where sysctls live; /proc/sys/net is the network namespace of
@@ -60,7 +62,7 @@ var Sysctls = map[string]string{
 
 // SetSysctls writes Sysctls in the calling thread's network namespace.
 func SetSysctls() error {
-	for _, k := range sortedNames(Sysctls) {
+	for _, k := range slices.Sorted(maps.Keys(Sysctls)) {
 		if err := os.WriteFile(filepath.Join(procSys, k), []byte(Sysctls[k]), 0o644); err != nil {
 			return fmt.Errorf("sysctl %s=%s: %w", k, Sysctls[k], err)
 		}

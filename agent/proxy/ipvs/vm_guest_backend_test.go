@@ -16,19 +16,20 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"sigs.k8s.io/knftables"
 
+	"github.com/plexus-net/plexus/agent/nfttable"
 	"github.com/plexus-net/plexus/agent/proxy"
 	"github.com/plexus-net/plexus/agent/proxy/healthcheck"
 	"github.com/plexus-net/plexus/agent/proxy/ipvs"
+	"github.com/plexus-net/plexus/agent/proxy/manager"
 	"github.com/plexus-net/plexus/agent/proxy/proxytest"
-	"github.com/plexus-net/plexus/agent/services"
 )
 
-// guestBackend is the agent's IPVS backend (agent/services) on the guest's
+// guestBackend is the agent's IPVS backend (agent/proxy/manager) on the guest's
 // real kernel, wired as the agent wires it: real IPVS and dummy device,
 // the mode's nftables table through real nft, ipvs.SetSysctls, and health
 // check servers listening in the guest's root namespace.
 type guestBackend struct {
-	*services.IPVS
+	*manager.IPVS
 	node proxy.NodeInfo
 	nft  knftables.Interface
 }
@@ -37,7 +38,7 @@ type guestBackend struct {
 // The test removes what it programmed and closes its sockets.
 func openBackend(t *testing.T, topo *guestTopo) *guestBackend {
 	t.Helper()
-	nft, err := ipvs.NewNFTables()
+	nft, err := nfttable.Open(ipvs.NFTFamily, ipvs.NFTTable)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +48,7 @@ func openBackend(t *testing.T, topo *guestTopo) *guestBackend {
 		binder *ipvs.DummyBinder
 	)
 	open := func() (ipvs.Interface, ipvs.Binder, error) {
-		k, b, err := services.KernelIPVS("", func() (ipvs.Binder, error) {
+		k, b, err := manager.KernelIPVS("", func() (ipvs.Binder, error) {
 			return ipvs.NewDummyBinder(netns.None(), ipvs.DummyDevice)
 		})()
 		if err == nil {
@@ -56,7 +57,7 @@ func openBackend(t *testing.T, topo *guestTopo) *guestBackend {
 		return k, b, err
 	}
 	b := &guestBackend{
-		IPVS: services.NewIPVS(open, nft, services.WithHealthChecker(hc), services.WithSysctls(ipvs.SetSysctls)),
+		IPVS: manager.NewIPVS(open, nft, manager.WithHealthChecker(hc), manager.WithSysctls(ipvs.SetSysctls)),
 		node: proxy.NodeInfo{Name: "vm", Addresses: topo.nodeIPs},
 		nft:  nft,
 	}
@@ -77,7 +78,7 @@ func openBackend(t *testing.T, topo *guestTopo) *guestBackend {
 // sync programs m and fails the test on error.
 func (b *guestBackend) sync(t *testing.T, m proxy.Model) {
 	t.Helper()
-	if _, err := b.Sync(context.Background(), m, services.Config{PodCIDRs: podCIDRs.PodCIDRs}); err != nil {
+	if _, err := b.Sync(context.Background(), m, manager.Config{PodCIDRs: podCIDRs.PodCIDRs}); err != nil {
 		t.Fatalf("sync: %v", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/plexus-net/plexus/agent/nfttable"
 	"github.com/plexus-net/plexus/agent/proxy/ipvs"
 )
 
@@ -25,7 +26,7 @@ func TestGuestMasquerade(t *testing.T) {
 	if err := ipvs.SetSysctls(); err != nil {
 		t.Fatal(err)
 	}
-	nft, err := ipvs.NewNFTables()
+	nft, err := nfttable.Open(ipvs.NFTFamily, ipvs.NFTTable)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +43,7 @@ func TestGuestMasquerade(t *testing.T) {
 	}
 	t.Cleanup(func() {
 		syncOK(t, syncer, ipvs.State{})
-		if err := nftSyncer.Remove(ctx); err != nil {
+		if _, err := nftSyncer.Remove(ctx); err != nil {
 			t.Error(err)
 		}
 	})

@@ -231,7 +231,7 @@ func TestGuestServiceTraffic(t *testing.T) {
 		if plan := sync(web); !plan.Empty() {
 			t.Errorf("second sync planned:\n%s", plan)
 		}
-		syncer.ForceFullSync()
+		syncer.RequestFullSync()
 		if plan := sync(web); !plan.Empty() {
 			t.Errorf("full resync against the kernel planned:\n%s", plan)
 		}
@@ -293,7 +293,7 @@ func TestGuestServiceTraffic(t *testing.T) {
 
 	t.Run("service deleted: virtual servers and addresses go", func(t *testing.T) {
 		syncOK(t, syncer, ipvs.State{})
-		syncer.ForceFullSync()
+		syncer.RequestFullSync()
 		if listed, _ := k.ListVirtualServers(); len(listed) != 0 {
 			t.Errorf("virtual servers left: %v", listed)
 		}

@@ -6,11 +6,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/knftables"
 
+	"github.com/plexus-net/plexus/agent/nfttrace"
 	pt "github.com/plexus-net/plexus/agent/proxy/proxytest"
 )
 
 // traceWorld syncs w into a fresh fake and returns a tracer over it.
-func traceWorld(t *testing.T, w *world) *tracer {
+func traceWorld(t *testing.T, w *world) *nfttrace.Tracer {
 	t.Helper()
 	fake := knftables.NewFake(TableFamily, TableName)
 	syncFake(t, New(fake), w.model())
@@ -33,42 +34,42 @@ func TestBehaviour(t *testing.T) {
 		want string
 	}{
 		{"ClusterIP balances over both endpoints, no SNAT",
-			packet{src: ip(podA), dst: ip("10.96.0.10"), proto: "tcp", dport: 80}, "dnat 10.244.1.5:8080,10.244.2.5:8080"},
+			packet{Src: ip(podA), Dst: ip("10.96.0.10"), Proto: "tcp", DPort: 80}, "dnat 10.244.1.5:8080,10.244.2.5:8080"},
 		{"IPv6 ClusterIP of the dual-stack Service",
-			packet{src: ip(podA6), dst: ip("fd00:10:96::10"), proto: "tcp", dport: 80}, "dnat [fd10:244:0:1::5]:8080,[fd10:244:0:2::5]:8080"},
+			packet{Src: ip(podA6), Dst: ip("fd00:10:96::10"), Proto: "tcp", DPort: 80}, "dnat [fd10:244:0:1::5]:8080,[fd10:244:0:2::5]:8080"},
 		{"from the node itself (output hook)",
-			packet{src: ip(nodeIP), dst: ip("10.96.0.10"), proto: "tcp", dport: 80, local: true}, "dnat 10.244.1.5:8080,10.244.2.5:8080"},
+			packet{Src: ip(nodeIP), Dst: ip("10.96.0.10"), Proto: "tcp", DPort: 80, Local: true}, "dnat 10.244.1.5:8080,10.244.2.5:8080"},
 		{"hairpin: an endpoint reaching itself is masqueraded",
-			packet{src: ip("10.244.1.5"), dst: ip("10.96.0.10"), proto: "tcp", dport: 80}, "dnat 10.244.1.5:8080,10.244.2.5:8080 masq=10.244.1.5:8080"},
+			packet{Src: ip("10.244.1.5"), Dst: ip("10.96.0.10"), Proto: "tcp", DPort: 80}, "dnat 10.244.1.5:8080,10.244.2.5:8080 masq=10.244.1.5:8080"},
 		{"NodePort from outside: masqueraded, affinity recorded",
-			packet{src: ip(remote), dst: ip(nodeIP), proto: "tcp", dport: 30080}, "dnat 10.244.2.6:8080,10.244.2.7:8080 masq=10.244.2.6:8080,10.244.2.7:8080 affinity=60s"},
+			packet{Src: ip(remote), Dst: ip(nodeIP), Proto: "tcp", DPort: 30080}, "dnat 10.244.2.6:8080,10.244.2.7:8080 masq=10.244.2.6:8080,10.244.2.7:8080 affinity=60s"},
 		{"ClusterIP of the affinity Service records affinity, no SNAT",
-			packet{src: ip(podA), dst: ip("10.96.0.20"), proto: "tcp", dport: 80}, "dnat 10.244.2.6:8080,10.244.2.7:8080 affinity=60s"},
+			packet{Src: ip(podA), Dst: ip("10.96.0.20"), Proto: "tcp", DPort: 80}, "dnat 10.244.2.6:8080,10.244.2.7:8080 affinity=60s"},
 		{"eTP Local NodePort: local endpoint only, client source kept",
-			packet{src: ip(remote), dst: ip(nodeIP), proto: "tcp", dport: 30443}, "dnat 10.244.1.8:8443"},
+			packet{Src: ip(remote), Dst: ip(nodeIP), Proto: "tcp", DPort: 30443}, "dnat 10.244.1.8:8443"},
 		{"eTP Local LoadBalancer IP",
-			packet{src: ip(remote), dst: ip("198.51.100.30"), proto: "tcp", dport: 443}, "dnat 10.244.1.8:8443"},
+			packet{Src: ip(remote), Dst: ip("198.51.100.30"), Proto: "tcp", DPort: 443}, "dnat 10.244.1.8:8443"},
 		{"eTP Local external IP",
-			packet{src: ip(remote), dst: ip("203.0.113.30"), proto: "tcp", dport: 443}, "dnat 10.244.1.8:8443"},
+			packet{Src: ip(remote), Dst: ip("203.0.113.30"), Proto: "tcp", DPort: 443}, "dnat 10.244.1.8:8443"},
 		{"ClusterIP of an eTP Local Service uses all endpoints",
-			packet{src: ip(podA), dst: ip("10.96.0.30"), proto: "tcp", dport: 443}, "dnat 10.244.1.8:8443,10.244.2.8:8443"},
+			packet{Src: ip(podA), Dst: ip("10.96.0.30"), Proto: "tcp", DPort: 443}, "dnat 10.244.1.8:8443,10.244.2.8:8443"},
 		{"iTP Local UDP: local endpoint only",
-			packet{src: ip(podA), dst: ip("10.96.0.53"), proto: "udp", dport: 53}, "dnat 10.244.1.9:5353"},
+			packet{Src: ip(podA), Dst: ip("10.96.0.53"), Proto: "udp", DPort: 53}, "dnat 10.244.1.9:5353"},
 		{"no endpoints: reject",
-			packet{src: ip(podA), dst: ip("10.96.0.40"), proto: "tcp", dport: 80}, "reject"},
+			packet{Src: ip(podA), Dst: ip("10.96.0.40"), Proto: "tcp", DPort: 80}, "reject"},
 		{"no endpoints, from the node: reject",
-			packet{src: ip(nodeIP), dst: ip("10.96.0.40"), proto: "tcp", dport: 80, local: true}, "reject"},
+			packet{Src: ip(nodeIP), Dst: ip("10.96.0.40"), Proto: "tcp", DPort: 80, Local: true}, "reject"},
 		{"iTP Local without a local endpoint: drop (SCTP)",
-			packet{src: ip(podA), dst: ip("10.96.0.41"), proto: "sctp", dport: 80}, "drop"},
+			packet{Src: ip(podA), Dst: ip("10.96.0.41"), Proto: "sctp", DPort: 80}, "drop"},
 		{"other port of a VIP: untouched",
-			packet{src: ip(podA), dst: ip("10.96.0.10"), proto: "tcp", dport: 81}, "accept"},
+			packet{Src: ip(podA), Dst: ip("10.96.0.10"), Proto: "tcp", DPort: 81}, "accept"},
 		{"other protocol of a VIP: untouched",
-			packet{src: ip(podA), dst: ip("10.96.0.10"), proto: "udp", dport: 80}, "accept"},
+			packet{Src: ip(podA), Dst: ip("10.96.0.10"), Proto: "udp", DPort: 80}, "accept"},
 		{"node address on a port that is no NodePort: untouched",
-			packet{src: ip(remote), dst: ip(nodeIP), proto: "tcp", dport: 22}, "accept"},
+			packet{Src: ip(remote), Dst: ip(nodeIP), Proto: "tcp", DPort: 22}, "accept"},
 	}
 	for _, c := range cases {
-		if got := tr.trace(c.p).String(); got != c.want {
+		if got := tr.Trace(c.p).String(); got != c.want {
 			t.Errorf("%s:\n got %s\nwant %s", c.name, got, c.want)
 		}
 	}
@@ -79,15 +80,15 @@ func TestBehaviour(t *testing.T) {
 // same endpoint; another client is still balanced.
 func TestAffinitySticks(t *testing.T) {
 	tr := traceWorld(t, scenario())
-	client := packet{src: ip(remote), dst: ip(nodeIP), proto: "tcp", dport: 30080}
+	client := packet{Src: ip(remote), Dst: ip(nodeIP), Proto: "tcp", DPort: 30080}
 	last := func(eps []string) string { return eps[len(eps)-1] }
-	first := tr.connect(client, last)
-	if got := tr.trace(client).String(); got != "dnat "+first+" masq="+first+" affinity=60s" {
+	first := tr.Connect(client, last)
+	if got := tr.Trace(client).String(); got != "dnat "+first+" masq="+first+" affinity=60s" {
 		t.Errorf("second connection: %s, want only %s", got, first)
 	}
 	other := client
-	other.src = ip("10.99.0.101")
-	if got := tr.trace(other).endpoints; len(got) != 2 {
+	other.Src = ip("10.99.0.101")
+	if got := tr.Trace(other).Endpoints; len(got) != 2 {
 		t.Errorf("another client: %v, want both endpoints", got)
 	}
 }
@@ -118,7 +119,7 @@ func TestEndpointRulesInTheTable(t *testing.T) {
 		w := &world{}
 		w.add(pt.Service("ns", "web", []string{"10.96.0.10"}, pt.Port("p", tcp, 80)),
 			pt.Slice("ns", "web", "web-1", "p", tcp, 8080, c.eps...))
-		if got := traceWorld(t, w).trace(packet{src: ip(podA), dst: ip("10.96.0.10"), proto: "tcp", dport: 80}).String(); got != c.want {
+		if got := traceWorld(t, w).Trace(packet{Src: ip(podA), Dst: ip("10.96.0.10"), Proto: "tcp", DPort: 80}).String(); got != c.want {
 			t.Errorf("%s:\n got %s\nwant %s", c.name, got, c.want)
 		}
 	}
@@ -137,38 +138,38 @@ func TestAffinityIPv6AndDualStack(t *testing.T) {
 		p    packet
 		want string
 	}{
-		{"IPv4 ClusterIP", packet{src: ip(podA), dst: ip("10.96.0.20"), proto: "tcp", dport: 80},
+		{"IPv4 ClusterIP", packet{Src: ip(podA), Dst: ip("10.96.0.20"), Proto: "tcp", DPort: 80},
 			"dnat 10.244.2.6:8080,10.244.2.7:8080 affinity=30s"},
-		{"IPv6 ClusterIP", packet{src: ip(podA6), dst: ip("fd00:10:96::20"), proto: "tcp", dport: 80},
+		{"IPv6 ClusterIP", packet{Src: ip(podA6), Dst: ip("fd00:10:96::20"), Proto: "tcp", DPort: 80},
 			"dnat [fd10:244:0:2::6]:8080,[fd10:244:0:2::7]:8080 affinity=30s"},
-		{"IPv6 NodePort from outside", packet{src: ip(remote6), dst: ip("fd10:99::11"), proto: "tcp", dport: 30080},
+		{"IPv6 NodePort from outside", packet{Src: ip(remote6), Dst: ip("fd10:99::11"), Proto: "tcp", DPort: 30080},
 			"dnat [fd10:244:0:2::6]:8080,[fd10:244:0:2::7]:8080 masq=[fd10:244:0:2::6]:8080,[fd10:244:0:2::7]:8080 affinity=30s"},
 	}
 	first := func(eps []string) string { return eps[0] }
 	last := func(eps []string) string { return eps[len(eps)-1] }
 	for _, c := range cases {
-		if got := tr.trace(c.p).String(); got != c.want {
+		if got := tr.Trace(c.p).String(); got != c.want {
 			t.Errorf("%s, first connection:\n got %s\nwant %s", c.name, got, c.want)
 		}
 		for _, choose := range []func([]string) string{last, first} {
-			ep := tr.connect(c.p, choose)
-			v := tr.trace(c.p)
-			if len(v.endpoints) != 1 || v.endpoints[0] != ep || v.affinityTimeout != "30s" {
+			ep := tr.Connect(c.p, choose)
+			v := tr.Trace(c.p)
+			if len(v.Endpoints) != 1 || v.Endpoints[0] != ep || v.AffinityTimeout != "30s" {
 				t.Errorf("%s, after a connection to %s: %s, want only %s, refreshed", c.name, ep, v, ep)
 			}
-			tr.affinity = map[string]map[string]string{} // the entries expire
+			tr.ForgetDynamic() // the entries expire
 		}
 	}
 	// One IPv6 client sticks; the other client and the first client's
 	// IPv4 connections are unaffected.
 	p6 := cases[1].p
-	ep := tr.connect(p6, last)
+	ep := tr.Connect(p6, last)
 	for _, other := range []packet{
-		{src: ip("fd10:244:0:1::21"), dst: p6.dst, proto: "tcp", dport: 80},
-		{src: ip(podA), dst: ip("10.96.0.20"), proto: "tcp", dport: 80},
-		{src: ip(podA6), dst: ip("fd10:99::11"), proto: "tcp", dport: 30080},
+		{Src: ip("fd10:244:0:1::21"), Dst: p6.Dst, Proto: "tcp", DPort: 80},
+		{Src: ip(podA), Dst: ip("10.96.0.20"), Proto: "tcp", DPort: 80},
+		{Src: ip(podA6), Dst: ip("fd10:99::11"), Proto: "tcp", DPort: 30080},
 	} {
-		if got := tr.trace(other).endpoints; len(got) != 2 {
+		if got := tr.Trace(other).Endpoints; len(got) != 2 {
 			t.Errorf("%v after %s stuck to %s: %v, want both endpoints", other, podA6, ep, got)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/knftables"
 
+	"github.com/plexus-net/plexus/agent/nfttable"
 	"github.com/plexus-net/plexus/agent/proxy"
 	pt "github.com/plexus-net/plexus/agent/proxy/proxytest"
 	"github.com/plexus-net/plexus/internal/testnet"
@@ -78,7 +79,7 @@ func benchSize(b *testing.B, n int) {
 	fixtureHeap := before.HeapInuse
 	ctx := context.Background()
 	var real knftables.Interface
-	if err := ns.Do(func() (err error) { real, err = NewNFTables(); return err }); err != nil {
+	if err := ns.Do(func() (err error) { real, err = nfttable.Open(TableFamily, TableName); return err }); err != nil {
 		b.Fatal(err)
 	}
 	nft := &timedNFT{Interface: real}

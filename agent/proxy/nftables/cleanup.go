@@ -73,7 +73,12 @@ func affinityFlushes(prev, next proxy.Model, c proxy.Changes) []fam {
 		}
 	})
 	var out []fam
-	for _, f := range []proxy.Family{proxy.IPv4} { // the only family with affinity
+	// IPv4 only. An IPv6 affinity entry holds a choice, not an endpoint:
+	// each packet turns it into a slot of the frontend's current endpoints
+	// map (affinityV6Rules), so it can never send traffic to a removed
+	// endpoint, and entries of a port that lost its affinity are no longer
+	// looked up; they expire on their own.
+	for _, f := range []proxy.Family{proxy.IPv4} {
 		if need[f] {
 			out = append(out, famOf(f))
 		}

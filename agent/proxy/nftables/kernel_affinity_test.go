@@ -126,15 +126,12 @@ func TestKernelAffinityIPv6Expires(t *testing.T) {
 // have expired.
 func waitAffinityEmpty(t *testing.T, node *testnet.Netns) {
 	t.Helper()
-	deadline := time.Now().Add(expiryBound)
-	for {
-		out := node.Exec(t, "nft", "list", "map", string(TableFamily), TableName, famV6.name(mapAffinity))
-		if !strings.Contains(out, "elements") {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("affinity-v6 entries did not expire within %s:\n%s", expiryBound, out)
-		}
-		time.Sleep(100 * time.Millisecond) // poll interval, not synchronisation
+	var out string
+	expired := testnet.Poll(expiryBound, 100*time.Millisecond, func() bool {
+		out = node.Exec(t, "nft", "list", "map", string(TableFamily), TableName, famV6.name(mapAffinity))
+		return !strings.Contains(out, "elements")
+	})
+	if !expired {
+		t.Fatalf("affinity-v6 entries did not expire within %s:\n%s", expiryBound, out)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/plexus-net/plexus/agent/nfttable"
 	"github.com/plexus-net/plexus/agent/proxy"
 	"github.com/plexus-net/plexus/agent/proxy/healthcheck"
 	pt "github.com/plexus-net/plexus/agent/proxy/proxytest"
@@ -97,7 +98,7 @@ func newLab(t *testing.T) *lab {
 	})
 	t.Cleanup(func() { _ = l.hc.Close() })
 	err := l.node1.Do(func() error {
-		nft, err := NewNFTables()
+		nft, err := nfttable.Open(TableFamily, TableName)
 		if err != nil {
 			return err
 		}
@@ -189,12 +190,13 @@ func call(ns *testnet.Netns, target netip.AddrPort) (name, peer string, err erro
 func calls(t *testing.T, ns *testnet.Netns, target netip.AddrPort, n int) (names, peers map[string]int) {
 	t.Helper()
 	names, peers = map[string]int{}, map[string]int{}
-	deadline := time.Now().Add(settleBound)
 	for i := 0; i < n; i++ {
 		name, peer, err := call(ns, target)
-		for i == 0 && err != nil && time.Now().Before(deadline) {
-			time.Sleep(50 * time.Millisecond) // poll interval, not synchronisation
-			name, peer, err = call(ns, target)
+		if i == 0 && err != nil {
+			testnet.Poll(settleBound, 50*time.Millisecond, func() bool {
+				name, peer, err = call(ns, target)
+				return err == nil
+			})
 		}
 		if err != nil {
 			t.Fatalf("from %s to %s (connection %d): %v", ns, target, i+1, err)
@@ -292,16 +294,13 @@ func TestKernelNodePortAndLocalPolicies(t *testing.T) {
 func httpStatus(t *testing.T, ns *testnet.Netns, target netip.AddrPort) int {
 	t.Helper()
 	var c net.Conn
-	deadline := time.Now().Add(settleBound)
-	for {
-		err := ns.Do(func() (err error) { c, err = net.DialTimeout("tcp", target.String(), dialTimeout); return err })
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("health check %s: %v", target, err)
-		}
-		time.Sleep(50 * time.Millisecond) // poll interval
+	var err error
+	testnet.Poll(settleBound, 50*time.Millisecond, func() bool {
+		err = ns.Do(func() (err error) { c, err = net.DialTimeout("tcp", target.String(), dialTimeout); return err })
+		return err == nil
+	})
+	if err != nil {
+		t.Fatalf("health check %s: %v", target, err)
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(dialTimeout))

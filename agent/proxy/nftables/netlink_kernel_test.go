@@ -11,6 +11,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/plexus-net/plexus/agent/nfttable"
 	"github.com/plexus-net/plexus/agent/proxy"
 	pt "github.com/plexus-net/plexus/agent/proxy/proxytest"
 	"github.com/plexus-net/plexus/internal/testnet"
@@ -34,7 +35,7 @@ func TestKernelNetlinkWritesWhatNftWrites(t *testing.T) {
 	t.Cleanup(func() { _ = nl.Close() })
 	var p *Proxier
 	if err := nsA.Do(func() error {
-		nft, err := NewNFTables()
+		nft, err := nfttable.Open(TableFamily, TableName)
 		p = New(nft, WithNetlink(nl))
 		return err
 	}); err != nil {
@@ -62,7 +63,7 @@ func TestKernelNetlinkWritesWhatNftWrites(t *testing.T) {
 	}
 	restarted := func() *Proxier {
 		var q *Proxier
-		_ = nsA.Do(func() error { nft, err := NewNFTables(); q = New(nft); return err })
+		_ = nsA.Do(func() error { nft, err := nfttable.Open(TableFamily, TableName); q = New(nft); return err })
 		return q
 	}()
 	if err := nsA.Do(func() error { return restarted.Sync(ctx, w.model()) }); err != nil {
@@ -119,7 +120,7 @@ func assertSameTable(t *testing.T, ns, scratch *testnet.Netns, m proxy.Model) {
 	t.Helper()
 	_, _ = scratch.TryExec("nft", "delete", "table", string(TableFamily), TableName)
 	if err := scratch.Do(func() error {
-		nft, err := NewNFTables()
+		nft, err := nfttable.Open(TableFamily, TableName)
 		if err != nil {
 			return err
 		}

@@ -76,7 +76,7 @@ type Proxier struct {
 	stats    SyncStats
 }
 
-var _ proxy.Backend = &Proxier{}
+var _ proxy.FeatureTable = &Proxier{}
 
 // Option configures a Proxier.
 type Option func(*Proxier)
@@ -93,7 +93,7 @@ func WithHealthChecker(h HealthChecker) Option { return func(p *Proxier) { p.hc 
 func WithNetlink(n *Netlink) Option { return func(p *Proxier) { p.nl = n } }
 
 // New returns a Proxier working through nft, which must be bound to
-// TableFamily and TableName (NewNFTables, or knftables.NewFake in tests).
+// TableFamily and TableName (nfttable.Open, or knftables.NewFake in tests).
 // Its first Sync is a full one.
 func New(nft knftables.Interface, opts ...Option) *Proxier {
 	p := &Proxier{nft: nft, needFull: true, batch: true, read: execReader()}
@@ -104,16 +104,6 @@ func New(nft knftables.Interface, opts ...Option) *Proxier {
 		o(p)
 	}
 	return p
-}
-
-// NewNFTables returns the real nftables interface for the table. It runs
-// `nft` in the network namespace of the calling thread.
-func NewNFTables() (knftables.Interface, error) {
-	nft, err := knftables.New(TableFamily, TableName)
-	if err != nil {
-		return nil, fmt.Errorf("nftables for %s %s: %w", TableFamily, TableName, err)
-	}
-	return nft, nil
 }
 
 // Name is the backend's serviceProxy.mode.

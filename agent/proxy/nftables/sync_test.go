@@ -342,7 +342,7 @@ delete element inet plexus-proxy sync-stamp { DIGEST }`
 		t.Errorf("replace one endpoint wrote:\n%s\nwant:\n%s", got, want)
 	}
 	assertEqualsFresh(t, fake, w.model())
-	if got := newTracer(fake).trace(packet{src: ip(podA), dst: ip("10.96.0.10"), proto: "tcp", dport: 80}).String(); got != "dnat 10.244.1.2:80,10.244.1.3:80,10.244.1.9:80" {
+	if got := newTracer(fake).Trace(packet{Src: ip(podA), Dst: ip("10.96.0.10"), Proto: "tcp", DPort: 80}).String(); got != "dnat 10.244.1.2:80,10.244.1.3:80,10.244.1.9:80" {
 		t.Errorf("after the change: %s", got)
 	}
 }

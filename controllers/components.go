@@ -1,0 +1,135 @@
+package controllers
+
+import (
+	"fmt"
+
+	admissionv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/plexus-net/plexus/api/v1alpha1"
+	"github.com/plexus-net/plexus/controllers/apply"
+	"github.com/plexus-net/plexus/controllers/component"
+	"github.com/plexus-net/plexus/controllers/render"
+)
+
+// ManagedComponent is one component the operator renders and keeps applied: apply-and-prune's
+// view of it (label, field manager, kinds) plus its render. Each becomes a phase of the reconcile,
+// its kinds are watched and cached, and its objects are pruned by label.
+type ManagedComponent struct {
+	apply.Component
+	// Render returns every object the component needs for the served spec, in apply order; nothing
+	// when the component is disabled, so that everything it owned is pruned. It must be pure.
+	Render func(served v1.ClusterNetworkSpec) []client.Object
+}
+
+// ManagedComponents lists the components the operator manages, in the order their phases run.
+// A new component is one entry here (and its RBAC markers beside its render call).
+func ManagedComponents(namespace string) []ManagedComponent {
+	return []ManagedComponent{agentComponent(namespace)}
+}
+
+// The agent's DaemonSet; its status admission policy pair, whose every verb but create is limited
+// to its name (the cache lists and watches it with a metadata.name field selector, which RBAC checks
+// against resourceNames; prune gets and deletes it by name).
+// +kubebuilder:rbac:groups=apps,namespace=plexus-system,resources=daemonsets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingadmissionpolicies;validatingadmissionpolicybindings,verbs=create
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingadmissionpolicies;validatingadmissionpolicybindings,resourceNames=plexus-agent-own-nodenetwork,verbs=get;list;watch;update;patch;delete
+
+func agentComponent(namespace string) ManagedComponent {
+	policyNames := []string{render.AgentStatusPolicyName}
+	return ManagedComponent{
+		Component: apply.Component{
+			Name:       component.Agent,
+			FieldOwner: apply.FieldOwnerAgent,
+			Namespace:  namespace,
+			Kinds: []apply.Kind{
+				{GVK: admissionv1.SchemeGroupVersion.WithKind("ValidatingAdmissionPolicy"), Names: policyNames},
+				{GVK: admissionv1.SchemeGroupVersion.WithKind("ValidatingAdmissionPolicyBinding"), Names: policyNames},
+				{GVK: appsv1.SchemeGroupVersion.WithKind("DaemonSet"), Namespaced: true},
+			},
+		},
+		Render: func(served v1.ClusterNetworkSpec) []client.Object {
+			// The policy first: an agent that starts must find its status writes confined already.
+			return append(render.AgentStatusPolicy(namespace), render.Agent(render.AgentConfig{Namespace: namespace, Spec: served})...)
+		},
+	}
+}
+
+// ownedKinds returns one empty object per kind any component may own, for watches and the cache.
+func ownedKinds(scheme *runtime.Scheme, comps []ManagedComponent) ([]client.Object, error) {
+	seen := map[schema.GroupVersionKind]bool{}
+	var out []client.Object
+	for _, c := range comps {
+		for _, k := range c.Kinds {
+			if seen[k.GVK] {
+				continue
+			}
+			seen[k.GVK] = true
+			ro, err := scheme.New(k.GVK)
+			if err != nil {
+				return nil, fmt.Errorf("component %s: %w", c.Name, err)
+			}
+			o, ok := ro.(client.Object)
+			if !ok {
+				return nil, fmt.Errorf("component %s: %s is not an object", c.Name, k.GVK)
+			}
+			out = append(out, o)
+		}
+	}
+	return out, nil
+}
+
+// cacheByObject limits the cache to what the components' RBAC allows: namespaced kinds to the
+// operator's namespace, name-limited kinds to their one name.
+func cacheByObject(scheme *runtime.Scheme, comps []ManagedComponent) (map[client.Object]cache.ByObject, error) {
+	type limit struct {
+		namespaced bool
+		names      map[string]bool
+	}
+	limits := map[schema.GroupVersionKind]*limit{}
+	for _, c := range comps {
+		for _, k := range c.Kinds {
+			l := limits[k.GVK]
+			if l == nil {
+				l = &limit{namespaced: k.Namespaced, names: map[string]bool{}}
+				limits[k.GVK] = l
+			}
+			for _, n := range k.Names {
+				l.names[n] = true
+			}
+		}
+	}
+	objs, err := ownedKinds(scheme, comps)
+	if err != nil {
+		return nil, err
+	}
+	out := map[client.Object]cache.ByObject{}
+	for _, o := range objs {
+		gvks, _, err := scheme.ObjectKinds(o)
+		if err != nil {
+			return nil, err
+		}
+		l := limits[gvks[0]]
+		by := cache.ByObject{}
+		if l.namespaced {
+			by.Namespaces = map[string]cache.Config{comps[0].Namespace: {}}
+		}
+		switch len(l.names) {
+		case 0:
+		case 1:
+			for n := range l.names {
+				by.Field = fields.OneTermEqualSelector("metadata.name", n)
+			}
+		default:
+			// A field selector matches one name; RBAC would refuse a list of the rest.
+			return nil, fmt.Errorf("%s is limited to %d names; the cache can select only one", gvks[0].Kind, len(l.names))
+		}
+		out[o] = by
+	}
+	return out, nil
+}
