@@ -5,6 +5,9 @@ package v1alpha1
 // True with reason DNSDisabled when spec.dns.enabled is false. It rolls into Ready.
 const ConditionDNSAvailable = "DNSAvailable"
 
+// ReasonDNSNotAvailable is the reason of Ready=False while DNSAvailable is False.
+const ReasonDNSNotAvailable = "DNSNotAvailable"
+
 // Reasons of ConditionDNSAvailable.
 const (
 	// ReasonDNSDisabled: spec.dns.enabled is false; Plexus runs no DNS and removed what it ran.
