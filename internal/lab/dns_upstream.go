@@ -3,6 +3,7 @@ package lab
 import (
 	"fmt"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 )
@@ -41,6 +42,10 @@ func (c Config) dnsUpstreamArgs() []string {
 
 // startDNSUpstream runs the upstream in the underlay namespace (kept when it already runs).
 func (c Config) startDNSUpstream(st *State) error {
+	// It starts before the control plane, which otherwise makes the log folder.
+	if err := os.MkdirAll(c.LogDir(), 0o755); err != nil {
+		return err
+	}
 	return c.startProcess(st, DNSUpstreamRole, c.UnderlayNetns(), filepath.Join(c.LogDir(), "dns-upstream.log"), c.dnsUpstreamArgs()...)
 }
 
