@@ -37,8 +37,13 @@ func foreignDNSObjects(rendered []client.Object, live []liveObject) []string {
 		if l.Namespace != "" {
 			where, nsFlag = l.Namespace+"/"+l.Name, " -n "+l.Namespace
 		}
-		out = append(out, fmt.Sprintf("%s %s exists and was not created by Plexus (hand it over with `kubectl%s annotate %s %s %s=true`)",
-			kind, where, nsFlag, strings.ToLower(kind), l.Name, v1.AdoptAnnotation))
+		how := fmt.Sprintf("hand it over with `kubectl%s annotate %s %s %s=true`", nsFlag, strings.ToLower(kind), l.Name, v1.AdoptAnnotation)
+		if kind == "Deployment" {
+			// A Deployment's selector cannot change, and Plexus' selects its own pods only: it
+			// cannot be taken over in place, only replaced.
+			how = fmt.Sprintf("hand it over by deleting it, `kubectl%s delete deployment %s`, once the rest is handed over; Plexus then creates its own", nsFlag, l.Name)
+		}
+		out = append(out, fmt.Sprintf("%s %s exists and was not created by Plexus (%s)", kind, where, how))
 	}
 	return out
 }

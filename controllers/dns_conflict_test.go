@@ -34,7 +34,7 @@ func TestForeignDNSObjects(t *testing.T) {
 			{Kind: "ClusterRole", Name: "system:coredns"},
 		}, []string{
 			"ConfigMap kube-system/coredns exists and was not created by Plexus (hand it over with `kubectl -n kube-system annotate configmap coredns plexus.dev/adopt=true`)",
-			"Deployment kube-system/coredns exists",
+			"Deployment kube-system/coredns exists and was not created by Plexus (hand it over by deleting it, `kubectl -n kube-system delete deployment coredns`",
 			"Service kube-system/kube-dns exists",
 		}},
 		{"handed over", []liveObject{
