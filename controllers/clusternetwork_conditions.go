@@ -14,13 +14,22 @@ import (
 // gen while generation applied is served.
 func conditions(gen int64, d configDecision, res phaseResult, nodes v1.NodeRollup, applied int64) []metav1.Condition {
 	p := findProblems(res)
-	return []metav1.Condition{
+	var dns *metav1.Condition
+	if res.dns != nil {
+		c := dnsAvailableCondition(gen, *res.dns)
+		dns = &c
+	}
+	out := []metav1.Condition{
 		configValidCondition(gen, d, applied),
 		podCIDRsAllocatedCondition(gen, d, res.ipam, nodes),
 		degradedCondition(gen, p),
 		progressingCondition(gen, nodes, applied),
-		readyCondition(gen, d, p, nodes, applied),
+		readyCondition(gen, d, p, nodes, applied, dns),
 	}
+	if dns != nil {
+		out = append(out, *dns)
+	}
+	return out
 }
 
 // newCondition builds a condition of generation gen.
@@ -97,7 +106,7 @@ func progressingCondition(gen int64, nodes v1.NodeRollup, applied int64) metav1.
 
 // readyCondition is True when the latest spec is served without problems and every node is Ready
 // at the applied generation.
-func readyCondition(gen int64, d configDecision, p problems, nodes v1.NodeRollup, applied int64) metav1.Condition {
+func readyCondition(gen int64, d configDecision, p problems, nodes v1.NodeRollup, applied int64, dns *metav1.Condition) metav1.Condition {
 	switch {
 	case !d.accepted():
 		return newCondition(gen, v1.ConditionReady, false, v1.ReasonConfigNotValid, "the latest spec is not served: see ConfigValid")
@@ -108,6 +117,8 @@ func readyCondition(gen int64, d configDecision, p problems, nodes v1.NodeRollup
 	case nodes.Ready < nodes.Total || nodes.AtGeneration < nodes.Total:
 		return newCondition(gen, v1.ConditionReady, false, v1.ReasonNodesNotReady,
 			fmt.Sprintf("%d of %d nodes report Ready, %d at generation %d", nodes.Ready, nodes.Total, nodes.AtGeneration, applied))
+	case dns != nil && dns.Status != metav1.ConditionTrue:
+		return newCondition(gen, v1.ConditionReady, false, v1.ReasonDNSNotAvailable, "cluster DNS is not available: "+dns.Message)
 	default:
 		return newCondition(gen, v1.ConditionReady, true, v1.ReasonAsExpected, fmt.Sprintf("all %d nodes are networked at generation %d", nodes.Total, applied))
 	}

@@ -113,6 +113,15 @@ func (r *ClusterNetworkReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	for _, o := range owned {
 		b = b.Owns(o)
 	}
+	// An object under a DNS name that Plexus did not create carries no owner reference; its
+	// appearing, going or being handed over must still reconcile.
+	foreign, err := ownedKinds(mgr.GetScheme(), []ManagedComponent{dnsComponent()})
+	if err != nil {
+		return err
+	}
+	for _, o := range foreign {
+		b = b.Watches(o, toDefault)
+	}
 	return b.
 		WithOptions(controller.Options{MaxConcurrentReconciles: 1}).
 		Complete(r)

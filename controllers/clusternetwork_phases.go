@@ -13,6 +13,8 @@ import (
 // phaseResult collects what the phases of one reconcile found.
 type phaseResult struct {
 	ipam ipamPlan
+	// dns is what the DNS phase saw; nil when it did not run.
+	dns  *dnsObservation
 	errs []error
 }
 
@@ -35,6 +37,10 @@ type phase struct {
 func (r *ClusterNetworkReconciler) phases() []phase {
 	out := []phase{{name: "ipam", run: r.reconcileIPAM}}
 	for _, c := range ManagedComponents(r.Namespace) {
+		if c.Phase != nil {
+			out = append(out, c.Phase(r, c))
+			continue
+		}
 		out = append(out, componentPhase(r, c))
 	}
 	return out
@@ -44,10 +50,15 @@ func (r *ClusterNetworkReconciler) phases() []phase {
 // pruning what it no longer renders.
 func componentPhase(r *ClusterNetworkReconciler, c ManagedComponent) phase {
 	return phase{name: c.Name, run: func(ctx context.Context, s *phaseScope) error {
-		objs := c.Render(s.served)
+		objs := c.Render(s.renderInput())
 		render.Annotate(objs, s.cn.Status.AppliedGeneration)
 		return apply.Reconcile(ctx, r.Client, c.Component, s.cn, objs)
 	}}
+}
+
+// renderInput is what the components render from in this reconcile.
+func (s *phaseScope) renderInput() RenderInput {
+	return RenderInput{Served: s.served, Nodes: int32(len(s.in.nodes))}
 }
 
 // runPhases runs every phase and returns what they found, errors aggregated.

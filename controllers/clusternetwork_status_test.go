@@ -14,6 +14,9 @@ import (
 )
 
 func TestConditions(t *testing.T) {
+	ips := []string{"10.96.0.10"}
+	dnsServing := dnsObservation{Enabled: true, WantReplicas: 2, ReadyReplicas: 2, UpdatedReplicas: 2, WantServiceIPs: ips, ServiceIPs: ips}
+	dnsStarting := dnsObservation{Enabled: true, WantReplicas: 2, WantServiceIPs: ips, ServiceIPs: ips}
 	served := servedSpec("10.244.0.0/16")
 	ok := configDecision{effective: served, serve: &served}
 	refused := configDecision{effective: served, serve: &served, reason: v1.ReasonUnsafeChange,
@@ -49,6 +52,15 @@ func TestConditions(t *testing.T) {
 			v1.ConditionReady: {metav1.ConditionFalse, v1.ReasonPoolExhausted}}},
 		{"phase error", ok, phaseResult{ipam: ipamPlan{allocated: 3}, errs: []error{errors.New("apply failed")}}, all, want{
 			v1.ConditionDegraded: {metav1.ConditionTrue, v1.ReasonReconcileError}, v1.ConditionReady: {metav1.ConditionFalse, v1.ReasonReconcileError}}},
+		{"DNS serving", ok, phaseResult{ipam: ipamPlan{allocated: 3}, dns: &dnsServing}, all, want{
+			v1.ConditionDNSAvailable: {metav1.ConditionTrue, v1.ReasonDNSServing}, v1.ConditionReady: {metav1.ConditionTrue, v1.ReasonAsExpected}}},
+		{"DNS disabled", ok, phaseResult{ipam: ipamPlan{allocated: 3}, dns: &dnsObservation{}}, all, want{
+			v1.ConditionDNSAvailable: {metav1.ConditionTrue, v1.ReasonDNSDisabled}, v1.ConditionReady: {metav1.ConditionTrue, v1.ReasonAsExpected}}},
+		{"DNS not ready rolls into Ready", ok, phaseResult{ipam: ipamPlan{allocated: 3}, dns: &dnsStarting}, all, want{
+			v1.ConditionDNSAvailable: {metav1.ConditionFalse, v1.ReasonDNSUnavailable}, v1.ConditionReady: {metav1.ConditionFalse, v1.ReasonDNSNotAvailable},
+			v1.ConditionDegraded: {metav1.ConditionFalse, v1.ReasonAsExpected}}},
+		{"foreign kube-dns rolls into Ready", ok, phaseResult{ipam: ipamPlan{allocated: 3}, dns: &dnsObservation{Enabled: true, Foreign: []string{"Service kube-system/kube-dns exists"}}}, all, want{
+			v1.ConditionDNSAvailable: {metav1.ConditionFalse, v1.ReasonDNSForeignObject}, v1.ConditionReady: {metav1.ConditionFalse, v1.ReasonDNSNotAvailable}}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -62,8 +74,12 @@ func TestConditions(t *testing.T) {
 				}
 				got[cond.Type] = cond
 			}
-			if len(got) != 5 {
-				t.Fatalf("got %d conditions, want all 5", len(got))
+			wantCount := 5
+			if c.res.dns != nil {
+				wantCount++ // DNSAvailable, once the DNS phase ran
+			}
+			if len(got) != wantCount {
+				t.Fatalf("got %d conditions, want all %d", len(got), wantCount)
 			}
 			for typ, w := range c.want {
 				if got[typ].Status != w.status || got[typ].Reason != w.reason {

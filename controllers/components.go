@@ -24,13 +24,24 @@ type ManagedComponent struct {
 	apply.Component
 	// Render returns every object the component needs for the served spec, in apply order; nothing
 	// when the component is disabled, so that everything it owned is pruned. It must be pure.
-	Render func(served v1.ClusterNetworkSpec) []client.Object
+	Render func(in RenderInput) []client.Object
+	// Phase, when set, replaces componentPhase for a component that does more than apply and
+	// prune (DNS checks for objects it did not create and observes what it runs).
+	Phase func(r *ClusterNetworkReconciler, c ManagedComponent) phase
+}
+
+// RenderInput is what a component's render may depend on.
+type RenderInput struct {
+	// Served is the effective spec being served.
+	Served v1.ClusterNetworkSpec
+	// Nodes is the number of Nodes in the cluster.
+	Nodes int32
 }
 
 // ManagedComponents lists the components the operator manages, in the order their phases run.
 // A new component is one entry here (and its RBAC markers beside its render call).
 func ManagedComponents(namespace string) []ManagedComponent {
-	return []ManagedComponent{agentComponent(namespace)}
+	return []ManagedComponent{agentComponent(namespace), dnsComponent()}
 }
 
 // The agent's DaemonSet; its status admission policy pair, whose every verb but create is limited
@@ -53,9 +64,9 @@ func agentComponent(namespace string) ManagedComponent {
 				{GVK: appsv1.SchemeGroupVersion.WithKind("DaemonSet"), Namespaced: true},
 			},
 		},
-		Render: func(served v1.ClusterNetworkSpec) []client.Object {
+		Render: func(in RenderInput) []client.Object {
 			// The policy first: an agent that starts must find its status writes confined already.
-			return append(render.AgentStatusPolicy(namespace), render.Agent(render.AgentConfig{Namespace: namespace, Spec: served})...)
+			return append(render.AgentStatusPolicy(namespace), render.Agent(render.AgentConfig{Namespace: namespace, Spec: in.Served})...)
 		},
 	}
 }
@@ -85,10 +96,11 @@ func ownedKinds(scheme *runtime.Scheme, comps []ManagedComponent) ([]client.Obje
 }
 
 // cacheByObject limits the cache to what the components' RBAC allows: namespaced kinds to the
-// operator's namespace, name-limited kinds to their one name.
+// namespaces of the components that own them, name-limited kinds to their one name.
 func cacheByObject(scheme *runtime.Scheme, comps []ManagedComponent) (map[client.Object]cache.ByObject, error) {
 	type limit struct {
 		namespaced bool
+		namespaces map[string]cache.Config
 		names      map[string]bool
 	}
 	limits := map[schema.GroupVersionKind]*limit{}
@@ -96,8 +108,11 @@ func cacheByObject(scheme *runtime.Scheme, comps []ManagedComponent) (map[client
 		for _, k := range c.Kinds {
 			l := limits[k.GVK]
 			if l == nil {
-				l = &limit{namespaced: k.Namespaced, names: map[string]bool{}}
+				l = &limit{namespaced: k.Namespaced, namespaces: map[string]cache.Config{}, names: map[string]bool{}}
 				limits[k.GVK] = l
+			}
+			if k.Namespaced {
+				l.namespaces[c.Namespace] = cache.Config{}
 			}
 			for _, n := range k.Names {
 				l.names[n] = true
@@ -117,7 +132,7 @@ func cacheByObject(scheme *runtime.Scheme, comps []ManagedComponent) (map[client
 		l := limits[gvks[0]]
 		by := cache.ByObject{}
 		if l.namespaced {
-			by.Namespaces = map[string]cache.Config{comps[0].Namespace: {}}
+			by.Namespaces = l.namespaces
 		}
 		switch len(l.names) {
 		case 0:

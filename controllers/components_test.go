@@ -3,11 +3,10 @@ package controllers
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
-	admissionv1 "k8s.io/api/admissionregistration/v1"
-	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/fields"
 
 	v1 "github.com/plexus-net/plexus/api/v1alpha1"
@@ -20,7 +19,7 @@ import (
 func TestComponentsRenderWhatPruneFinds(t *testing.T) {
 	served := netconfig.Default(servedSpec("10.244.0.0/16"), netconfig.Images{Agent: "plexus-agent:test"})
 	for _, c := range ManagedComponents("plexus-system") {
-		objs := c.Render(served)
+		objs := c.Render(RenderInput{Served: served, Nodes: 3})
 		if len(objs) == 0 {
 			t.Errorf("component %s renders nothing for a served default spec", c.Name)
 		}
@@ -44,22 +43,25 @@ func TestCacheOptions(t *testing.T) {
 		if by.Field != nil {
 			field = by.Field.String()
 		}
-		switch o.(type) {
-		case *appsv1.DaemonSet:
-			got["DaemonSet"] = strings.Join(ns, ",") + "|" + field
-		case *admissionv1.ValidatingAdmissionPolicy:
-			got["ValidatingAdmissionPolicy"] = strings.Join(ns, ",") + "|" + field
-		case *admissionv1.ValidatingAdmissionPolicyBinding:
-			got["ValidatingAdmissionPolicyBinding"] = strings.Join(ns, ",") + "|" + field
-		default:
-			t.Errorf("unexpected cached kind %T", o)
-		}
+		got[reflect.TypeOf(o).Elem().Name()] = strings.Join(ns, ",") + "|" + field
 	}
 	byName := "|" + fields.OneTermEqualSelector("metadata.name", "plexus-agent-own-nodenetwork").String()
-	want := map[string]string{"DaemonSet": "plexus-system|", "ValidatingAdmissionPolicy": byName, "ValidatingAdmissionPolicyBinding": byName}
+	named := func(n string) string { return "|" + fields.OneTermEqualSelector("metadata.name", n).String() }
+	want := map[string]string{
+		"DaemonSet": "plexus-system|", "ValidatingAdmissionPolicy": byName, "ValidatingAdmissionPolicyBinding": byName,
+		// Cluster DNS: every kind by its one name, the namespaced ones in kube-system only.
+		"ServiceAccount": "kube-system" + named("coredns"), "ConfigMap": "kube-system" + named("coredns"), "Deployment": "kube-system" + named("coredns"),
+		"PodDisruptionBudget": "kube-system" + named("coredns"), "Service": "kube-system" + named("kube-dns"),
+		"ClusterRole": named("plexus-coredns"), "ClusterRoleBinding": named("plexus-coredns"),
+	}
 	for k, w := range want {
 		if got[k] != w {
 			t.Errorf("%s cached as %q, want %q", k, got[k], w)
+		}
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			t.Errorf("unexpected cached kind %s", k)
 		}
 	}
 }
@@ -92,7 +94,7 @@ func TestPhasesOrder(t *testing.T) {
 	for _, p := range r.phases() {
 		names = append(names, p.name)
 	}
-	if strings.Join(names, ",") != "ipam,agent" {
-		t.Fatalf("phases = %v, want ipam then agent", names)
+	if strings.Join(names, ",") != "ipam,agent,dns" {
+		t.Fatalf("phases = %v, want ipam, then agent, then dns", names)
 	}
 }

@@ -230,6 +230,7 @@ type NetworkPolicy struct {
 }
 
 // DNS configures cluster DNS.
+// +kubebuilder:validation:XValidation:rule="!has(self.forwardZones) || self.forwardZones.all(z, !((z.zone.endsWith('.') ? z.zone.substring(0, z.zone.size() - 1) : z.zone) == (has(self.clusterDomain) ? self.clusterDomain : 'cluster.local') || (z.zone.endsWith('.') ? z.zone.substring(0, z.zone.size() - 1) : z.zone).endsWith('.' + (has(self.clusterDomain) ? self.clusterDomain : 'cluster.local')) || (has(self.clusterDomain) ? self.clusterDomain : 'cluster.local').endsWith('.' + (z.zone.endsWith('.') ? z.zone.substring(0, z.zone.size() - 1) : z.zone))))",message="dns.forwardZones must not hold the cluster domain (default cluster.local), a zone inside it or a zone above it: CoreDNS would send the cluster's own names away"
 type DNS struct {
 	// Enabled deploys CoreDNS and the kube-dns Service. Default true.
 	// +optional
@@ -251,7 +252,9 @@ type DNS struct {
 	// +optional
 	ServiceIP string `json:"serviceIP,omitempty"`
 
-	// Replicas of the CoreDNS Deployment. Default 2.
+	// Replicas of the CoreDNS Deployment. Default: it grows with the cluster, one replica per 16
+	// nodes, at least 2, never more than there are nodes (1 on a one-node cluster); status.effective
+	// leaves it unset then, since the number follows the node count.
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100
 	// +optional
@@ -272,12 +275,30 @@ type DNS struct {
 	// +optional
 	ForwardZones []ForwardZone `json:"forwardZones,omitempty"`
 
+	// PodRecords says how CoreDNS answers pod A/AAAA records (1-2-3-4.<namespace>.pod.<domain>):
+	// Insecure answers any well-formed name without looking the pod up (kube-dns compatible, and
+	// CoreDNS needs no right to read Pods); Verified answers only for a pod that exists in that
+	// namespace with that IP (CoreDNS then watches every Pod); Disabled answers none. Default Insecure.
+	// +optional
+	PodRecords DNSPodRecords `json:"podRecords,omitempty"`
+
 	// CacheSeconds is how long CoreDNS caches answers. Default 30.
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=3600
 	// +optional
 	CacheSeconds *int32 `json:"cacheSeconds,omitempty"`
 }
+
+// DNSPodRecords is how cluster DNS answers pod records.
+// +kubebuilder:validation:Enum=Insecure;Verified;Disabled
+type DNSPodRecords string
+
+// Pod record modes.
+const (
+	DNSPodRecordsInsecure DNSPodRecords = "Insecure"
+	DNSPodRecordsVerified DNSPodRecords = "Verified"
+	DNSPodRecordsDisabled DNSPodRecords = "Disabled"
+)
 
 // ForwardZone forwards one DNS zone to its own resolvers.
 type ForwardZone struct {

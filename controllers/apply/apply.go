@@ -17,6 +17,7 @@ const (
 	FieldOwnerIPAM  = "plexus/ipam"
 	FieldOwnerNodes = "plexus/node-podcidrs"
 	FieldOwnerAgent = "plexus/agent"
+	FieldOwnerDNS   = "plexus/dns"
 )
 
 // Object applies obj (a typed object with TypeMeta set) as fieldOwner, taking ownership of the fields

@@ -24,6 +24,8 @@ const (
 const (
 	// Agent is the node agent: its DaemonSet and its status admission policy.
 	Agent = "agent"
+	// DNS is the cluster DNS: CoreDNS, its Corefile, RBAC and the kube-dns Service.
+	DNS = "dns"
 )
 
 // Labels returns the labels every object of a component carries.

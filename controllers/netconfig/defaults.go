@@ -21,7 +21,6 @@ const (
 	DefaultVXLANPort         = 4789
 	DefaultIPVSScheduler     = "rr"
 	DefaultClusterDomain     = "cluster.local"
-	DefaultDNSReplicas       = 2
 	DefaultDNSCacheSeconds   = 30
 	DefaultIngressController = "plexus"
 	DefaultIngressReplicas   = 2
@@ -136,8 +135,9 @@ func defaultDNS(out *v1.ClusterNetworkSpec) {
 			d.ServiceIP = NthAddress(p, dnsServiceIPOffset).String()
 		}
 	}
-	if d.Replicas == nil {
-		d.Replicas = ptr.To[int32](DefaultDNSReplicas)
+	// Replicas stay unset: the number then follows the node count (render.DNSReplicas).
+	if d.PodRecords == "" {
+		d.PodRecords = v1.DNSPodRecordsInsecure
 	}
 	if d.CacheSeconds == nil {
 		d.CacheSeconds = ptr.To[int32](DefaultDNSCacheSeconds)

@@ -21,6 +21,7 @@ var goBinaries = []string{
 	"./cmd/plexus-cni",
 	"./hack/images/pause",
 	"./hack/images/echo",
+	"./hack/images/dnsupstream",
 }
 
 // Build builds (or reuses from the cache) everything the lab runs: the Kubernetes components, the
@@ -35,6 +36,9 @@ func Build(c Config) error {
 	c.step("building or reusing containerd %s", containerdVersion)
 	if err := c.run(filepath.Join(c.RepoRoot, "hack/containerd/build.sh")); err != nil {
 		return fmt.Errorf("build containerd: %w", err)
+	}
+	if err := c.buildCoreDNS(); err != nil {
+		return err
 	}
 	if _, err := os.Stat(c.binaries().runc); err != nil {
 		return fmt.Errorf("runc not found at %s: install Debian's runc package (apt-get install runc)", c.binaries().runc)

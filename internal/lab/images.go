@@ -72,6 +72,7 @@ func (c Config) imageSpecs() ([]imageSpec, error) {
 		{Ref: AgentImage, File: "plexus-agent.tar", Files: append([]imageFile{exe("plexus-agent"), exe("plexus-cni")}, nft...), Entrypoint: []string{"/plexus-agent"}},
 		{Ref: SandboxImage, File: "pause.tar", Files: []imageFile{exe("pause")}, Entrypoint: []string{"/pause"}},
 		{Ref: EchoImage, File: "echo.tar", Files: []imageFile{exe("echo")}, Entrypoint: []string{"/echo"}},
+		c.dnsImageSpec(),
 	}, nil
 }
 

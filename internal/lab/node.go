@@ -149,9 +149,10 @@ func (c Config) startNode(st *State, p *pki, n Node, kubeconfig, script string) 
 		}
 	}
 	files := map[string]string{
-		"containerd.toml": containerdConfig(),
-		"kubelet.yaml":    kubeletConfig(p, n, cgroupRoot),
-		"node.sh":         script,
+		"containerd.toml":  containerdConfig(),
+		"kubelet.yaml":     withLabResolvConf(kubeletConfig(p, n, cgroupRoot), d),
+		"node.sh":          script,
+		nodeResolvConfFile: c.nodeResolvConf(),
 	}
 	for f, content := range files {
 		if err := os.WriteFile(filepath.Join(d, f), []byte(content), 0o644); err != nil {

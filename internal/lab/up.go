@@ -42,6 +42,9 @@ func Up(c Config) error {
 	if err := setupNetwork(c, st); err != nil {
 		return err
 	}
+	if err := c.startDNSUpstream(st); err != nil {
+		return err
+	}
 	p, tk, err := c.identities(st)
 	if err != nil {
 		return err

@@ -26,8 +26,10 @@ var _ = Describe("Node IPAM", func() {
 			Expect(string(allocs[n][0])).To(MatchRegexp(`^10\.244\.\d+\.0/24$`), "IPv4 first, /24, node %s", n)
 			Expect(string(allocs[n][1])).To(MatchRegexp(`^fd00:10:244:[0-9a-f:]*/64$`), "IPv6 second, /64, node %s", n)
 		}
-		cond := eventuallyCondition(v1.ConditionPodCIDRsAllocated, metav1.ConditionTrue)
-		Expect(cond.Message).To(ContainSubstring("200 of 200 nodes hold pod CIDRs"))
+		// The status of a reconcile that ran before the nodes came (0 of 0, also True) can still be
+		// the latest when the allocations are seen: wait for the one that counted them.
+		Eventually(func() string { return eventuallyCondition(v1.ConditionPodCIDRsAllocated, metav1.ConditionTrue).Message }, timeout, interval).
+			Should(ContainSubstring("200 of 200 nodes hold pod CIDRs"))
 		cn := getNetwork()
 		Expect(cn.Status.PodCIDRUsage).To(ContainElement(v1.CIDRUsage{CIDR: "10.244.0.0/16", NodeMaskSize: 24, Capacity: 256, Allocated: 200}))
 		Expect(cn.Status.Nodes.Total).To(BeEquivalentTo(200))

@@ -159,7 +159,7 @@ var _ = Describe("Apply-and-prune", func() {
 		all := []client.Object{ds, policy, binding}
 
 		By("applying the agent's render as the operator")
-		Expect(apply.Reconcile(ctx(), opCached, agent.Component, nil, agent.Render(served))).To(Succeed())
+		Expect(apply.Reconcile(ctx(), opCached, agent.Component, nil, agent.Render(controllers.RenderInput{Served: served}))).To(Succeed())
 		for _, o := range all {
 			Expect(exists(o)).To(BeTrue(), "%T %s", o, o.GetName())
 		}

@@ -57,6 +57,9 @@ var _ = BeforeSuite(func() {
 		ErrorIfCRDPathMissing: true,
 		BinaryAssetsDirectory: dir,
 	}
+	// The service CIDRs of the tests' ClusterNetworks: the kube-dns Service Plexus renders gets its
+	// ClusterIPs from them, and the API server only hands out addresses of its own range.
+	testEnv.ControlPlane.GetAPIServer().Configure().Set("service-cluster-ip-range", "10.96.0.0/16,fd00:10:96::/112")
 	cfg, err = testEnv.Start()
 	Expect(err).NotTo(HaveOccurred())
 	cfg.QPS, cfg.Burst = 500, 1000
@@ -87,7 +90,7 @@ func startOperator() {
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	Expect(err).NotTo(HaveOccurred())
-	Expect(controllers.Setup(mgr, controllers.Options{Images: netconfig.Images{Agent: "plexus-agent:test"}})).To(Succeed())
+	Expect(controllers.Setup(mgr, controllers.Options{Images: netconfig.Images{Agent: "plexus-agent:test", DNS: "plexus-coredns:test"}})).To(Succeed())
 	ctx, cancel := context.WithCancel(suiteCtx)
 	stopOp, opDone = cancel, make(chan struct{})
 	go func() {
