@@ -22,7 +22,7 @@ lab: deps build ## A real multi-node cluster on this machine with Plexus install
 	@hack/lab.sh up
 
 .PHONY: test
-test: require-root deps generate manifests verify-bundle verify-no-test-code controlplane ## Run every test: unit, real API server, real kernel (as root).
+test: require-root deps generate manifests verify-bundle verify-no-test-code controlplane coredns ## Run every test: unit, real API server, real kernel (as root).
 	@echo "==> [test] go vet"
 	@$(GO) vet ./...
 	@echo "==> [test] gofmt"
@@ -41,6 +41,10 @@ deps: ## Install the Debian packages tests need (nftables, iproute2, ...), if mi
 .PHONY: controlplane
 controlplane: ## Build (or reuse) etcd, kube-apiserver and kube-controller-manager v1.37.2 in the cache.
 	@hack/controlplane/build.sh etcd kube-apiserver kube-controller-manager kubectl
+
+.PHONY: coredns
+coredns: ## Build (or reuse) CoreDNS v1.15.0 in the cache (the cluster DNS tests and the lab run it).
+	@hack/coredns/build.sh >/dev/null
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate deepcopy code.
