@@ -20,6 +20,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -88,6 +89,9 @@ func TestPodNetwork(t *testing.T) {
 			PodNetwork:     v1.PodNetwork{CIDRs: []v1.CIDR{v1.CIDR(podCIDR4), v1.CIDR(podCIDR6)}},
 			ServiceNetwork: v1.ServiceNetwork{CIDRs: []v1.CIDR{v1.CIDR(serviceCIDR4), v1.CIDR(serviceCIDR6)}},
 			Routing:        &v1.Routing{Mode: v1.RoutingAuto},
+			// No kubelet runs the pods here: a CoreDNS Deployment could never turn ready, and
+			// the cluster DNS has suites of its own (test/dns, test/envtest, test/e2e).
+			DNS: &v1.DNS{Enabled: ptr.To(false)},
 		},
 	}
 	if err := e.cluster.client.Create(ctx, cn, client.FieldOwner(testFieldManager)); err != nil {
