@@ -164,7 +164,8 @@ users:
 }
 
 // startControlPlane starts etcd, kube-apiserver, kube-controller-manager and kube-scheduler inside
-// the underlay namespace, and the forwarder that serves the API server on the machine's loopback.
+// the underlay namespace, and the forwarder that serves the API server on the machine's loopback
+// and keeps the underlay's routes to the pod CIDRs.
 func (c Config) startControlPlane(st *State, p *pki) error {
 	b := c.binaries()
 	logs := filepath.Join(c.Dir, "logs")
@@ -204,11 +205,18 @@ func (c Config) startControlPlane(st *State, p *pki) error {
 		"--authorization-mode", "Node,RBAC", "--enable-admission-plugins", "NodeRestriction",
 		"--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
 		"--service-account-key-file", p.path("sa.pub"), "--service-account-signing-key-file", p.path("sa.key"),
+		// Webhooks and aggregated APIs served by pods are dialled at an endpoint's pod IP, not at the
+		// Service's ClusterIP: the control plane's namespace has routes to the pods but no service
+		// proxy (docs/pod-network.md, "A control plane off the pod network").
+		"--enable-aggregator-routing",
 		"--allow-privileged", "--profiling=false", "--cert-dir", filepath.Join(c.Dir, "pki", "apiserver-certs")); err != nil {
 		return err
 	}
 	if err := c.startProcess(st, "api-forwarder", "", logOf("api-forwarder"), b.self, "lab", "forward",
-		"-listen", c.HostAPIAddress, "-netns", nsPath, "-to", fmt.Sprintf("%s:%d", c.gatewayV4(), APIServerPort)); err != nil {
+		"-listen", c.HostAPIAddress, "-netns", nsPath, "-to", fmt.Sprintf("%s:%d", c.gatewayV4(), APIServerPort),
+		// The control plane's namespace is no Plexus node: the forwarder keeps its routes to the
+		// pods, as the agent would on a control-plane node (docs/pod-network.md).
+		"-pod-routes", c.AdminKubeconfig()); err != nil {
 		return err
 	}
 	if err := c.waitFor(st, "kube-apiserver", logOf("kube-apiserver"), 90*time.Second, "kube-apiserver ready", func() error {

@@ -86,14 +86,26 @@ func closeWrite(c net.Conn) {
 	}
 }
 
-// ForwardCommand runs the forwarder from its command line (`-listen A -netns P -to T`, the
-// arguments lab up passes after `lab forward`); listen defaults to defaultListen.
+// ForwardCommand runs the forwarder from its command line (`-listen A -netns P -to T
+// [-pod-routes KUBECONFIG]`, the arguments lab up passes after `lab forward`); listen defaults to
+// defaultListen. With -pod-routes the same process also follows the NodeNetworks and keeps routes
+// to every node's pod CIDRs in the namespace P (FollowPodRoutes), so the control plane there
+// reaches pods.
 func ForwardCommand(args []string, defaultListen string) error {
 	fs := flag.NewFlagSet("forward", flag.ExitOnError)
 	listen := fs.String("listen", defaultListen, "address to serve on the machine")
 	nsPath := fs.String("netns", "", "network namespace path to dial from")
 	to := fs.String("to", "", "address to dial inside the namespace")
+	podRoutes := fs.String("pod-routes", "", "kubeconfig: also keep routes to the nodes' pod CIDRs in the namespace (empty: off)")
 	_ = fs.Parse(args)
+	if *podRoutes != "" {
+		go func() {
+			if err := FollowPodRoutes(context.Background(), *podRoutes, *nsPath); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+		}()
+	}
 	return Forward(*listen, *nsPath, *to)
 }
 

@@ -1,7 +1,8 @@
 // Command echo is the lab's test workload: an HTTP server that answers every request with who it is
-// (pod name and IP, from the environment) and who asked, and a TCP echo on a second port.
+// (pod name and IP, from the environment) and who asked, a TCP echo on a second port, optionally a
+// UDP echo, and optionally a validating admission webhook served over TLS.
 //
-//	echo [-http :8080] [-tcp :9000]
+//	echo [-http :8080] [-tcp :9000] [-udp :9001] [-webhook :8443 -tls-cert F -tls-key F]
 package main
 
 import (
@@ -17,6 +18,10 @@ import (
 func main() {
 	httpAddr := flag.String("http", ":8080", "HTTP listen address")
 	tcpAddr := flag.String("tcp", ":9000", "TCP echo listen address (empty: off)")
+	udpAddr := flag.String("udp", "", "UDP echo listen address (empty: off)")
+	webhookAddr := flag.String("webhook", "", "HTTPS listen address of the admission webhook /validate (empty: off)")
+	certFile := flag.String("tls-cert", "", "the webhook's certificate (PEM)")
+	keyFile := flag.String("tls-key", "", "the webhook's private key (PEM)")
 	flag.Parse()
 	host, _ := os.Hostname()
 	if *tcpAddr != "" {
@@ -34,9 +39,33 @@ func main() {
 			}
 		}()
 	}
+	if *udpAddr != "" {
+		pc, err := net.ListenPacket("udp", *udpAddr)
+		if err != nil {
+			log.Fatal(err)
+		}
+		go serveUDPEcho(pc)
+	}
+	if *webhookAddr != "" {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/validate", validate)
+		go func() { log.Fatal(http.ListenAndServeTLS(*webhookAddr, *certFile, *keyFile, mux)) }()
+	}
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "host=%s pod=%s podIP=%s node=%s client=%s\n", host, os.Getenv("POD_NAME"), os.Getenv("POD_IP"), os.Getenv("NODE_NAME"), r.RemoteAddr)
 	})
 	http.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	log.Fatal(http.ListenAndServe(*httpAddr, nil))
+}
+
+// serveUDPEcho sends every datagram back to its sender.
+func serveUDPEcho(pc net.PacketConn) {
+	buf := make([]byte, 64<<10)
+	for {
+		n, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		_, _ = pc.WriteTo(buf[:n], from)
+	}
 }
