@@ -183,40 +183,11 @@ func mappingsOf(records []hostPortRecord, set map[Owner]bool) []hostport.Mapping
 // removeHostPorts forgets the host ports of owners and reprograms the table. Owners without a
 // record cost no nft call, so pods without host ports never need nft.
 func removeHostPorts(dataDir string, owners ...Owner) error {
-	s, err := openHostPortStore(dataDir)
-	if err != nil {
-		return internalError("%v", err)
+	want := map[Owner]bool{}
+	for _, o := range owners {
+		want[o] = true
 	}
-	defer s.Close()
-	return s.lock.WithLock(func() error {
-		records, err := s.list()
-		if err != nil {
-			return internalError("%v", err)
-		}
-		gone := map[Owner]bool{}
-		for _, r := range records {
-			for _, o := range owners {
-				if r.Owner == o {
-					gone[o] = true
-				}
-			}
-		}
-		if len(gone) == 0 {
-			return nil
-		}
-		// Kernel first: a record goes only once its elements have, so a failed write is retried
-		// by the runtime's next DEL or GC.
-		if err := programHostPorts(allMappings(records, gone)); err != nil {
-			return internalError("remove host ports: %v", err)
-		}
-		clearUDP(mappingsOf(records, gone))
-		for o := range gone {
-			if err := s.remove(o); err != nil {
-				return internalError("%v", err)
-			}
-		}
-		return nil
-	})
+	return forgetHostPorts(dataDir, "remove host ports", false, func(o Owner) bool { return want[o] })
 }
 
 // gcHostPorts forgets the host ports of every attachment not in valid and rewrites the table
@@ -224,6 +195,14 @@ func removeHostPorts(dataDir string, owners ...Owner) error {
 // plugin that died between its nft write and its record). Without records and without nft on
 // the node there is nothing to collect.
 func gcHostPorts(dataDir string, valid map[Owner]bool) error {
+	return forgetHostPorts(dataDir, "garbage-collect host ports", true, func(o Owner) bool { return !valid[o] })
+}
+
+// forgetHostPorts drops the records of the owners gone says are gone and rewrites the table from
+// the others. Kernel first: a record goes only once its elements have, so a failed write is
+// retried by the runtime's next DEL or GC. With always false, nothing is written when no record
+// is gone; with always true (GC) the table is rewritten anyway, to drop unexplained elements.
+func forgetHostPorts(dataDir, what string, always bool, gone func(Owner) bool) error {
 	s, err := openHostPortStore(dataDir)
 	if err != nil {
 		return internalError("%v", err)
@@ -234,21 +213,23 @@ func gcHostPorts(dataDir string, valid map[Owner]bool) error {
 		if err != nil {
 			return internalError("%v", err)
 		}
-		stale := map[Owner]bool{}
+		drop := map[Owner]bool{}
 		for _, r := range records {
-			if !valid[r.Owner] {
-				stale[r.Owner] = true
+			if gone(r.Owner) {
+				drop[r.Owner] = true
 			}
 		}
-		keep := allMappings(records, stale)
-		if err := programHostPorts(keep); err != nil {
+		if len(drop) == 0 && !always {
+			return nil
+		}
+		if err := programHostPorts(allMappings(records, drop)); err != nil {
 			if len(records) == 0 && errors.Is(err, hostport.ErrNoNft) {
 				return nil
 			}
-			return internalError("garbage-collect host ports: %v", err)
+			return internalError("%s: %v", what, err)
 		}
-		clearUDP(mappingsOf(records, stale))
-		for o := range stale {
+		clearUDP(mappingsOf(records, drop))
+		for o := range drop {
 			if err := s.remove(o); err != nil {
 				return internalError("%v", err)
 			}
