@@ -121,15 +121,9 @@ func (h *Handler) soa() dns.RR {
 // Serve answers z on addr (host:port) over UDP and TCP until ctx ends. ready, when not nil, is
 // called once both listeners are open, with the address they got (useful with port 0).
 func Serve(ctx context.Context, addr string, z Zone, ready func(udp, tcp net.Addr)) error {
-	pc, err := net.ListenPacket("udp", addr)
+	pc, l, err := listenPair(addr)
 	if err != nil {
-		return fmt.Errorf("listen udp %s: %w", addr, err)
-	}
-	// TCP on the UDP socket's port, so an addr with port 0 gets one port for both.
-	l, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		pc.Close()
-		return fmt.Errorf("listen tcp %s: %w", pc.LocalAddr(), err)
+		return err
 	}
 	handler := NewHandler(z)
 	servers := []*dns.Server{
@@ -162,4 +156,31 @@ func Serve(ctx context.Context, addr string, z Zone, ready func(udp, tcp net.Add
 		return fmt.Errorf("serve dns on %s: %w", addr, err)
 	}
 	return nil
+}
+
+// pairAttempts bounds the tries at one port for UDP and TCP when addr asks for any port.
+const pairAttempts = 20
+
+// listenPair opens UDP and TCP on addr. TCP takes the UDP socket's port, so an addr with port 0
+// gets one port for both; the kernel picks the UDP port without looking at TCP, so that port can
+// be taken for TCP (another test's connection): then another port is tried.
+func listenPair(addr string) (net.PacketConn, net.Listener, error) {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("address %q: %w", addr, err)
+	}
+	for attempt := 1; ; attempt++ {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("listen udp %s: %w", addr, err)
+		}
+		l, err := net.Listen("tcp", pc.LocalAddr().String())
+		if err == nil {
+			return pc, l, nil
+		}
+		pc.Close()
+		if port != "0" || attempt == pairAttempts {
+			return nil, nil, fmt.Errorf("listen tcp %s: %w", pc.LocalAddr(), err)
+		}
+	}
 }
