@@ -2,6 +2,7 @@ package agentrun
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -48,8 +49,12 @@ func TestKernelConntrackTimeouts(t *testing.T) {
 		}
 		return strings.TrimSpace(string(b))
 	}
+	// The sysctls exist only once nf_conntrack is loaded; on a fresh machine nothing may have
+	// loaded it yet when this package runs, so load it rather than skip.
 	if _, err := os.Stat(filepath.Join(procSysDir, sysctlTCPEstablished)); err != nil {
-		t.Skipf("the kernel has no nf_conntrack loaded: %v", err)
+		if out, err := exec.Command("modprobe", "nf_conntrack").CombinedOutput(); err != nil {
+			t.Fatalf("load nf_conntrack for the conntrack sysctls: %v: %s", err, out)
+		}
 	}
 	hostEstablished, hostCloseWait := read(sysctlTCPEstablished), read(sysctlTCPCloseWait)
 	ns := testnet.NewNetns(t, "conntrack")
