@@ -32,9 +32,9 @@ func TestHostPorts(t *testing.T) {
 	pods := map[string]*testnet.Netns{}
 	for _, name := range []string{"pod1", "pod2", "pod3", "pod4", "pod5"} {
 		pods[name] = node.newPod(name)
-		serveName(t, pods[name], name, 8080)
+		testnet.ServeName(t, pods[name], name, 8080)
 	}
-	serveName(t, pods["pod2"], "pod2", 8443) // on the wildcard's port, reached only directly
+	testnet.ServeName(t, pods["pod2"], "pod2", 8443) // on the wildcard's port, reached only directly
 	node.mustAddWithPorts(pods["pod1"], "ctr-1", pm(hostPort, 8080, "TCP", "127.0.0.1"), pm(hostPort, 8080, "TCP", "::1"))
 	pod2v4, _ := node.mustAddWithPorts(pods["pod2"], "ctr-2", pm(hostPort, 8080, "TCP", testNodeIP4.String()))
 	node.mustAddWithPorts(pods["pod3"], "ctr-3", pm(hostPort, 8080, "UDP", testNodeIP4.String()), pm(hostPort, 8080, "TCP", testNodeIP6.String()))
@@ -142,7 +142,7 @@ func TestHostPortConflict(t *testing.T) {
 	node := newTestNode(t, dualStackState(0))
 	remote := node.addRemote()
 	first, second := node.newPod("first"), node.newPod("second")
-	serveName(t, first, "first", 8080)
+	testnet.ServeName(t, first, "first", 8080)
 	pm := hostport.RuntimePortMapping{HostPort: hostPort, ContainerPort: 8080, Protocol: "TCP", HostIP: testNodeIP4.String()}
 	node.mustAddWithPorts(first, "ctr-first", pm)
 	_, err := node.addWithPorts(second, "ctr-second", pm)
@@ -169,8 +169,8 @@ func TestGCRemovesHostPorts(t *testing.T) {
 	node := newTestNode(t, dualStackState(0))
 	remote := node.addRemote()
 	kept, leaked := node.newPod("kept"), node.newPod("leaked")
-	serveName(t, kept, "kept", 8080)
-	serveName(t, leaked, "leaked", 8080)
+	testnet.ServeName(t, kept, "kept", 8080)
+	testnet.ServeName(t, leaked, "leaked", 8080)
 	node.mustAddWithPorts(kept, "ctr-kept", hostport.RuntimePortMapping{HostPort: 8081, ContainerPort: 8080})
 	leakedV4, _ := node.mustAddWithPorts(leaked, "ctr-leaked", hostport.RuntimePortMapping{HostPort: 8082, ContainerPort: 8080})
 	// A stray element, as a plugin that died between its nft write and its record leaves.
@@ -204,8 +204,8 @@ func TestHostPortUDPMovesToNewPod(t *testing.T) {
 	node := newTestNode(t, dualStackState(0))
 	remote := node.addRemote()
 	oldPod, newPod := node.newPod("old"), node.newPod("new")
-	serveName(t, oldPod, "old", 8080)
-	serveName(t, newPod, "new", 8080)
+	testnet.ServeName(t, oldPod, "old", 8080)
+	testnet.ServeName(t, newPod, "new", 8080)
 	pm := hostport.RuntimePortMapping{HostPort: 5353, ContainerPort: 8080, Protocol: "UDP"}
 	node.mustAddWithPorts(oldPod, "ctr-old", pm)
 

@@ -3,12 +3,9 @@ package cni
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"net"
 	"net/netip"
 	"strings"
-	"sync"
-	"testing"
 	"time"
 
 	"github.com/containernetworking/cni/pkg/types"
@@ -112,51 +109,6 @@ func (n *testNode) hostPortTable() string {
 		return ""
 	}
 	return out
-}
-
-// serveName answers, in ns on port (TCP and UDP, both families), every request with
-// "<name> <peer address>". It stops on cleanup.
-func serveName(t *testing.T, ns *testnet.Netns, name string, port uint16) {
-	t.Helper()
-	var ln net.Listener
-	var pc net.PacketConn
-	err := ns.Do(func() (err error) {
-		if ln, err = net.Listen("tcp", fmt.Sprintf(":%d", port)); err != nil {
-			return err
-		}
-		pc, err = net.ListenPacket("udp", fmt.Sprintf(":%d", port))
-		return err
-	})
-	if err != nil {
-		t.Fatalf("in %s: serve on %d: %v", ns, port, err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			peer := c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
-			fmt.Fprintf(c, "%s %s\n", name, peer)
-			_ = c.Close()
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		buf := make([]byte, 64)
-		for {
-			_, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			peer := from.(*net.UDPAddr).AddrPort().Addr().Unmap()
-			_, _ = pc.WriteTo(fmt.Appendf(nil, "%s %s\n", name, peer), from)
-		}
-	}()
-	t.Cleanup(func() { _ = ln.Close(); _ = pc.Close(); wg.Wait() })
 }
 
 // askName connects from ns (from source src when valid) to target over proto once and returns

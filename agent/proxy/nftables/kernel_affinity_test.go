@@ -52,7 +52,7 @@ func TestKernelAffinityDualStackAndIPv6(t *testing.T) {
 	w.add(pt.Service("ns", "web6", []string{"fd00:10:96::10"}, pt.Port("p", corev1.ProtocolTCP, 80)), l.backends("web6", 1, true, true)...)
 	// An endpoint on the node itself (host network): its connections end
 	// in the node's input path, not in nat-postrouting.
-	hostPort := startNamedServer(t, l.node1, "node1")
+	hostPort := testnet.ServeName(t, l.node1, "node1", 0)
 	w.add(affinityService("host6", 0, "fd00:10:96::53"),
 		pt.Slice("ns", "host6", "host6-1", "p", corev1.ProtocolTCP, int32(hostPort), pt.EP{IP: node1IPs[1].String(), Node: "node1"}))
 	l.sync(t, w)

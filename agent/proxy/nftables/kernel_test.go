@@ -11,7 +11,6 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -86,8 +85,8 @@ func newLab(t *testing.T) *lab {
 	l.node1.AddRoute(t, "eth0", netip.MustParsePrefix("fd10:244:0:2::/64"), node2IPs[1])
 	l.node2.AddRoute(t, "eth0", netip.MustParsePrefix("10.244.1.0/24"), node1IPs[0])
 	l.node2.AddRoute(t, "eth0", netip.MustParsePrefix("fd10:244:0:1::/64"), node1IPs[1])
-	l.port1 = startNamedServer(t, l.b1, "b1")
-	l.port2 = startNamedServer(t, l.b2, "b2")
+	l.port1 = testnet.ServeName(t, l.b1, "b1", 0)
+	l.port2 = testnet.ServeName(t, l.b2, "b2", 0)
 	l.hc = healthcheck.New(func(port uint16) (net.Listener, error) {
 		var ln net.Listener
 		err := l.node1.Do(func() (err error) {
@@ -140,32 +139,6 @@ func (l *lab) backends(name string, fam int, withB1, withB2 bool) []*discoveryv1
 		out = append(out, pt.Slice("ns", name, name+"-b2-"+strconv.Itoa(fam), "p", corev1.ProtocolTCP, int32(l.port2), pt.EP{IP: b2IPs[fam].String(), Node: "node2"}))
 	}
 	return out
-}
-
-// startNamedServer serves TCP on all addresses of ns: each connection gets
-// "<name> <peer address>\n".
-func startNamedServer(t *testing.T, ns *testnet.Netns, name string) uint16 {
-	t.Helper()
-	var ln net.Listener
-	if err := ns.Do(func() (err error) { ln, err = net.Listen("tcp", ":0"); return err }); err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			peer := c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
-			_, _ = fmt.Fprintf(c, "%s %s\n", name, peer)
-			_ = c.Close()
-		}
-	}()
-	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
-	return uint16(ln.Addr().(*net.TCPAddr).Port)
 }
 
 // call connects from ns to target once: the answering backend and the
