@@ -124,14 +124,9 @@ func programHostPorts(mappings []hostport.Mapping) error {
 	return hostport.Sync(ctx, nft, mappings)
 }
 
-// addHostPorts expands the runtime's port mappings for owner's addresses, refuses a frontend
-// another pod holds, records them and programs the node's table. On failure nothing of owner's
-// stays recorded or programmed.
-func addHostPorts(dataDir string, owner Owner, pms []hostport.RuntimePortMapping, addrs []netip.Addr) error {
-	mappings, err := hostport.Expand(pms, addrs)
-	if err != nil {
-		return hostPortConfigError(err)
-	}
+// withRecords opens the node's host-port records, takes their lock and runs fn with every record;
+// fn's error is returned as it is, an error opening or reading the records as an internal error.
+func withRecords(dataDir string, fn func(s *hostPortStore, records []hostPortRecord) error) error {
 	s, err := openHostPortStore(dataDir)
 	if err != nil {
 		return internalError("%v", err)
@@ -142,6 +137,19 @@ func addHostPorts(dataDir string, owner Owner, pms []hostport.RuntimePortMapping
 		if err != nil {
 			return internalError("%v", err)
 		}
+		return fn(s, records)
+	})
+}
+
+// addHostPorts expands the runtime's port mappings for owner's addresses, refuses a frontend
+// another pod holds, records them and programs the node's table. On failure nothing of owner's
+// stays recorded or programmed.
+func addHostPorts(dataDir string, owner Owner, pms []hostport.RuntimePortMapping, addrs []netip.Addr) error {
+	mappings, err := hostport.Expand(pms, addrs)
+	if err != nil {
+		return hostPortConfigError(err)
+	}
+	return withRecords(dataDir, func(s *hostPortStore, records []hostPortRecord) error {
 		others := allMappings(records, map[Owner]bool{owner: true})
 		if err := hostport.Conflict(others, mappings); err != nil {
 			return hostPortConflictError(owner, err)
@@ -203,16 +211,7 @@ func gcHostPorts(dataDir string, valid map[Owner]bool) error {
 // retried by the runtime's next DEL or GC. With always false, nothing is written when no record
 // is gone; with always true (GC) the table is rewritten anyway, to drop unexplained elements.
 func forgetHostPorts(dataDir, what string, always bool, gone func(Owner) bool) error {
-	s, err := openHostPortStore(dataDir)
-	if err != nil {
-		return internalError("%v", err)
-	}
-	defer s.Close()
-	return s.lock.WithLock(func() error {
-		records, err := s.list()
-		if err != nil {
-			return internalError("%v", err)
-		}
+	return withRecords(dataDir, func(s *hostPortStore, records []hostPortRecord) error {
 		drop := map[Owner]bool{}
 		for _, r := range records {
 			if gone(r.Owner) {
@@ -245,19 +244,12 @@ func checkHostPorts(dataDir string, owner Owner, pms []hostport.RuntimePortMappi
 	if err != nil {
 		return hostPortConfigError(err)
 	}
-	s, err := openHostPortStore(dataDir)
-	if err != nil {
-		return internalError("%v", err)
-	}
-	defer s.Close()
 	var recorded []hostport.Mapping
-	err = s.lock.WithLock(func() error {
-		records, err := s.list()
+	if err := withRecords(dataDir, func(_ *hostPortStore, records []hostPortRecord) error {
 		recorded = mappingsOf(records, map[Owner]bool{owner: true})
+		return nil
+	}); err != nil {
 		return err
-	})
-	if err != nil {
-		return internalError("%v", err)
 	}
 	if !slices.Equal(recorded, want) {
 		return checkFailed("host ports of %s: the runtime asks for %v but the plugin recorded %v", owner, want, recorded)
