@@ -45,6 +45,9 @@ func status(args []string) error {
 
 // exitError prints err (unless the report already said it) and exits non-zero.
 func exitError(err error) {
+	if _, refused := err.(errRefused); refused {
+		os.Exit(2)
+	}
 	if _, quiet := err.(errNotReady); !quiet {
 		fmt.Fprintln(os.Stderr, "plexusctl:", err)
 	}
