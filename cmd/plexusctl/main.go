@@ -4,6 +4,8 @@
 //	                              exits 1 when the network is not Ready (the last line says why)
 //	plexusctl plan -f FILE | --patch P  what applying a ClusterNetwork would do, changing nothing;
 //	                              exits 2 when the API server or the operator would refuse it
+//	plexusctl check               probe pods on every node prove pod↔pod, Services, DNS, the API
+//	                              server and NetworkPolicy isolation; exits 1 on any failure
 //	plexusctl lab up [-nodes 3]   build what is missing, start the lab (idempotent), print its status
 //	plexusctl lab down            remove everything lab up made, also after an aborted up
 //	plexusctl lab status          print the lab summary again
@@ -31,6 +33,10 @@ const usage = `usage:
   plexusctl plan (-f FILE | --patch JSON|@FILE) [-o text|json] [--kubeconfig FILE]
                                             what applying the ClusterNetwork would do, without
                                             changing anything; exit code 2 when it would be refused
+  plexusctl check [--image IMG] [--keep] [--kubeconfig FILE]
+                                            probe pods on every node (pod and host network): pod↔pod,
+                                            ClusterIP, NodePort, DNS, API server, policy isolation;
+                                            prints a matrix, removes them; exit code 1 on a failure
   plexusctl lab up [-nodes N] [-repo DIR]   start (or complete) the local lab and print its status
   plexusctl lab down [-repo DIR]            remove everything the lab made
   plexusctl lab status [-repo DIR]          print the lab summary
@@ -51,6 +57,9 @@ func run(args []string) error {
 	}
 	if len(args) >= 1 && args[0] == "plan" {
 		return planCommand(args[1:])
+	}
+	if len(args) >= 1 && args[0] == "check" {
+		return checkCommand(args[1:])
 	}
 	if len(args) < 2 || args[0] != "lab" {
 		fmt.Fprint(os.Stderr, usage)

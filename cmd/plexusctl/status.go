@@ -48,7 +48,8 @@ func exitError(err error) {
 	if _, refused := err.(errRefused); refused {
 		os.Exit(2)
 	}
-	if _, quiet := err.(errNotReady); !quiet {
+	_, failed := err.(errCheckFailed)
+	if _, quiet := err.(errNotReady); !quiet && !failed {
 		fmt.Fprintln(os.Stderr, "plexusctl:", err)
 	}
 	os.Exit(1)
