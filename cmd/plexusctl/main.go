@@ -2,6 +2,8 @@
 //
 //	plexusctl status [--kubeconfig FILE]  the ClusterNetwork's conditions, effective config and nodes;
 //	                              exits 1 when the network is not Ready (the last line says why)
+//	plexusctl trace SRC DST PORT  what NetworkPolicy does with one connection and why;
+//	                              exits 0 allowed, 1 denied, 2 bad input, 3 cluster unreadable
 //	plexusctl lab up [-nodes 3]   build what is missing, start the lab (idempotent), print its status
 //	plexusctl lab down            remove everything lab up made, also after an aborted up
 //	plexusctl lab status          print the lab summary again
@@ -26,6 +28,10 @@ const usage = `usage:
   plexusctl status [--kubeconfig FILE] [--timeout D]
                                             Plexus' status in any cluster (KUBECONFIG, ~/.kube/config
                                             or in-cluster); exit code 1 when not Ready
+  plexusctl trace [-o json] <ns>/<pod> <ns>/<pod>|<ip> <port>/<proto>
+                                            NetworkPolicy's verdict for one connection, with the
+                                            policy and rule that decided each side; exit code 0
+                                            allowed, 1 denied, 2 bad input, 3 cluster unreadable
   plexusctl lab up [-nodes N] [-repo DIR]   start (or complete) the local lab and print its status
   plexusctl lab down [-repo DIR]            remove everything the lab made
   plexusctl lab status [-repo DIR]          print the lab summary
@@ -41,6 +47,9 @@ func main() {
 }
 
 func run(args []string) error {
+	if len(args) >= 1 && args[0] == "trace" {
+		os.Exit(traceCommand(args[1:], os.Stdout, os.Stderr, connectTrace))
+	}
 	if len(args) >= 1 && args[0] == "status" {
 		return status(args[1:])
 	}
