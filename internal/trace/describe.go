@@ -92,4 +92,3 @@ func describePort(p networkingv1.NetworkPolicyPort) string {
 	}
 	return s
 }
-

@@ -72,7 +72,9 @@ func port(p intstr.IntOrString) []networkingv1.NetworkPolicyPort {
 	return []networkingv1.NetworkPolicyPort{{Protocol: &tcp, Port: &p}}
 }
 
-func denyAll(ns string) *networkingv1.NetworkPolicy { return np(ns, "deny-all", nil, ingressOnly, nil, nil) }
+func denyAll(ns string) *networkingv1.NetworkPolicy {
+	return np(ns, "deny-all", nil, ingressOnly, nil, nil)
+}
 
 func allowFrontend() *networkingv1.NetworkPolicy {
 	return np("prod", "allow-frontend", map[string]string{"app": "web"}, ingressOnly, []networkingv1.NetworkPolicyIngressRule{{
