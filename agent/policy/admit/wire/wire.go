@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"time"
 )
 
@@ -93,8 +94,13 @@ func Ask(ctx context.Context, socketPath string, req Request) error {
 	}
 	var resp Response
 	if err := ReadLine(bufio.NewReader(conn), &resp); err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("no answer from the plexus agent: %w", ctx.Err())
+		if ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			// The connection's deadline is ctx's and may fire a moment before ctx reports it.
+			cause := ctx.Err()
+			if cause == nil {
+				cause = context.DeadlineExceeded
+			}
+			return fmt.Errorf("no answer from the plexus agent in time: %w", cause)
 		}
 		return fmt.Errorf("read the plexus agent's answer: %w", err)
 	}
