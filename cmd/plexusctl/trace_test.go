@@ -142,6 +142,19 @@ func TestTraceAgainstAPIServer(t *testing.T) {
 		})
 	}
 
+	t.Run("service address", func(t *testing.T) {
+		svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "prod", Name: "web"},
+			Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "web"}, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromString("http")}}}}
+		if err := c.Create(ctx, svc); err != nil {
+			t.Fatal(err)
+		}
+		var stdout, stderr bytes.Buffer
+		code := traceCommand([]string{"--kubeconfig", kubeconfig, "default/client", svc.Spec.ClusterIP, "80/tcp"}, &stdout, &stderr, connectTrace)
+		if want := "is an address of Service prod/web"; code != traceBadInput || !strings.Contains(stderr.String(), want) {
+			t.Errorf("trace to ClusterIP %s: exit %d, output %q; want exit %d and %q", svc.Spec.ClusterIP, code, stdout.String()+stderr.String(), traceBadInput, want)
+		}
+	})
+
 	t.Run("json", func(t *testing.T) {
 		var stdout, stderr bytes.Buffer
 		code := traceCommand([]string{"default/client", "prod/web", "80/tcp", "-o", "json", "--kubeconfig", kubeconfig}, &stdout, &stderr, connectTrace)

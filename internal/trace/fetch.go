@@ -26,7 +26,7 @@ func Scheme() (*runtime.Scheme, error) {
 	return s, nil
 }
 
-// Fetch lists what a trace reads: every Pod, Namespace, NetworkPolicy and Node, and the
+// Fetch lists what a trace reads: every Pod, Namespace, NetworkPolicy, Node and Service, and the
 // NodeNetworks (none when Plexus' API is not installed: node addresses then come from the Nodes).
 func Fetch(ctx context.Context, c client.Reader) (*Cluster, error) {
 	out := &Cluster{}
@@ -57,6 +57,13 @@ func Fetch(ctx context.Context, c client.Reader) (*Cluster, error) {
 	}
 	for i := range nodes.Items {
 		out.Nodes = append(out.Nodes, &nodes.Items[i])
+	}
+	var svcs corev1.ServiceList
+	if err := c.List(ctx, &svcs); err != nil {
+		return nil, fmt.Errorf("list services: %w", err)
+	}
+	for i := range svcs.Items {
+		out.Services = append(out.Services, &svcs.Items[i])
 	}
 	var nns v1.NodeNetworkList
 	if err := c.List(ctx, &nns); err != nil && !meta.IsNoMatchError(err) {

@@ -19,6 +19,9 @@ type Cluster struct {
 	Policies     []*networkingv1.NetworkPolicy
 	Nodes        []*corev1.Node
 	NodeNetworks []*v1.NodeNetwork
+	// Services are read to refuse a Service address as destination: policy sees the endpoint
+	// the Service DNATs to, not the Service.
+	Services []*corev1.Service
 }
 
 // Endpoint is one end of the traced flow.
@@ -79,6 +82,9 @@ func Run(c *Cluster, q Query) (*Report, error) {
 		if dst, err = findPod(c, "destination", q.DstPod); err != nil {
 			return nil, err
 		}
+	} else if svc := serviceByIP(c, q.DstIP); svc != nil {
+		return nil, inputErrorf("destination %s is an address of Service %s/%s: NetworkPolicy sees the endpoint it is DNATed to, so trace one of its endpoint pods (kubectl get endpointslices -n %s -l kubernetes.io/service-name=%s)",
+			q.DstIP, svc.Namespace, svc.Name, svc.Namespace, svc.Name)
 	} else {
 		dst = podByIP(c, q.DstIP)
 	}
@@ -211,6 +217,22 @@ func podByIP(c *Cluster, a netip.Addr) *corev1.Pod {
 		}
 		if slices.Contains(podIPs(p), a) {
 			return p
+		}
+	}
+	return nil
+}
+
+// serviceByIP returns the Service with cluster, external or load-balancer address a, or nil.
+func serviceByIP(c *Cluster, a netip.Addr) *corev1.Service {
+	for _, svc := range c.Services {
+		addrs := slices.Concat(svc.Spec.ClusterIPs, svc.Spec.ExternalIPs)
+		for _, in := range svc.Status.LoadBalancer.Ingress {
+			addrs = append(addrs, in.IP)
+		}
+		for _, s := range addrs {
+			if b, err := netip.ParseAddr(s); err == nil && b.Unmap() == a {
+				return svc
+			}
 		}
 	}
 	return nil

@@ -51,6 +51,8 @@ func testCluster(policies ...*networkingv1.NetworkPolicy) *Cluster {
 			{ObjectMeta: metav1.ObjectMeta{Name: "node-b"}, Status: corev1.NodeStatus{Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "10.99.0.2"}}}},
 			{ObjectMeta: metav1.ObjectMeta{Name: "node-c"}, Status: corev1.NodeStatus{Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "10.99.0.3"}}}},
 		},
+		Services: []*corev1.Service{{ObjectMeta: metav1.ObjectMeta{Namespace: "prod", Name: "web"},
+			Spec: corev1.ServiceSpec{ClusterIPs: []string{"10.96.0.20", "fd00:10:96::20"}}}},
 		Policies: policies,
 	}
 }
@@ -207,6 +209,7 @@ func TestInputErrors(t *testing.T) {
 		{"default/client", "prod/web", "0/tcp", "a port 1-65535"},
 		{"default/client", "prod/web", "http/tcp", "a port 1-65535"},
 		{"client", "prod/web", "80/tcp", `source "client": want <namespace>/<pod>`},
+		{"default/client", "fd00:10:96::20", "80/tcp", "is an address of Service prod/web: NetworkPolicy sees the endpoint"},
 		{"default/client", "web", "80/tcp", `destination "web": want <namespace>/<pod> or an IP address`},
 	} {
 		q, err := ParseQuery(c.src, c.dst, c.port)
