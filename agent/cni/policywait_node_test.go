@@ -146,7 +146,7 @@ func TestAddFailsClosedWhenPolicyIsNotConfirmed(t *testing.T) {
 	node := newTestNode(t, nil)
 	sock := filepath.Join(t.TempDir(), "policy.sock")
 	node.writeState(policyState(sock))
-	startPolicyAgent(t, node, sock, nil, 500*time.Millisecond)
+	agent := startPolicyAgent(t, node, sock, nil, 500*time.Millisecond)
 
 	_, err := node.addK8sPod(node.newPod("pf"), "ctr-pf", "prod", "web-0", "uid-1")
 	if err == nil {
@@ -158,6 +158,9 @@ func TestAddFailsClosedWhenPolicyIsNotConfirmed(t *testing.T) {
 		t.Errorf("ADD error = %d %q, want code %d saying the agent has not seen the pod", ce.Code, ce.Msg, types.ErrTryAgainLater)
 	}
 	node.requireNothingLeft(t, "ctr-pf")
+	if n := agent.tracker.Pending().Len(); n != 0 {
+		t.Errorf("the agent keeps %d pending pods after the ADD failed and freed the addresses", n)
+	}
 }
 
 // TestAddFailsClosedWithoutAgent: enforcement on but no agent listening: ADD fails.

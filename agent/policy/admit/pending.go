@@ -48,16 +48,33 @@ type podName struct{ namespace, name string }
 func NewPending() *Pending { return &Pending{entries: map[podName]Entry{}} }
 
 // Add records ips for pod, replacing what an earlier Add recorded for a pod of that name (a new
-// sandbox of the same pod gets new addresses).
+// sandbox of the same pod gets new addresses). The addresses leave every other entry: plexus-cni
+// hands an address to one sandbox at a time, so the latest request owns it, and an older entry
+// (a sandbox whose ADD failed and freed it) must not give it to a second pod.
 func (p *Pending) Add(pod PodRef, ips []netip.Addr, now time.Time) {
 	sorted := make([]netip.Addr, len(ips))
 	for i, a := range ips {
 		sorted[i] = a.Unmap()
 	}
 	slices.SortFunc(sorted, netip.Addr.Compare)
+	sorted = slices.Compact(sorted)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.entries[podName{pod.Namespace, pod.Name}] = Entry{Pod: pod, IPs: slices.Compact(sorted), Added: now}
+	k := podName{pod.Namespace, pod.Name}
+	for other, e := range p.entries {
+		if other == k {
+			continue
+		}
+		kept := slices.DeleteFunc(slices.Clone(e.IPs), func(a netip.Addr) bool { return slices.Contains(sorted, a) })
+		switch {
+		case len(kept) == 0:
+			delete(p.entries, other)
+		case len(kept) != len(e.IPs):
+			e.IPs = kept
+			p.entries[other] = e
+		}
+	}
+	p.entries[k] = Entry{Pod: pod, IPs: sorted, Added: now}
 }
 
 // Forget drops the entry of pod's namespace/name, if any.

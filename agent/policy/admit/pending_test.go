@@ -149,3 +149,18 @@ func TestPendingAddReplacesAndForget(t *testing.T) {
 		t.Errorf("Forget left %d entries", p.Len())
 	}
 }
+
+func TestPendingAddTakesAddressesFromOlderEntries(t *testing.T) {
+	p := NewPending()
+	p.Add(PodRef{"default", "failed", ""}, addrs("10.244.1.5", "fd10::5"), time.Unix(1, 0))
+	p.Add(PodRef{"default", "gone", ""}, addrs("10.244.1.6"), time.Unix(1, 0))
+	// A new sandbox gets 10.244.1.5 and 10.244.1.6 after the older ones freed them.
+	p.Add(PodRef{"prod", "new", ""}, addrs("10.244.1.5", "10.244.1.6"), time.Unix(2, 0))
+	got := map[string][]netip.Addr{}
+	for _, e := range p.Snapshot() {
+		got[e.Pod.String()] = e.IPs
+	}
+	if len(got) != 2 || !slices.Equal(got["default/failed"], addrs("fd10::5")) || !slices.Equal(got["prod/new"], addrs("10.244.1.5", "10.244.1.6")) {
+		t.Errorf("entries = %v, want default/failed left with fd10::5 only and prod/new owning the rest", got)
+	}
+}

@@ -125,14 +125,16 @@ func (r *Round) Done(err error) {
 // Admit records that pod now has ips, asks for a sync and waits until a sync that began after
 // this call has programmed policy for the pod at those addresses. It returns nil then, at once
 // when enforcement is disabled, and otherwise an error when ctx ends first that says what was
-// missing: the Pod object (the agent's cache has not seen it) or a successful sync.
+// missing: the Pod object (the agent's cache has not seen it) or a successful sync. A request that
+// fails leaves no pending entry: plexus-cni fails ADD then and frees the addresses.
 func (t *Tracker) Admit(ctx context.Context, pod PodRef, ips []netip.Addr) error {
 	t.mu.Lock()
 	if !t.enabled {
 		t.mu.Unlock()
 		return nil
 	}
-	t.pending.Add(pod, ips, t.now())
+	added := t.now()
+	t.pending.Add(pod, ips, added)
 	w := &waiter{pod: pod, after: t.begun, done: make(chan struct{})}
 	t.waiters[w] = struct{}{}
 	t.changes++
@@ -150,6 +152,8 @@ func (t *Tracker) Admit(ctx context.Context, pod PodRef, ips []netip.Addr) error
 		return nil // released just as ctx ended
 	}
 	delete(t.waiters, w)
+	// The plugin fails ADD and frees the addresses: the entry must not outlive them.
+	t.pending.forgetIf(Entry{Pod: pod, Added: added})
 	switch {
 	case w.seen && t.lastErr != nil:
 		return fmt.Errorf("policy for pod %s at %v not programmed: the last sync failed: %w", pod, ips, t.lastErr)
