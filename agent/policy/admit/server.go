@@ -19,9 +19,11 @@ import (
 )
 
 const (
-	// DefaultTimeout bounds one request on the agent's side; plexus-cni gives up at
-	// wire.DefaultClientTimeout, a little earlier, so its error is the one the kubelet reports.
+	// DefaultTimeout bounds one request on the agent's side. A request that says how long the
+	// plugin waits gets its answer answerMargin before that, so the agent's reason for refusing
+	// (rather than the plugin's timeout) is what the kubelet reports.
 	DefaultTimeout = 30 * time.Second
+	answerMargin   = time.Second
 	// requestReadTimeout bounds reading the request line: the plugin writes it at once.
 	requestReadTimeout = 5 * time.Second
 	// socketMode lets only root (the runtime that runs plexus-cni) connect.
@@ -93,10 +95,7 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 		return
 	}
 	_ = conn.SetReadDeadline(time.Time{})
-	timeout := s.Timeout
-	if timeout == 0 {
-		timeout = DefaultTimeout
-	}
+	timeout := requestTimeout(s.Timeout, req.WaitMillis)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	// The plugin closes the connection when it gives up (or is killed): stop waiting then.
@@ -116,4 +115,18 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 	}
 	_ = conn.SetWriteDeadline(time.Now().Add(requestReadTimeout))
 	_ = wire.WriteLine(conn, resp)
+}
+
+// requestTimeout is how long the agent works on a request: its own bound (DefaultTimeout when
+// zero), shortened to answer answerMargin before the plugin stops waiting (never below half of
+// what the plugin waits).
+func requestTimeout(own time.Duration, waitMillis int64) time.Duration {
+	if own == 0 {
+		own = DefaultTimeout
+	}
+	if waitMillis <= 0 {
+		return own
+	}
+	wait := time.Duration(waitMillis) * time.Millisecond
+	return min(own, max(wait-answerMargin, wait/2))
 }

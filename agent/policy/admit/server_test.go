@@ -80,7 +80,8 @@ func TestSocketClientGivesUp(t *testing.T) {
 	path := startServer(t, tr, time.Minute)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	err := wire.Ask(ctx, path, wire.Request{Namespace: "default", Name: "web", IPs: addrs("10.244.1.5")})
+	// A plugin that claims a longer wait than it keeps (or an agent that answers too late).
+	err := wire.Ask(ctx, path, wire.Request{Namespace: "default", Name: "web", IPs: addrs("10.244.1.5"), WaitMillis: 60000})
 	if err == nil || !strings.Contains(err.Error(), "no answer from the plexus agent") {
 		t.Errorf("Ask = %v, want a timeout", err)
 	}
@@ -135,4 +136,34 @@ func TestListenReplacesAStaleSocket(t *testing.T) {
 		t.Fatalf("Listen over a stale socket: %v", err)
 	}
 	_ = ln.Close()
+}
+
+func TestRequestTimeout(t *testing.T) {
+	for _, c := range []struct {
+		own  time.Duration
+		wait int64
+		want time.Duration
+	}{
+		{0, 0, DefaultTimeout},
+		{0, 25000, 24 * time.Second},
+		{10 * time.Second, 25000, 10 * time.Second},
+		{0, 1000, 500 * time.Millisecond},
+	} {
+		if got := requestTimeout(c.own, c.wait); got != c.want {
+			t.Errorf("requestTimeout(%v, %dms) = %v, want %v", c.own, c.wait, got, c.want)
+		}
+	}
+}
+
+// TestSocketAgentAnswersBeforeThePluginGivesUp: with the plugin's wait shorter than the agent's
+// bound, the plugin still gets the agent's reason, not a timeout of its own.
+func TestSocketAgentAnswersBeforeThePluginGivesUp(t *testing.T) {
+	tr, _ := newTestTracker() // nobody syncs
+	path := startServer(t, tr, time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := wire.Ask(ctx, path, wire.Request{Namespace: "default", Name: "web", IPs: addrs("10.244.1.5")})
+	if err == nil || !strings.Contains(err.Error(), "no policy sync completed") {
+		t.Errorf("Ask = %v, want the agent's reason", err)
+	}
 }

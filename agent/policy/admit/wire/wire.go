@@ -41,6 +41,9 @@ type Request struct {
 	ContainerID string `json:"containerID,omitempty"`
 	// IPs are the addresses the plugin assigned to the pod.
 	IPs []netip.Addr `json:"ips"`
+	// WaitMillis is how long the plugin waits for the answer (0: unknown). The agent answers a
+	// little earlier, so that its reason for refusing reaches the kubelet instead of a timeout.
+	WaitMillis int64 `json:"waitMillis,omitempty"`
 }
 
 // Validate reports the first missing or malformed field.
@@ -86,6 +89,9 @@ func Ask(ctx context.Context, socketPath string, req Request) error {
 	// A deadline on the connection makes a silent agent end the wait when ctx does.
 	if dl, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(dl)
+		if req.WaitMillis == 0 {
+			req.WaitMillis = time.Until(dl).Milliseconds()
+		}
 	}
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
