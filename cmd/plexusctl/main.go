@@ -6,6 +6,8 @@
 //	                              exits 2 when the API server or the operator would refuse it
 //	plexusctl check               probe pods on every node prove pod↔pod, Services, DNS, the API
 //	                              server and NetworkPolicy isolation; exits 1 on any failure
+//	plexusctl trace SRC DST PORT  what NetworkPolicy does with one connection and why;
+//	                              exits 0 allowed, 1 denied, 2 bad input, 3 cluster unreadable
 //	plexusctl lab up [-nodes 3]   build what is missing, start the lab (idempotent), print its status
 //	plexusctl lab down            remove everything lab up made, also after an aborted up
 //	plexusctl lab status          print the lab summary again
@@ -37,6 +39,10 @@ const usage = `usage:
                                             probe pods on every node (pod and host network): pod↔pod,
                                             ClusterIP, NodePort, DNS, API server, policy isolation;
                                             prints a matrix, removes them; exit code 1 on a failure
+  plexusctl trace [-o json] <ns>/<pod> <ns>/<pod>|<ip> <port>/<proto>
+                                            NetworkPolicy's verdict for one connection, with the
+                                            policy and rule that decided each side; exit code 0
+                                            allowed, 1 denied, 2 bad input, 3 cluster unreadable
   plexusctl lab up [-nodes N] [-repo DIR]   start (or complete) the local lab and print its status
   plexusctl lab down [-repo DIR]            remove everything the lab made
   plexusctl lab status [-repo DIR]          print the lab summary
@@ -52,6 +58,9 @@ func main() {
 }
 
 func run(args []string) error {
+	if len(args) >= 1 && args[0] == "trace" {
+		os.Exit(traceCommand(args[1:], os.Stdout, os.Stderr, connectTrace))
+	}
 	if len(args) >= 1 && args[0] == "status" {
 		return status(args[1:])
 	}
