@@ -227,9 +227,16 @@ func newIndex(pods []*pod, nsLabels map[string]labels.Set) *index {
 	for n := range nsLabels {
 		names[n] = true
 	}
-	for _, p := range pods {
-		ix.byNamespace[p.namespace] = append(ix.byNamespace[p.namespace], p)
-		names[p.namespace] = true
+	// A namespace's pods are contiguous in pods: slice, do not copy.
+	for start := 0; start < len(pods); {
+		ns := pods[start].namespace
+		end := start + 1
+		for end < len(pods) && pods[end].namespace == ns {
+			end++
+		}
+		ix.byNamespace[ns] = pods[start:end:end]
+		names[ns] = true
+		start = end
 	}
 	ix.namespaces = make([]string, 0, len(names))
 	for n := range names {

@@ -183,8 +183,8 @@ func (c *Compiler) readPods(in Input) (sorted []*pod, changed []*pod, ok bool) {
 	if len(changed) == 0 {
 		return c.sorted, nil, true
 	}
-	// The previous order, less what left, plus what came, sorted again
-	// (nearly sorted already: cheap).
+	// The previous order, less what left, plus what came inserted where
+	// it sorts (a few changes: no sort of every pod).
 	left := make(map[*pod]bool, len(gone))
 	for _, p := range gone {
 		left[p] = true
@@ -195,8 +195,15 @@ func (c *Compiler) readPods(in Input) (sorted []*pod, changed []*pod, ok bool) {
 			sorted = append(sorted, p)
 		}
 	}
-	sorted = append(sorted, come...)
-	slices.SortFunc(sorted, comparePods)
+	if len(come) > maxIncrementalChanges {
+		sorted = append(sorted, come...)
+		slices.SortFunc(sorted, comparePods)
+	} else {
+		for _, p := range come {
+			i, _ := slices.BinarySearchFunc(sorted, p, comparePods)
+			sorted = slices.Insert(sorted, i, p)
+		}
+	}
 	c.sorted = sorted
 	return sorted, changed, true
 }
