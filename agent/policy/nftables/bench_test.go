@@ -3,8 +3,12 @@ package nftables
 import (
 	"context"
 	"fmt"
+	"math"
 	"runtime"
+	"slices"
+	"syscall"
 	"testing"
+	"time"
 
 	"sigs.k8s.io/knftables"
 
@@ -38,6 +42,26 @@ func BenchmarkCompile(b *testing.B) {
 				policy.Compile(in)
 			}
 		})
+	}
+}
+
+// BenchmarkCompilerIncremental is one incremental compile after each
+// change (policy.Compiler), the model alone.
+func BenchmarkCompilerIncremental(b *testing.B) {
+	for _, n := range benchSizes {
+		for _, name := range []string{"podAdded", "podRelabelled", "policyChanged"} {
+			b.Run(fmt.Sprintf("%s/pods=%d", name, n), func(b *testing.B) {
+				s := pt.NewScale(n, benchPolicies)
+				c := policy.NewCompiler()
+				c.Compile(scaleInput(s))
+				i := 0
+				for b.Loop() {
+					changes[name](s, i)
+					i++
+					c.Compile(scaleInput(s))
+				}
+			})
+		}
 	}
 }
 
@@ -89,12 +113,13 @@ func BenchmarkPlan(b *testing.B) {
 		for _, name := range []string{"podAdded", "podRelabelled", "policyChanged"} {
 			b.Run(fmt.Sprintf("%s/pods=%d", name, n), func(b *testing.B) {
 				s := pt.NewScale(n, benchPolicies)
-				prev := desired(policy.Compile(scaleInput(s)))
+				c, bld := policy.NewCompiler(), newBuilder()
+				prev := bld.build(c.Compile(scaleInput(s)))
 				i, ops := 0, 0
 				for b.Loop() {
 					changes[name](s, i)
 					i++
-					next := desired(policy.Compile(scaleInput(s)))
+					next := bld.build(c.Compile(scaleInput(s)))
 					tx := knftables.NewFake(TableFamily, TableName).NewTransaction()
 					writeDiff(tx, prev, next)
 					if ops = tx.NumOperations(); ops == 0 {
@@ -112,14 +137,17 @@ func BenchmarkPlanShare(b *testing.B) {
 	for _, name := range []string{"cold", "podAdded", "podRelabelled", "policyChanged"} {
 		b.Run(name+"/pods=10000/local=100", func(b *testing.B) {
 			s := pt.NewScaleLocal(10000, benchPolicies, 100)
-			prev := desired(policy.Compile(scaleInput(s)))
+			c, bld := policy.NewCompiler(), newBuilder()
+			prev := bld.build(c.Compile(scaleInput(s)))
 			i := 0
 			for b.Loop() {
 				if name != "cold" {
 					changes[name](s, i)
 					i++
+				} else {
+					c, bld = policy.NewCompiler(), newBuilder()
 				}
-				next := desired(policy.Compile(scaleInput(s)))
+				next := bld.build(c.Compile(scaleInput(s)))
 				tx := knftables.NewFake(TableFamily, TableName).NewTransaction()
 				if name == "cold" {
 					writeFull(tx, next)
@@ -192,20 +220,27 @@ func BenchmarkSyncKernel(b *testing.B) {
 }
 
 // benchIncrementalIn programs the scale once, then times ops that apply
-// ch, compile and sync; run wraps each sync (to enter a namespace).
+// ch, compile (policy.Compiler, as the agent does) and sync; run wraps
+// each sync (to enter a namespace). It reports each op's wall time as
+// p50/p99 and the process's CPU time per op (the machine may be shared:
+// CPU time does not count waiting for it).
 func benchIncrementalIn(b *testing.B, e *Enforcer, n int, ch change, run func(func())) {
 	s := pt.NewScale(n, benchPolicies)
+	c := policy.NewCompiler()
 	var res policy.SyncResult
 	var err error
-	run(func() { res, err = e.Sync(context.Background(), policy.Compile(scaleInput(s)), true) })
+	run(func() { res, err = e.Sync(context.Background(), c.Compile(scaleInput(s)), true) })
 	if err != nil {
 		b.Fatal(err)
 	}
+	var lat latencies
 	i := 0
 	for b.Loop() {
 		ch(s, i)
 		i++
-		run(func() { res, err = e.Sync(context.Background(), policy.Compile(scaleInput(s)), false) })
+		lat.start()
+		run(func() { res, err = e.Sync(context.Background(), c.Compile(scaleInput(s)), false) })
+		lat.stop()
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -213,7 +248,48 @@ func benchIncrementalIn(b *testing.B, e *Enforcer, n int, ch change, run func(fu
 			b.Fatal("the change wrote nothing")
 		}
 	}
+	lat.report(b)
 	reportCounts(b, res)
+}
+
+// latencies records the wall and CPU time of timed sections.
+type latencies struct {
+	wall []time.Duration
+	cpu  time.Duration
+	t0   time.Time
+	cpu0 time.Duration
+}
+
+func (l *latencies) start() { l.t0, l.cpu0 = time.Now(), processCPU() }
+
+func (l *latencies) stop() {
+	l.wall = append(l.wall, time.Since(l.t0))
+	l.cpu += processCPU() - l.cpu0
+}
+
+// report adds p50-ms, p99-ms and cpu-ms/op.
+func (l *latencies) report(b *testing.B) {
+	if len(l.wall) == 0 {
+		return
+	}
+	sorted := slices.Clone(l.wall)
+	slices.Sort(sorted)
+	pct := func(p float64) float64 {
+		i := int(math.Ceil(p*float64(len(sorted)))) - 1
+		return float64(sorted[max(i, 0)].Microseconds()) / 1000
+	}
+	b.ReportMetric(pct(0.50), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+	b.ReportMetric(float64(l.cpu.Microseconds())/1000/float64(len(l.wall)), "cpu-ms/op")
+}
+
+// processCPU returns the user and system time the process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkKeptMemory reports what the agent keeps between syncs: the last
