@@ -52,14 +52,29 @@ func TestBuilderMatchesScratch(t *testing.T) {
 		{"policy removed", func(i int) { s.Policies = slices.Delete(s.Policies, i%len(s.Policies), i%len(s.Policies)+1) }},
 		{"policy added", func(i int) { s.Policies = append(s.Policies, pt.ScalePolicy(60+i, 90)) }},
 	}
+	var prev *state
 	check := func(what string) {
 		t.Helper()
 		m := c.Compile(scaleInput(s))
-		got, want := stateLines(b.build(m)), stateLines(desired(m))
+		next := b.build(m)
+		got, want := stateLines(next), stateLines(desired(m))
 		if d := cmp.Diff(want, got); d != "" {
 			t.Fatalf("%s: incremental state differs from scratch (-scratch +incremental):\n%s", what, d)
 		}
+		// The changes the builder tracked are the changes there are.
+		for name, n := range next.sets {
+			p := prev.sets[name]
+			if p == nil {
+				continue
+			}
+			gone, come := setChanges(p, n)
+			if d := cmp.Diff([][]string{changedKeys(p.elements, n.elements), changedKeys(n.elements, p.elements)}, [][]string{gone, come}); d != "" {
+				t.Fatalf("%s: set %s: tracked changes differ (-compared +tracked):\n%s", what, name, d)
+			}
+		}
+		prev = next
 	}
+	prev = newState()
 	check("initial")
 	for i := 0; i < 20; i++ {
 		for _, st := range steps {

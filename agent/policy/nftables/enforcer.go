@@ -269,13 +269,10 @@ func writeElements(tx *knftables.Transaction, name string, prev, next *set) {
 		return // shared between the states: unchanged
 	}
 	var dels, adds []string
-	if prev != nil {
-		dels = changedKeys(prev.elements, next.elements)
-	}
 	if prev == nil {
 		adds = sortedKeys(next.elements)
 	} else {
-		adds = changedKeys(next.elements, prev.elements)
+		dels, adds = setChanges(prev, next)
 	}
 	for _, k := range dels {
 		tx.Delete(elementObject(name, prev, k))
@@ -402,7 +399,7 @@ func elementOnlyDiff(prev, next *state) (dels, adds []elementChange, ok bool) {
 		if p == n {
 			continue // shared between the states: unchanged
 		}
-		gone, come := changedKeys(p.elements, n.elements), changedKeys(n.elements, p.elements)
+		gone, come := setChanges(p, n)
 		if n.interval && len(gone)+len(come) > 0 {
 			return nil, nil, false
 		}

@@ -21,6 +21,10 @@ type set struct {
 	// sum is the digest of the set once summed (see digest).
 	sum    digest
 	summed bool
+	// base is the set this one was made from by changing the elements
+	// of the keys in touched (see setChanges); nil when built anew.
+	base    *set
+	touched []string
 }
 
 func (s *set) sameShape(o *set) bool {
