@@ -35,7 +35,7 @@ policy_bench() {
       for (i = 3; i < NF; i += 2) v[name, $(i + 1)] = $i
     }
     function f(name, unit) { return ((name, unit) in v) ? sprintf("%.1f", v[name, unit]) : "-" }
-    function row(label, a, b, target) { printf "  %-44s %-22s %-22s %s\n", label, a, b, target }
+    function row(label, a, b, target) { printf "  %-46s %-27s %-27s %s\n", label, a, b, target }
     function sync(kind, n) {
       k = "BenchmarkSyncKernel/" kind "/pods=" n
       return f(k, "p50-ms") " / " f(k, "p99-ms") " (" f(k, "cpu-ms/op") ")"
