@@ -55,11 +55,13 @@ func BenchmarkCompilerIncremental(b *testing.B) {
 				c := policy.NewCompiler()
 				c.Compile(scaleInput(s))
 				i := 0
+				cpu0 := processCPU()
 				for b.Loop() {
 					changes[name](s, i)
 					i++
 					c.Compile(scaleInput(s))
 				}
+				reportCPU(b, processCPU()-cpu0)
 			})
 		}
 	}
@@ -111,26 +113,43 @@ func BenchmarkPlan(b *testing.B) {
 			b.ReportMetric(float64(ops), "tx-ops")
 		})
 		for _, name := range []string{"podAdded", "podRelabelled", "policyChanged"} {
-			b.Run(fmt.Sprintf("%s/pods=%d", name, n), func(b *testing.B) {
-				s := pt.NewScale(n, benchPolicies)
-				c, bld := policy.NewCompiler(), newBuilder()
-				prev := bld.build(c.Compile(scaleInput(s)))
-				i, ops := 0, 0
-				for b.Loop() {
-					changes[name](s, i)
-					i++
-					next := bld.build(c.Compile(scaleInput(s)))
-					tx := knftables.NewFake(TableFamily, TableName).NewTransaction()
-					writeDiff(tx, prev, next)
-					if ops = tx.NumOperations(); ops == 0 {
-						b.Fatal("the change wrote nothing")
-					}
-					prev = next
+			for _, scratch := range []bool{false, true} {
+				title := fmt.Sprintf("%s/pods=%d", name, n)
+				if scratch {
+					// What every sync did before the Compiler and the
+					// builder: the comparison under the same load.
+					title += "/from-scratch"
 				}
-				b.ReportMetric(float64(ops), "tx-ops")
-			})
+				b.Run(title, func(b *testing.B) { benchPlanChange(b, n, name, scratch) })
+			}
 		}
 	}
+}
+
+// benchPlanChange times one change's compile, desired state and diff,
+// incrementally or (scratch) from scratch.
+func benchPlanChange(b *testing.B, n int, name string, scratch bool) {
+	s := pt.NewScale(n, benchPolicies)
+	c, bld := policy.NewCompiler(), newBuilder()
+	prev := bld.build(c.Compile(scaleInput(s)))
+	i, ops := 0, 0
+	cpu0 := processCPU()
+	for b.Loop() {
+		changes[name](s, i)
+		i++
+		if scratch {
+			c, bld = policy.NewCompiler(), newBuilder()
+		}
+		next := bld.build(c.Compile(scaleInput(s)))
+		tx := knftables.NewFake(TableFamily, TableName).NewTransaction()
+		writeDiff(tx, prev, next)
+		if ops = tx.NumOperations(); ops == 0 {
+			b.Fatal("the change wrote nothing")
+		}
+		prev = next
+	}
+	reportCPU(b, processCPU()-cpu0)
+	b.ReportMetric(float64(ops), "tx-ops")
 }
 
 func BenchmarkPlanShare(b *testing.B) {
@@ -286,6 +305,13 @@ func (l *latencies) report(b *testing.B) {
 	b.ReportMetric(pct(0.50), "p50-ms")
 	b.ReportMetric(pct(0.99), "p99-ms")
 	b.ReportMetric(float64(l.cpu.Microseconds())/1000/float64(len(l.wall)), "cpu-ms/op")
+}
+
+// reportCPU adds cpu-ms/op for the CPU time the loop used.
+func reportCPU(b *testing.B, cpu time.Duration) {
+	if b.N > 0 {
+		b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/op")
+	}
 }
 
 // processCPU returns the user and system time the process and its
