@@ -143,7 +143,9 @@ func (p *PolicyPlane) cut(ctx context.Context) error {
 	if !p.cutDue {
 		return nil
 	}
-	if p.last.KeepEstablished || p.conntrack == nil {
+	// Only a pod some policy isolates can have a flow denied: without one there is nothing to
+	// cut, and no reason to read the conntrack table.
+	if p.last.KeepEstablished || p.conntrack == nil || isolatedPods(p.enforced) == 0 {
 		p.cutDue, p.cutFrom = false, nil
 		return nil
 	}
