@@ -94,8 +94,13 @@ func readKNPLog(path string) knpLog {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	multiline := false
 	for sc.Scan() {
 		line := sc.Text()
+		if multiline { // klog writes a multi-line error as `error=<`, the lines, ` >`
+			l.refusal, multiline = strings.TrimSpace(line), false
+			continue
+		}
 		switch {
 		case strings.Contains(line, syncStart):
 			l.starts = append(l.starts, klogTime(line))
@@ -103,6 +108,7 @@ func readKNPLog(path string) knpLog {
 			l.refused = append(l.refused, klogTime(line))
 			if l.refusal == "" {
 				l.refusal = line[strings.Index(line, "error=")+len("error="):]
+				multiline = l.refusal == "<"
 			}
 		case strings.Contains(line, cachesSynced) && l.cachesSynced.IsZero():
 			l.cachesSynced = klogTime(line)
@@ -129,7 +135,7 @@ func klogTime(line string) time.Time {
 func (l knpLog) syncEnds() []time.Time { return l.refused }
 
 // waitSyncEnd waits until KNP ends a sync that started after t0 and returns its end.
-func waitSyncEnd(b *testing.B, p *proc, t0 time.Time, budget time.Duration) time.Time {
+func waitSyncEnd(b *testing.B, p *proc, what string, t0 time.Time, budget time.Duration) time.Time {
 	var end time.Time
 	if testnet.Poll(budget, 5*time.Millisecond, func() bool {
 		if p.exited() {
@@ -157,7 +163,7 @@ func waitSyncEnd(b *testing.B, p *proc, t0 time.Time, budget time.Duration) time
 	}) {
 		return end
 	}
-	b.Fatalf("kube-network-policies: no sync ended within %s after %s; log:\n%s", budget, t0.Format(time.StampMicro), p.tail())
+	b.Fatalf("kube-network-policies, %s: no sync ended within %s after %s; log:\n%s", what, budget, t0.Format(time.StampMicro), p.tail())
 	return time.Time{}
 }
 

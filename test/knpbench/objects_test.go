@@ -46,26 +46,40 @@ func (cp *controlPlane) ensureNamespaces(b *testing.B, nss []*corev1.Namespace) 
 // createPod creates a fixture pod and then, through the status subresource as a kubelet does,
 // its phase and IPs. It returns when the IPs are written.
 func (cp *controlPlane) createPod(ctx context.Context, p *corev1.Pod) error {
+	created, err := cp.createPodWithoutIPs(ctx, p)
+	if err != nil || created == nil {
+		return err
+	}
+	return cp.setPodIPs(ctx, created, p.Status)
+}
+
+// createPodWithoutIPs creates a fixture pod (the API server drops the status of a create); it
+// returns nil if the pod exists.
+func (cp *controlPlane) createPodWithoutIPs(ctx context.Context, p *corev1.Pod) (*corev1.Pod, error) {
 	want := p.DeepCopy()
 	for i := range want.Spec.Containers {
 		want.Spec.Containers[i].Image = pauseImage
 	}
-	st := want.Status
 	want.Status = corev1.PodStatus{}
 	created, err := cp.cs.CoreV1().Pods(want.Namespace).Create(ctx, want, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return fmt.Errorf("create pod %s/%s: %w", p.Namespace, p.Name, err)
+		return nil, fmt.Errorf("create pod %s/%s: %w", p.Namespace, p.Name, err)
 	}
+	return created, nil
+}
+
+// setPodIPs writes a running phase and st's IPs into the status of the created pod.
+func (cp *controlPlane) setPodIPs(ctx context.Context, created *corev1.Pod, st corev1.PodStatus) error {
 	created.Status = st
 	created.Status.Phase = corev1.PodRunning
 	if len(st.PodIPs) > 0 {
 		created.Status.PodIP = st.PodIPs[0].IP // the API requires podIP == podIPs[0]
 	}
-	if _, err := cp.cs.CoreV1().Pods(want.Namespace).UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
-		return fmt.Errorf("set status of pod %s/%s: %w", p.Namespace, p.Name, err)
+	if _, err := cp.cs.CoreV1().Pods(created.Namespace).UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("set status of pod %s/%s: %w", created.Namespace, created.Name, err)
 	}
 	return nil
 }
