@@ -18,8 +18,8 @@
 // and measures what does run: KNP's syncs (from its log: start or API write → the sync that
 // submits the change), its memory, and its user-space verdicts through the same nfqueue, with
 // its queue rule mirrored by the benchmark through the xtables NFQUEUE target (nft_compat),
-// which this kernel has. At 10k pods KNP's transaction fails before the kernel sees it, on any
-// kernel: it sends its set of selected pod IPs in one netlink message, which sendmsg refuses
-// ("message too long"). The benchmark code is in the _test.go files; KNPBENCH_LOG_DIR=DIR keeps
+// which this kernel has. At 10k pods KNP's transaction fails before the kernel sees it: it sends
+// its set of selected pod IPs in one netlink message, larger than the default socket send buffer
+// (net.core.wmem_default), which sendmsg refuses ("message too long"). The benchmark code is in the _test.go files; KNPBENCH_LOG_DIR=DIR keeps
 // the processes' logs.
 package knpbench
