@@ -86,9 +86,10 @@ build: generate ## Build every binary into ./bin.
 	@$(GO) build -o $(BIN)/ ./cmd/...
 
 .PHONY: bench
-bench: deps controlplane ## Print the benchmark figures, with upstream kube-proxy v1.37.2 as the baseline.
+bench: deps controlplane ## Print the benchmark figures, with upstream kube-proxy v1.37.2 and kube-network-policies v0.8.0 as baselines.
 	@hack/controlplane/build.sh kube-proxy >/dev/null
 	@KUBEBUILDER_ASSETS=$(CONTROLPLANE_DIR) hack/bench.sh
+	@KUBEBUILDER_ASSETS=$(CONTROLPLANE_DIR) hack/knp/bench.sh
 
 .PHONY: fmt
 fmt: ## gofmt every Go file.
