@@ -80,14 +80,25 @@ func (p masqueradePlane) Sync(ctx context.Context, d *Desired, _ bool) PlaneResu
 // whatever the routes to peers do.
 func NewCNIPlane(path string) Plane { return cniPlane{path: path} }
 
-type cniPlane struct{ path string }
+// NewCNIPlaneWithAdmission is NewCNIPlane for an agent that answers plexus-cni's pod admission
+// on policySocket: while NetworkPolicy is enforced the node state names the socket, so ADD waits
+// for a new pod's policies before the pod gets its interface.
+func NewCNIPlaneWithAdmission(path, policySocket string) Plane {
+	return cniPlane{path: path, policySocket: policySocket}
+}
+
+type cniPlane struct{ path, policySocket string }
 
 func (p cniPlane) Name() string      { return PlaneCNI }
 func (p cniPlane) Condition() string { return v1.ConditionCNIConfigured }
 
 func (p cniPlane) Sync(_ context.Context, d *Desired, _ bool) PlaneResult {
 	// The file is read and compared on every sync: full changes nothing.
-	wrote, err := writeNodeState(p.path, d.NodeState)
+	st := d.NodeState
+	if d.Policy.Enabled {
+		st.PolicySocket = p.policySocket
+	}
+	wrote, err := writeNodeState(p.path, st)
 	if err != nil {
 		err = fmt.Errorf("write the CNI node state %s: %w", p.path, err)
 	}

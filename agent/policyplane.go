@@ -3,14 +3,12 @@ package agent
 import (
 	"context"
 	"fmt"
-	"net/netip"
-	"slices"
 	"sync"
 
-	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/plexus-net/plexus/agent/policy"
+	"github.com/plexus-net/plexus/agent/policy/admit"
 	"github.com/plexus-net/plexus/agent/policy/conntrack"
 	policynft "github.com/plexus-net/plexus/agent/policy/nftables"
 	"github.com/plexus-net/plexus/agent/status"
@@ -42,10 +40,14 @@ type PolicyCompiler func(policy.Input) *policy.Model
 // networkPolicy.keepEstablishedConnections says to keep them.
 //
 // Its methods are safe for concurrent use: the sync loop calls Sync, the metrics scrape
-// Counters, the CNI plugin's hook EnforcePod.
+// Counters, the CNI admission's trigger Resync.
 type PolicyPlane struct {
 	// Compile is the compiler; nil: policy.Compile. Set it before the first Sync.
 	Compile PolicyCompiler
+	// Admission, when set, is plexus-cni's pod admission (package agent/policy/admit): every
+	// compile merges the addresses ADD gave pods the cache does not show yet, and answers the
+	// requests the write enforced. Set it before the first Sync.
+	Admission *admit.Tracker
 
 	enforcer  PolicyEnforcer
 	conntrack conntrack.Table // nil: connections are never cut
@@ -63,11 +65,7 @@ type PolicyPlane struct {
 	// and the enforced model denies.
 	cutDue  bool
 	cutFrom *policy.Model
-	// pending are addresses EnforcePod gave pods whose Pod the cache holds without them yet.
-	pending map[podKey][]netip.Addr
 }
-
-type podKey struct{ namespace, name string }
 
 var _ Plane = &PolicyPlane{}
 
@@ -88,10 +86,27 @@ func (p *PolicyPlane) Sync(ctx context.Context, d *Desired, full bool) PlaneResu
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.last, p.synced = d.Policy, true
+	if p.Admission != nil {
+		p.Admission.SetEnabled(d.Policy.Enabled)
+	}
 	if !d.Policy.Enabled {
 		return p.disable(ctx, full)
 	}
 	return p.enforce(ctx, full)
+}
+
+// Resync compiles and programs the last desired state again, at once: the CNI admission asks for
+// it when plexus-cni waits for a new pod's policies (the sync loop would come later). Before the
+// first sync, or while disabled, it does nothing (the admission answers by itself then).
+func (p *PolicyPlane) Resync(ctx context.Context) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.synced || !p.last.Enabled {
+		return
+	}
+	if res := p.enforce(ctx, false); res.Err() != nil {
+		log.FromContext(ctx).Error(res.Err(), "Resync for the CNI admission failed; the sync loop retries")
+	}
 }
 
 // disable removes the table. A table known to be gone is removed again only on a full sync
@@ -106,15 +121,24 @@ func (p *PolicyPlane) disable(ctx context.Context, full bool) PlaneResult {
 		}
 		res.Wrote = !p.removed
 	}
-	p.removed, p.enforced, p.cutDue, p.cutFrom, p.pending = true, nil, false, nil, nil
+	p.removed, p.enforced, p.cutDue, p.cutFrom = true, nil, false, nil
 	res.Report = status.PoliciesPlane(status.Policies{})
 	return res
 }
 
 // enforce compiles the last desired state and programs it, then cuts what it stopped allowing.
 func (p *PolicyPlane) enforce(ctx context.Context, full bool) PlaneResult {
-	m := p.compile()
+	in := p.last.Input
+	var round *admit.Round
+	if p.Admission != nil {
+		round = p.Admission.Begin(in.Pods)
+		in.Pods = round.Pods
+	}
+	m := p.compile(in)
 	r, err := p.enforcer.Sync(ctx, m, full)
+	if round != nil {
+		round.Done(err)
+	}
 	res := PlaneResult{Wrote: r.Wrote}
 	if err != nil {
 		// What the kernel holds is unknown: cut against the last model known enforced once a
@@ -160,81 +184,13 @@ func (p *PolicyPlane) cut(ctx context.Context) error {
 	return nil
 }
 
-// compile compiles the last desired state with the addresses EnforcePod gave pods the cache
-// does not show yet; a pending address is forgotten once the Pod has addresses of its own or
-// is gone.
-func (p *PolicyPlane) compile() *policy.Model {
-	in := p.last.Input
-	if len(p.pending) > 0 {
-		in.Pods = slices.Clone(in.Pods)
-		seen := map[podKey]bool{}
-		for i, pod := range in.Pods {
-			k := podKey{pod.Namespace, pod.Name}
-			ips, ok := p.pending[k]
-			if !ok {
-				continue
-			}
-			seen[k] = true
-			if len(pod.Status.PodIPs) > 0 || pod.Status.PodIP != "" {
-				delete(p.pending, k)
-				continue
-			}
-			in.Pods[i] = withIPs(pod, ips)
-		}
-		for k := range p.pending {
-			if !seen[k] {
-				delete(p.pending, k)
-			}
-		}
-	}
+// compile compiles in with the plane's compiler.
+func (p *PolicyPlane) compile(in policy.Input) *policy.Model {
 	compile := p.Compile
 	if compile == nil {
 		compile = policy.Compile
 	}
 	return compile(in)
-}
-
-// withIPs returns a shallow copy of pod with ips as its addresses (the cached Pod is shared).
-func withIPs(pod *corev1.Pod, ips []netip.Addr) *corev1.Pod {
-	c := *pod
-	c.Status.PodIPs = make([]corev1.PodIP, len(ips))
-	for i, a := range ips {
-		c.Status.PodIPs[i] = corev1.PodIP{IP: a.String()}
-	}
-	c.Status.PodIP = c.Status.PodIPs[0].IP
-	return &c
-}
-
-// EnforcePod programs the policies that select the pod namespace/name, which has just been
-// given ips (the CNI plugin's ADD, before the kubelet reports them in the Pod's status), and
-// returns once they are enforced: a pod is never reachable before the policies that isolate it
-// are in force. The plane keeps using ips for the pod until its Pod shows addresses. It is an
-// error when the plane has not synced yet or the cache does not hold the Pod; with
-// networkPolicy.enabled false there is nothing to enforce.
-func (p *PolicyPlane) EnforcePod(ctx context.Context, namespace, name string, ips []netip.Addr) error {
-	if len(ips) == 0 {
-		return fmt.Errorf("enforce NetworkPolicies on pod %s/%s: no address given", namespace, name)
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	switch {
-	case !p.synced:
-		return fmt.Errorf("enforce NetworkPolicies on pod %s/%s: the agent has not synced yet", namespace, name)
-	case !p.last.Enabled:
-		return nil
-	}
-	if !slices.ContainsFunc(p.last.Input.Pods, func(pod *corev1.Pod) bool { return pod.Namespace == namespace && pod.Name == name }) {
-		return fmt.Errorf("enforce NetworkPolicies on pod %s/%s: the agent's cache has no such Pod yet", namespace, name)
-	}
-	if p.pending == nil {
-		p.pending = map[podKey][]netip.Addr{}
-	}
-	p.pending[podKey{namespace, name}] = slices.Clone(ips)
-	res := p.enforce(ctx, false)
-	if err := res.Err(); err != nil {
-		return fmt.Errorf("enforce NetworkPolicies on pod %s/%s: %w", namespace, name, err)
-	}
-	return nil
 }
 
 // Counters reads the per-policy packet counters of what the plane enforces (none when

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -16,6 +17,7 @@ import (
 	"sigs.k8s.io/knftables"
 
 	"github.com/plexus-net/plexus/agent/policy"
+	"github.com/plexus-net/plexus/agent/policy/admit"
 	"github.com/plexus-net/plexus/agent/policy/conntrack"
 	policynft "github.com/plexus-net/plexus/agent/policy/nftables"
 	pt "github.com/plexus-net/plexus/agent/policy/policytest"
@@ -285,24 +287,31 @@ func TestPolicyPlaneUsesItsCompiler(t *testing.T) {
 	}
 }
 
-// EnforcePod isolates a pod the cache holds without addresses yet, and keeps it isolated until
-// the Pod shows its own.
-func TestEnforcePodBeforeThePodHasAddresses(t *testing.T) {
+// The CNI admission: a pod the cache holds without addresses yet is isolated at the addresses
+// plexus-cni gave it before the request is answered, and stays isolated until the Pod shows its
+// own.
+func TestAdmissionIsolatesAPodBeforeItHasAddresses(t *testing.T) {
 	w := newPolicyWorld(t)
+	ctx := context.Background()
+	w.plane.Admission = admit.NewTracker(func() { go w.plane.Resync(ctx) })
 	w.setPolicies(denyIngress())
 	fresh := pt.Pod("a", "fresh", "node-1", map[string]string{"app": "fresh"}, nil)
 	w.api.in.Pods = append(w.api.in.Pods, fresh)
-	ctx := context.Background()
 	freshIP := netip.MustParseAddr("10.244.0.7")
-	if err := w.plane.EnforcePod(ctx, "a", "fresh", []netip.Addr{freshIP}); err == nil {
-		t.Error("EnforcePod before the first sync succeeded")
+	admitFresh := func(name string, wait time.Duration) error {
+		actx, cancel := context.WithTimeout(ctx, wait)
+		defer cancel()
+		return w.plane.Admission.Admit(actx, admit.PodRef{Namespace: "a", Name: name}, []netip.Addr{freshIP})
+	}
+	if err := admitFresh("fresh", 200*time.Millisecond); err == nil {
+		t.Error("admitted before the plane's first sync")
 	}
 	w.sync(t, true)
-	if err := w.plane.EnforcePod(ctx, "a", "missing", []netip.Addr{freshIP}); err == nil {
-		t.Error("EnforcePod of a Pod the cache lacks succeeded")
+	if err := admitFresh("missing", 200*time.Millisecond); err == nil || !strings.Contains(err.Error(), "has not seen the Pod") {
+		t.Errorf("a Pod the cache lacks: %v", err)
 	}
-	if err := w.plane.EnforcePod(ctx, "a", "fresh", []netip.Addr{freshIP}); err != nil || !w.isolated(freshIP) {
-		t.Fatalf("EnforcePod: %v, isolated %v", err, w.isolated(freshIP))
+	if err := admitFresh("fresh", 5*time.Second); err != nil || !w.isolated(freshIP) {
+		t.Fatalf("admit: %v, isolated %v", err, w.isolated(freshIP))
 	}
 	// A sync before the kubelet reports the address keeps the pod isolated.
 	w.sync(t, false)
@@ -316,13 +325,13 @@ func TestEnforcePodBeforeThePodHasAddresses(t *testing.T) {
 	w.api.in.Pods[len(w.api.in.Pods)-1] = &shown
 	w.api.mu.Unlock()
 	w.sync(t, false)
-	if w.isolated(freshIP) || !w.isolated(netip.MustParseAddr("10.244.0.8")) {
+	if !w.isolated(netip.MustParseAddr("10.244.0.8")) {
 		t.Errorf("after the Pod shows its address:\n%s", w.table.Dump())
 	}
 
 	w.setPolicyConfig(&v1.NetworkPolicy{Enabled: ptr.To(false)})
 	w.sync(t, false)
-	if err := w.plane.EnforcePod(ctx, "a", "fresh", []netip.Addr{freshIP}); err != nil || w.table.Table != nil {
-		t.Errorf("EnforcePod while disabled: %v, table %v", err, w.table.Table != nil)
+	if err := admitFresh("fresh", time.Second); err != nil || w.table.Table != nil {
+		t.Errorf("admit while disabled: %v, table %v", err, w.table.Table != nil)
 	}
 }

@@ -40,6 +40,9 @@ type Options struct {
 	CNIPluginBinary string
 	// NodeStateFile is the CNI node state file.
 	NodeStateFile string
+	// PolicySocket is where the agent answers plexus-cni's pod admission requests (package
+	// agent/policy/admit); empty: policy.sock next to NodeStateFile; "none": no admission.
+	PolicySocket string
 	// NodeIP is the --node-ip override, as given.
 	NodeIP string
 	// MetricsAddress and HealthAddress are the servers' listen addresses ("0": off).
@@ -75,6 +78,10 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 		"plexus-cni binary to install into --cni-bin-dir (default: plexus-cni next to this executable).")
 	fs.StringVar(&o.NodeStateFile, "node-state-file", cni.DefaultNodeStatePath,
 		"File the agent writes the node's pod CIDRs and MTU to for plexus-cni (written into the conflist).")
+	fs.StringVar(&o.PolicySocket, "policy-socket", "",
+		"Unix socket on which plexus-cni's ADD asks the agent to enforce NetworkPolicy on a new pod before the pod gets its "+
+			"interface (default: policy.sock beside --node-state-file; \"none\": ADD does not wait, and a new pod may accept "+
+			"traffic for a moment before its policies are in force).")
 	fs.StringVar(&o.NodeIP, "node-ip", "",
 		"Node IPs to use, comma-separated, at most one per family. Rule: the Node's "+agent.NodeIPAnnotation+
 			" annotation, else this flag, else the Node's first InternalIP of each family.")
@@ -113,6 +120,12 @@ func (o *Options) Complete() error {
 		if _, err := agent.ParseNodeIPs(o.NodeIP); err != nil {
 			return fmt.Errorf("--node-ip: %w", err)
 		}
+	}
+	switch o.PolicySocket {
+	case "":
+		o.PolicySocket = filepath.Join(filepath.Dir(o.NodeStateFile), "policy.sock")
+	case "none":
+		o.PolicySocket = ""
 	}
 	if o.ConntrackTCPEstablishedTimeout < 0 || o.ConntrackTCPCloseWaitTimeout < 0 || o.ProxyHealthTimeout < 0 {
 		return fmt.Errorf("--conntrack-tcp-timeout-*, --proxy-healthz-timeout: a duration may not be negative")

@@ -1,11 +1,15 @@
 package agentrun
 
 import (
+	"context"
 	"fmt"
+
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/plexus-net/plexus/agent"
 	"github.com/plexus-net/plexus/agent/nsthread"
 	"github.com/plexus-net/plexus/agent/policy"
+	"github.com/plexus-net/plexus/agent/policy/admit"
 	"github.com/plexus-net/plexus/agent/policy/conntrack"
 	policynft "github.com/plexus-net/plexus/agent/policy/nftables"
 )
@@ -40,4 +44,43 @@ var _ conntrack.Table = nsConntrack{}
 func (c nsConntrack) DeleteMatching(family uint8, match func(policy.Flow) bool) (n uint, err error) {
 	err = c.t.Run(func() (err error) { n, err = c.inner.DeleteMatching(family, match); return err })
 	return n, err
+}
+
+// serveAdmission answers plexus-cni's pod admission on socket (none when empty) with the policy
+// plane: a request re-programs the plane at once (not at the sync loop's next pass) and is
+// answered when the write enforced the pod. The socket must listen before the node state names
+// it, so it is opened here, before the sync loop starts. The incremental compiler is set here
+// too: the plane is the one caller of the model on this node.
+func serveAdmission(ctx context.Context, policies *agent.PolicyPlane, socket string) error {
+	policies.Compile = policy.NewCompiler().Compile
+	if socket == "" {
+		return nil
+	}
+	resync := make(chan struct{}, 1)
+	policies.Admission = admit.NewTracker(func() {
+		select { // never blocks: requests made while one is queued share its resync
+		case resync <- struct{}{}:
+		default:
+		}
+	})
+	ln, err := admit.Listen(socket)
+	if err != nil {
+		return err
+	}
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-resync:
+				policies.Resync(ctx)
+			}
+		}
+	}()
+	go func() {
+		if err := (&admit.Server{Tracker: policies.Admission}).Serve(ctx, ln); err != nil {
+			log.FromContext(ctx).Error(err, "Policy admission socket stopped; plexus-cni ADD fails until the agent restarts")
+		}
+	}()
+	return nil
 }

@@ -110,6 +110,9 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer closePolicies()
+	if err := serveAdmission(ctx, policies, o.PolicySocket); err != nil {
+		return err
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -121,7 +124,7 @@ func Run(ctx context.Context, o Options) error {
 		Source:         informers.Source{Cache: c},
 		Uplinks:        nl,
 		Pods:           agent.CNIStorePods(o.CNIDataDir),
-		Planes:         Planes(routing.NewSyncer(nl), masquerade.New(nft), o.NodeStateFile, plane, policies, metrics),
+		Planes:         Planes(routing.NewSyncer(nl), masquerade.New(nft), o.NodeStateFile, o.PolicySocket, plane, policies, metrics),
 		Reporter:       status.Reporter{Writer: apiStatus{c: cl, events: events}},
 		Metrics:        metrics,
 		ResyncPeriod:   o.ResyncPeriod,
@@ -184,12 +187,12 @@ func nodeEligible(ctx context.Context, c cache.Cache, name string) bool {
 // Planes is the one list of the node's data planes, in the order every sync runs them: a new
 // plane is added here (and nowhere else in the loop). Each fails alone and reports in its own
 // NodeNetwork condition.
-func Planes(routes agent.RouteSyncer, masq agent.Masquerader, nodeStateFile string, svc agent.ServiceProxy,
+func Planes(routes agent.RouteSyncer, masq agent.Masquerader, nodeStateFile, policySocket string, svc agent.ServiceProxy,
 	policies *agent.PolicyPlane, metrics *agent.Metrics) []agent.Plane {
 	return []agent.Plane{
 		agent.NewRoutesPlane(routes, metrics),
 		agent.NewMasqueradePlane(masq),
-		agent.NewCNIPlane(nodeStateFile),
+		agent.NewCNIPlaneWithAdmission(nodeStateFile, policySocket),
 		agent.NewServicesPlane(svc),
 		policies,
 	}
