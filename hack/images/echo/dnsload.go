@@ -25,6 +25,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
@@ -79,6 +80,11 @@ type dnsLoadReport struct {
 	MaxUs     int64   `json:"maxUs"`
 	// Errors samples the first errors of failed attempts.
 	Errors []string `json:"errors,omitempty"`
+	// SlowBySecond and RefusedBySecond count, by the second of the run a lookup started in, the
+	// lookups that took 5 s or more and those that met a refusal (an ICMP port unreachable):
+	// when the trouble happened, to line up with what the cluster did then.
+	SlowBySecond    map[int]int64 `json:"slowBySecond,omitempty"`
+	RefusedBySecond map[int]int64 `json:"refusedBySecond,omitempty"`
 }
 
 // serveDNSLoad serves /run and /healthz on addr until the process ends.
@@ -135,9 +141,10 @@ type dnsLoadTally struct {
 	latencies                                []time.Duration
 	rcodes                                   map[string]int64
 	errors                                   []string
+	slowBySecond, refusedBySecond            map[int]int64
 }
 
-func (t *dnsLoadTally) add(d time.Duration, attempts int, timeouts int, rcodes []int, err error) {
+func (t *dnsLoadTally) add(second int, d time.Duration, attempts int, timeouts int, refused bool, rcodes []int, err error) {
 	t.lookups.Add(1)
 	if attempts > 1 {
 		t.retried.Add(1)
@@ -152,6 +159,12 @@ func (t *dnsLoadTally) add(d time.Duration, attempts int, timeouts int, rcodes [
 		t.failed.Add(1)
 	}
 	t.latencies = append(t.latencies, d)
+	if d >= dnsLoadTimeout {
+		t.slowBySecond[second]++
+	}
+	if refused {
+		t.refusedBySecond[second]++
+	}
 	for _, rc := range rcodes {
 		t.rcodes[dns.RcodeToString[rc]]++
 	}
@@ -162,7 +175,7 @@ func (t *dnsLoadTally) add(d time.Duration, attempts int, timeouts int, rcodes [
 
 // runDNSLoad starts lookups for req.Duration and reports once every started lookup finished.
 func runDNSLoad(ctx context.Context, req dnsLoadRequest) dnsLoadReport {
-	tally := &dnsLoadTally{rcodes: map[string]int64{}}
+	tally := &dnsLoadTally{rcodes: map[string]int64{}, slowBySecond: map[int]int64{}, refusedBySecond: map[int]int64{}}
 	tokens := make(chan struct{}, req.Workers)
 	ctx, cancel := context.WithTimeout(ctx, req.Duration)
 	defer cancel()
@@ -179,15 +192,17 @@ func runDNSLoad(ctx context.Context, req dnsLoadRequest) dnsLoadReport {
 				if req.Unique {
 					name = fmt.Sprintf("%d-%08x.%s", seq.Add(1), rand.Uint32(), req.Name)
 				}
-				d, attempts, timeouts, rcodes, err := lookup(req.Server, name, req.OnlyA)
-				tally.add(d, attempts, timeouts, rcodes, err)
+				second := int(time.Since(start).Seconds())
+				d, attempts, timeouts, refused, rcodes, err := lookup(req.Server, name, req.OnlyA)
+				tally.add(second, d, attempts, timeouts, refused, rcodes, err)
 			}
 		}()
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
 	rep := dnsLoadReport{Server: req.Server, Seconds: elapsed.Seconds(), Lookups: tally.lookups.Load(), Failed: tally.failed.Load(),
-		Retried: tally.retried.Load(), TimedOut: tally.timedOut.Load(), Slow: tally.slow.Load(), Rcodes: tally.rcodes, Errors: tally.errors}
+		Retried: tally.retried.Load(), TimedOut: tally.timedOut.Load(), Slow: tally.slow.Load(), Rcodes: tally.rcodes, Errors: tally.errors,
+		SlowBySecond: tally.slowBySecond, RefusedBySecond: tally.refusedBySecond}
 	rep.PerSecond = float64(rep.Lookups) / elapsed.Seconds()
 	slices.Sort(tally.latencies)
 	rep.P50us = nearestRank(tally.latencies, 50).Microseconds()
@@ -235,28 +250,35 @@ func pace(ctx context.Context, rate int, tokens chan<- struct{}) {
 }
 
 // lookup makes one glibc-style lookup of name through server and returns its whole duration,
-// the attempts it took, how many attempts timed out, the answers' rcodes, and the last attempt's
-// error when no attempt got every answer.
-func lookup(server, name string, onlyA bool) (time.Duration, int, int, []int, error) {
+// the attempts it took, how many attempts timed out, whether one was refused (ICMP port
+// unreachable), the answers' rcodes, and the last attempt's error when no attempt got every
+// answer.
+func lookup(server, name string, onlyA bool) (time.Duration, int, int, bool, []int, error) {
 	start := time.Now()
-	timeouts := 0
+	timeouts, refused := 0, false
 	var err error
 	for attempt := 1; attempt <= dnsLoadAttempts; attempt++ {
 		var rcodes []int
 		rcodes, err = lookupAttempt(server, name, onlyA)
 		if err == nil {
-			return time.Since(start), attempt, timeouts, rcodes, nil
+			return time.Since(start), attempt, timeouts, refused, rcodes, nil
 		}
 		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
+		switch {
+		case errors.As(err, &ne) && ne.Timeout():
 			timeouts++
-		} else if attempt < dnsLoadAttempts {
-			// A refused or unreachable server answers at once; glibc moves on too, but
-			// pausing keeps a broken path from spinning the worker.
-			time.Sleep(10 * time.Millisecond)
+		case errors.Is(err, syscall.ECONNREFUSED):
+			refused = true
+			fallthrough
+		default:
+			if attempt < dnsLoadAttempts {
+				// A refused or unreachable server answers at once; glibc moves on too, but
+				// pausing keeps a broken path from spinning the worker.
+				time.Sleep(10 * time.Millisecond)
+			}
 		}
 	}
-	return time.Since(start), dnsLoadAttempts, timeouts, nil, err
+	return time.Since(start), dnsLoadAttempts, timeouts, refused, nil, err
 }
 
 // lookupAttempt sends the questions from one new socket and waits for all their answers.
