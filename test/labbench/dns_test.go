@@ -64,7 +64,9 @@ func BenchmarkClusterDNS(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer func() { _ = l.kube.CoreV1().Pods(lab.WorkloadNamespace).Delete(ctx, dnsLoadPod, metav1.DeleteOptions{}) }()
+	defer func() {
+		_ = l.kube.CoreV1().Pods(lab.WorkloadNamespace).Delete(ctx, dnsLoadPod, metav1.DeleteOptions{})
+	}()
 	svc, err := l.kube.CoreV1().Services(dnsKubeDNSNamespace).Get(ctx, dnsKubeDNSService, metav1.GetOptions{})
 	if err != nil {
 		b.Fatal(err)
@@ -114,7 +116,9 @@ func BenchmarkClusterDNS(b *testing.B) {
 	}
 }
 
-func us(n int64) time.Duration { return (time.Duration(n) * time.Microsecond).Round(10 * time.Microsecond) }
+func us(n int64) time.Duration {
+	return (time.Duration(n) * time.Microsecond).Round(10 * time.Microsecond)
+}
 
 // startDNSLoadPod runs the load generator on node and returns its IP once it is ready.
 func startDNSLoadPod(ctx context.Context, l *benchLab, node string) (string, error) {
