@@ -242,7 +242,7 @@ func pace(ctx context.Context, rate int, tokens chan<- struct{}) {
 			// A pacer that was not scheduled for a while does not catch up in one burst: many
 			// clients do not send in step, and a burst of hundreds of questions at once would
 			// overflow CoreDNS' socket buffer, a loss the load made, not the path under test.
-			if burst := max(rate/100, 1); due-sent > burst {
+			if burst := max(rate/20, 1); due-sent > burst {
 				sent = due - burst
 			}
 			for ; sent < due; sent++ {
