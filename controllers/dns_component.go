@@ -3,11 +3,14 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/plexus-net/plexus/api/v1alpha1"
@@ -69,10 +72,25 @@ func dnsPhase(r *ClusterNetworkReconciler, c ManagedComponent) phase {
 		}
 		if foreign := foreignDNSObjects(objs, live); len(foreign) > 0 {
 			s.res.dns = &dnsObservation{Enabled: true, Foreign: foreign}
-			r.Recorder.Eventf(s.cn, nil, corev1.EventTypeWarning, v1.ReasonDNSForeignObject, "ApplyDNS", "%s", foreign[0])
+			prev := meta.FindStatusCondition(s.cn.Status.Conditions, v1.ConditionDNSAvailable)
+			if foreignDNSEventDue(prev, dnsAvailableCondition(s.cn.Generation, *s.res.dns)) {
+				r.Recorder.Eventf(s.cn, nil, corev1.EventTypeWarning, v1.ReasonDNSForeignObject, dnsEventAction, "%s", strings.Join(foreign, "; "))
+			}
 			return nil
 		}
+		before, err := readDNSLiveState(ctx, r.APIReader)
+		if err != nil {
+			return err
+		}
 		applyErr := apply.Reconcile(ctx, r.Client, c.Component, s.cn, objs)
+		if after, err := readDNSLiveState(ctx, r.APIReader); err != nil {
+			// Only the events are lost; observeDNS below reads the same objects and reports.
+			ctrl.LoggerFrom(ctx).V(2).Info("no DNS rollout events this time", "error", err.Error())
+		} else {
+			for _, e := range dnsRolloutEvents(before, after, s.cn.Status.AppliedGeneration) {
+				r.Recorder.Eventf(s.cn, nil, e.Type, e.Reason, dnsEventAction, "%s", e.Message)
+			}
+		}
 		obs, err := observeDNS(ctx, r.APIReader, objs)
 		s.res.dns = &obs
 		if applyErr != nil {

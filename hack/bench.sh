@@ -67,7 +67,11 @@ if [ "$(id -u)" -eq 0 ]; then
     -bench BenchmarkProxyComparison -benchtime 1x -timeout 40m ./test/proxybench/
   policy_bench
   run "Lab, end to end (starts its own 3-node lab; skips if a lab runs): Service created -> reachable from every node, 100 Services (targets p50 <= 200 ms, p99 <= 1 s); node join: Node registered -> Ready and routed from every other node" \
-    -bench . -benchtime 1x -timeout 20m ./test/labbench/
+    -bench 'ServiceProgramming|NodeJoin' -benchtime 1x -timeout 20m ./test/labbench/
+  # Cluster DNS (its own lab run): one pod's lookups through the kube-dns Service next to the same
+  # load sent to a CoreDNS pod directly, cached and uncached names.
+  run "Cluster DNS in the lab (starts its own 3-node lab): lookups/s, p50 and p99 from one pod, through the kube-dns Service vs a CoreDNS pod by its IP (the Service path's cost); cached name vs new names forwarded to the lab's upstream" \
+    -bench ClusterDNS -benchtime 1x -timeout 20m ./test/labbench/
 else
   printf '\n==> [bench] real-kernel benchmarks skipped: they need root (network namespaces)\n'
 fi

@@ -73,7 +73,7 @@ func dnsDeployment(cfg DNSConfig) *appsv1.Deployment {
 					PriorityClassName:             "system-cluster-critical",
 					NodeSelector:                  map[string]string{"kubernetes.io/os": "linux"},
 					Tolerations:                   dnsTolerations(),
-					Affinity:                      dnsAffinity(),
+					Affinity:                      dnsAffinity(replicas, cfg.Nodes),
 					TopologySpreadConstraints:     dnsSpread(),
 					TerminationGracePeriodSeconds: ptr.To[int64](dnsTerminationGrace),
 					SecurityContext: &corev1.PodSecurityContext{
@@ -146,18 +146,29 @@ func dnsTolerations() []corev1.Toleration {
 	}
 }
 
-// dnsAffinity prefers, but does not require, one replica per node: a required rule would leave
-// the rollout's surge pod unschedulable when there are as many replicas as nodes, and with
-// maxUnavailable 0 the rollout would then never finish.
-func dnsAffinity() *corev1.Affinity {
+// dnsAffinity keeps CoreDNS replicas on different nodes, so that losing one node never takes
+// cluster DNS away with it.
+//
+// Topology spread alone (dnsSpread) is a preference: the scheduler weighs it against everything
+// else, and replicas created while only one node is Ready (a cluster coming up, a node rebooting)
+// all land on that node and stay there, since nothing reschedules running pods. So when there are
+// more nodes than replicas the rule is required: a replica that cannot get a node of its own
+// waits Pending until one is Ready, which is what we want. It is strictly more: a rollout surges
+// one new pod (maxSurge 1, maxUnavailable 0) before an old one goes, and that pod needs a node of
+// its own too; with exactly as many nodes as replicas (or fewer) a required rule would leave it
+// unschedulable and the rollout stuck forever, so there the rule stays a preference.
+func dnsAffinity(replicas, nodes int32) *corev1.Affinity {
+	term := corev1.PodAffinityTerm{
+		LabelSelector: &metav1.LabelSelector{MatchLabels: dnsSelector()},
+		TopologyKey:   corev1.LabelHostname,
+	}
+	if nodes > replicas {
+		return &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
+			RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{term},
+		}}
+	}
 	return &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
-		PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{
-			Weight: 100,
-			PodAffinityTerm: corev1.PodAffinityTerm{
-				LabelSelector: &metav1.LabelSelector{MatchLabels: dnsSelector()},
-				TopologyKey:   corev1.LabelHostname,
-			},
-		}},
+		PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{Weight: 100, PodAffinityTerm: term}},
 	}}
 }
 

@@ -164,3 +164,28 @@ func find[T client.Object](t *testing.T, objs []client.Object) T {
 	t.Fatalf("no %T rendered", zero)
 	return zero
 }
+
+// TestDNSAntiAffinity: a replica per node is required while there is a spare node for the
+// rollout's surge pod, and only preferred when there is not (the rollout could never finish).
+func TestDNSAntiAffinity(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		replicas, nodes int32
+		required        bool
+	}{
+		{"more nodes than replicas: required", 2, 3, true},
+		{"as many nodes as replicas: preferred, or the surge pod never schedules", 3, 3, false},
+		{"fewer nodes than replicas: preferred", 5, 2, false},
+		{"no nodes known yet: preferred", 1, 0, false},
+	} {
+		d := dnsDeployment(dnsConfig([]v1.IPFamily{v1.IPv4}, tc.nodes, func(s *v1.ClusterNetworkSpec) {
+			s.DNS = &v1.DNS{Replicas: ptr.To(tc.replicas)}
+		}))
+		anti := d.Spec.Template.Spec.Affinity.PodAntiAffinity
+		gotRequired := len(anti.RequiredDuringSchedulingIgnoredDuringExecution) == 1 && len(anti.PreferredDuringSchedulingIgnoredDuringExecution) == 0
+		gotPreferred := len(anti.PreferredDuringSchedulingIgnoredDuringExecution) == 1 && len(anti.RequiredDuringSchedulingIgnoredDuringExecution) == 0
+		if gotRequired != tc.required || gotPreferred == tc.required {
+			t.Errorf("%s: anti-affinity %+v", tc.name, anti)
+		}
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -40,13 +42,15 @@ func RESTConfig(kubeconfig string) (*rest.Config, error) {
 // NewClient returns a client that knows the Plexus types.
 func NewClient(cfg *rest.Config) (client.Client, error) {
 	s := runtime.NewScheme()
-	if err := v1.AddToScheme(s); err != nil {
-		return nil, err
+	for _, add := range []func(*runtime.Scheme) error{v1.AddToScheme, corev1.AddToScheme, appsv1.AddToScheme} {
+		if err := add(s); err != nil {
+			return nil, err
+		}
 	}
 	return client.New(cfg, client.Options{Scheme: s})
 }
 
-// Fetch reads the ClusterNetwork "default" and every NodeNetwork. A missing ClusterNetwork gives a
+// Fetch reads the ClusterNetwork "default", every NodeNetwork and the cluster DNS objects. A missing ClusterNetwork gives a
 // Snapshot with a nil Cluster (Format and Verdict say so); a missing CRD is an error naming it.
 func Fetch(ctx context.Context, c client.Reader, now time.Time) (Snapshot, error) {
 	s := Snapshot{Now: now}
@@ -66,5 +70,8 @@ func Fetch(ctx context.Context, c client.Reader, now time.Time) (Snapshot, error
 		return s, fmt.Errorf("list NodeNetworks: %w", err)
 	}
 	s.Nodes = nns.Items
+	if cn != nil {
+		s.DNS = fetchDNS(ctx, c)
+	}
 	return s, nil
 }

@@ -29,6 +29,8 @@ type Snapshot struct {
 	Nodes []v1.NodeNetwork
 	// Now is when the snapshot was read; ages are relative to it.
 	Now time.Time
+	// DNS is the cluster DNS as read from its objects; nil leaves its block out.
+	DNS *DNS
 }
 
 // Verdict says whether the cluster network is Ready and, when it is not, why, in one line.
@@ -87,6 +89,10 @@ func Format(w io.Writer, s Snapshot) {
 	fmt.Fprintln(w)
 	FormatEffective(w, cn)
 	fmt.Fprintln(w)
+	if s.DNS != nil {
+		FormatDNS(w, cn, s.DNS)
+		fmt.Fprintln(w)
+	}
 	FormatNodes(w, s.Nodes, st.AppliedGeneration)
 	fmt.Fprintln(w)
 	if ok, why := Verdict(s); ok {

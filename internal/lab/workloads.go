@@ -224,7 +224,8 @@ func hostPort(ip string, port int) string { return net.JoinHostPort(ip, strconv.
 
 // PrintMatrix probes and prints the connectivity matrix: every echo pod to every other echo pod
 // (each address family), to the echo ClusterIPs and to the kubernetes Service VIP; every node to
-// the NodePort on every node. It returns the number of failed cells.
+// the NodePort on every node; then the DNS rows (summary_dns.go). It returns the number of failed
+// cells.
 func (c Config) PrintMatrix() (int, error) {
 	m, err := c.gatherMatrix()
 	if err != nil {
@@ -336,7 +337,12 @@ func (c Config) PrintMatrix() (int, error) {
 		}
 	}
 	fmt.Fprintf(c.Out, "%d of %d cells ✓\n", len(cells)-failed, len(cells))
-	return failed, nil
+	dnsFailed, err := c.printDNSMatrix(m)
+	if err != nil {
+		fmt.Fprintf(c.Out, "\nDNS: %v\n", err)
+		dnsFailed = 1
+	}
+	return failed + dnsFailed, nil
 }
 
 func family(ip string) string {

@@ -31,14 +31,23 @@ func changedPorts(prev, next proxy.Model, c proxy.Changes, fn func(old, cur *pro
 	}
 }
 
-// targets returns the endpoints a port sends any traffic to.
+// targets returns the endpoints that still answer a port's existing flows:
+// every serving one, whether or not it gets new flows. A terminating pod
+// that still serves (CoreDNS in its lameduck) leaves the endpoints new
+// flows are balanced to at once, but its conntrack entries must stay until
+// it stops serving: flushing them then would drop the replies to questions
+// it already took (a reply arriving after its entry is gone is not
+// un-NATed, and the client's socket, connected to the VIP, discards it:
+// the 5 s DNS timeout). Traffic policies and topology narrow only new
+// flows, so they do not narrow this either (kube-proxy's conntrack cleanup
+// keeps the entries of every serving endpoint the same way).
 func targets(sp *proxy.ServicePort) map[netip.AddrPort]bool {
 	out := map[netip.AddrPort]bool{}
 	if sp == nil {
 		return out
 	}
-	for _, list := range [][]proxy.Endpoint{sp.ClusterEndpoints, sp.ExternalEndpoints} {
-		for _, e := range list {
+	for _, e := range sp.Endpoints {
+		if e.Ready || e.Serving {
 			out[e.AddrPort()] = true
 		}
 	}

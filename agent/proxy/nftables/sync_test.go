@@ -262,6 +262,43 @@ func TestUDPConntrackFlush(t *testing.T) {
 	}
 }
 
+// TestUDPConntrackKeptWhileTerminatingEndpointServes: an endpoint that
+// terminates but still serves gets no new flows, yet keeps its conntrack
+// entries (the replies to questions it took must reach their clients);
+// they are flushed once it stops serving, and when it leaves the slice.
+func TestUDPConntrackKeptWhileTerminatingEndpointServes(t *testing.T) {
+	for _, gone := range []struct {
+		name string
+		set  func(s *discoveryv1.EndpointSlice)
+	}{
+		{"stops serving", func(s *discoveryv1.EndpointSlice) { s.Endpoints[1].Conditions.Serving = ptr.To(false) }},
+		{"leaves the slice", func(s *discoveryv1.EndpointSlice) { s.Endpoints = s.Endpoints[:1] }},
+	} {
+		fake := knftables.NewFake(TableFamily, TableName)
+		ct := &FakeConntrack{}
+		p := New(fake, WithConntrack(ct))
+		w := scenario()
+		syncFake(t, p, w.model())
+		var dns *discoveryv1.EndpointSlice
+		for _, sl := range w.slices {
+			if sl.Name == "dns-1" {
+				dns = sl
+			}
+		}
+		// The remote endpoint: the local one stays the only one of internalTrafficPolicy Local.
+		dns.Endpoints[1].Conditions = discoveryv1.EndpointConditions{Ready: ptr.To(false), Serving: ptr.To(true), Terminating: ptr.To(true)}
+		syncFake(t, p, w.model())
+		if len(ct.Cleared) != 0 {
+			t.Fatalf("%s: a terminating endpoint that still serves had its conntrack cleared: %v", gone.name, ct.Cleared)
+		}
+		gone.set(dns)
+		syncFake(t, p, w.model())
+		if want := []string{"10.96.0.53:53->10.244.2.9"}; !slices.Equal(ct.Cleared, want) {
+			t.Errorf("%s: conntrack cleared %v, want %v", gone.name, ct.Cleared, want)
+		}
+	}
+}
+
 // TestAffinityFlushedWhenEndpointGoes: losing an endpoint of an affinity
 // Service empties the affinity map in the same transaction, so no client
 // stays pinned to an endpoint that is gone.

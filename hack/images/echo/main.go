@@ -22,7 +22,11 @@ func main() {
 	webhookAddr := flag.String("webhook", "", "HTTPS listen address of the admission webhook /validate (empty: off)")
 	certFile := flag.String("tls-cert", "", "the webhook's certificate (PEM)")
 	keyFile := flag.String("tls-key", "", "the webhook's private key (PEM)")
+	dnsLoadAddr := flag.String("dnsload", "", "HTTP listen address of the DNS load generator (dnsload.go); when set, echo runs only that")
 	flag.Parse()
+	if *dnsLoadAddr != "" {
+		log.Fatal(serveDNSLoad(*dnsLoadAddr))
+	}
 	host, _ := os.Hostname()
 	if *tcpAddr != "" {
 		l, err := net.Listen("tcp", *tcpAddr)
