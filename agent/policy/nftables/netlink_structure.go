@@ -42,7 +42,7 @@ const (
 // netlinkOp is one request of a structural transaction.
 type netlinkOp struct {
 	kind  opKind
-	name  string // counter, set or chain
+	name  string    // counter, set or chain
 	set   *gnft.Set // opAddSet
 	elems []gnft.SetElement
 	exprs []expr.Any
@@ -193,9 +193,9 @@ var setKeyTypes = func() map[string]gnft.SetDatatype {
 		return t
 	}
 	return map[string]gnft.SetDatatype{
-		famV4.addr: gnft.TypeIPAddr,
-		famV6.addr: gnft.TypeIP6Addr,
-		portSetType: concat(gnft.TypeInetProto, gnft.TypeInetService),
+		famV4.addr:          gnft.TypeIPAddr,
+		famV6.addr:          gnft.TypeIP6Addr,
+		portSetType:         concat(gnft.TypeInetProto, gnft.TypeInetService),
 		namedSetType(famV4): concat(gnft.TypeIPAddr, gnft.TypeInetProto, gnft.TypeInetService),
 		namedSetType(famV6): concat(gnft.TypeIP6Addr, gnft.TypeInetProto, gnft.TypeInetService),
 	}
