@@ -37,10 +37,11 @@ type Option func(*Enforcer)
 // what netlink cannot encode.
 func WithNetlink(nl *Netlink) Option { return func(e *Enforcer) { e.nl = nl } }
 
-// maxNetlinkChanges bounds the element changes of one netlink transaction:
-// it goes to the kernel in one sendmsg, which must fit the socket's send
-// buffer (208 KiB by default; a verdict map element with its chain name
-// takes ≈100 bytes); larger element-only changes go through nft.
+// maxNetlinkChanges bounds the element changes of one element-only
+// netlink transaction (and of each of buildFresh's): it goes to the kernel
+// in one sendmsg, which must fit the socket's send buffer (a verdict map
+// element with its chain name takes ≈100 bytes); larger element-only
+// changes go through structureDiff, within its own bounds.
 const maxNetlinkChanges = 1024
 
 // New returns an Enforcer writing through nft (knftables.New(TableFamily,
