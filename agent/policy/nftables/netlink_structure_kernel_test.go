@@ -180,3 +180,67 @@ func ruleBytecode(t *testing.T, ns *testnet.Netns) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// TestKernelNetlinkFailureRebuilds: when a structural netlink transaction
+// fails (here the table was changed behind the agent's back: the stamp
+// element it deletes is gone), the kernel applies none of it, Sync says
+// so, and the next sync rebuilds the table through nft.
+func TestKernelNetlinkFailureRebuilds(t *testing.T) {
+	testnet.RequireRoot(t)
+	model := func(port int) *policy.Model {
+		return policy.Compile(policy.Input{NodeName: pt.NodeName, NodeIPs: pt.NodeIPs(), Pods: pt.Pods(), Namespaces: pt.Namespaces(), Policies: everyShape(port)})
+	}
+	ns := testnet.NewNetns(t, "nlfail")
+	var e *Enforcer
+	err := ns.Do(func() error {
+		nft, err := NewNFTables()
+		if err != nil {
+			return err
+		}
+		nl, err := NewNetlink()
+		if err != nil {
+			return err
+		}
+		t.Cleanup(func() { _ = nl.Close() })
+		e = New(nft, WithNetlink(nl))
+		_, err = e.Sync(context.Background(), model(80), false)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Exec(t, "nft", "flush", "set", string(TableFamily), TableName, setStamp)
+	before := normalizedRuleset(t, ns)
+	sync := func() error {
+		return ns.Do(func() error { _, err := e.Sync(context.Background(), model(81), false); return err })
+	}
+	tried := e.structureWrites
+	if err := sync(); err == nil || e.prev != nil || e.structureWrites != tried+1 {
+		t.Fatalf("the failed netlink transaction (tried: %v) reported %v (state kept: %v)", e.structureWrites > tried, err, e.prev != nil)
+	}
+	if after := normalizedRuleset(t, ns); after != before {
+		t.Errorf("a failed transaction changed the table:\n%s", lineDiff(strings.Split(before, "\n"), strings.Split(after, "\n")))
+	}
+	structural := e.structureWrites
+	if err := sync(); err != nil {
+		t.Fatalf("the rebuild failed: %v", err)
+	}
+	if e.structureWrites != structural {
+		t.Error("the rebuild went through netlink, not nft")
+	}
+	viaNFT := testnet.NewNetns(t, "nftfail")
+	err = viaNFT.Do(func() error {
+		nft, err := NewNFTables()
+		if err != nil {
+			return err
+		}
+		_, err = New(nft).Sync(context.Background(), model(81), false)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := normalizedRuleset(t, ns), normalizedRuleset(t, viaNFT); got != want {
+		t.Errorf("the rebuilt table differs from nft's:\n%s", lineDiff(strings.Split(want, "\n"), strings.Split(got, "\n")))
+	}
+}
