@@ -21,8 +21,10 @@ type Enforcer struct {
 	// prev is what the last successful write left in the table; nil
 	// forces a full rebuild (start-up, after a failure).
 	prev *state
-	// netlinkWrites counts the writes that went through nl (for tests).
-	netlinkWrites int
+	// netlinkWrites counts the writes that went through nl, and
+	// structureWrites those of them that changed more than elements
+	// (for tests).
+	netlinkWrites, structureWrites int
 }
 
 var _ policy.Enforcer = &Enforcer{}
@@ -30,13 +32,16 @@ var _ policy.Enforcer = &Enforcer{}
 // Option configures an Enforcer.
 type Option func(*Enforcer)
 
-// WithNetlink writes element-only changes through nl (see Netlink).
+// WithNetlink writes incremental changes through nl (see Netlink and
+// structureDiff); nft writes full syncs, the cold build's structure and
+// what netlink cannot encode.
 func WithNetlink(nl *Netlink) Option { return func(e *Enforcer) { e.nl = nl } }
 
-// maxNetlinkChanges bounds the element changes of one netlink transaction:
-// it goes to the kernel in one sendmsg, which must fit the socket's send
-// buffer (208 KiB by default; a verdict map element with its chain name
-// takes ≈100 bytes); larger element-only changes go through nft.
+// maxNetlinkChanges bounds the element changes of one element-only
+// netlink transaction (and of each of buildFresh's): it goes to the kernel
+// in one sendmsg, which must fit the socket's send buffer (a verdict map
+// element with its chain name takes ≈100 bytes); larger element-only
+// changes go through structureDiff, within its own bounds.
 const maxNetlinkChanges = 1024
 
 // New returns an Enforcer writing through nft (knftables.New(TableFamily,
@@ -64,11 +69,12 @@ func (e *Enforcer) Sync(ctx context.Context, m *policy.Model, fullSync bool) (po
 	var res policy.SyncResult
 	res.Objects, res.Rules, res.Elements = next.counts()
 	if !fullSync && e.prev != nil && e.nl != nil {
-		if msgs, ok := netlinkDiff(e.prev, next); ok {
-			if len(msgs) == 0 {
+		send, ok := e.netlinkWrite(next)
+		if ok {
+			if send == nil {
 				return res, nil
 			}
-			if err := e.nl.send(msgs); err != nil {
+			if err := send(); err != nil {
 				e.prev = nil
 				return res, fmt.Errorf("program NetworkPolicy table %s: %w", TableName, err)
 			}
@@ -105,6 +111,25 @@ func (e *Enforcer) Sync(ctx context.Context, m *policy.Model, fullSync bool) (po
 	e.prev = next
 	res.Wrote = true
 	return res, nil
+}
+
+// netlinkWrite returns the write of the diff from e.prev to next through
+// netlink (nil when there is nothing to write); ok false when nft must
+// write it. Element-only diffs take the element writer; anything else
+// (a policy added, changed or deleted) one structural transaction.
+func (e *Enforcer) netlinkWrite(next *state) (send func() error, ok bool) {
+	if msgs, ok := netlinkDiff(e.prev, next); ok {
+		if len(msgs) == 0 {
+			return nil, true
+		}
+		return func() error { return e.nl.send(msgs) }, true
+	}
+	ops, ok := structureDiff(e.prev, next)
+	if !ok {
+		return nil, false
+	}
+	e.structureWrites++
+	return func() error { return e.nl.apply(ops) }, true
 }
 
 // kernelHolds reports whether the table in the kernel carries next's stamp

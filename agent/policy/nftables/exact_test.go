@@ -111,7 +111,7 @@ add element inet plexus-policy ingress-pods-v6 { fd01::3 : goto <ingress:c/all> 
 				pt.In(nil, pt.Port(tcp, 80), pt.PortRange(tcp, 81, 90), pt.Port(sctp, 9), pt.ProtoOnly(udp), pt.PortRange(sctp, 100, 200))), nil)},
 			want: `
 add chain inet plexus-policy np/c/ports/ingress
-add set inet plexus-policy <ports:[tcp/80-90 udp/0-65535 sctp/9 sctp/100-200]> { typeof meta l4proto . th dport ; flags interval ; }
+add set inet plexus-policy <ports:[tcp/80-90 udp/0-65535 sctp/9 sctp/100-200]> { type inet_proto . inet_service ; flags interval ; }
 add element inet plexus-policy <ports:[tcp/80-90 udp/0-65535 sctp/9 sctp/100-200]> { tcp . 80-90 }
 add element inet plexus-policy <ports:[tcp/80-90 udp/0-65535 sctp/9 sctp/100-200]> { udp . 0-65535 }
 add element inet plexus-policy <ports:[tcp/80-90 udp/0-65535 sctp/9 sctp/100-200]> { sctp . 9 }
@@ -133,9 +133,9 @@ add element inet plexus-policy ingress-pods-v6 { fd01::3 : goto <ingress:c/ports
 add chain inet plexus-policy np/a/web/ingress
 add set inet plexus-policy <pods:in:a/pods:app=y;ns:team=b/pods:>-v4 { type ipv4_addr ; }
 add set inet plexus-policy <pods:in:a/pods:app=y;ns:team=b/pods:>-v6 { type ipv6_addr ; }
-add set inet plexus-policy <ports:[tcp/80]> { typeof meta l4proto . th dport ; flags interval ; }
-add set inet plexus-policy np/a/web/ingress/0/named-v4 { typeof ip daddr . meta l4proto . th dport ; }
-add set inet plexus-policy np/a/web/ingress/0/named-v6 { typeof ip6 daddr . meta l4proto . th dport ; }
+add set inet plexus-policy <ports:[tcp/80]> { type inet_proto . inet_service ; flags interval ; }
+add set inet plexus-policy np/a/web/ingress/0/named-v4 { type ipv4_addr . inet_proto . inet_service ; }
+add set inet plexus-policy np/a/web/ingress/0/named-v6 { type ipv6_addr . inet_proto . inet_service ; }
 add element inet plexus-policy <pods:in:a/pods:app=y;ns:team=b/pods:>-v4 { 10.1.0.2 }
 add element inet plexus-policy <pods:in:a/pods:app=y;ns:team=b/pods:>-v4 { 10.2.0.1 }
 add element inet plexus-policy <pods:in:a/pods:app=y;ns:team=b/pods:>-v6 { fd01::2 }
@@ -166,9 +166,9 @@ add element inet plexus-policy ingress-pods-v6 { fd01::1 : goto <ingress:a/web> 
 add chain inet plexus-policy np/c/out/egress
 add set inet plexus-policy <blocks:block:2001:db8::/64!2001:db8::80/121;block:203.0.113.0/24!203.0.113.128/25>-v4 { type ipv4_addr ; flags interval ; }
 add set inet plexus-policy <blocks:block:2001:db8::/64!2001:db8::80/121;block:203.0.113.0/24!203.0.113.128/25>-v6 { type ipv6_addr ; flags interval ; }
-add set inet plexus-policy <ports:[udp/53-60]> { typeof meta l4proto . th dport ; flags interval ; }
-add set inet plexus-policy <named:any|[{TCP http}]>-v4 { typeof ip daddr . meta l4proto . th dport ; }
-add set inet plexus-policy <named:any|[{TCP http}]>-v6 { typeof ip6 daddr . meta l4proto . th dport ; }
+add set inet plexus-policy <ports:[udp/53-60]> { type inet_proto . inet_service ; flags interval ; }
+add set inet plexus-policy <named:any|[{TCP http}]>-v4 { type ipv4_addr . inet_proto . inet_service ; }
+add set inet plexus-policy <named:any|[{TCP http}]>-v6 { type ipv6_addr . inet_proto . inet_service ; }
 add element inet plexus-policy <blocks:block:2001:db8::/64!2001:db8::80/121;block:203.0.113.0/24!203.0.113.128/25>-v4 { 203.0.113.0/25 }
 add element inet plexus-policy <blocks:block:2001:db8::/64!2001:db8::80/121;block:203.0.113.0/24!203.0.113.128/25>-v6 { 2001:db8::/121 }
 add element inet plexus-policy <blocks:block:2001:db8::/64!2001:db8::80/121;block:203.0.113.0/24!203.0.113.128/25>-v6 { 2001:db8::100-2001:db8::ffff:ffff:ffff:ffff }

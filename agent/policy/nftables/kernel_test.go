@@ -38,7 +38,9 @@ func TestKernelTruthTable(t *testing.T) {
 		name     string
 		policies []*networkingv1.NetworkPolicy
 		// relabel replaces app labels; elementsOnly says the step from
-		// the case before changes only elements (written through netlink).
+		// the case before changes only elements (the element writer);
+		// every other step but the first (nft builds the table) is one
+		// structural netlink transaction.
 		relabel      map[string]string
 		elementsOnly bool
 	}{
@@ -49,7 +51,7 @@ func TestKernelTruthTable(t *testing.T) {
 		{name: "y relabelled: no peer any more", policies: []*networkingv1.NetworkPolicy{webFromY},
 			relabel: map[string]string{"a/y": "other"}, elementsOnly: true},
 		{name: "y relabelled back", policies: []*networkingv1.NetworkPolicy{webFromY}, elementsOnly: true},
-		// The policy then selects no local pod: its objects go (nft).
+		// The policy then selects no local pod: its objects go.
 		{name: "x relabelled: no longer selected", policies: []*networkingv1.NetworkPolicy{webFromY},
 			relabel: map[string]string{"a/x": "other"}},
 		{name: "a from namespace b on UDP 81, from c's pods on any port", policies: []*networkingv1.NetworkPolicy{
@@ -76,10 +78,15 @@ func TestKernelTruthTable(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			m := policy.Compile(l.inputRelabelled(tc.relabel, tc.policies...))
-			before := l.enf.netlinkWrites
+			first := l.enf.prev == nil
+			writes, structural := l.enf.netlinkWrites, l.enf.structureWrites
 			l.sync(t, m)
-			if viaNetlink := l.enf.netlinkWrites > before; viaNetlink != tc.elementsOnly {
-				t.Errorf("written through netlink: %v, want %v", viaNetlink, tc.elementsOnly)
+			switch {
+			case first:
+			case l.enf.netlinkWrites != writes+1:
+				t.Errorf("not written through netlink")
+			case (l.enf.structureWrites > structural) == tc.elementsOnly:
+				t.Errorf("structural netlink transaction: %v, want %v", l.enf.structureWrites > structural, !tc.elementsOnly)
 			}
 			l.checkMatrix(t, m)
 		})

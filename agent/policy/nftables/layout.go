@@ -11,10 +11,19 @@ import (
 
 // layoutVersion is part of the stamp's digest: a newer agent with another
 // rule layout rebuilds the table an older one left.
-const layoutVersion = "plexus-policy/v1"
+const layoutVersion = "plexus-policy/v2"
 
-// portKey is the key of numbered-port sets.
+// portKey is what a rule looks up in a numbered-port set.
 const portKey = "meta l4proto . th dport"
+
+// portSetType is the key type of numbered-port sets. Sets are declared by
+// `type`, not `typeof`: nft keeps a typeof expression in the set's user
+// data, which a set declared through netlink would lack, and the two
+// would print differently; the rules print the same either way.
+const portSetType = "inet_proto . inet_service"
+
+// namedSetType is the key type of named-port sets of family f.
+func namedSetType(f fam) string { return f.addr + " . " + portSetType }
 
 // ndTypes are the ICMPv6 neighbour discovery messages always accepted.
 const ndTypes = "{ nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert }"
@@ -129,7 +138,7 @@ func addPolicy(s *state, p *policy.Policy, d policy.Direction) {
 		}
 		if len(r.Ports) > 0 {
 			names.ports = portsSetName(r.Ports)
-			if s.addSetOnce(names.ports, &set{typ: portKey, typeOf: true, interval: true}) {
+			if s.addSetOnce(names.ports, &set{typ: portSetType, interval: true}) {
 				for _, pr := range r.Ports {
 					port := itoa(int(pr.First))
 					if pr.Last != pr.First {
@@ -143,7 +152,7 @@ func addPolicy(s *state, p *policy.Policy, d policy.Direction) {
 			names.named = namedSetName(p.Key, d, r)
 			fresh := false
 			for _, f := range fams {
-				fresh = s.addSetOnce(f.name(names.named), &set{typ: f.ip + " daddr . " + portKey, typeOf: true}) || fresh
+				fresh = s.addSetOnce(f.name(names.named), &set{typ: namedSetType(f)}) || fresh
 			}
 			if fresh {
 				for _, ap := range r.NamedPorts {
