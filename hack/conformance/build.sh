@@ -76,4 +76,8 @@ for t in "${targets[@]}"; do
   echo "$want" > "$stamp"
   step "($i/$n) $t built in $(( $(date +%s) - start ))s"
 done
+# agnhost's porter serves TLS with the test certificate its image carries at /localhost.crt and
+# /localhost.key (the proxy specs read through it); the images take them from here.
+kdir=$(cd "$here" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)
+install -m 0644 "$kdir/test/images/agnhost/porter/localhost.crt" "$kdir/test/images/agnhost/porter/localhost.key" "$cache/bin/"
 echo "$cache"

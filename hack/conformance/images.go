@@ -21,8 +21,8 @@ type testImage struct {
 
 // testImages are the images the [sig-network] [Conformance] specs of v1.37.2 run, built here from
 // the module's agnhost, the lab's pause and Debian's packages (see the README's Conformance section):
-//   - agnhost: the upstream command plus the tools the specs call in its containers (sh and the
-//     coreutils from busybox, dig, nc, curl, getent);
+//   - agnhost: the upstream command plus the tools the specs call in its containers (dash as sh,
+//     the coreutils from busybox, dig, OpenBSD's nc, curl, getent);
 //   - busybox: Debian's busybox-static with every applet linked, as upstream;
 //   - nginx: the endpoints specs only need a container that runs and serves HTTP on port 80, so
 //     agnhost's test-webserver does that;
@@ -38,7 +38,7 @@ var testImages = []testImage{
 
 // machineFiles says where the images' inputs are on this machine.
 type machineFiles struct {
-	agnhost string // the agnhost command hack/conformance/build.sh built
+	agnhost string // the agnhost command hack/conformance/build.sh built, its test certificate beside it
 	pause   string // the lab's pause program
 	etcDir  string // a folder for the small configuration files the images carry
 }
@@ -153,8 +153,15 @@ func nsswitch(m machineFiles) (lab.ImageFile, error) {
 	return lab.ImageFile{Src: p, Dst: "/etc/nsswitch.conf", Mode: 0o644}, nil
 }
 
+// agnhostImage: /bin/sh is dash, not busybox, because Debian's static busybox runs its own applet
+// for a command name before it looks at PATH: its nc lacks the -u, -v and -t the specs pass to
+// OpenBSD's nc (Alpine's sh, upstream's, looks at PATH).
 func agnhostImage(m machineFiles) (lab.ExtraImage, error) {
 	files, links, err := busyboxFiles()
+	if err != nil {
+		return lab.ExtraImage{}, err
+	}
+	sh, err := program("/usr/bin/dash", "/bin/sh")
 	if err != nil {
 		return lab.ExtraImage{}, err
 	}
@@ -162,11 +169,16 @@ func agnhostImage(m machineFiles) (lab.ExtraImage, error) {
 	if err != nil {
 		return lab.ExtraImage{}, err
 	}
+	tools = append(tools, sh...)
 	ns, err := nsswitch(m)
 	if err != nil {
 		return lab.ExtraImage{}, err
 	}
 	files = append(append(files, tools...), ns, lab.ImageFile{Src: m.agnhost, Dst: "/agnhost", Mode: 0o755})
+	// porter's TLS ports read these from its working folder, /, as in the upstream image.
+	for _, f := range []string{"localhost.crt", "localhost.key"} {
+		files = append(files, lab.ImageFile{Src: filepath.Join(filepath.Dir(m.agnhost), f), Dst: "/" + f, Mode: 0o644})
+	}
 	return lab.ExtraImage{Files: files, Links: links, Entrypoint: []string{"/agnhost"}, Cmd: []string{"pause"}}, nil
 }
 
