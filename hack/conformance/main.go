@@ -4,7 +4,7 @@
 // one summary line, `conformance: N/M passed (T s)`. `make conformance` builds what it needs
 // (hack/conformance/build.sh) and runs it under a lock of its own.
 //
-//	conformance [-procs 4] [-focus RE] [-nodes 3] [-keep] [-dry-run]
+//	conformance [-procs 6] [-focus RE] [-nodes 3] [-keep] [-dry-run]
 //
 // The lab is the one called conformance in slot 5 (namespaces plexus-conformance-*, underlay
 // 10.99.5.0/24); it is torn down after the run, also when the run fails or is interrupted (unless
@@ -63,7 +63,7 @@ func parseFlags() options {
 	var o options
 	flag.StringVar(&o.repo, "repo", ".", "the Plexus checkout")
 	flag.StringVar(&o.focus, "focus", defaultFocus, "regular expression selecting the specs by full name")
-	flag.IntVar(&o.procs, "procs", 4, "parallel ginkgo processes (specs marked Serial run alone, at the end)")
+	flag.IntVar(&o.procs, "procs", 6, "parallel ginkgo processes (specs marked Serial run alone, at the end)")
 	flag.IntVar(&o.nodes, "nodes", 3, "lab nodes")
 	flag.DurationVar(&o.timeout, "timeout", 2*time.Hour, "ginkgo's limit for the whole run")
 	flag.BoolVar(&o.keep, "keep", false, "leave the lab up after the run (plexusctl lab down -name conformance -slot 5 removes it)")
