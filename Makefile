@@ -10,6 +10,10 @@ K8S_VERSION := v1.37.2
 CACHE_HOME := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)
 CONTROLPLANE_DIR := $(CACHE_HOME)/plexus/controlplane/$(K8S_VERSION)
 TEST_TIMEOUT ?= 45m
+CONFORMANCE_DIR := $(CACHE_HOME)/plexus/conformance/$(K8S_VERSION)
+# The conformance lab (slot 5) is one per machine: runs queue on this lock.
+CONFORMANCE_LOCK ?= /tmp/plx/conf.lock
+CONFORMANCE_ARGS ?=
 
 .PHONY: help
 help: ## List the targets.
@@ -31,8 +35,17 @@ test: require-root deps generate manifests verify-bundle verify-no-test-code con
 	PLEXUS_REQUIRE_IPVS_VM=1 KUBEBUILDER_ASSETS=$(CONTROLPLANE_DIR) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v -e '/test/e2e$$' -e '/internal/lab$$')
 	@echo "==> [test] the lab's own tests and the e2e suite, one at a time (each starts a lab of its own, beside a running make lab)"
 	PLEXUS_REQUIRE_LAB=1 KUBEBUILDER_ASSETS=$(CONTROLPLANE_DIR) $(GO) test -count=1 -p 1 -timeout $(TEST_TIMEOUT) ./internal/lab/ ./test/e2e/
+	@echo "==> [test] the upstream [sig-network] [Conformance] specs (make conformance)"
+	@$(MAKE) --no-print-directory conformance
 
 ##@ Steps
+
+.PHONY: conformance
+conformance: require-root deps ## Upstream e2e v1.37.2 [sig-network] [Conformance] specs on a lab of their own; prints the pass list.
+	@hack/conformance/build.sh >/dev/null
+	@$(GO) build -o $(CONFORMANCE_DIR)/bin/conformance ./hack/conformance
+	@mkdir -p $(dir $(CONFORMANCE_LOCK))
+	@flock $(CONFORMANCE_LOCK) $(CONFORMANCE_DIR)/bin/conformance -repo $(CURDIR) $(CONFORMANCE_ARGS)
 
 .PHONY: deps
 deps: ## Install the Debian packages tests need (nftables, iproute2, ...), if missing.

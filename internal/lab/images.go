@@ -44,12 +44,19 @@ type imageFile struct {
 	Mode     int64
 }
 
-// imageSpec describes one lab image.
+// imageLink is a symbolic link in an image (busybox's applets, for instance).
+type imageLink struct {
+	Dst, Target string
+}
+
+// imageSpec describes one lab image. Links never replace a file of the same path.
 type imageSpec struct {
 	Ref        string
 	File       string
 	Files      []imageFile
+	Links      []imageLink
 	Entrypoint []string
+	Cmd        []string
 }
 
 func (c Config) imageDir() string { return filepath.Join(c.CacheDir, "images") }
@@ -67,13 +74,13 @@ func (c Config) imageSpecs() ([]imageSpec, error) {
 		return nil, err
 	}
 	nft = append(nft, ct...)
-	return []imageSpec{
+	return append([]imageSpec{
 		{Ref: OperatorImage, File: "plexus-operator.tar", Files: []imageFile{exe("plexus-operator")}, Entrypoint: []string{"/plexus-operator"}},
 		{Ref: AgentImage, File: "plexus-agent.tar", Files: append([]imageFile{exe("plexus-agent"), exe("plexus-cni")}, nft...), Entrypoint: []string{"/plexus-agent"}},
 		{Ref: SandboxImage, File: "pause.tar", Files: []imageFile{exe("pause")}, Entrypoint: []string{"/pause"}},
 		{Ref: EchoImage, File: "echo.tar", Files: []imageFile{exe("echo")}, Entrypoint: []string{"/echo"}},
 		c.dnsImageSpec(),
-	}, nil
+	}, c.extraImageSpecs()...), nil
 }
 
 var lddPath = regexp.MustCompile(`(?:=>\s*)?(/\S+)\s+\(0x`)
@@ -125,6 +132,9 @@ func buildImage(out string, s imageSpec) (bool, error) {
 	contents := map[string][]byte{}
 	h := sha256.New()
 	fmt.Fprintf(h, "%s %v\n", s.Ref, s.Entrypoint)
+	if len(s.Cmd) > 0 { // only then, so the stamps of images without one stay as they were
+		fmt.Fprintf(h, "cmd %v\n", s.Cmd)
+	}
 	for _, f := range s.Files {
 		b, err := os.ReadFile(f.Src)
 		if err != nil {
@@ -134,6 +144,9 @@ func buildImage(out string, s imageSpec) (bool, error) {
 		sum := sha256.Sum256(b)
 		fmt.Fprintf(h, "%s %o %x\n", f.Dst, f.Mode, sum)
 	}
+	for _, l := range s.Links {
+		fmt.Fprintf(h, "%s -> %s\n", l.Dst, l.Target)
+	}
 	inputs := hex.EncodeToString(h.Sum(nil))
 	stamp := out + ".inputs"
 	if old, err := os.ReadFile(stamp); err == nil && string(old) == inputs {
@@ -141,7 +154,7 @@ func buildImage(out string, s imageSpec) (bool, error) {
 			return false, nil
 		}
 	}
-	layerTar, err := layerTarball(s.Files, contents)
+	layerTar, err := layerTarball(s.Files, s.Links, contents)
 	if err != nil {
 		return false, err
 	}
@@ -156,6 +169,7 @@ func buildImage(out string, s imageSpec) (bool, error) {
 		OS:           "linux",
 		Config: v1.Config{
 			Entrypoint: s.Entrypoint,
+			Cmd:        s.Cmd,
 			Env:        []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
 		},
 		RootFS: v1.RootFS{Type: "layers"},
@@ -179,16 +193,22 @@ func buildImage(out string, s imageSpec) (bool, error) {
 	return true, os.WriteFile(stamp, []byte(inputs), 0o644)
 }
 
-// layerTarball makes one layer holding the files (and their parent folders), with fixed owners and
-// times so the same inputs give the same digest.
-func layerTarball(files []imageFile, contents map[string][]byte) ([]byte, error) {
+// layerTarball makes one layer holding the files and links (and their parent folders), with fixed
+// owners and times so the same inputs give the same digest.
+func layerTarball(files []imageFile, links []imageLink, contents map[string][]byte) ([]byte, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	dirs := map[string]bool{}
-	for _, f := range files {
-		for d := path.Dir(f.Dst); d != "/" && d != "."; d = path.Dir(d) {
+	parents := func(p string) {
+		for d := path.Dir(p); d != "/" && d != "."; d = path.Dir(d) {
 			dirs[d] = true
 		}
+	}
+	for _, f := range files {
+		parents(f.Dst)
+	}
+	for _, l := range links {
+		parents(l.Dst)
 	}
 	sorted := make([]string, 0, len(dirs))
 	for d := range dirs {
@@ -211,6 +231,15 @@ func layerTarball(files []imageFile, contents map[string][]byte) ([]byte, error)
 			return nil, err
 		}
 		if _, err := tw.Write(b); err != nil {
+			return nil, err
+		}
+	}
+	for _, l := range links {
+		if seen[l.Dst] || dirs[l.Dst] {
+			continue
+		}
+		seen[l.Dst] = true
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: strings.TrimPrefix(l.Dst, "/"), Linkname: l.Target, Mode: 0o777}); err != nil {
 			return nil, err
 		}
 	}

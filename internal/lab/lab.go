@@ -71,6 +71,8 @@ type Config struct {
 	ReadyTimeout time.Duration
 	// Out receives progress lines.
 	Out io.Writer
+	// ExtraImages are built and imported into every node with the lab's own images (none by default).
+	ExtraImages []ExtraImage
 }
 
 // DefaultConfig returns the configuration plexusctl uses, for the checkout at repoRoot: the lab

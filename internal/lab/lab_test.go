@@ -99,11 +99,11 @@ func TestImageTarballCarriesTheManifestNameAndEntrypoint(t *testing.T) {
 func TestLayerIsReproducible(t *testing.T) {
 	files := []imageFile{{Dst: "/a/b/c", Mode: 0o755}, {Dst: "/d", Mode: 0o644}}
 	contents := map[string][]byte{"/a/b/c": []byte("x"), "/d": []byte("y")}
-	one, err := layerTarball(files, contents)
+	one, err := layerTarball(files, nil, contents)
 	if err != nil {
 		t.Fatal(err)
 	}
-	two, _ := layerTarball(files, contents)
+	two, _ := layerTarball(files, nil, contents)
 	if string(one) != string(two) {
 		t.Fatal("the same files gave different layers")
 	}
