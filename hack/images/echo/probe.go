@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -19,7 +20,9 @@ const probePayload = "plexus-probe\n"
 
 // ProbeResult is one target's outcome in the probe's JSON line.
 type ProbeResult struct {
-	// Target is as given: <tcp|udp|sctp>/<address>:<port>.
+	// Target is as given: <proto>/<address>:<port>, proto one of tcp, udp, sctp (an echo
+	// answered), connect (a TCP connection was accepted, for servers that echo nothing) and dns (a
+	// DNS server answered a question over UDP).
 	Target string `json:"target"`
 	// OK means an answer came back: the echoed payload (TCP, UDP) or an INIT-ACK (SCTP).
 	OK bool `json:"ok"`
@@ -62,11 +65,14 @@ func runProbe(args []string) error {
 	}{results})
 }
 
+// probeProtocols are the protocols a target may name.
+var probeProtocols = map[string]bool{"tcp": true, "udp": true, "sctp": true, "connect": true, "dns": true}
+
 // parseTarget splits "<proto>/<address>:<port>".
 func parseTarget(t string) (string, netip.AddrPort, error) {
 	proto, hostPort, ok := strings.Cut(t, "/")
-	if !ok || (proto != "tcp" && proto != "udp" && proto != "sctp") {
-		return "", netip.AddrPort{}, fmt.Errorf("target %q: want <tcp|udp|sctp>/<address>:<port>", t)
+	if !ok || !probeProtocols[proto] {
+		return "", netip.AddrPort{}, fmt.Errorf("target %q: want <tcp|udp|sctp|connect|dns>/<address>:<port>", t)
 	}
 	ap, err := netip.ParseAddrPort(hostPort)
 	if err != nil {
@@ -77,8 +83,17 @@ func parseTarget(t string) (string, netip.AddrPort, error) {
 
 // probeOne makes one attempt: nil when the target answered.
 func probeOne(proto string, addr netip.AddrPort, timeout time.Duration) error {
-	if proto == "sctp" {
+	switch proto {
+	case "sctp":
 		return probeSCTP(addr, timeout)
+	case "connect":
+		c, err := net.DialTimeout("tcp", addr.String(), timeout)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	case "dns":
+		return probeDNS(addr, timeout)
 	}
 	c, err := net.DialTimeout(proto, addr.String(), timeout)
 	if err != nil {
@@ -104,6 +119,37 @@ func probeOne(proto string, addr netip.AddrPort, timeout time.Duration) error {
 		return fmt.Errorf("answer %q is not the echo", got)
 	}
 	return nil
+}
+
+// probeDNS asks server for the A record of kubernetes.default.svc.cluster.local over UDP: any
+// answer with the question's ID, whatever its code, means the server was reached.
+func probeDNS(server netip.AddrPort, timeout time.Duration) error {
+	c, err := net.DialTimeout("udp", server.String(), timeout)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(timeout))
+	id := uint16(rand.Uint32())
+	// Header: ID, flags (recursion desired), one question; then the name, type A, class IN.
+	q := []byte{byte(id >> 8), byte(id), 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0}
+	for _, label := range strings.Split("kubernetes.default.svc.cluster.local", ".") {
+		q = append(append(q, byte(len(label))), label...)
+	}
+	q = append(q, 0, 0, 1, 0, 1)
+	if _, err := c.Write(q); err != nil {
+		return err
+	}
+	buf := make([]byte, 4096)
+	for {
+		n, err := c.Read(buf)
+		if err != nil {
+			return err
+		}
+		if n >= 12 && uint16(buf[0])<<8|uint16(buf[1]) == id && buf[2]&0x80 != 0 {
+			return nil
+		}
+	}
 }
 
 // serveProbePorts serves each port over TCP and UDP (both families: the sockets are dual-stack)
