@@ -12,6 +12,7 @@ package e2e
 import (
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -55,6 +56,8 @@ type truthWorld struct {
 	families []bool
 	// podCIDRs are each node's pod CIDRs (node 1..3), from its NodeNetwork.
 	podCIDRs map[int][]netip.Prefix
+	// netns is the network namespace path of each probe source: pods by id, nodes as node<i>.
+	netns map[string]string
 }
 
 // pod finds "x/a".
@@ -101,8 +104,9 @@ func truthPodSpec(ns, name string, node int) *corev1.Pod {
 			TerminationGracePeriodSeconds: new(int64),
 			Containers: []corev1.Container{{
 				Name: "echo", Image: lab.EchoImage, ImagePullPolicy: corev1.PullNever,
-				Args:  []string{"-http", ":8080", "-tcp", "", "-serve", "80,81"},
-				Env:   []corev1.EnvVar{{Name: "POD_NAME", Value: name}},
+				Args: []string{"-http", ":8080", "-tcp", "", "-serve", "80,81"},
+				// The name the suite finds the pod's process by (lab.Config.EchoPodNetns).
+				Env:   []corev1.EnvVar{{Name: "POD_NAME", Value: truthProcessName(ns, name)}},
 				Ports: ports,
 				ReadinessProbe: &corev1.Probe{
 					ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString("http")}},
@@ -112,6 +116,9 @@ func truthPodSpec(ns, name string, node int) *corev1.Pod {
 		},
 	}
 }
+
+// truthProcessName is what the pod's echo process has as POD_NAME: unique in the lab.
+func truthProcessName(ns, name string) string { return truthNamespace(ns) + "-" + name }
 
 // portName is the name pods give a port: t80, u81, s80 ...
 func portName(proto string, port int32) string { return fmt.Sprintf("%c%d", proto[0], port) }
@@ -126,7 +133,7 @@ func setUpTruthWorld() *truthWorld {
 			Expect(k8s.Create(ctx, truthPodSpec(ns, name, i+1))).To(Succeed())
 		}
 	}
-	w := &truthWorld{podCIDRs: map[int][]netip.Prefix{}}
+	w := &truthWorld{podCIDRs: map[int][]netip.Prefix{}, netns: map[string]string{}}
 	Eventually(func(g Gomega) {
 		w.pods = nil
 		for _, ns := range truthNamespaceNames {
@@ -140,6 +147,8 @@ func setUpTruthWorld() *truthWorld {
 					tp.ips = append(tp.ips, netip.MustParseAddr(ip.IP))
 				}
 				g.Expect(tp.ips).NotTo(BeEmpty())
+				w.netns[tp.id()] = labCfg.EchoPodNetns(truthProcessName(ns, name))
+				g.Expect(w.netns[tp.id()]).NotTo(BeEmpty(), "the echo process of pod %s", tp.id())
 				w.pods = append(w.pods, tp)
 			}
 		}
@@ -152,6 +161,7 @@ func setUpTruthWorld() *truthWorld {
 	w.kinds = probeKinds(w.families)
 	nns := nodeNetworks()
 	for i := 1; i <= labNodes; i++ {
+		w.netns[nodeSource(i)] = filepath.Join("/run/netns", labCfg.NodeAt(i).Netns)
 		for _, c := range nns[labCfg.NodeAt(i).Name].Spec.PodCIDRs {
 			w.podCIDRs[i] = append(w.podCIDRs[i], netip.MustParsePrefix(string(c)))
 		}
