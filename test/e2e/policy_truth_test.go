@@ -124,7 +124,8 @@ func truthProcessName(ns, name string) string { return truthNamespace(ns) + "-" 
 func portName(proto string, port int32) string { return fmt.Sprintf("%c%d", proto[0], port) }
 
 // setUpTruthWorld creates the namespaces and pods and waits until every pod runs with its
-// addresses.
+// addresses. Readiness is not waited for: only Services need it, and w.service waits for their
+// endpoints.
 func setUpTruthWorld() *truthWorld {
 	for _, ns := range truthNamespaceNames {
 		Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
@@ -141,7 +142,6 @@ func setUpTruthWorld() *truthWorld {
 				var p corev1.Pod
 				g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: truthNamespace(ns), Name: name}, &p)).To(Succeed())
 				g.Expect(p.Status.Phase).To(Equal(corev1.PodRunning), "pod %s/%s", ns, name)
-				g.Expect(podReady(&p)).To(BeTrue(), "pod %s/%s ready", ns, name)
 				tp := &truthPod{ns: ns, name: name, node: i + 1}
 				for _, ip := range p.Status.PodIPs {
 					tp.ips = append(tp.ips, netip.MustParseAddr(ip.IP))
@@ -167,16 +167,6 @@ func setUpTruthWorld() *truthWorld {
 		}
 	}
 	return w
-}
-
-// podReady says whether the pod reports Ready=True.
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // reset removes what a case made: every NetworkPolicy and case Service in the namespaces, and
