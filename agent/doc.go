@@ -2,13 +2,14 @@
 // API objects into the node's desired data plane.
 //
 // Shape (in kube-proxy's spirit): informers (package agent/informers) on the default
-// ClusterNetwork, all NodeNetworks, Nodes, Services and EndpointSlices only mark the agent
-// dirty; one goroutine then runs a sync that
+// ClusterNetwork, all NodeNetworks, Nodes, Services, EndpointSlices, NetworkPolicies, Pods and
+// Namespaces only mark the agent dirty; one goroutine then runs a sync that
 //
 //  1. snapshots the API objects from the informer caches,
 //  2. translates them into the desired data plane with the pure function [Translate]
-//     (routing.Config, masquerade.Config, cni.NodeState, services.Desired),
-//  3. runs every [Plane] on it (routes, masquerade table, CNI node state file, service proxy),
+//     (routing.Config, masquerade.Config, cni.NodeState, services.Desired, PolicyDesired),
+//  3. runs every [Plane] on it (routes, masquerade table, CNI node state file, service proxy,
+//     NetworkPolicy),
 //     each whatever the others did: one failing plane never stops another, and each writes
 //     nothing when the node already matches,
 //  4. and patches the node's NodeNetwork status, one condition per plane and Ready from all of

@@ -7,9 +7,11 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/plexus-net/plexus/agent/cni"
 	"github.com/plexus-net/plexus/agent/masquerade"
+	"github.com/plexus-net/plexus/agent/policy"
 	"github.com/plexus-net/plexus/agent/proxy"
 	"github.com/plexus-net/plexus/agent/proxy/manager"
 	"github.com/plexus-net/plexus/agent/routing"
@@ -41,6 +43,11 @@ type Inputs struct {
 	Nodes []corev1.Node
 	// NodeIPOverride is the --node-ip flag (empty: none).
 	NodeIPOverride []netip.Addr
+	// NetworkPolicies, Pods and Namespaces are every object of the cluster, as the cache holds
+	// them (trimmed, shared: read only). The NetworkPolicy plane compiles them.
+	NetworkPolicies []*networkingv1.NetworkPolicy
+	Pods            []*corev1.Pod
+	Namespaces      []*corev1.Namespace
 }
 
 // Desired is what a sync programs on the node.
@@ -57,6 +64,21 @@ type Desired struct {
 	NodeNetworkGeneration int64
 	// Services is what the service proxy programs (mode, node identity, backend config).
 	Services manager.Desired
+	// Policy is what the NetworkPolicy plane enforces.
+	Policy PolicyDesired
+}
+
+// PolicyDesired is the NetworkPolicy plane's part of the desired state.
+type PolicyDesired struct {
+	// Enabled is networkPolicy.enabled: false removes every policy rule of the node.
+	Enabled bool
+	// KeepEstablished is networkPolicy.keepEstablishedConnections: true leaves the connections
+	// a change stops allowing alone; false cuts them (their conntrack entries are deleted).
+	KeepEstablished bool
+	// Input is what the model is compiled from: this node's name and every address the data
+	// plane treats as the node, and the cluster's NetworkPolicies, Pods and Namespaces (shared
+	// with the cache: read only).
+	Input policy.Input
 }
 
 // ZoneLabel is the Node label whose value is the node's zone (for topology hints).
@@ -135,6 +157,7 @@ func Translate(in Inputs, uplink routing.Uplink) (Desired, error) {
 	if d.Services, err = servicesDesired(in, eff, nodeIPs); err != nil {
 		return Desired{}, err
 	}
+	d.Policy = policyDesired(in, eff, nodeIPs, localCIDRs)
 	if eff.Routing.Masquerade == nil || *eff.Routing.Masquerade {
 		mc := masquerade.Config{}
 		if mc.PodCIDRs, err = parseCIDRs(eff.PodNetwork.CIDRs); err != nil {
@@ -176,6 +199,30 @@ func servicesDesired(in Inputs, eff *v1.ClusterNetworkSpec, nodeIPs []netip.Addr
 	}
 	d.Config.PodCIDRs = pods
 	return d, nil
+}
+
+// policyDesired is the NetworkPolicy plane's part of the translation. The node's addresses are
+// every source the data plane treats as the node itself (always allowed to reach its own pods,
+// the kubelet's probes among them): the node IPs on the uplink, the VXLAN device's VTEP
+// addresses (the first address of each local pod CIDR, never a pod's) and the pod gateway of
+// each family the node has pods of.
+func policyDesired(in Inputs, eff *v1.ClusterNetworkSpec, nodeIPs []netip.Addr, localCIDRs []netip.Prefix) PolicyDesired {
+	d := PolicyDesired{Enabled: true}
+	if np := eff.NetworkPolicy; np != nil {
+		d.Enabled = np.Enabled == nil || *np.Enabled
+		d.KeepEstablished = np.KeepEstablishedConnections != nil && *np.KeepEstablishedConnections
+	}
+	ips := slices.Clone(nodeIPs)
+	for _, c := range localCIDRs {
+		ips = append(ips, routing.VTEPAddr(c))
+		if c.Addr().Is4() {
+			ips = append(ips, netip.MustParseAddr(cni.IPv4Gateway))
+		} else {
+			ips = append(ips, netip.MustParseAddr(cni.IPv6Gateway))
+		}
+	}
+	d.Input = policy.Input{NodeName: in.NodeName, NodeIPs: ips, Policies: in.NetworkPolicies, Pods: in.Pods, Namespaces: in.Namespaces}
+	return d
 }
 
 // effective returns the configuration the operator serves, or a WaitingError.

@@ -105,16 +105,23 @@ func Run(ctx context.Context, o Options) error {
 		plane.tune = func() error { return thread.Run(func() error { return writeSysctls(o.ProcSysDir, conntrack) }) }
 	}
 
+	policies, closePolicies, err := newPolicyPlane(thread)
+	if err != nil {
+		return err
+	}
+	defer closePolicies()
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := agent.NewMetrics(reg)
+	reg.MustRegister(agent.NewPolicyPacketsCollector(policies))
 	a := &agent.Agent{
 		NodeName:       o.NodeName,
 		NodeIPOverride: o.nodeIPOverride(),
 		Source:         informers.Source{Cache: c},
 		Uplinks:        nl,
 		Pods:           agent.CNIStorePods(o.CNIDataDir),
-		Planes:         Planes(routing.NewSyncer(nl), masquerade.New(nft), o.NodeStateFile, plane, metrics),
+		Planes:         Planes(routing.NewSyncer(nl), masquerade.New(nft), o.NodeStateFile, plane, policies, metrics),
 		Reporter:       status.Reporter{Writer: apiStatus{c: cl, events: events}},
 		Metrics:        metrics,
 		ResyncPeriod:   o.ResyncPeriod,
@@ -177,12 +184,14 @@ func nodeEligible(ctx context.Context, c cache.Cache, name string) bool {
 // Planes is the one list of the node's data planes, in the order every sync runs them: a new
 // plane is added here (and nowhere else in the loop). Each fails alone and reports in its own
 // NodeNetwork condition.
-func Planes(routes agent.RouteSyncer, masq agent.Masquerader, nodeStateFile string, svc agent.ServiceProxy, metrics *agent.Metrics) []agent.Plane {
+func Planes(routes agent.RouteSyncer, masq agent.Masquerader, nodeStateFile string, svc agent.ServiceProxy,
+	policies *agent.PolicyPlane, metrics *agent.Metrics) []agent.Plane {
 	return []agent.Plane{
 		agent.NewRoutesPlane(routes, metrics),
 		agent.NewMasqueradePlane(masq),
 		agent.NewCNIPlane(nodeStateFile),
 		agent.NewServicesPlane(svc),
+		policies,
 	}
 }
 

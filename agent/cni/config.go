@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/containernetworking/cni/pkg/version"
 
 	"github.com/plexus-net/plexus/agent/hostport"
+	"github.com/plexus-net/plexus/agent/policy/admit/wire"
 )
 
 const (
@@ -25,6 +27,11 @@ const (
 	minMTU     = 576
 	minIPv6MTU = 1280
 	maxMTU     = 65535
+	// DefaultPolicyTimeout is how long ADD waits for the agent to enforce NetworkPolicy for a new
+	// pod before it fails (and the kubelet retries).
+	DefaultPolicyTimeout = wire.DefaultClientTimeout
+	// maxPolicyTimeoutSeconds keeps ADD well inside the kubelet's sandbox creation timeout.
+	maxPolicyTimeoutSeconds = 120
 )
 
 // Config is the plugin's view of its network configuration: the conflist entry for plexus-cni
@@ -38,6 +45,9 @@ type Config struct {
 	DataDir string
 	// MTU overrides the node state's MTU when non-zero (conflist "mtu").
 	MTU int
+	// PolicyTimeout bounds ADD's wait for the agent to enforce NetworkPolicy for the pod
+	// (conflist "policyTimeoutSeconds"; 0 means DefaultPolicyTimeout).
+	PolicyTimeout time.Duration
 	// PortMappings are the pod's host ports, from the runtime's "runtimeConfig.portMappings"
 	// (the portMappings capability the conflist declares).
 	PortMappings []hostport.RuntimePortMapping
@@ -48,7 +58,9 @@ type pluginFields struct {
 	NodeStatePath string `json:"nodeStatePath"`
 	DataDir       string `json:"dataDir"`
 	MTU           int    `json:"mtu"`
-	RuntimeConfig struct {
+	// PolicyTimeoutSeconds: see Config.PolicyTimeout.
+	PolicyTimeoutSeconds int `json:"policyTimeoutSeconds"`
+	RuntimeConfig        struct {
 		PortMappings []hostport.RuntimePortMapping `json:"portMappings"`
 	} `json:"runtimeConfig"`
 }
@@ -75,6 +87,15 @@ func ParseConfig(data []byte) (*Config, error) {
 	}
 	if c.DataDir == "" {
 		c.DataDir = DefaultDataDir
+	}
+	if f.PolicyTimeoutSeconds < 0 || f.PolicyTimeoutSeconds > maxPolicyTimeoutSeconds {
+		return nil, types.NewError(types.ErrInvalidNetworkConfig, fmt.Sprintf(
+			"invalid plexus-cni config: field \"policyTimeoutSeconds\": %d is out of range (1-%d, or 0 for the default)",
+			f.PolicyTimeoutSeconds, maxPolicyTimeoutSeconds), "")
+	}
+	c.PolicyTimeout = time.Duration(f.PolicyTimeoutSeconds) * time.Second
+	if c.PolicyTimeout == 0 {
+		c.PolicyTimeout = DefaultPolicyTimeout
 	}
 	if err := c.validate(); err != nil {
 		return nil, types.NewError(types.ErrInvalidNetworkConfig, "invalid plexus-cni config: "+err.Error(), "")

@@ -46,6 +46,10 @@ type NodeState struct {
 	// ReservedIPs are addresses inside the pod CIDRs the agent uses itself (for example on an
 	// overlay device); the plugin never hands them to pods.
 	ReservedIPs []netip.Addr `json:"reservedIPs,omitempty"`
+	// PolicySocket, when set, says that NetworkPolicy is enforced on the node: ADD then asks the
+	// agent at this unix socket to enforce the pod's policies at its new addresses and fails
+	// unless the agent confirms (see docs/network-policy-cni.md). Empty: no policy, no wait.
+	PolicySocket string `json:"policySocket,omitempty"`
 }
 
 // PodCIDRs holds a node's pod CIDR per IP family; an absent family is the zero Prefix.
@@ -82,6 +86,11 @@ func (st *NodeState) Validate() error {
 	}
 	if err := validateMTU("mtu", st.MTU); err != nil {
 		return err
+	}
+	if st.PolicySocket != "" {
+		if err := validateAbsPath("policySocket", st.PolicySocket); err != nil {
+			return err
+		}
 	}
 	for _, ip := range st.ReservedIPs {
 		if !ip.IsValid() {

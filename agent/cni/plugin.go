@@ -27,7 +27,8 @@ func PluginFuncs() skel.CNIFuncs {
 	return skel.CNIFuncs{Add: cmdAdd, Del: cmdDel, Check: cmdCheck, GC: cmdGC, Status: cmdStatus}
 }
 
-// cmdAdd allocates the pod's addresses, builds its veth and programs its host ports. Calling it again for the same
+// cmdAdd allocates the pod's addresses, waits for the agent to enforce the pod's NetworkPolicies
+// (when the node enforces them), builds its veth and programs its host ports. Calling it again for the same
 // container and interface returns the same addresses.
 func cmdAdd(args *skel.CmdArgs) error {
 	conf, err := ParseConfig(args.StdinData)
@@ -61,6 +62,11 @@ func cmdAdd(args *skel.CmdArgs) error {
 		return internalError("allocate addresses for %s: %v", owner, err)
 	}
 
+	// Policy before the interface: until the agent confirms, no route leads to the pod at all.
+	if err := awaitPolicy(conf, st, args.Args, owner.ContainerID, addrs); err != nil {
+		_ = store.WithLock(func() error { _, err := releaseOwner(store, owner); return err })
+		return err
+	}
 	a := attachment{owner: owner, netnsPath: args.Netns, hostVeth: HostVethName(owner.ContainerID, owner.IfName), mtu: mtu, addrs: addrs}
 	res, err := setUp(a)
 	if err == nil && len(conf.PortMappings) > 0 {

@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -32,15 +33,18 @@ func NewScheme() *runtime.Scheme {
 	return s
 }
 
-// CacheOptions are the informer cache options of the agent: Nodes, Services and EndpointSlices
-// are trimmed to what the agent reads (package cachetrim), because every agent caches all of
-// them and they are most of its memory in a large cluster. Whatever reads these objects from the
-// agent's cache sees only the trimmed fields.
+// CacheOptions are the informer cache options of the agent: Nodes, Services, EndpointSlices,
+// Pods, Namespaces and NetworkPolicies are trimmed to what the agent reads (package cachetrim),
+// because every agent caches all of them and they are most of its memory in a large cluster.
+// Whatever reads these objects from the agent's cache sees only the trimmed fields.
 func CacheOptions(scheme *runtime.Scheme) cache.Options {
 	return cache.Options{Scheme: scheme, ByObject: map[client.Object]cache.ByObject{
-		&corev1.Node{}:               {Transform: cachetrim.Node},
-		&corev1.Service{}:            {Transform: cachetrim.Service},
-		&discoveryv1.EndpointSlice{}: {Transform: cachetrim.EndpointSlice},
+		&corev1.Node{}:                {Transform: cachetrim.Node},
+		&corev1.Service{}:             {Transform: cachetrim.Service},
+		&discoveryv1.EndpointSlice{}:  {Transform: cachetrim.EndpointSlice},
+		&corev1.Pod{}:                 {Transform: cachetrim.Pod},
+		&corev1.Namespace{}:           {Transform: cachetrim.Namespace},
+		&networkingv1.NetworkPolicy{}: {Transform: cachetrim.NetworkPolicy},
 	}}
 }
 
@@ -70,12 +74,46 @@ func (s Source) Inputs(ctx context.Context) (agent.Inputs, error) {
 		return agent.Inputs{}, fmt.Errorf("list Nodes: %w", err)
 	}
 	in.Nodes = nodes.Items
+	if err := s.policyInputs(ctx, &in); err != nil {
+		return agent.Inputs{}, err
+	}
 	return in, nil
 }
 
+// policyInputs lists the NetworkPolicy engine's objects into in. They are listed without a
+// copy (every Pod of the cluster, on every sync): the policy compiler only reads them, and cached
+// objects are read-only to everyone.
+func (s Source) policyInputs(ctx context.Context, in *agent.Inputs) error {
+	var nps networkingv1.NetworkPolicyList
+	if err := s.Cache.List(ctx, &nps, client.UnsafeDisableDeepCopy); err != nil {
+		return fmt.Errorf("list NetworkPolicies: %w", err)
+	}
+	in.NetworkPolicies = pointers(nps.Items)
+	var pods corev1.PodList
+	if err := s.Cache.List(ctx, &pods, client.UnsafeDisableDeepCopy); err != nil {
+		return fmt.Errorf("list Pods: %w", err)
+	}
+	in.Pods = pointers(pods.Items)
+	var nss corev1.NamespaceList
+	if err := s.Cache.List(ctx, &nss, client.UnsafeDisableDeepCopy); err != nil {
+		return fmt.Errorf("list Namespaces: %w", err)
+	}
+	in.Namespaces = pointers(nss.Items)
+	return nil
+}
+
+// pointers returns a pointer to each item.
+func pointers[T any](items []T) []*T {
+	out := make([]*T, len(items))
+	for i := range items {
+		out[i] = &items[i]
+	}
+	return out
+}
+
 // Watch registers the handlers that call dirty on every change a sync depends on: the
-// ClusterNetwork, NodeNetworks and Nodes, and every Service and EndpointSlice, which it also
-// feeds to feed. Changes that cannot alter the data plane (Node heartbeats, the operator's
+// ClusterNetwork, NodeNetworks and Nodes, every NetworkPolicy, Pod and Namespace, and every
+// Service and EndpointSlice, which it also feeds to feed. Changes that cannot alter the data plane (Node heartbeats, the operator's
 // roll-up, other nodes' status, informer resyncs) are dropped here, so they cost no sync.
 //
 // It returns what says when the Service and EndpointSlice handlers have been given every object
@@ -106,6 +144,9 @@ func Watch(ctx context.Context, c cache.Cache, feed *manager.Feed, dirty func())
 				!equality.Semantic.DeepEqual(o.Status.Addresses, n.Status.Addresses)
 		},
 	})); err != nil {
+		return nil, err
+	}
+	if err := watchPolicyInputs(ctx, c, dirty); err != nil {
 		return nil, err
 	}
 	svcReg, err := register(ctx, c, &corev1.Service{}, handler(dirty, on[*corev1.Service]{
@@ -188,4 +229,29 @@ func handler[T client.Object](dirty func(), o on[T]) toolscache.ResourceEventHan
 			}
 		},
 	}
+}
+
+// watchPolicyInputs registers the handlers of the NetworkPolicy engine's objects. Their caches
+// hold trimmed objects (cachetrim), so an update matters when a trimmed field changed: a Pod's
+// status updates (conditions, container states) change its resourceVersion but nothing the
+// model reads, and cost no sync.
+func watchPolicyInputs(ctx context.Context, c cache.Cache, dirty func()) error {
+	if _, err := register(ctx, c, &networkingv1.NetworkPolicy{}, handler(dirty, on[*networkingv1.NetworkPolicy]{
+		matters: func(o, n *networkingv1.NetworkPolicy) bool { return !equality.Semantic.DeepEqual(o.Spec, n.Spec) },
+	})); err != nil {
+		return err
+	}
+	if _, err := register(ctx, c, &corev1.Pod{}, handler(dirty, on[*corev1.Pod]{matters: podMatters})); err != nil {
+		return err
+	}
+	_, err := register(ctx, c, &corev1.Namespace{}, handler(dirty, on[*corev1.Namespace]{
+		matters: func(o, n *corev1.Namespace) bool { return !equality.Semantic.DeepEqual(o.Labels, n.Labels) },
+	}))
+	return err
+}
+
+// podMatters says whether a Pod update changes what the NetworkPolicy model reads.
+func podMatters(o, n *corev1.Pod) bool {
+	return !equality.Semantic.DeepEqual(o.Labels, n.Labels) || !equality.Semantic.DeepEqual(o.Spec, n.Spec) ||
+		!equality.Semantic.DeepEqual(o.Status, n.Status)
 }

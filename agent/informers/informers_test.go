@@ -38,3 +38,35 @@ func TestHandlerMarksDirtyOnlyWhenItMatters(t *testing.T) {
 		t.Errorf("marked dirty %d times, want 3 (add, a change that matters, delete)", dirty)
 	}
 }
+
+// A Pod's status updates that the NetworkPolicy model does not read (conditions, container
+// states) cost no sync once trimmed; a new address or label does.
+func TestPodUpdatesMatterOnlyWhenTheModelReadsThem(t *testing.T) {
+	pod := func(rv, ip string, ready corev1.ConditionStatus, labels map[string]string) *corev1.Pod {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "web", ResourceVersion: rv, Labels: labels}}
+		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: ready}}
+		if ip != "" {
+			p.Status.PodIPs = []corev1.PodIP{{IP: ip}}
+		}
+		out, err := cachetrim.Pod(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.(*corev1.Pod)
+	}
+	app := map[string]string{"app": "web"}
+	base := pod("1", "10.244.0.5", corev1.ConditionFalse, app)
+	for _, tc := range []struct {
+		name string
+		next *corev1.Pod
+		want bool
+	}{
+		{"readiness changed", pod("2", "10.244.0.5", corev1.ConditionTrue, app), false},
+		{"address changed", pod("2", "10.244.0.6", corev1.ConditionFalse, app), true},
+		{"relabelled", pod("2", "10.244.0.5", corev1.ConditionFalse, map[string]string{"app": "db"}), true},
+	} {
+		if got := podMatters(base, tc.next); got != tc.want {
+			t.Errorf("%s: matters %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

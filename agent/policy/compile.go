@@ -10,6 +10,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // Input is everything the model is compiled from.
@@ -35,6 +36,9 @@ type pod struct {
 	ips             []netip.Addr
 	ports           []corev1.ContainerPort
 	local           bool
+	// localIndex is the pod's position in the Model.Pods being built
+	// (local pods only).
+	localIndex int
 }
 
 // index holds the inputs arranged for selector matching.
@@ -47,73 +51,129 @@ type index struct {
 
 // Compile builds the model of in. It never fails: a policy it cannot read
 // fully fails closed (it isolates and allows less) and is listed in
-// Model.Errors.
+// Model.Errors. It is NewCompiler().Compile(in): a Compiler kept between
+// calls returns the same model for less work.
 func Compile(in Input) *Model {
-	ix := newIndex(in)
-	m := &Model{
-		NodeIPs:  sortedAddrs(in.NodeIPs),
-		Policies: map[PolicyKey]*Policy{},
-		Pods:     make([]LocalPod, 0, len(ix.pods)),
+	return NewCompiler().Compile(in)
+}
+
+// compiledPolicy is one policy compiled against an index, with what a
+// later Compile needs to tell whether it still holds.
+type compiledPolicy struct {
+	np  *networkingv1.NetworkPolicy
+	key PolicyKey
+	// podSel selects the policy's pods (Everything when unreadable).
+	podSel labels.Selector
+	// peers are the readable selector peers of every rule: a pod they
+	// can match changes the rule's peers.
+	peers []peerSelector
+	// anyPod: an egress rule resolves named ports against every pod
+	// (any peer) or against the pods in ipBlocks; any pod change may
+	// change it.
+	anyPod bool
+	// selected are the local pods the policy selects, in index order;
+	// policy is nil when there are none.
+	selected []*pod
+	policy   *Policy
+	// events are the policy's errors in order (see errorEvent).
+	events []errorEvent
+}
+
+// peerSelector is one readable selector peer: pods matching pods in the
+// namespaces matching ns (nil ns: the policy's own namespace).
+type peerSelector struct {
+	ns, pods labels.Selector
+}
+
+// errorEvent is one error of a policy, or the errors of resolving peers
+// that several rules, in any policy, may share (key non-empty): the model
+// reports those once, for the first rule in policy order that resolves
+// them, as resolving them once does.
+type errorEvent struct {
+	key  string
+	errs []error
+}
+
+// compilePolicy compiles np against ix; cache shares peer resolutions
+// between the policies of one Compile.
+func compilePolicy(ix *index, np *networkingv1.NetworkPolicy, cache *resolveCache) *compiledPolicy {
+	key := PolicyKey{np.Namespace, np.Name}
+	cp := &compiledPolicy{np: np, key: key}
+	sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
+	if err != nil {
+		cp.events = append(cp.events, errorEvent{errs: []error{fmt.Errorf("policy %s: podSelector: %w (selecting every pod of the namespace)", key, err)}})
+		sel = labels.Everything()
 	}
-	cache := &resolveCache{peers: map[string]*peerResolution{}, named: map[string][]AddrPort{}}
-	local := make(map[*pod]int, len(ix.pods))
-	for _, p := range ix.pods {
-		if p.local {
-			local[p] = len(m.Pods)
-			m.Pods = append(m.Pods, LocalPod{Namespace: p.namespace, Name: p.name, IPs: p.ips})
+	cp.podSel = sel
+	cp.peers, cp.anyPod = dependencies(np)
+	for _, p := range ix.byNamespace[np.Namespace] {
+		if p.local && sel.Matches(p.labels) {
+			cp.selected = append(cp.selected, p)
 		}
 	}
-	policies := slices.Clone(in.Policies)
-	slices.SortFunc(policies, func(a, b *networkingv1.NetworkPolicy) int {
-		return comparePolicyKeys(PolicyKey{a.Namespace, a.Name}, PolicyKey{b.Namespace, b.Name})
-	})
-	for _, np := range policies {
-		key := PolicyKey{np.Namespace, np.Name}
-		sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
-		if err != nil {
-			m.Errors = append(m.Errors, fmt.Errorf("policy %s: podSelector: %w (selecting every pod of the namespace)", key, err))
-			sel = labels.Everything()
+	if len(cp.selected) == 0 {
+		return cp
+	}
+	pol := &Policy{Key: key}
+	pol.IsolatesIngress, pol.IsolatesEgress = isolation(np)
+	c := compiler{ix: ix, policy: np, selected: cp.selected, events: &cp.events, cache: cache}
+	if pol.IsolatesIngress {
+		for i, r := range np.Spec.Ingress {
+			pol.Ingress = append(pol.Ingress, c.rule(Ingress, i, r.From, r.Ports))
 		}
-		var selected []*pod
-		for _, p := range ix.byNamespace[np.Namespace] {
-			if p.local && sel.Matches(p.labels) {
-				selected = append(selected, p)
+	}
+	if pol.IsolatesEgress {
+		for i, r := range np.Spec.Egress {
+			pol.Egress = append(pol.Egress, c.rule(Egress, i, r.To, r.Ports))
+		}
+	}
+	cp.policy = pol
+	return cp
+}
+
+// dependencies returns the readable selector peers of np's rules, and
+// whether an egress rule's named ports depend on every pod.
+func dependencies(np *networkingv1.NetworkPolicy) (peers []peerSelector, anyPod bool) {
+	add := func(list []networkingv1.NetworkPolicyPeer) {
+		for _, p := range list {
+			if p.IPBlock != nil || (p.PodSelector == nil && p.NamespaceSelector == nil) {
+				continue
 			}
+			ps := peerSelector{pods: labels.Everything()}
+			var err error
+			if p.PodSelector != nil {
+				if ps.pods, err = metav1.LabelSelectorAsSelector(p.PodSelector); err != nil {
+					continue // matches nothing
+				}
+			}
+			if p.NamespaceSelector != nil {
+				if ps.ns, err = metav1.LabelSelectorAsSelector(p.NamespaceSelector); err != nil {
+					continue
+				}
+			}
+			peers = append(peers, ps)
 		}
-		if len(selected) == 0 {
+	}
+	for _, r := range np.Spec.Ingress {
+		add(r.From)
+	}
+	for _, r := range np.Spec.Egress {
+		add(r.To)
+		named := false
+		for _, p := range r.Ports {
+			named = named || (p.Port != nil && p.Port.Type == intstr.String)
+		}
+		if !named {
 			continue
 		}
-		pol := &Policy{Key: key}
-		pol.IsolatesIngress, pol.IsolatesEgress = isolation(np)
-		c := compiler{ix: ix, policy: np, selected: selected, errs: &m.Errors, cache: cache}
-		if pol.IsolatesIngress {
-			for i, r := range np.Spec.Ingress {
-				pol.Ingress = append(pol.Ingress, c.rule(Ingress, i, r.From, r.Ports))
-			}
+		if len(r.To) == 0 {
+			anyPod = true
 		}
-		if pol.IsolatesEgress {
-			for i, r := range np.Spec.Egress {
-				pol.Egress = append(pol.Egress, c.rule(Egress, i, r.To, r.Ports))
-			}
-		}
-		m.Policies[key] = pol
-		for _, p := range selected {
-			lp := &m.Pods[local[p]]
-			if pol.IsolatesIngress {
-				lp.Ingress = append(lp.Ingress, key)
-			}
-			if pol.IsolatesEgress {
-				lp.Egress = append(lp.Egress, key)
-			}
+		for _, p := range r.To {
+			anyPod = anyPod || p.IPBlock != nil
 		}
 	}
-	m.byIP = make(map[netip.Addr]int, 2*len(m.Pods))
-	for i := range m.Pods {
-		for _, a := range m.Pods[i].IPs {
-			m.byIP[a] = i
-		}
-	}
-	return m
+	return peers, anyPod
 }
 
 // isolation returns the directions np isolates: policyTypes, or when it is
@@ -133,51 +193,64 @@ func isolation(np *networkingv1.NetworkPolicy) (ingress, egress bool) {
 	return ingress, egress
 }
 
-func newIndex(in Input) *index {
-	ix := &index{byNamespace: map[string][]*pod{}, nsLabels: map[string]labels.Set{}, pods: make([]*pod, 0, len(in.Pods))}
-	names := map[string]bool{}
-	for _, ns := range in.Namespaces {
-		ix.nsLabels[ns.Name] = labels.Set(ns.Labels)
-		names[ns.Name] = true
+// parsePod returns p as the compiler reads it, or nil when no policy may
+// select it or name it as a peer: host-network pods carry the node's
+// addresses, a finished pod's address may already belong to a new pod, and
+// a pod without an address has nothing to match.
+func parsePod(p *corev1.Pod, nodeName string) *pod {
+	if p.Spec.HostNetwork || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+		return nil
 	}
-	for _, p := range in.Pods {
-		if p.Spec.HostNetwork || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
-			// Host-network pods carry the node's addresses; a finished
-			// pod's address may already belong to a new pod.
-			continue
-		}
-		ips := podIPs(p)
-		if len(ips) == 0 {
-			continue
-		}
-		x := &pod{
-			namespace: p.Namespace, name: p.Name, labels: labels.Set(p.Labels), ips: ips,
-			local: in.NodeName == "" || p.Spec.NodeName == in.NodeName,
-		}
-		if len(p.Spec.Containers) == 1 {
-			x.ports = p.Spec.Containers[0].Ports // read only: no copy
-		} else {
-			for _, c := range p.Spec.Containers {
-				x.ports = append(x.ports, c.Ports...)
-			}
-		}
-		ix.pods = append(ix.pods, x)
-		names[p.Namespace] = true
+	ips := podIPs(p)
+	if len(ips) == 0 {
+		return nil
 	}
-	slices.SortFunc(ix.pods, func(a, b *pod) int {
-		if c := strings.Compare(a.namespace, b.namespace); c != 0 {
-			return c
-		}
-		return strings.Compare(a.name, b.name)
-	})
-	for _, p := range ix.pods {
-		ix.byNamespace[p.namespace] = append(ix.byNamespace[p.namespace], p)
+	x := &pod{
+		namespace: p.Namespace, name: p.Name, labels: labels.Set(p.Labels), ips: ips,
+		local: nodeName == "" || p.Spec.NodeName == nodeName,
 	}
+	if len(p.Spec.Containers) == 1 {
+		x.ports = p.Spec.Containers[0].Ports // read only: no copy
+	} else {
+		for _, c := range p.Spec.Containers {
+			x.ports = append(x.ports, c.Ports...)
+		}
+	}
+	return x
+}
+
+// newIndex arranges pods, already sorted by namespace/name, and the
+// namespaces' labels.
+func newIndex(pods []*pod, nsLabels map[string]labels.Set) *index {
+	ix := &index{byNamespace: map[string][]*pod{}, nsLabels: nsLabels, pods: pods}
+	names := make(map[string]bool, len(nsLabels))
+	for n := range nsLabels {
+		names[n] = true
+	}
+	// A namespace's pods are contiguous in pods: slice, do not copy.
+	for start := 0; start < len(pods); {
+		ns := pods[start].namespace
+		end := start + 1
+		for end < len(pods) && pods[end].namespace == ns {
+			end++
+		}
+		ix.byNamespace[ns] = pods[start:end:end]
+		names[ns] = true
+		start = end
+	}
+	ix.namespaces = make([]string, 0, len(names))
 	for n := range names {
 		ix.namespaces = append(ix.namespaces, n)
 	}
 	slices.Sort(ix.namespaces)
 	return ix
+}
+
+func comparePods(a, b *pod) int {
+	if c := strings.Compare(a.namespace, b.namespace); c != 0 {
+		return c
+	}
+	return strings.Compare(a.name, b.name)
 }
 
 // podIPs returns the pod's parsed addresses, sorted, without duplicates.

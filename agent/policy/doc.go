@@ -9,6 +9,12 @@
 // one flow what the data plane does and which policy and rule decided, so a
 // trace can never disagree with the kernel.
 //
+// The agent keeps a Compiler (NewCompiler) and calls its Compile on every
+// sync: it returns the same model as Compile, recompiling only the policies
+// that a changed pod, namespace or policy can reach, and hands back the same
+// *Policy values for the others, which the nftables backend uses to rebuild
+// only their part of the table's desired state.
+//
 // Decisions are made by ordered tiers, the idea of kube-network-policies'
 // pkg/pipeline: admin (ClusterNetworkPolicy admin tier), NetworkPolicy,
 // baseline. Each tier allows, denies or passes to the next; when all pass

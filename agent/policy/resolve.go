@@ -22,7 +22,7 @@ type compiler struct {
 	ix       *index
 	policy   *networkingv1.NetworkPolicy
 	selected []*pod // the local pods the policy selects
-	errs     *[]error
+	events   *[]errorEvent
 	cache    *resolveCache
 }
 
@@ -42,7 +42,8 @@ type peerResolution struct {
 }
 
 func (c *compiler) errorf(format string, args ...any) {
-	*c.errs = append(*c.errs, fmt.Errorf("policy %s/%s: "+format, append([]any{c.policy.Namespace, c.policy.Name}, args...)...))
+	err := fmt.Errorf("policy %s/%s: "+format, append([]any{c.policy.Namespace, c.policy.Name}, args...)...)
+	*c.events = append(*c.events, errorEvent{errs: []error{err}})
 }
 
 // namedPort is a port entry that names a container port.
@@ -60,12 +61,13 @@ func (c *compiler) rule(d Direction, i int, peers []networkingv1.NetworkPolicyPe
 	if !r.AnyPeer {
 		r.PodPeerKey, r.BlockPeerKey, readable = c.peerKeys(peers)
 		key := r.PodPeerKey + "|" + r.BlockPeerKey
-		res := c.cache.peers[key]
-		if res == nil || !readable {
+		var res *peerResolution
+		if readable {
+			// Shared peers report their errors once per model (see
+			// errorEvent), whoever resolves them.
+			res = c.sharedPeers(d, i, key, peers)
+		} else {
 			res = c.resolvePeers(d, i, peers)
-			if readable {
-				c.cache.peers[key] = res
-			}
 		}
 		if !readable {
 			r.PodPeerKey, r.BlockPeerKey = "", ""
@@ -127,6 +129,35 @@ func (c *compiler) rule(d Direction, i int, peers []networkingv1.NetworkPolicyPe
 		r.NamedPorts = cached
 	}
 	return r
+}
+
+// sharedPeers resolves readable peers through the cache and records their
+// errors as one shared event under key.
+func (c *compiler) sharedPeers(d Direction, i int, key string, peers []networkingv1.NetworkPolicyPeer) *peerResolution {
+	own := *c.events
+	*c.events = nil
+	res := c.cache.peers[key]
+	if res == nil {
+		res = c.resolvePeers(d, i, peers)
+		c.cache.peers[key] = res
+	} else {
+		// The messages name this rule's position: read the blocks again
+		// (cheap) for them alone.
+		for j, peer := range peers {
+			if peer.IPBlock != nil {
+				c.ipBlock(d, i, j, peer.IPBlock)
+			}
+		}
+	}
+	var shared []error
+	for _, e := range *c.events {
+		shared = append(shared, e.errs...)
+	}
+	*c.events = own
+	if len(shared) > 0 {
+		*c.events = append(*c.events, errorEvent{key: key, errs: shared})
+	}
+	return res
 }
 
 // resolvePeers resolves a rule's peers.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"sync"
 )
 
 // Protocol is an IP protocol number (6 TCP, 17 UDP, 132 SCTP, …).
@@ -235,12 +236,31 @@ type Model struct {
 	// selector the API server should have refused); they fail closed.
 	Errors []error
 
-	byIP map[netip.Addr]int // local pod index by address
+	addrs *addrIndex // local pod index by address, built on first use
+}
+
+// addrIndex maps the local pods' addresses to their index in Model.Pods.
+// It is built on first use: a sync that never evaluates a flow does not
+// pay for it, and models with the same pods share one.
+type addrIndex struct {
+	once sync.Once
+	byIP map[netip.Addr]int
 }
 
 // PodByIP returns the local pod with address a, or nil.
 func (m *Model) PodByIP(a netip.Addr) *LocalPod {
-	if i, ok := m.byIP[a]; ok {
+	if m.addrs == nil {
+		return nil
+	}
+	m.addrs.once.Do(func() {
+		m.addrs.byIP = make(map[netip.Addr]int, 2*len(m.Pods))
+		for i := range m.Pods {
+			for _, a := range m.Pods[i].IPs {
+				m.addrs.byIP[a] = i
+			}
+		}
+	})
+	if i, ok := m.addrs.byIP[a]; ok {
 		return &m.Pods[i]
 	}
 	return nil

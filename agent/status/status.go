@@ -163,11 +163,12 @@ func Changed(prev, next v1.NodeNetworkStatus) bool {
 }
 
 // OnlyCountsChanged reports whether next differs from prev in the counts alone (routes, pods,
-// services, endpoints, policy rules): the agent writes such changes less often.
+// services, endpoints, policy counts): the agent writes such changes less often.
 func OnlyCountsChanged(prev, next v1.NodeNetworkStatus) bool {
 	strip := func(s v1.NodeNetworkStatus) v1.NodeNetworkStatus {
 		c := comparable(s)
-		c.Routes, c.Pods, c.Services, c.Endpoints, c.PolicyRules = 0, 0, 0, 0, 0
+		c.Routes, c.Pods, c.Services, c.Endpoints = 0, 0, 0, 0
+		c.PolicyRules, c.Policies, c.IsolatedPods, c.PolicyObjects = 0, 0, 0, 0
 		return c
 	}
 	return Changed(prev, next) && equality.Semantic.DeepEqual(strip(prev), strip(next))

@@ -224,9 +224,19 @@ type IPVS struct {
 
 // NetworkPolicy configures NetworkPolicy enforcement.
 type NetworkPolicy struct {
-	// Enabled turns NetworkPolicy enforcement on. Default true.
+	// Enabled turns NetworkPolicy enforcement on. Default true. Turning it off removes every
+	// policy rule from every node (all traffic is allowed); turning it on again restores
+	// enforcement.
 	// +optional
 	Enabled *bool `json:"enabled,omitempty"`
+
+	// KeepEstablishedConnections keeps the connections that were established while a policy
+	// allowed them when a policy change stops allowing them: only new connections meet the new
+	// rules. Default false: the agent deletes the conntrack entries of such connections right
+	// after it programs the change, so their next packet is judged by the new rules and dropped
+	// (a TCP peer sees its connection stall, then time out or reset).
+	// +optional
+	KeepEstablishedConnections *bool `json:"keepEstablishedConnections,omitempty"`
 }
 
 // DNS configures cluster DNS.

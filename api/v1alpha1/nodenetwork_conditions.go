@@ -34,6 +34,14 @@ const (
 	ReasonServiceProxyUnavailable = "ServiceProxyKernelSupportMissing"
 	// ReasonServiceProxyDisabled: serviceProxy.mode none; Plexus programs no Service.
 	ReasonServiceProxyDisabled = "ServiceProxyDisabled"
+	// ReasonPolicyDisabled: networkPolicy.enabled is false; the NetworkPolicy table is removed
+	// and nothing is enforced.
+	ReasonPolicyDisabled = "NetworkPolicyDisabled"
+	// ReasonPolicyFailed: the NetworkPolicy table could not be written (or removed).
+	ReasonPolicyFailed = "NetworkPolicyFailed"
+	// ReasonPolicyUnreadable: every policy is programmed, but some could not be read fully
+	// (e.g. a selector the API server should have refused); those fail closed, allowing less.
+	ReasonPolicyUnreadable = "SomePoliciesFailClosed"
 	// ReasonWaitingForClusterNetwork: no ClusterNetwork "default", or the operator has not
 	// served an effective configuration yet; the agent programs nothing.
 	ReasonWaitingForClusterNetwork = "WaitingForClusterNetwork"

@@ -69,6 +69,17 @@ type NodeNetworkStatus struct {
 	// PolicyRules is the number of NetworkPolicy rules programmed.
 	// +optional
 	PolicyRules int32 `json:"policyRules,omitempty"`
+	// Policies is the number of NetworkPolicies that select pods on this node and are enforced.
+	// +optional
+	Policies int32 `json:"policies,omitempty"`
+	// IsolatedPods is the number of this node's pods that some NetworkPolicy isolates (for
+	// ingress, egress or both).
+	// +optional
+	IsolatedPods int32 `json:"isolatedPods,omitempty"`
+	// PolicyObjects is the number of kernel objects (chains, sets, maps, counters) of the
+	// NetworkPolicy table: it grows with the policies, never with pods × policies.
+	// +optional
+	PolicyObjects int32 `json:"policyObjects,omitempty"`
 
 	// LastSyncTime is when the agent last finished a sync that changed the data plane or this
 	// status; a sync that finds nothing to change writes nothing, this field included.

@@ -13,9 +13,17 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/plexus-net/plexus/agent/agentrun"
+	"github.com/plexus-net/plexus/internal/probe"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "probe" { // plexusctl check's probe pods
+		if err := probe.Main(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
 	if len(os.Args) > 1 && os.Args[1] == "sysctl" {
 		if err := runSysctl(os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, err)

@@ -2,6 +2,12 @@
 //
 //	plexusctl status [--kubeconfig FILE]  the ClusterNetwork's conditions, effective config and nodes;
 //	                              exits 1 when the network is not Ready (the last line says why)
+//	plexusctl plan -f FILE | --patch P  what applying a ClusterNetwork would do, changing nothing;
+//	                              exits 2 when the API server or the operator would refuse it
+//	plexusctl check               probe pods on every node prove pod↔pod, Services, DNS, the API
+//	                              server and NetworkPolicy isolation; exits 1 on any failure
+//	plexusctl trace SRC DST PORT  what NetworkPolicy does with one connection and why;
+//	                              exits 0 allowed, 1 denied, 2 bad input, 3 cluster unreadable
 //	plexusctl lab up [-nodes 3]   build what is missing, start the lab (idempotent), print its status
 //	plexusctl lab down            remove everything lab up made, also after an aborted up
 //	plexusctl lab status          print the lab summary again
@@ -26,6 +32,17 @@ const usage = `usage:
   plexusctl status [--kubeconfig FILE] [--timeout D]
                                             Plexus' status in any cluster (KUBECONFIG, ~/.kube/config
                                             or in-cluster); exit code 1 when not Ready
+  plexusctl plan (-f FILE | --patch JSON|@FILE) [-o text|json] [--kubeconfig FILE]
+                                            what applying the ClusterNetwork would do, without
+                                            changing anything; exit code 2 when it would be refused
+  plexusctl check [--image IMG] [--keep] [--kubeconfig FILE]
+                                            probe pods on every node (pod and host network): pod↔pod,
+                                            ClusterIP, NodePort, DNS, API server, policy isolation;
+                                            prints a matrix, removes them; exit code 1 on a failure
+  plexusctl trace [-o json] <ns>/<pod> <ns>/<pod>|<ip> <port>/<proto>
+                                            NetworkPolicy's verdict for one connection, with the
+                                            policy and rule that decided each side; exit code 0
+                                            allowed, 1 denied, 2 bad input, 3 cluster unreadable
   plexusctl lab up [-nodes N] [-repo DIR]   start (or complete) the local lab and print its status
   plexusctl lab down [-repo DIR]            remove everything the lab made
   plexusctl lab status [-repo DIR]          print the lab summary
@@ -41,8 +58,17 @@ func main() {
 }
 
 func run(args []string) error {
+	if len(args) >= 1 && args[0] == "trace" {
+		os.Exit(traceCommand(args[1:], os.Stdout, os.Stderr, connectTrace))
+	}
 	if len(args) >= 1 && args[0] == "status" {
 		return status(args[1:])
+	}
+	if len(args) >= 1 && args[0] == "plan" {
+		return planCommand(args[1:])
+	}
+	if len(args) >= 1 && args[0] == "check" {
+		return checkCommand(args[1:])
 	}
 	if len(args) < 2 || args[0] != "lab" {
 		fmt.Fprint(os.Stderr, usage)

@@ -45,7 +45,11 @@ func status(args []string) error {
 
 // exitError prints err (unless the report already said it) and exits non-zero.
 func exitError(err error) {
-	if _, quiet := err.(errNotReady); !quiet {
+	if _, refused := err.(errRefused); refused {
+		os.Exit(2)
+	}
+	_, failed := err.(errCheckFailed)
+	if _, quiet := err.(errNotReady); !quiet && !failed {
 		fmt.Fprintln(os.Stderr, "plexusctl:", err)
 	}
 	os.Exit(1)

@@ -77,12 +77,21 @@ func (c Component) kind(gvk schema.GroupVersionKind) (Kind, bool) {
 // objs (typed, TypeMeta set; owned by owner when owner is not nil) in order, then deletes every object
 // of the component's kinds that carries its labels and is not in objs. A disabled component is an
 // empty objs: everything it owned is deleted. Errors of single objects are aggregated; the other
-// objects are still applied and pruned.
+// objects are still applied and pruned. Preview runs the same steps as a dry run.
 func Reconcile(ctx context.Context, c client.Client, comp Component, owner client.Object, objs []client.Object) error {
+	_, err := run(ctx, c, comp, owner, objs, nil)
+	return err
+}
+
+// run is Reconcile and Preview: one path, so a preview cannot disagree with what the operator then
+// does. With dry (a preview) it writes nothing and reports each object's action; without, the report
+// holds only the deletes it made.
+func run(ctx context.Context, c client.Client, comp Component, owner client.Object, objs []client.Object, dry *dryRun) ([]ObjectChange, error) {
 	if err := comp.Check(objs); err != nil {
-		return fmt.Errorf("render of component %s: %w", comp.Name, err)
+		return nil, fmt.Errorf("render of component %s: %w", comp.Name, err)
 	}
 	var errs []error
+	var report []ObjectChange
 	keep := map[objectID]bool{}
 	for _, o := range objs {
 		keep[idOf(o.GetObjectKind().GroupVersionKind(), o)] = true
@@ -92,16 +101,27 @@ func Reconcile(ctx context.Context, c client.Client, comp Component, owner clien
 				continue
 			}
 		}
+		if dry != nil {
+			change, err := previewObject(ctx, c, comp.FieldOwner, o, dry.ignore)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			report = append(report, change)
+			continue
+		}
 		if err := Object(ctx, c, comp.FieldOwner, o); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	for _, k := range comp.Kinds {
-		if err := prune(ctx, c, comp, k, keep); err != nil {
+		deleted, err := prune(ctx, c, comp, k, keep, dry != nil)
+		report = append(report, deleted...)
+		if err != nil {
 			errs = append(errs, err)
 		}
 	}
-	return kerrors.NewAggregate(errs)
+	return report, kerrors.NewAggregate(errs)
 }
 
 // objectID identifies an object across kinds.
@@ -114,22 +134,29 @@ func idOf(gvk schema.GroupVersionKind, o client.Object) objectID {
 	return objectID{gk: gvk.GroupKind(), namespace: o.GetNamespace(), name: o.GetName()}
 }
 
-// prune deletes the component's objects of kind k that keep does not hold.
-func prune(ctx context.Context, c client.Client, comp Component, k Kind, keep map[objectID]bool) error {
+// prune deletes the component's objects of kind k that keep does not hold (with dryRun it only
+// reports them).
+func prune(ctx context.Context, c client.Client, comp Component, k Kind, keep map[objectID]bool, dryRun bool) ([]ObjectChange, error) {
 	owned, err := ownedObjects(ctx, c, comp, k)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var errs []error
+	var deleted []ObjectChange
 	for _, o := range owned {
 		if keep[idOf(k.GVK, o)] {
 			continue
 		}
-		if err := c.Delete(ctx, o); err != nil && !apierrors.IsNotFound(err) {
-			errs = append(errs, fmt.Errorf("prune %s %s of component %s: %w", k.GVK.Kind, client.ObjectKeyFromObject(o), comp.Name, err))
+		change := ObjectChange{Action: ActionDelete, Kind: k.GVK.Kind, Namespace: o.GetNamespace(), Name: o.GetName()}
+		if !dryRun {
+			if err := c.Delete(ctx, o); err != nil && !apierrors.IsNotFound(err) {
+				errs = append(errs, fmt.Errorf("prune %s %s of component %s: %w", k.GVK.Kind, client.ObjectKeyFromObject(o), comp.Name, err))
+				continue
+			}
 		}
+		deleted = append(deleted, change)
 	}
-	return kerrors.NewAggregate(errs)
+	return deleted, kerrors.NewAggregate(errs)
 }
 
 // ownedObjects finds the objects of kind k that carry the component's labels: by name when the kind

@@ -3,8 +3,12 @@ package nftables
 import (
 	"context"
 	"fmt"
+	"math"
 	"runtime"
+	"slices"
+	"syscall"
 	"testing"
+	"time"
 
 	"sigs.k8s.io/knftables"
 
@@ -38,6 +42,28 @@ func BenchmarkCompile(b *testing.B) {
 				policy.Compile(in)
 			}
 		})
+	}
+}
+
+// BenchmarkCompilerIncremental is one incremental compile after each
+// change (policy.Compiler), the model alone.
+func BenchmarkCompilerIncremental(b *testing.B) {
+	for _, n := range benchSizes {
+		for _, name := range []string{"podAdded", "podRelabelled", "policyChanged"} {
+			b.Run(fmt.Sprintf("%s/pods=%d", name, n), func(b *testing.B) {
+				s := pt.NewScale(n, benchPolicies)
+				c := policy.NewCompiler()
+				c.Compile(scaleInput(s))
+				i := 0
+				cpu0 := processCPU()
+				for b.Loop() {
+					changes[name](s, i)
+					i++
+					c.Compile(scaleInput(s))
+				}
+				reportCPU(b, processCPU()-cpu0)
+			})
+		}
 	}
 }
 
@@ -87,39 +113,60 @@ func BenchmarkPlan(b *testing.B) {
 			b.ReportMetric(float64(ops), "tx-ops")
 		})
 		for _, name := range []string{"podAdded", "podRelabelled", "policyChanged"} {
-			b.Run(fmt.Sprintf("%s/pods=%d", name, n), func(b *testing.B) {
-				s := pt.NewScale(n, benchPolicies)
-				prev := desired(policy.Compile(scaleInput(s)))
-				i, ops := 0, 0
-				for b.Loop() {
-					changes[name](s, i)
-					i++
-					next := desired(policy.Compile(scaleInput(s)))
-					tx := knftables.NewFake(TableFamily, TableName).NewTransaction()
-					writeDiff(tx, prev, next)
-					if ops = tx.NumOperations(); ops == 0 {
-						b.Fatal("the change wrote nothing")
-					}
-					prev = next
+			for _, scratch := range []bool{false, true} {
+				title := fmt.Sprintf("%s/pods=%d", name, n)
+				if scratch {
+					// What every sync did before the Compiler and the
+					// builder: the comparison under the same load.
+					title += "/from-scratch"
 				}
-				b.ReportMetric(float64(ops), "tx-ops")
-			})
+				b.Run(title, func(b *testing.B) { benchPlanChange(b, n, name, scratch) })
+			}
 		}
 	}
+}
+
+// benchPlanChange times one change's compile, desired state and diff,
+// incrementally or (scratch) from scratch.
+func benchPlanChange(b *testing.B, n int, name string, scratch bool) {
+	s := pt.NewScale(n, benchPolicies)
+	c, bld := policy.NewCompiler(), newBuilder()
+	prev := bld.build(c.Compile(scaleInput(s)))
+	i, ops := 0, 0
+	cpu0 := processCPU()
+	for b.Loop() {
+		changes[name](s, i)
+		i++
+		if scratch {
+			c, bld = policy.NewCompiler(), newBuilder()
+		}
+		next := bld.build(c.Compile(scaleInput(s)))
+		tx := knftables.NewFake(TableFamily, TableName).NewTransaction()
+		writeDiff(tx, prev, next)
+		if ops = tx.NumOperations(); ops == 0 {
+			b.Fatal("the change wrote nothing")
+		}
+		prev = next
+	}
+	reportCPU(b, processCPU()-cpu0)
+	b.ReportMetric(float64(ops), "tx-ops")
 }
 
 func BenchmarkPlanShare(b *testing.B) {
 	for _, name := range []string{"cold", "podAdded", "podRelabelled", "policyChanged"} {
 		b.Run(name+"/pods=10000/local=100", func(b *testing.B) {
 			s := pt.NewScaleLocal(10000, benchPolicies, 100)
-			prev := desired(policy.Compile(scaleInput(s)))
+			c, bld := policy.NewCompiler(), newBuilder()
+			prev := bld.build(c.Compile(scaleInput(s)))
 			i := 0
 			for b.Loop() {
 				if name != "cold" {
 					changes[name](s, i)
 					i++
+				} else {
+					c, bld = policy.NewCompiler(), newBuilder()
 				}
-				next := desired(policy.Compile(scaleInput(s)))
+				next := bld.build(c.Compile(scaleInput(s)))
 				tx := knftables.NewFake(TableFamily, TableName).NewTransaction()
 				if name == "cold" {
 					writeFull(tx, next)
@@ -158,21 +205,26 @@ func BenchmarkSyncKernel(b *testing.B) {
 	for _, n := range benchSizes {
 		b.Run(fmt.Sprintf("cold/pods=%d", n), func(b *testing.B) {
 			in(func() error { return New(nft).Remove(context.Background()) })
-			m := policy.Compile(scaleInput(pt.NewScale(n, benchPolicies)))
+			in0 := scaleInput(pt.NewScale(n, benchPolicies))
 			var res policy.SyncResult
+			var lat latencies
 			for b.Loop() {
-				// From no table (a fresh node): one transaction builds it.
+				// From no table (a fresh node): compile, build, write.
 				b.StopTimer()
 				in(func() error { return New(nft).Remove(context.Background()) })
 				b.StartTimer()
+				lat.start()
 				in(func() (err error) {
+					m := policy.NewCompiler().Compile(in0)
 					res, err = New(nft, WithNetlink(nl)).Sync(context.Background(), m, false)
 					return err
 				})
+				lat.stop()
 				if !res.Wrote {
 					b.Fatal("cold sync wrote nothing")
 				}
 			}
+			lat.report(b)
 			reportCounts(b, res)
 			reportKernelObjects(b, ns, nft)
 		})
@@ -192,20 +244,27 @@ func BenchmarkSyncKernel(b *testing.B) {
 }
 
 // benchIncrementalIn programs the scale once, then times ops that apply
-// ch, compile and sync; run wraps each sync (to enter a namespace).
+// ch, compile (policy.Compiler, as the agent does) and sync; run wraps
+// each sync (to enter a namespace). It reports each op's wall time as
+// p50/p99 and the process's CPU time per op (the machine may be shared:
+// CPU time does not count waiting for it).
 func benchIncrementalIn(b *testing.B, e *Enforcer, n int, ch change, run func(func())) {
 	s := pt.NewScale(n, benchPolicies)
+	c := policy.NewCompiler()
 	var res policy.SyncResult
 	var err error
-	run(func() { res, err = e.Sync(context.Background(), policy.Compile(scaleInput(s)), true) })
+	run(func() { res, err = e.Sync(context.Background(), c.Compile(scaleInput(s)), true) })
 	if err != nil {
 		b.Fatal(err)
 	}
+	var lat latencies
 	i := 0
 	for b.Loop() {
 		ch(s, i)
 		i++
-		run(func() { res, err = e.Sync(context.Background(), policy.Compile(scaleInput(s)), false) })
+		lat.start()
+		run(func() { res, err = e.Sync(context.Background(), c.Compile(scaleInput(s)), false) })
+		lat.stop()
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -213,23 +272,92 @@ func benchIncrementalIn(b *testing.B, e *Enforcer, n int, ch change, run func(fu
 			b.Fatal("the change wrote nothing")
 		}
 	}
+	lat.report(b)
 	reportCounts(b, res)
 }
 
-// BenchmarkKeptMemory reports what the agent keeps between syncs: the last
-// model (for cutting connections) and the last programmed state.
+// latencies records the wall and CPU time of timed sections.
+type latencies struct {
+	wall []time.Duration
+	cpu  time.Duration
+	t0   time.Time
+	cpu0 time.Duration
+}
+
+func (l *latencies) start() { l.t0, l.cpu0 = time.Now(), processCPU() }
+
+func (l *latencies) stop() {
+	l.wall = append(l.wall, time.Since(l.t0))
+	l.cpu += processCPU() - l.cpu0
+}
+
+// report adds p50-ms, p99-ms and cpu-ms/op.
+func (l *latencies) report(b *testing.B) {
+	if len(l.wall) == 0 {
+		return
+	}
+	sorted := slices.Clone(l.wall)
+	slices.Sort(sorted)
+	pct := func(p float64) float64 {
+		i := int(math.Ceil(p*float64(len(sorted)))) - 1
+		return float64(sorted[max(i, 0)].Microseconds()) / 1000
+	}
+	b.ReportMetric(pct(0.50), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+	b.ReportMetric(float64(l.cpu.Microseconds())/1000/float64(len(l.wall)), "cpu-ms/op")
+}
+
+// reportCPU adds cpu-ms/op for the CPU time the loop used.
+func reportCPU(b *testing.B, cpu time.Duration) {
+	if b.N > 0 {
+		b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/op")
+	}
+}
+
+// processCPU returns the user and system time the process and its
+// finished children (nft) have used.
+func processCPU() time.Duration {
+	var total time.Duration
+	for _, who := range []int{syscall.RUSAGE_SELF, syscall.RUSAGE_CHILDREN} {
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(who, &ru); err == nil {
+			total += time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		}
+	}
+	return total
+}
+
+// BenchmarkKeptMemory reports what the agent keeps between syncs: the
+// informer-like objects (pods, namespaces, policies, as the scale builds
+// them, untrimmed) and, on top of them, the policy engine: the Compiler
+// with its last model, the last model kept for cutting connections, and
+// the Enforcer's builder with the last programmed state. engine-MiB is
+// the engine's growth of the agent's memory.
 func BenchmarkKeptMemory(b *testing.B) {
 	for _, n := range benchSizes {
 		b.Run(fmt.Sprintf("pods=%d", n), func(b *testing.B) {
-			in := scaleInput(pt.NewScale(n, benchPolicies))
-			var mib float64
+			var objects, engine float64
 			for b.Loop() {
-				mib = retainedMiB(func() any {
-					m := policy.Compile(in)
-					return []any{m, desired(m)}
+				var s *pt.Scale
+				objects = retainedMiB(func() any {
+					s = pt.NewScale(n, benchPolicies)
+					return s
 				})
+				engine = retainedMiB(func() any {
+					c, bld := policy.NewCompiler(), newBuilder()
+					m := c.Compile(scaleInput(s))
+					st := bld.build(m)
+					// One incremental step, so the kept state is a
+					// steady one.
+					changes["podRelabelled"](s, 0)
+					m = c.Compile(scaleInput(s))
+					st = bld.build(m)
+					return []any{c, m, bld, st}
+				})
+				runtime.KeepAlive(s)
 			}
-			b.ReportMetric(mib, "kept-MiB")
+			b.ReportMetric(objects, "objects-MiB")
+			b.ReportMetric(engine, "engine-MiB")
 		})
 	}
 }

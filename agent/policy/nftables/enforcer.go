@@ -15,6 +15,9 @@ import (
 type Enforcer struct {
 	nft knftables.Interface
 	nl  *Netlink // nil: every write goes through nft
+	// builder computes the desired state, reusing the previous one's
+	// unchanged parts.
+	builder *builder
 	// prev is what the last successful write left in the table; nil
 	// forces a full rebuild (start-up, after a failure).
 	prev *state
@@ -39,7 +42,7 @@ const maxNetlinkChanges = 1024
 // New returns an Enforcer writing through nft (knftables.New(TableFamily,
 // TableName) in the agent, knftables.NewFake in tests).
 func New(nft knftables.Interface, opts ...Option) *Enforcer {
-	e := &Enforcer{nft: nft}
+	e := &Enforcer{nft: nft, builder: newBuilder()}
 	for _, o := range opts {
 		o(e)
 	}
@@ -57,7 +60,7 @@ func NewNFTables() (knftables.Interface, error) {
 
 // Sync implements policy.Enforcer.
 func (e *Enforcer) Sync(ctx context.Context, m *policy.Model, fullSync bool) (policy.SyncResult, error) {
-	next := desired(m)
+	next := e.builder.build(m)
 	var res policy.SyncResult
 	res.Objects, res.Rules, res.Elements = next.counts()
 	if !fullSync && e.prev != nil && e.nl != nil {
@@ -262,14 +265,14 @@ func writeDiff(tx *knftables.Transaction, prev, next *state) {
 // sorted (for a deterministic transaction): most syncs change a handful
 // of a set's elements.
 func writeElements(tx *knftables.Transaction, name string, prev, next *set) {
-	var dels, adds []string
-	if prev != nil {
-		dels = changedKeys(prev.elements, next.elements)
+	if prev == next {
+		return // shared between the states: unchanged
 	}
+	var dels, adds []string
 	if prev == nil {
 		adds = sortedKeys(next.elements)
 	} else {
-		adds = changedKeys(next.elements, prev.elements)
+		dels, adds = setChanges(prev, next)
 	}
 	for _, k := range dels {
 		tx.Delete(elementObject(name, prev, k))
@@ -345,6 +348,9 @@ func equalRules(a, b []string) bool {
 	if len(a) != len(b) {
 		return false
 	}
+	if len(a) == 0 || &a[0] == &b[0] {
+		return true // the same rules, shared between states
+	}
 	for i := range a {
 		if a[i] != b[i] {
 			return false
@@ -390,7 +396,10 @@ func elementOnlyDiff(prev, next *state) (dels, adds []elementChange, ok bool) {
 		if p == nil || !n.sameShape(p) {
 			return nil, nil, false
 		}
-		gone, come := changedKeys(p.elements, n.elements), changedKeys(n.elements, p.elements)
+		if p == n {
+			continue // shared between the states: unchanged
+		}
+		gone, come := setChanges(p, n)
 		if n.interval && len(gone)+len(come) > 0 {
 			return nil, nil, false
 		}

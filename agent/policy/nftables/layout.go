@@ -78,47 +78,6 @@ func baseChain(name string, hook knftables.BaseChainHook, prio knftables.BaseCha
 	return &knftables.Chain{Name: name, Type: knftables.PtrTo(knftables.FilterType), Hook: knftables.PtrTo(hook), Priority: knftables.PtrTo(prio)}
 }
 
-// desired returns the state that enforces m (static objects aside).
-func desired(m *policy.Model) *state {
-	s := newState()
-	for _, f := range fams {
-		s.addSet(f.name(setNodeIPs), &set{typ: f.addr, elements: map[string]string{}})
-		s.addSet(f.name(mapEgressPods), &set{isMap: true, typ: f.addr + " : verdict", elements: map[string]string{}})
-		s.addSet(f.name(mapIngressPods), &set{isMap: true, typ: f.addr + " : verdict", elements: map[string]string{}})
-	}
-	for _, a := range m.NodeIPs {
-		s.element(famOf(a).name(setNodeIPs), []string{a.String()}, "")
-	}
-	for _, p := range m.SortedPolicies() {
-		for _, d := range []policy.Direction{policy.Ingress, policy.Egress} {
-			if p.Isolates(d) {
-				addPolicy(s, p, d)
-			}
-		}
-	}
-	for _, pod := range m.Pods {
-		for _, d := range []policy.Direction{policy.Ingress, policy.Egress} {
-			keys := pod.Isolating(d)
-			if len(keys) == 0 {
-				continue
-			}
-			chain := setChain(d, keys)
-			if _, ok := s.chains[chain]; !ok {
-				s.addChain(chain, setChainRules(d, keys))
-			}
-			stem := mapIngressPods
-			if d == policy.Egress {
-				stem = mapEgressPods
-			}
-			for _, a := range pod.IPs {
-				s.element(famOf(a).name(stem), []string{a.String()}, "goto "+chain)
-			}
-		}
-	}
-	s.stamp()
-	return s
-}
-
 // setChainRules: try each isolating policy in turn (an accept ends the
 // base chain), then count the drop against each of them and drop.
 func setChainRules(d policy.Direction, keys []policy.PolicyKey) []string {

@@ -1,24 +1,30 @@
 package nftables
 
 import (
-	"encoding/binary"
-	"github.com/plexus-net/plexus/agent/policy"
-	"hash/fnv"
 	"maps"
-	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/plexus-net/plexus/agent/policy"
 )
 
 // set is a named set or map as the table should hold it. For a set every
 // element's value is "".
 type set struct {
+	name     string // set by addSet; the digest includes it
 	isMap    bool
 	typ      string // `type` (typeOf false) or `typeof` expression
 	typeOf   bool
 	interval bool
 	elements map[string]string // key (fields joined by " . ") → value
+	// sum is the digest of the set once summed (see digest).
+	sum    digest
+	summed bool
+	// base is the set this one was made from by changing the elements
+	// of the keys in touched (see setChanges); nil when built anew.
+	base    *set
+	touched []string
 }
 
 func (s *set) sameShape(o *set) bool {
@@ -34,6 +40,9 @@ type state struct {
 	// order lists chains in the order they must be declared so that
 	// rules only jump to existing chains (policy chains before set chains).
 	order []string
+	// shared are sets already built for the same model, by name, that
+	// addSetOnce takes instead of building them again (see builder).
+	shared map[string]*set
 }
 
 func newState() *state {
@@ -51,6 +60,7 @@ func (s *state) addSet(name string, x *set) {
 	if x.elements == nil {
 		x.elements = map[string]string{}
 	}
+	x.name = name
 	s.sets[name] = x
 }
 
@@ -58,6 +68,10 @@ func (s *state) addSet(name string, x *set) {
 // (a shared set is filled by its first user).
 func (s *state) addSetOnce(name string, x *set) bool {
 	if _, ok := s.sets[name]; ok {
+		return false
+	}
+	if x, ok := s.shared[name]; ok {
+		s.sets[name] = x
 		return false
 	}
 	s.addSet(name, x)
@@ -80,42 +94,6 @@ func (s *state) counts() (objects, rules, elements int) {
 		elements += len(x.elements)
 	}
 	return objects, rules, elements
-}
-
-// stamp adds the stamp set holding the digest of everything else in s
-// (see setStamp). The digest is a sum of per-item hashes: independent of
-// map order, and cheap (one pass, no sorting).
-func (s *state) stamp() {
-	var lo, hi uint64
-	add := func(parts ...string) {
-		h1, h2 := fnv.New64a(), fnv.New64()
-		for _, p := range parts {
-			h1.Write([]byte(p))
-			h1.Write([]byte{0})
-			h2.Write([]byte(p))
-			h2.Write([]byte{0})
-		}
-		lo += h1.Sum64()
-		hi += h2.Sum64()
-	}
-	add(layoutVersion)
-	for name, x := range s.sets {
-		add("set", name, x.typ, strconv.FormatBool(x.isMap), strconv.FormatBool(x.typeOf), strconv.FormatBool(x.interval))
-		for k, v := range x.elements {
-			add("element", name, k, v)
-		}
-	}
-	for name, rules := range s.chains {
-		add(append([]string{"chain", name}, rules...)...)
-	}
-	for name := range s.counters {
-		add("counter", name)
-	}
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], hi)
-	binary.BigEndian.PutUint64(b[8:], lo)
-	s.addSet(setStamp, &set{typ: "ipv6_addr"})
-	s.element(setStamp, []string{netip.AddrFrom16(b).String()}, "")
 }
 
 // stampValue returns the digest s carries ("" before stamp).

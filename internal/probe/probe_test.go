@@ -1,0 +1,65 @@
+package probe
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"testing"
+	"time"
+)
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func TestServeAndRun(t *testing.T) {
+	addr := freePort(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- Serve(ctx, addr, "node-a") }()
+	closed := freePort(t)
+	targets := []Target{
+		{Name: "tcp", Kind: TCP, Address: addr},
+		{Name: "udp", Kind: UDP, Address: addr},
+		{Name: "connect", Kind: Connect, Address: addr},
+		{Name: "dns", Kind: DNS, Address: "localhost"},
+		{Name: "closed", Kind: TCP, Address: closed, ExpectDenied: true},
+		{Name: "closed but expected", Kind: TCP, Address: closed},
+	}
+	var rs []Result
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		rs = Run(context.Background(), targets, time.Second)
+		if rs[0].OK || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond) // the server is still starting
+	}
+	for i, want := range []bool{true, true, true, true, true, false} {
+		if rs[i].Passed() != want {
+			t.Errorf("%s: passed=%v, want %v (%+v)", rs[i].Name, rs[i].Passed(), want, rs[i])
+		}
+	}
+	if rs[0].Answer != "node-a" || rs[1].Answer != "node-a" {
+		t.Errorf("the server's hostname is the answer: %+v %+v", rs[0], rs[1])
+	}
+	var buf bytes.Buffer
+	if err := Encode(&buf, rs); err != nil {
+		t.Fatal(err)
+	}
+	back, err := Decode("some log line\n" + buf.String())
+	if err != nil || len(back) != len(rs) || back[0].Answer != "node-a" {
+		t.Fatalf("decode: %v %+v", err, back)
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Errorf("serve: %v", err)
+	}
+}
