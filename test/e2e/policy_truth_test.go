@@ -11,6 +11,7 @@ package e2e
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"path/filepath"
 	"slices"
@@ -20,6 +21,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -191,8 +193,13 @@ func (w *truthWorld) setPodLabels(id string, labels map[string]string) {
 	ns, name, _ := strings.Cut(id, "/")
 	var p corev1.Pod
 	Expect(k8s.Get(ctx, client.ObjectKey{Namespace: truthNamespace(ns), Name: name}, &p)).To(Succeed())
+	if maps.Equal(p.Labels, labels) {
+		return
+	}
+	// A merge patch, not an update: the kubelet writes the pod's status meanwhile.
+	orig := p.DeepCopy()
 	p.Labels = labels
-	Expect(k8s.Update(ctx, &p)).To(Succeed(), "relabel pod %s", id)
+	Expect(k8s.Patch(ctx, &p, client.MergeFrom(orig))).To(Succeed(), "relabel pod %s", id)
 }
 
 // setNamespaceLabels makes the namespace's labels these (plus the kubernetes.io/metadata.name
@@ -200,11 +207,14 @@ func (w *truthWorld) setPodLabels(id string, labels map[string]string) {
 func (w *truthWorld) setNamespaceLabels(ns string, labels map[string]string) {
 	var n corev1.Namespace
 	Expect(k8s.Get(ctx, client.ObjectKey{Name: truthNamespace(ns)}, &n)).To(Succeed())
-	n.Labels = map[string]string{"kubernetes.io/metadata.name": truthNamespace(ns)}
-	for k, v := range labels {
-		n.Labels[k] = v
+	want := map[string]string{"kubernetes.io/metadata.name": truthNamespace(ns)}
+	maps.Copy(want, labels)
+	if maps.Equal(n.Labels, want) {
+		return
 	}
-	Expect(k8s.Update(ctx, &n)).To(Succeed(), "relabel namespace %s", ns)
+	orig := n.DeepCopy()
+	n.Labels = want
+	Expect(k8s.Patch(ctx, &n, client.MergeFrom(orig))).To(Succeed(), "relabel namespace %s", ns)
 }
 
 // apply creates each policy or, when it exists, replaces its spec.
@@ -246,11 +256,18 @@ func (w *truthWorld) service(ns, name, podName string, typ corev1.ServiceType) *
 	}
 	Expect(k8s.Create(ctx, svc)).To(Succeed())
 	Eventually(func(g Gomega) {
-		var eps corev1.Endpoints //nolint:staticcheck // one read, the simplest form of "has a ready endpoint"
-		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(svc), &eps)).To(Succeed())
-		g.Expect(eps.Subsets).NotTo(BeEmpty())
-		g.Expect(eps.Subsets[0].Addresses).NotTo(BeEmpty())
-	}, convergeBound, 200*time.Millisecond).Should(Succeed(), "Service %s/%s has its endpoint", ns, name)
+		var l discoveryv1.EndpointSliceList
+		g.Expect(k8s.List(ctx, &l, client.InNamespace(svc.Namespace), client.MatchingLabels{discoveryv1.LabelServiceName: name})).To(Succeed())
+		ready := 0
+		for _, s := range l.Items {
+			for _, e := range s.Endpoints {
+				if e.Conditions.Ready != nil && *e.Conditions.Ready {
+					ready++
+				}
+			}
+		}
+		g.Expect(ready).To(BeNumerically(">", 0))
+	}, convergeBound, 200*time.Millisecond).Should(Succeed(), "Service %s/%s has a ready endpoint", ns, name)
 	return svc
 }
 
