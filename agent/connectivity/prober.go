@@ -66,8 +66,13 @@ func (p *Prober) Report() Report {
 }
 
 // Apply writes the latest Report into s (see the package function Apply); it is the agent
-// status reporter's hook.
-func (p *Prober) Apply(s *v1.NodeNetworkStatus) { Apply(s, p.Report()) }
+// status reporter's hook. A nil Prober (probes off) changes nothing.
+func (p *Prober) Apply(s *v1.NodeNetworkStatus) {
+	if p == nil {
+		return
+	}
+	Apply(s, p.Report())
+}
 
 // Run runs a round at once and then every Interval until ctx ends.
 func (p *Prober) Run(ctx context.Context) {
