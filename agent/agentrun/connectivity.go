@@ -39,7 +39,9 @@ func newConnectivityProber(o Options, thread *nsthread.Thread, ns netns.NsHandle
 		return conn, err
 	}}
 	p := &connectivity.Prober{
-		Targets:          func(ctx context.Context) (connectivity.Targets, error) { return connectivityTargets(ctx, c, o.NodeName) },
+		Targets: func(ctx context.Context) (connectivity.Targets, error) {
+			return connectivityTargets(ctx, c, o.NodeName)
+		},
 		Addresses:        addrs,
 		Transport:        udp,
 		DNS:              dns,
