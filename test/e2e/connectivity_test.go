@@ -13,13 +13,16 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/plexus-net/plexus/agent/agentrun"
 	v1 "github.com/plexus-net/plexus/api/v1alpha1"
 )
 
 // connectivityBound is how fast the issue wants a cut node reported by its peers: three failed
 // probes at the agent's default 5 s interval, plus a status patch and the operator's roll-up.
 const connectivityBound = 30 * time.Second
+
+// agentMetricsPort is the agent's --metrics-bind-address port as the operator renders the
+// DaemonSet (controllers/render).
+const agentMetricsPort = 9462
 
 // connectivityOf returns node's ConnectivityHealthy condition and status.connectivity (nil if none).
 func connectivityOf(nn v1.NodeNetwork) (*metav1.Condition, *v1.ConnectivityStatus) {
@@ -57,7 +60,7 @@ var _ = Describe("Continuous connectivity", Ordered, func() {
 
 		By("the agent's metrics have the probe latency of each peer")
 		from := labCfg.NodeAt(1)
-		metricsURL := fmt.Sprintf("http://%s%s/metrics", from.IPv4, agentrun.DefaultMetricsAddress)
+		metricsURL := fmt.Sprintf("http://%s:%d/metrics", from.IPv4, agentMetricsPort)
 		body, err := httpFrom(filepath.Join("/run/netns", labCfg.UnderlayNetns()), metricsURL)
 		Expect(err).NotTo(HaveOccurred())
 		for _, fam := range []string{"IPv4", "IPv6"} {
