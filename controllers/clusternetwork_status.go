@@ -21,6 +21,7 @@ func setStatus(cn *v1.ClusterNetwork, d configDecision, res phaseResult, in inpu
 	for _, c := range conditions(cn.Generation, d, res, cn.Status.Nodes, cn.Status.AppliedGeneration) {
 		meta.SetStatusCondition(&cn.Status.Conditions, c)
 	}
+	meta.SetStatusCondition(&cn.Status.Conditions, connectivityCondition(cn.Generation, in))
 }
 
 // rollup counts nodes from the Nodes and their NodeNetworks' status.

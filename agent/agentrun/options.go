@@ -10,6 +10,7 @@ import (
 
 	"github.com/plexus-net/plexus/agent"
 	"github.com/plexus-net/plexus/agent/cni"
+	"github.com/plexus-net/plexus/agent/connectivity"
 )
 
 // Defaults of the agent's flags.
@@ -60,6 +61,12 @@ type Options struct {
 	// ProcSysDir is where the agent writes sysctls (its /proc/sys, or the host's /proc/sys/net
 	// mounted below it: a container's own /proc/sys is read-only).
 	ProcSysDir string
+	// ConnectivityProbeInterval is the period of the connectivity probes of peers and DNS (0:
+	// off); ConnectivityFailureThreshold the failed probes in a row that make a peer unreachable;
+	// ConnectivityProbePort the UDP port of every node's probe responder.
+	ConnectivityProbeInterval    time.Duration
+	ConnectivityFailureThreshold int
+	ConnectivityProbePort        uint
 }
 
 // BindFlags defines the flags on fs, with their defaults and help.
@@ -101,6 +108,13 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.ProcSysDir, "proc-sys-dir", procSysDir,
 		"Directory of the sysctls the agent writes (net/netfilter/...). A container's own /proc/sys is read-only: the DaemonSet "+
 			"mounts the host's /proc/sys/net below /host/proc/sys and passes that.")
+	fs.DurationVar(&o.ConnectivityProbeInterval, "connectivity-probe-interval", DefaultConnectivityProbeInterval,
+		"Period of the UDP probes of every peer node's probe address over the pod network and of the cluster DNS "+
+			"(ConnectivityHealthy condition); 0 turns them off.")
+	fs.IntVar(&o.ConnectivityFailureThreshold, "connectivity-failure-threshold", connectivity.DefaultFailureThreshold,
+		"Probes in a row a peer (or DNS) must fail to be reported in ConnectivityHealthy.")
+	fs.UintVar(&o.ConnectivityProbePort, "connectivity-probe-port", connectivity.DefaultPort,
+		"UDP port of the connectivity probe responder on the node's probe addresses; the same on every node.")
 }
 
 // proxyHealthTimeout returns --proxy-healthz-timeout, or its default.
@@ -129,6 +143,12 @@ func (o *Options) Complete() error {
 	}
 	if o.ConntrackTCPEstablishedTimeout < 0 || o.ConntrackTCPCloseWaitTimeout < 0 || o.ProxyHealthTimeout < 0 {
 		return fmt.Errorf("--conntrack-tcp-timeout-*, --proxy-healthz-timeout: a duration may not be negative")
+	}
+	if o.ConnectivityProbeInterval != 0 && o.ConnectivityProbeInterval < connectivityMinInterval {
+		return fmt.Errorf("--connectivity-probe-interval: at least %v (or 0: off)", connectivityMinInterval)
+	}
+	if o.ConnectivityFailureThreshold < 0 || o.ConnectivityProbePort > 65535 {
+		return fmt.Errorf("--connectivity-failure-threshold may not be negative and --connectivity-probe-port must be a UDP port")
 	}
 	if o.CNIPluginBinary == "" {
 		self, err := os.Executable()

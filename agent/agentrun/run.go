@@ -118,6 +118,11 @@ func Run(ctx context.Context, o Options) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := agent.NewMetrics(reg)
 	reg.MustRegister(agent.NewPolicyPacketsCollector(policies))
+	prober, closeProber, err := newConnectivityProber(o, thread, ns, c, reg)
+	if err != nil {
+		return err
+	}
+	defer closeProber()
 	a := &agent.Agent{
 		NodeName:       o.NodeName,
 		NodeIPOverride: o.nodeIPOverride(),
@@ -125,7 +130,7 @@ func Run(ctx context.Context, o Options) error {
 		Uplinks:        nl,
 		Pods:           agent.CNIStorePods(o.CNIDataDir),
 		Planes:         Planes(routing.NewSyncer(nl), masquerade.New(nft), o.NodeStateFile, o.PolicySocket, plane, policies, metrics),
-		Reporter:       status.Reporter{Writer: apiStatus{c: cl, events: events}},
+		Reporter:       status.Reporter{Writer: apiStatus{c: cl, events: events}, Amend: prober.Apply},
 		Metrics:        metrics,
 		ResyncPeriod:   o.ResyncPeriod,
 		Install: func() error {
@@ -170,6 +175,10 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("informer caches did not sync: %w", <-cacheErr)
 	}
 	logger.Info("Caches synced; starting the sync loop", "netns", o.Netns)
+	if prober != nil {
+		prober.Changed = a.MarkDirty
+		go prober.Run(ctx)
+	}
 	return a.Run(ctx)
 }
 

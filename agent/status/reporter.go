@@ -35,6 +35,10 @@ type Reporter struct {
 	Writer Writer
 	// Now is the clock (time.Now if nil).
 	Now func() time.Time
+	// Amend, if set, adds to every status built what another part of the agent observes
+	// outside the sync (the connectivity prober's condition), before it is compared and patched.
+	// It is called on the Reporter's goroutine and must not block.
+	Amend func(*v1.NodeNetworkStatus)
 
 	// written is the status last patched into the NodeNetwork with UID writtenUID: what the API
 	// holds even when the informer cache has not caught up yet.
@@ -71,6 +75,9 @@ func (r *Reporter) Report(ctx context.Context, nn *v1.NodeNetwork, o Observation
 		prev = *r.written
 	}
 	next := Build(prev, o)
+	if r.Amend != nil {
+		r.Amend(&next)
+	}
 	if !Changed(prev, next) {
 		r.countsPending = false
 		return false, nil

@@ -32,7 +32,8 @@ type NodeNetworkStatus struct {
 	// +optional
 	ProgrammedGeneration int64 `json:"programmedGeneration,omitempty"`
 
-	// Conditions: RoutesProgrammed, ServicesProgrammed, PoliciesProgrammed, Ready.
+	// Conditions: RoutesProgrammed, ServicesProgrammed, PoliciesProgrammed, Ready,
+	// ConnectivityHealthy.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
@@ -81,6 +82,12 @@ type NodeNetworkStatus struct {
 	// +optional
 	PolicyObjects int32 `json:"policyObjects,omitempty"`
 
+	// Connectivity is what the agent's continuous probes of its peers' pod network and of the
+	// cluster DNS found (see the ConnectivityHealthy condition). Absent while the agent does not
+	// probe; peers probe only nodes that report it (their agent answers probes).
+	// +optional
+	Connectivity *ConnectivityStatus `json:"connectivity,omitempty"`
+
 	// LastSyncTime is when the agent last finished a sync that changed the data plane or this
 	// status; a sync that finds nothing to change writes nothing, this field included.
 	// +optional
@@ -106,6 +113,37 @@ type ServiceProxyStatus struct {
 	// +listType=atomic
 	// +optional
 	UnsupportedFeatures []string `json:"unsupportedFeatures,omitempty"`
+}
+
+// ConnectivityStatus is the result of the agent's continuous connectivity probes. It changes
+// only when a peer or DNS turns unreachable or recovers (latencies are metrics, not status).
+type ConnectivityStatus struct {
+	// ProbeAddresses are this node's own probe addresses: the first address of each of its pod
+	// CIDRs, which peers send their probes to.
+	// +listType=atomic
+	// +optional
+	ProbeAddresses []string `json:"probeAddresses,omitempty"`
+	// Peers is how many peer nodes the agent probes.
+	Peers int32 `json:"peers"`
+	// UnreachablePeers are the peers whose probe address of some family failed the last probes
+	// in a row, by node name.
+	// +listType=map
+	// +listMapKey=node
+	// +optional
+	UnreachablePeers []UnreachablePeer `json:"unreachablePeers,omitempty"`
+	// DNSError is why the lookup of kubernetes.default.svc.<clusterDomain> against the kube-dns
+	// Service failed the last probes in a row; empty while it answers or is not probed.
+	// +optional
+	DNSError string `json:"dnsError,omitempty"`
+}
+
+// UnreachablePeer is a peer node that does not answer probes over the pod network.
+type UnreachablePeer struct {
+	// Node is the peer's node name.
+	Node string `json:"node"`
+	// Addresses are the peer's probe addresses that do not answer (one per family).
+	// +listType=atomic
+	Addresses []string `json:"addresses"`
 }
 
 // NodeNetwork is one node's share of the cluster network: its pod CIDRs (operator) and what its
