@@ -71,14 +71,14 @@ func TestE2E(t *testing.T) {
 // suiteConfig is the suite's lab: its own name and slot, labNodes nodes.
 func suiteConfig() lab.Config {
 	name, slot := labName, labSlot
-	// PLEXUS_E2E_SLOT runs the suite in another slot (lab e2e-<slot>), beside a run in the default
+	// PLEXUS_E2E_SLOT runs the suite in another slot (lab e2e<slot>), beside a run in the default
 	// one: two checkouts of the project on one machine can each run the suite.
 	if v := os.Getenv("PLEXUS_E2E_SLOT"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 || n > lab.MaxSlot {
 			panic(fmt.Sprintf("PLEXUS_E2E_SLOT=%q: want a slot 0..%d", v, lab.MaxSlot))
 		}
-		name, slot = fmt.Sprintf("%s-%d", labName, n), n
+		name, slot = fmt.Sprintf("%s%d", labName, n), n
 	}
 	c := lab.NamedConfig(repoRoot(), name, slot)
 	c.Nodes = labNodes
