@@ -20,8 +20,13 @@ import (
 )
 
 const (
-	// apiOutage is how long the API server is frozen.
-	apiOutage = 60 * time.Second
+	// apiOutage is how long the API server is frozen. It stays under kube-controller-manager's
+	// node-monitor-grace-period (50 s): after a longer outage the node lifecycle controller finds
+	// every kubelet's heartbeat stale before the kubelets renew it, marks the nodes' pods not ready
+	// and their endpoints leave the EndpointSlices for a moment, so Services answer "connection
+	// refused" by Kubernetes' own decision, whatever the data plane does (seen in the lab at 60 s:
+	// "all Nodes are not-Ready. Entering master disruption mode").
+	apiOutage = 30 * time.Second
 	// clusterIPProbeInterval spaces the ClusterIP probes during the outage.
 	clusterIPProbeInterval = 200 * time.Millisecond
 	// apiserverRole is the API server's role in the lab's state file (internal/lab).
