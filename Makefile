@@ -9,6 +9,11 @@ CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 K8S_VERSION := v1.37.2
 CACHE_HOME := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)
 CONTROLPLANE_DIR := $(CACHE_HOME)/plexus/controlplane/$(K8S_VERSION)
+HELM_VERSION := v4.3.2
+# The helm CLI the chart tests run, built from its own module (hack/tools/helm) so Helm's
+# dependencies never enter go.mod; the tests find it through PLEXUS_HELM.
+HELM := $(CACHE_HOME)/plexus/tools/helm-$(HELM_VERSION)/helm
+export PLEXUS_HELM := $(HELM)
 TEST_TIMEOUT ?= 45m
 CONFORMANCE_DIR := $(CACHE_HOME)/plexus/conformance/$(K8S_VERSION)
 # The conformance lab (slot 5) is one per machine: runs queue on this lock.
@@ -26,13 +31,13 @@ lab: deps build ## A real multi-node cluster on this machine with Plexus install
 	@hack/lab.sh up
 
 .PHONY: test
-test: require-root deps generate manifests verify-bundle verify-no-test-code controlplane coredns ## Run every test: unit, real API server, real kernel (as root).
+test: require-root deps verify-bundle generate manifests verify-no-test-code controlplane coredns helm ## Run every test: unit, real API server, real kernel (as root).
 	@echo "==> [test] go vet"
 	@$(GO) vet ./...
 	@echo "==> [test] gofmt"
 	@bad=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); if [ -n "$$bad" ]; then echo "gofmt needed: $$bad"; exit 1; fi
 	@echo "==> [test] go test ./... (uncached: the real-kernel tests depend on the machine, not only the code)"
-	PLEXUS_REQUIRE_IPVS_VM=1 KUBEBUILDER_ASSETS=$(CONTROLPLANE_DIR) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v -e '/test/e2e$$' -e '/internal/lab$$')
+	PLEXUS_REQUIRE_IPVS_VM=1 PLEXUS_REQUIRE_HELM=1 KUBEBUILDER_ASSETS=$(CONTROLPLANE_DIR) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v -e '/test/e2e$$' -e '/internal/lab$$')
 	@echo "==> [test] the lab's own tests and the e2e suite, one at a time (each starts a lab of its own, beside a running make lab)"
 	PLEXUS_REQUIRE_LAB=1 KUBEBUILDER_ASSETS=$(CONTROLPLANE_DIR) $(GO) test -count=1 -p 1 -timeout $(TEST_TIMEOUT) ./internal/lab/ ./test/e2e/
 	@echo "==> [test] the upstream [sig-network] [Conformance] specs (make conformance)"
@@ -65,20 +70,28 @@ generate: $(CONTROLLER_GEN) ## Generate deepcopy code.
 	@$(CONTROLLER_GEN) object paths=./api/...
 
 .PHONY: manifests
-manifests: $(CONTROLLER_GEN) ## Generate the CRDs and the operator's RBAC.
+manifests: $(CONTROLLER_GEN) ## Generate the CRDs and the operator's RBAC, then the OLM bundle and the Helm chart from config/.
 	@echo "==> [manifests] CRDs and RBAC"
 	@$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
 	@$(CONTROLLER_GEN) rbac:roleName=plexus-operator paths=./controllers/... output:rbac:artifacts:config=config/rbac
+	@echo "==> [manifests] OLM bundle and Helm chart from config/ (hack/gen-install)"
+	@$(GO) run ./hack/gen-install
 
 .PHONY: bundle
-bundle: manifests ## Write the OLM bundle (bundle/manifests) from config/.
-	@hack/bundle.sh
+bundle: manifests ## Write the OLM bundle (bundle/) and the Helm chart's generated files from config/.
 
 .PHONY: verify-bundle
-verify-bundle: manifests ## Fail when the committed OLM bundle is out of date with config/.
-	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; hack/bundle.sh $$tmp >/dev/null; \
-	  diff -r $$tmp bundle/manifests >/dev/null || { echo "bundle/manifests is out of date: run make bundle"; diff -r $$tmp bundle/manifests | head -20; exit 1; }
-	@echo "==> [bundle] bundle/manifests up to date"
+verify-bundle: ## Fail when the committed OLM bundle or Helm chart is out of date with config/ (run before manifests).
+	@$(GO) run ./hack/gen-install -verify
+
+.PHONY: helm
+helm: $(HELM) ## Build (or reuse) the helm CLI $(HELM_VERSION) in the tools cache.
+
+$(HELM): hack/tools/helm/go.mod
+	@echo "==> [tools] helm $(HELM_VERSION): building from the Go module into $(dir $(HELM)) (a few minutes the first time)"
+	@mkdir -p $(dir $(HELM))
+	@cd hack/tools/helm && $(GO) build -o $(HELM).tmp -ldflags "-X helm.sh/helm/v4/internal/version.version=$(HELM_VERSION)" helm.sh/helm/v4/cmd/helm
+	@mv -f $(HELM).tmp $(HELM)
 
 .PHONY: require-root
 require-root: ## Fail, saying why, unless running as root (make test's real-kernel tests and labs need it).

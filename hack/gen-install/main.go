@@ -1,0 +1,48 @@
+// Command gen-install writes the OLM bundle (bundle/) and the Helm chart's generated files
+// (config/helm/plexus) from the kustomize tree under config/. `make manifests` runs it;
+// `make verify-bundle` runs it with -verify, which writes nothing and fails when a committed file
+// is stale.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/plexus-net/plexus/internal/install"
+)
+
+func main() {
+	root := flag.String("root", ".", "repository root (config/ is read from it, bundle/ and config/helm written into it)")
+	version := flag.String("version", install.DefaultVersion, "version of the bundle and the chart")
+	verify := flag.Bool("verify", false, "write nothing; fail when a committed generated file differs from what config/ makes")
+	flag.Parse()
+	if err := run(*root, *version, *verify); err != nil {
+		fmt.Fprintln(os.Stderr, "gen-install:", err)
+		os.Exit(1)
+	}
+}
+
+func run(root, version string, verify bool) error {
+	files, err := install.Generate(root, version)
+	if err != nil {
+		return err
+	}
+	if verify {
+		stale, err := install.Stale(root, files)
+		if err != nil {
+			return err
+		}
+		if len(stale) > 0 {
+			return fmt.Errorf("the OLM bundle or the Helm chart is out of date with config/: run make manifests\n  %s", strings.Join(stale, "\n  "))
+		}
+		fmt.Printf("==> [bundle] %s and %s up to date with config/\n", install.BundleDir, install.ChartDir)
+		return nil
+	}
+	if err := install.Write(root, files); err != nil {
+		return err
+	}
+	fmt.Printf("==> [bundle] wrote %d files of %s and %s (version %s)\n", len(files), install.BundleDir, install.ChartDir, version)
+	return nil
+}
