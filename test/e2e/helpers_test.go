@@ -350,12 +350,23 @@ func lines(name string, args ...string) []string {
 // and a person's lab may run beside it.
 func labOwned(in []string) []string {
 	out := slices.DeleteFunc(slices.Clone(in), func(s string) bool {
-		return !strings.Contains(s, labCfg.NetnsPrefix()) && !strings.Contains(s, labCfg.Dir) && !strings.Contains(s, "br-lab")
+		return !strings.Contains(s, labCfg.NetnsPrefix()+"-") && !mentionsLabDir(s) && !strings.Contains(s, "br-lab")
 	})
 	if len(out) == 0 {
 		return nil // none is none, whether or not the machine had other entries
 	}
 	return out
+}
+
+// mentionsLabDir says whether s names the suite's lab folder or a path in it; a lab whose name
+// starts like the suite's (plexus-e2e6, lab-e2e6) is another one.
+func mentionsLabDir(s string) bool {
+	for _, end := range []string{"/", "\x00", " "} {
+		if strings.Contains(s, labCfg.Dir+end) {
+			return true
+		}
+	}
+	return strings.HasSuffix(s, labCfg.Dir)
 }
 
 func takeMachineSnapshot() machineSnapshot {
@@ -397,7 +408,7 @@ func checkMachineRestored(before machineSnapshot) {
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, f := range procs {
 		b, err := os.ReadFile(f)
-		if err == nil && strings.Contains(string(b), labCfg.Dir) {
+		if err == nil && mentionsLabDir(string(b)) {
 			left = append(left, filepath.Base(filepath.Dir(f))+": "+strings.ReplaceAll(string(b), "\x00", " "))
 		}
 	}
