@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/plexus-net/plexus/internal/check"
 	"github.com/plexus-net/plexus/internal/clusterstatus"
+	"github.com/plexus-net/plexus/internal/lab"
 )
 
 // errCheckFailed makes plexusctl exit 1 without printing more: the report says what failed.
@@ -51,4 +53,14 @@ func checkCommand(args []string) error {
 		return errCheckFailed{}
 	}
 	return nil
+}
+
+// labCheck ends a lab summary with plexusctl check against the lab: the same probe pods and
+// matrix a user runs on any cluster. A failed check fails the command.
+func labCheck(c lab.Config, skip bool) error {
+	if skip {
+		return nil
+	}
+	fmt.Println("\nplexusctl check (probe pods on every node; -skip-check leaves it out):")
+	return checkCommand([]string{"--kubeconfig", c.AdminKubeconfig()})
 }

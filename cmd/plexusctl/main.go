@@ -43,7 +43,9 @@ const usage = `usage:
                                             NetworkPolicy's verdict for one connection, with the
                                             policy and rule that decided each side; exit code 0
                                             allowed, 1 denied, 2 bad input, 3 cluster unreadable
-  plexusctl lab up [-nodes N] [-repo DIR]   start (or complete) the local lab and print its status
+  plexusctl lab up [-nodes N] [-repo DIR] [-skip-check]
+                                            start (or complete) the local lab, print its status and
+                                            end with plexusctl check against it
   plexusctl lab down [-repo DIR]            remove everything the lab made
   plexusctl lab status [-repo DIR]          print the lab summary
                                             every lab command: [-name lab -slot 0] picks one of
@@ -84,6 +86,7 @@ func run(args []string) error {
 	timeout := fs.Duration("ready-timeout", 4*time.Minute, "how long up waits for nodes to turn Ready")
 	name := fs.String("name", lab.DefaultName, "the lab's name (namespaces plexus-NAME-*, folder NAME in the Plexus cache)")
 	slot := fs.Int("slot", 0, "the lab's slot, 0..255: underlay 10.99.SLOT.0/24 and fd10:99:SLOT::/64, API forwarder port 36443+SLOT")
+	skipCheck := fs.Bool("skip-check", false, "up, status: leave out plexusctl check at the end of the summary")
 	_ = fs.Parse(rest)
 	root := *repo
 	if root == "" {
@@ -100,11 +103,17 @@ func run(args []string) error {
 	c.ReadyTimeout = *timeout
 	switch cmd {
 	case "up":
-		return lab.Up(c)
+		if err := lab.Up(c); err != nil {
+			return err
+		}
+		return labCheck(c, *skipCheck)
 	case "down":
 		return lab.Down(c)
 	case "status":
-		return lab.Status(c)
+		if err := lab.Status(c); err != nil {
+			return err
+		}
+		return labCheck(c, *skipCheck)
 	}
 	fmt.Fprint(os.Stderr, usage)
 	os.Exit(2)
