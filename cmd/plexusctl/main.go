@@ -25,6 +25,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
 	"github.com/plexus-net/plexus/internal/lab"
 )
 
@@ -54,6 +57,9 @@ const usage = `usage:
 `
 
 func main() {
+	// plexusctl reports through its own output; without a logger controller-runtime prints a
+	// warning with a stack trace once a client is made 30 s after start (after lab up).
+	ctrllog.SetLogger(logr.Discard())
 	if err := run(os.Args[1:]); err != nil {
 		exitError(err)
 	}
