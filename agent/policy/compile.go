@@ -201,7 +201,7 @@ func parsePod(p *corev1.Pod, nodeName string) *pod {
 	if p.Spec.HostNetwork || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 		return nil
 	}
-	ips := podIPs(p)
+	ips := sortedAddrs(PodIPs(p))
 	if len(ips) == 0 {
 		return nil
 	}
@@ -254,7 +254,11 @@ func comparePods(a, b *pod) int {
 }
 
 // podIPs returns the pod's parsed addresses, sorted, without duplicates.
-func podIPs(p *corev1.Pod) []netip.Addr {
+// PodIPs returns the pod's status addresses as the compiler reads them, in the status's order:
+// status.podIPs, or status.podIP when the list is empty; unparsable ones are left out, IPv4-mapped
+// ones unmapped. The CNI admission and plexusctl trace read pods through it too, so all three
+// agree on a pod's addresses.
+func PodIPs(p *corev1.Pod) []netip.Addr {
 	var out []netip.Addr
 	add := func(s string) {
 		if a, err := netip.ParseAddr(s); err == nil {
@@ -267,7 +271,7 @@ func podIPs(p *corev1.Pod) []netip.Addr {
 	if len(out) == 0 && p.Status.PodIP != "" {
 		add(p.Status.PodIP)
 	}
-	return sortedAddrs(out)
+	return out
 }
 
 func sortedAddrs(in []netip.Addr) []netip.Addr {

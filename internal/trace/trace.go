@@ -161,7 +161,7 @@ func side(c *Cluster, m *policy.Model, d policy.Direction, f policy.Flow, node s
 // family; between two pods the first family both have, in the source's order (its primary first).
 func pickAddresses(q Query, src, dst *corev1.Pod) (policy.Flow, error) {
 	f := policy.Flow{Protocol: q.Protocol, Port: q.Port}
-	srcIPs := podIPs(src)
+	srcIPs := policy.PodIPs(src)
 	if q.DstIP.IsValid() {
 		for _, a := range srcIPs {
 			if a.Is4() == q.DstIP.Is4() {
@@ -171,7 +171,7 @@ func pickAddresses(q Query, src, dst *corev1.Pod) (policy.Flow, error) {
 		}
 		return f, inputErrorf("source pod %s has no %s address (it has %v) to reach %s", podKey(src), family(q.DstIP), srcIPs, q.DstIP)
 	}
-	dstIPs := podIPs(dst)
+	dstIPs := policy.PodIPs(dst)
 	for _, a := range srcIPs {
 		for _, b := range dstIPs {
 			if a.Is4() == b.Is4() {
@@ -201,7 +201,7 @@ func findPod(c *Cluster, what string, n PodName) (*corev1.Pod, error) {
 			return nil, inputErrorf("%s pod %s uses the host network: NetworkPolicy does not apply to it (its traffic is its node's)", what, n)
 		case p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed:
 			return nil, inputErrorf("%s pod %s has finished (%s): it has no network any more", what, n, p.Status.Phase)
-		case len(podIPs(p)) == 0:
+		case len(policy.PodIPs(p)) == 0:
 			return nil, inputErrorf("%s pod %s has no IP address yet (status.podIPs is empty; is it scheduled and started?)", what, n)
 		}
 		return p, nil
@@ -215,7 +215,7 @@ func podByIP(c *Cluster, a netip.Addr) *corev1.Pod {
 		if p.Spec.HostNetwork || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 			continue
 		}
-		if slices.Contains(podIPs(p), a) {
+		if slices.Contains(policy.PodIPs(p), a) {
 			return p
 		}
 	}
@@ -236,22 +236,6 @@ func serviceByIP(c *Cluster, a netip.Addr) *corev1.Service {
 		}
 	}
 	return nil
-}
-
-// podIPs returns the pod's status addresses in the status's order.
-func podIPs(p *corev1.Pod) []netip.Addr {
-	var out []netip.Addr
-	for _, ip := range p.Status.PodIPs {
-		if a, err := netip.ParseAddr(ip.IP); err == nil {
-			out = append(out, a.Unmap())
-		}
-	}
-	if len(out) == 0 && p.Status.PodIP != "" {
-		if a, err := netip.ParseAddr(p.Status.PodIP); err == nil {
-			out = append(out, a.Unmap())
-		}
-	}
-	return out
 }
 
 func podKey(p *corev1.Pod) string { return p.Namespace + "/" + p.Name }

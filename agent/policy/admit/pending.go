@@ -8,6 +8,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/plexus-net/plexus/agent/policy"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -117,7 +119,7 @@ func (p *Pending) Prune(pods []*corev1.Pod, expireBefore time.Time) {
 		pod := findPod(pods, e.Pod)
 		switch {
 		case pod == nil && e.Added.Before(expireBefore),
-			pod != nil && (finished(pod) || containsAll(statusIPs(pod), e.IPs)):
+			pod != nil && (finished(pod) || containsAll(policy.PodIPs(pod), e.IPs)):
 			p.forgetIf(e)
 		}
 	}
@@ -155,7 +157,7 @@ func Merge(pods []*corev1.Pod, entries []Entry) (merged []*corev1.Pod, applied [
 			continue
 		}
 		applied = append(applied, e.Pod)
-		have := statusIPs(p)
+		have := policy.PodIPs(p)
 		if containsAll(have, e.IPs) {
 			continue
 		}
@@ -181,23 +183,6 @@ func findPod(pods []*corev1.Pod, ref PodRef) *corev1.Pod {
 
 func finished(p *corev1.Pod) bool {
 	return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
-}
-
-// statusIPs returns the pod's parsed status addresses, status.podIPs first and status.podIP when
-// the list is empty (as the policy compiler reads them).
-func statusIPs(p *corev1.Pod) []netip.Addr {
-	var out []netip.Addr
-	for _, ip := range p.Status.PodIPs {
-		if a, err := netip.ParseAddr(ip.IP); err == nil {
-			out = append(out, a.Unmap())
-		}
-	}
-	if len(out) == 0 && p.Status.PodIP != "" {
-		if a, err := netip.ParseAddr(p.Status.PodIP); err == nil {
-			out = append(out, a.Unmap())
-		}
-	}
-	return out
 }
 
 func containsAll(have, want []netip.Addr) bool {
