@@ -7,7 +7,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
+
+	"github.com/plexus-net/plexus/internal/hostnet"
 )
 
 // LoopbackDevice is the device the probe addresses live on. Why lo: this kernel has no dummy
@@ -32,15 +33,7 @@ var _ Addresses = (*LoopbackAddresses)(nil)
 
 // NewLoopbackAddresses opens a netlink handle in ns (netns.None(): the caller's namespace).
 func NewLoopbackAddresses(ns netns.NsHandle) (*LoopbackAddresses, error) {
-	var (
-		h   *netlink.Handle
-		err error
-	)
-	if ns == netns.None() {
-		h, err = netlink.NewHandle(unix.NETLINK_ROUTE)
-	} else {
-		h, err = netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
-	}
+	h, err := hostnet.RouteHandle(ns)
 	if err != nil {
 		return nil, fmt.Errorf("netlink handle for the probe addresses: %w", err)
 	}

@@ -8,6 +8,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/plexus-net/plexus/internal/hostnet"
 	"golang.org/x/sys/unix"
 )
 
@@ -23,20 +25,10 @@ type DummyBinder struct {
 var _ Binder = &DummyBinder{}
 
 // NewDummyBinder opens a route-netlink handle in ns (netns.None() for the
-// caller's namespace) for the device called name (DummyDevice in the
-// agent). Why NETLINK_ROUTE only: netlink's default handle also opens XFRM
-// and NETFILTER sockets, which fail with "protocol not supported" on
-// minimal kernels that lack those modules.
+// caller's namespace; hostnet.RouteHandle says why route-netlink only) for
+// the device called name (DummyDevice in the agent).
 func NewDummyBinder(ns netns.NsHandle, name string) (*DummyBinder, error) {
-	var (
-		h   *netlink.Handle
-		err error
-	)
-	if ns == netns.None() {
-		h, err = netlink.NewHandle(unix.NETLINK_ROUTE)
-	} else {
-		h, err = netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
-	}
+	h, err := hostnet.RouteHandle(ns)
 	if err != nil {
 		return nil, fmt.Errorf("netlink handle for %s: %w", name, err)
 	}
