@@ -53,9 +53,7 @@ var _ = Describe("plexusctl check", func() {
 			}
 		}
 		Expect(rep.Rows).To(HaveLen(2*ready), "a pod-network and a host-network client per Ready node")
-		for _, c := range check.Columns {
-			Expect(out.String()).NotTo(ContainSubstring("✗"), "column %s", c)
-		}
+		Expect(out.String()).NotTo(ContainSubstring("✗"), "a failed cell in the matrix")
 		// Every kind of check ran somewhere: none is silently empty.
 		probed := map[string]bool{}
 		for _, row := range rep.Rows {
