@@ -9,6 +9,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/plexus-net/plexus/agent/routing"
 	"github.com/plexus-net/plexus/controllers/render"
 )
 
@@ -201,13 +202,17 @@ func dnsOnlySteps(w *truthWorld) []truthStep {
 // nodePortSteps: a NodePort Service over x/a (on node 1), whose policy accepts only node 2's
 // addresses. What the policy sees (agent/policy/nftables/names.go): a connection that enters at
 // node 1 keeps its client's address (node 1 itself is the pod's own node, always allowed); one
-// that enters at node 2 or 3 is masqueraded to that node's address on its way to node 1.
+// that enters at node 2 or 3 is masqueraded to that node's address on its way to node 1. Which
+// address of the node that is depends on the route to node 1's pods: the underlay address when
+// routed directly, the node's VTEP address (the first address of its pod CIDR) over VXLAN, as
+// for any traffic a node sends to a remote pod. The policy names both, as the README tells users
+// to, so the case holds in every routing mode another spec may have left the lab in.
 func nodePortSteps(w *truthWorld) []truthStep {
 	var extras []extraProbe
 	step := truthStep{what: "x/a accepts only node 2's addresses", do: func(w *truthWorld) {
 		svc := w.service("x", "np-a", "a", corev1.ServiceTypeNodePort)
 		nodePort := svc.Spec.Ports[0].NodePort
-		var node2 []netip.Addr
+		node2 := nodeVTEPAddrs(labCfg.NodeAt(2).Name)
 		for _, v6 := range w.families {
 			node2 = append(node2, nodeIP(2, v6))
 		}
@@ -225,6 +230,18 @@ func nodePortSteps(w *truthWorld) []truthStep {
 	}, allowed: func(_, to *truthPod, _ probeKind) bool { return !to.is("x/a") }}
 	step.extrasFrom = &extras
 	return []truthStep{step}
+}
+
+// nodeVTEPAddrs are the VTEP addresses of a node: the source of what it sends to a remote pod
+// over VXLAN (agent/routing: the first address of each of its pod CIDRs).
+func nodeVTEPAddrs(node string) []netip.Addr {
+	nn, ok := nodeNetworks()[node]
+	ExpectWithOffset(1, ok).To(BeTrue(), "no NodeNetwork %s", node)
+	var out []netip.Addr
+	for _, c := range nn.Spec.PodCIDRs {
+		out = append(out, routing.VTEPAddr(netip.MustParsePrefix(string(c))))
+	}
+	return out
 }
 
 // nodeIP is lab node i's underlay address of a family.

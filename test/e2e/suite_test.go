@@ -65,7 +65,9 @@ func TestE2E(t *testing.T) {
 		t.Skip(reason)
 	}
 	RegisterFailHandler(Fail)
-	RunSpecs(t, "Plexus on a real multi-node lab")
+	if !RunSpecs(t, "Plexus on a real multi-node lab") {
+		printFailureDigest()
+	}
 }
 
 // suiteConfig is the suite's lab: its own name and slot, labNodes nodes.
