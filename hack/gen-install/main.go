@@ -1,5 +1,6 @@
-// Command gen-install writes the OLM bundle (bundle/) and the Helm chart's generated files
-// (config/helm/plexus) from the kustomize tree under config/. `make manifests` runs it;
+// Command gen-install writes the OLM bundle (bundle/), the Helm chart's generated files
+// (config/helm/plexus) and the rendered install manifest (dist/install.yaml) from the kustomize
+// tree under config/. `make manifests` runs it;
 // `make verify-bundle` runs it with -verify, which writes nothing and fails when a committed file
 // is stale.
 package main
@@ -35,14 +36,14 @@ func run(root, version string, verify bool) error {
 			return err
 		}
 		if len(stale) > 0 {
-			return fmt.Errorf("the OLM bundle or the Helm chart is out of date with config/: run make manifests\n  %s", strings.Join(stale, "\n  "))
+			return fmt.Errorf("the OLM bundle, the Helm chart or dist/ is out of date with config/: run make manifests\n  %s", strings.Join(stale, "\n  "))
 		}
-		fmt.Printf("==> [bundle] %s and %s up to date with config/\n", install.BundleDir, install.ChartDir)
+		fmt.Printf("==> [bundle] %s, %s and %s up to date with config/\n", install.BundleDir, install.ChartDir, install.DistDir)
 		return nil
 	}
 	if err := install.Write(root, files); err != nil {
 		return err
 	}
-	fmt.Printf("==> [bundle] wrote %d files of %s and %s (version %s)\n", len(files), install.BundleDir, install.ChartDir, version)
+	fmt.Printf("==> [bundle] wrote %d files of %s, %s and %s (version %s)\n", len(files), install.BundleDir, install.ChartDir, install.DistDir, version)
 	return nil
 }
