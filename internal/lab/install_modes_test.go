@@ -1,0 +1,56 @@
+package lab
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestInstallModesAreParsedAndBadOnesNamed(t *testing.T) {
+	for in, want := range map[string]InstallMode{"": InstallKustomize, "kustomize": InstallKustomize, "helm": InstallHelm, "manifests": InstallManifests} {
+		got, err := ParseInstallMode(in)
+		if err != nil || got != want {
+			t.Errorf("ParseInstallMode(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	_, err := ParseInstallMode("olm")
+	if err == nil || !strings.Contains(err.Error(), "--install") || !strings.Contains(err.Error(), "kustomize, helm, manifests") {
+		t.Errorf("ParseInstallMode(olm) = %v; want an error naming the flag and every choice", err)
+	}
+}
+
+// TestHelmValuesCarryTheLabImagesAndTheSampleNetwork: a Helm install runs the images the lab built
+// and the same ClusterNetwork the other install paths apply from config/samples.
+func TestHelmValuesCarryTheLabImagesAndTheSampleNetwork(t *testing.T) {
+	c := NamedConfig(filepath.Join("..", ".."), "helmvalues", 7)
+	c.Dir = t.TempDir()
+	path, err := c.WriteHelmValues()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		Images         map[string]string
+		ClusterNetwork struct {
+			Create bool
+			Spec   struct {
+				PodNetwork     struct{ CIDRs []string }
+				ServiceNetwork struct{ CIDRs []string }
+			}
+		}
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatal(err)
+	}
+	if v.Images["operator"] != OperatorImage || v.Images["agent"] != AgentImage || v.Images["dns"] != DNSImage {
+		t.Errorf("images %v, want the lab's %s, %s, %s", v.Images, OperatorImage, AgentImage, DNSImage)
+	}
+	if !v.ClusterNetwork.Create || len(v.ClusterNetwork.Spec.PodNetwork.CIDRs) == 0 || len(v.ClusterNetwork.Spec.ServiceNetwork.CIDRs) == 0 {
+		t.Errorf("clusterNetwork %+v: want create with config/samples' pod and service CIDRs", v.ClusterNetwork)
+	}
+}
