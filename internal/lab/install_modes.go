@@ -7,8 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-
-	"sigs.k8s.io/yaml"
 )
 
 // InstallMode is how the lab installs Plexus: each is one of the install paths the README gives a
@@ -19,7 +17,7 @@ const (
 	// InstallKustomize applies config/default with kubectl, then config/samples (the default).
 	InstallKustomize InstallMode = "kustomize"
 	// InstallHelm installs the chart (HelmChart, config/helm/plexus unless set) as release
-	// HelmRelease, with the lab's images and the ClusterNetwork of config/samples as values.
+	// HelmRelease with the lab's images as values, then applies config/samples.
 	InstallHelm InstallMode = "helm"
 	// InstallManifests applies the rendered dist/install.yaml with kubectl, then config/samples.
 	InstallManifests InstallMode = "manifests"
@@ -38,7 +36,6 @@ const (
 	// helmChartDir and distManifest are the chart and the rendered install, relative to the repository.
 	helmChartDir = "config/helm/plexus"
 	distManifest = "dist/install.yaml"
-	samplesFile  = "config/samples/plexus_v1alpha1_clusternetwork.yaml"
 )
 
 // ParseInstallMode reads the value of plexusctl lab up --install; the empty string is the default.
@@ -81,7 +78,9 @@ func (c Config) installPlexus() error {
 			return err
 		}
 	case InstallHelm:
-		return c.helmInstall()
+		if err := c.helmInstall(); err != nil {
+			return err
+		}
 	default:
 		_, err := ParseInstallMode(string(mode))
 		return err
@@ -100,8 +99,11 @@ func (c Config) waitCRDs() error {
 	return err
 }
 
-// helmInstall installs (or upgrades to) the chart with the lab's values; the chart makes the
-// ClusterNetwork default itself (clusterNetwork.create), so the whole install is the release's.
+// helmInstall installs (or upgrades to) the chart with the lab's images as values, then applies
+// config/samples, as the README's Helm path does. The chart's clusterNetwork.create is left off: on
+// a first install the CRDs are templates of the same release, and Helm maps every object of a
+// release before it creates any, so it would refuse the ClusterNetwork ("ensure CRDs are installed
+// first").
 func (c Config) helmInstall() error {
 	values, err := c.WriteHelmValues()
 	if err != nil {
@@ -121,28 +123,19 @@ func (c Config) helmInstall() error {
 // HelmValuesFile is the values file of the lab's Helm install, in the lab's folder.
 func (c Config) HelmValuesFile() string { return filepath.Join(c.Dir, "helm-values.json") }
 
-// WriteHelmValues writes HelmValuesFile: the lab's images, and clusterNetwork.create with the spec
-// of config/samples (the ClusterNetwork the other install paths apply). It returns the file's path.
+// WriteHelmValues writes HelmValuesFile, the lab's images, and returns its path.
 func (c Config) WriteHelmValues() (string, error) {
-	b, err := os.ReadFile(filepath.Join(c.RepoRoot, samplesFile))
-	if err != nil {
-		return "", fmt.Errorf("helm values: %w", err)
-	}
-	var sample struct {
-		Spec map[string]any `json:"spec"`
-	}
-	if err := yaml.Unmarshal(b, &sample); err != nil {
-		return "", fmt.Errorf("helm values: read %s: %w", samplesFile, err)
-	}
 	values := map[string]any{
-		"images":         map[string]string{"operator": OperatorImage, "agent": AgentImage, "dns": DNSImage},
-		"clusterNetwork": map[string]any{"create": true, "spec": sample.Spec},
+		"images": map[string]string{"operator": OperatorImage, "agent": AgentImage, "dns": DNSImage},
 	}
 	j, err := json.MarshalIndent(values, "", "  ")
 	if err != nil {
 		return "", fmt.Errorf("helm values: %w", err)
 	}
 	// JSON is YAML: helm reads the file as is.
+	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
+		return "", fmt.Errorf("helm values: %w", err)
+	}
 	if err := os.WriteFile(c.HelmValuesFile(), j, 0o644); err != nil {
 		return "", fmt.Errorf("helm values: %w", err)
 	}
