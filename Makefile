@@ -70,15 +70,22 @@ generate: $(CONTROLLER_GEN) ## Generate deepcopy code.
 	@$(CONTROLLER_GEN) object paths=./api/...
 
 .PHONY: manifests
-manifests: $(CONTROLLER_GEN) ## Generate the CRDs and the operator's RBAC, then the OLM bundle and the Helm chart from config/.
+manifests: $(CONTROLLER_GEN) ## Generate the CRDs and the operator's RBAC, then the OLM bundle, the Helm chart and dist/install.yaml from config/.
 	@echo "==> [manifests] CRDs and RBAC"
 	@$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
 	@$(CONTROLLER_GEN) rbac:roleName=plexus-operator paths=./controllers/... output:rbac:artifacts:config=config/rbac
-	@echo "==> [manifests] OLM bundle and Helm chart from config/ (hack/gen-install)"
+	@echo "==> [manifests] OLM bundle, Helm chart and dist/install.yaml from config/ (hack/gen-install)"
 	@$(GO) run ./hack/gen-install
 
 .PHONY: bundle
 bundle: manifests ## Write the OLM bundle (bundle/) and the Helm chart's generated files from config/.
+
+# The OLM bundle image, built from bundle/ without Docker (go-containerregistry): an image tarball.
+BUNDLE_IMAGE ?= $(CACHE_HOME)/plexus/bundle/plexus-bundle.tar
+
+.PHONY: bundle-image
+bundle-image: ## Build the OLM bundle image (plexus/plexus-bundle:v<version>) without Docker into $(BUNDLE_IMAGE).
+	@$(GO) run ./hack/gen-install -bundle-image $(BUNDLE_IMAGE)
 
 .PHONY: verify-bundle
 verify-bundle: ## Fail when the committed OLM bundle or Helm chart is out of date with config/ (run before manifests).

@@ -8,7 +8,8 @@
 //	                              server and NetworkPolicy isolation; exits 1 on any failure
 //	plexusctl trace SRC DST PORT  what NetworkPolicy does with one connection and why;
 //	                              exits 0 allowed, 1 denied, 2 bad input, 3 cluster unreadable
-//	plexusctl lab up [-nodes 3]   build what is missing, start the lab (idempotent), print its status
+//	plexusctl lab up [-nodes 3] [-install kustomize|helm|manifests]
+//	                              build what is missing, start the lab (idempotent), print its status
 //	plexusctl lab down            remove everything lab up made, also after an aborted up
 //	plexusctl lab status          print the lab summary again
 //
@@ -46,9 +47,12 @@ const usage = `usage:
                                             NetworkPolicy's verdict for one connection, with the
                                             policy and rule that decided each side; exit code 0
                                             allowed, 1 denied, 2 bad input, 3 cluster unreadable
-  plexusctl lab up [-nodes N] [-repo DIR] [-skip-check]
+  plexusctl lab up [-nodes N] [-repo DIR] [-skip-check] [-install kustomize|helm|manifests]
                                             start (or complete) the local lab, print its status and
-                                            end with plexusctl check against it
+                                            end with plexusctl check against it; -install picks the
+                                            install path: kustomize (config/default, the default),
+                                            helm (config/helm/plexus, the helm of make helm) or
+                                            manifests (dist/install.yaml)
   plexusctl lab down [-repo DIR]            remove everything the lab made
   plexusctl lab status [-repo DIR]          print the lab summary
                                             every lab command: [-name lab -slot 0] picks one of
@@ -93,7 +97,13 @@ func run(args []string) error {
 	name := fs.String("name", lab.DefaultName, "the lab's name (namespaces plexus-NAME-*, folder NAME in the Plexus cache)")
 	slot := fs.Int("slot", 0, "the lab's slot, 0..255: underlay 10.99.SLOT.0/24 and fd10:99:SLOT::/64, API forwarder port 36443+SLOT")
 	skipCheck := fs.Bool("skip-check", false, "up, status: leave out plexusctl check at the end of the summary")
+	install := fs.String("install", string(lab.InstallKustomize), "up: how Plexus is installed: kustomize (kubectl apply -k config/default), "+
+		"helm (helm install of config/helm/plexus; make helm builds the CLI) or manifests (kubectl apply -f dist/install.yaml)")
 	_ = fs.Parse(rest)
+	mode, err := lab.ParseInstallMode(*install)
+	if err != nil {
+		return err
+	}
 	root := *repo
 	if root == "" {
 		var err error
@@ -107,6 +117,7 @@ func run(args []string) error {
 	c := lab.NamedConfig(root, *name, *slot)
 	c.Nodes = *nodes
 	c.ReadyTimeout = *timeout
+	c.Install = mode
 	switch cmd {
 	case "up":
 		if err := lab.Up(c); err != nil {

@@ -117,7 +117,9 @@ crds:
 
 # clusterNetwork: create the ClusterNetwork named default from these values. Off by default: a
 # platform team usually owns it in its own repository. spec is the ClusterNetwork's spec (see
-# config/samples and the CRD); the API server validates it.
+# config/samples and the CRD); the API server validates it. It needs the CRDs in the cluster first:
+# Helm maps every object of a release before creating any, so set it on a helm upgrade after the
+# first install, or apply the CRDs first and install with crds.install=false.
 clusterNetwork:
   create: false
   spec: {}

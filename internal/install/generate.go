@@ -11,10 +11,10 @@ import (
 
 // GeneratedDirs are the folders the generator owns whole, relative to the repository root: a file
 // in them that it no longer writes is stale.
-var GeneratedDirs = []string{BundleDir + "/manifests", BundleDir + "/metadata", ChartDir + "/" + GeneratedTemplatesDir}
+var GeneratedDirs = []string{BundleDir + "/manifests", BundleDir + "/metadata", ChartDir + "/" + GeneratedTemplatesDir, DistDir}
 
 // Generate builds config/default and config/samples under root and returns every generated file of
-// the bundle and the chart, keyed by path relative to root.
+// the bundle, the chart and the rendered manifests (DistDir), keyed by path relative to root.
 func Generate(root, version string) (map[string][]byte, error) {
 	objs, err := Build(filepath.Join(root, "config/default"))
 	if err != nil {
@@ -50,7 +50,14 @@ func Generate(root, version string) (map[string][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	dist, err := Manifests(objs, version)
+	if err != nil {
+		return nil, err
+	}
 	files := map[string][]byte{}
+	for p, b := range dist {
+		files[filepath.Join(DistDir, p)] = b
+	}
 	for p, b := range bundle {
 		files[filepath.Join(BundleDir, p)] = b
 	}

@@ -54,7 +54,7 @@ var internalCRDs = []string{"nodenetworks.plexus.dev"}
 var supportedPlatforms = struct{ OS, Arch []string }{OS: []string{"linux"}, Arch: []string{"amd64"}}
 
 // DefaultVersion is the version of the bundle and the chart unless the generator is told another.
-const DefaultVersion = "0.1.0"
+const DefaultVersion = "0.2.0"
 
 // PlexusMetadata is what OperatorHub and Artifact Hub show about Plexus.
 var PlexusMetadata = Metadata{

@@ -72,22 +72,14 @@ func (c Config) waitNodesRegistered(st *State) error {
 	return err
 }
 
-// install installs Plexus as a user does: config/default, then the sample ClusterNetwork; it waits
+// install installs Plexus as a user does (c.Install: config/default and the sample ClusterNetwork
+// unless told otherwise); it waits
 // for the operator Deployment and then for the nodes to turn Ready (which needs the agent).
 func (c Config) install(st *State) error {
 	if _, err := c.kubectl(c.labObjects(), "apply", "--server-side", "--field-manager", FieldManager, "-f", "-"); err != nil {
 		return err
 	}
-	c.step("installing Plexus: kubectl apply --server-side -k config/default")
-	if _, err := c.kubectl("", "apply", "--server-side", "-k", filepath.Join(c.RepoRoot, "config/default")); err != nil {
-		return err
-	}
-	if _, err := c.kubectl("", "wait", "--for", "condition=established", "--timeout", "60s",
-		"crd/clusternetworks.plexus.dev", "crd/nodenetworks.plexus.dev"); err != nil {
-		return err
-	}
-	c.step("applying config/samples (ClusterNetwork default)")
-	if _, err := c.kubectl("", "apply", "--server-side", "-k", filepath.Join(c.RepoRoot, "config/samples")); err != nil {
+	if err := c.installPlexus(); err != nil {
 		return err
 	}
 	t0 := time.Now()

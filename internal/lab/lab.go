@@ -73,6 +73,11 @@ type Config struct {
 	Out io.Writer
 	// ExtraImages are built and imported into every node with the lab's own images (none by default).
 	ExtraImages []ExtraImage
+	// Install is how Plexus is installed (InstallKustomize when empty).
+	Install InstallMode
+	// HelmChart is the chart (folder or packaged .tgz) InstallHelm installs; config/helm/plexus
+	// when empty.
+	HelmChart string
 }
 
 // DefaultConfig returns the configuration plexusctl uses, for the checkout at repoRoot: the lab

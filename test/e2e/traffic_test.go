@@ -61,9 +61,12 @@ type podRef struct{ name, node, ip string }
 func (p podRef) String() string { return p.name + "@" + p.node + " (" + p.ip + ")" }
 
 // startStreams starts both streams from src to dst and waits, bounded, until both carry traffic.
-func startStreams(src, dst podRef) *streams {
+func startStreams(src, dst podRef) *streams { return startStreamsIn(labCfg, src, dst) }
+
+// startStreamsIn is startStreams between echo pods of the lab cfg (a spec's lab of its own).
+func startStreamsIn(cfg lab.Config, src, dst podRef) *streams {
 	s := &streams{src: src, dst: dst, stop: make(chan struct{})}
-	s.srcNetns, s.dstNetns = labCfg.EchoPodNetns(src.name), labCfg.EchoPodNetns(dst.name)
+	s.srcNetns, s.dstNetns = cfg.EchoPodNetns(src.name), cfg.EchoPodNetns(dst.name)
 	Expect(s.srcNetns).NotTo(BeEmpty(), "no process of pod %s found", src)
 	Expect(s.dstNetns).NotTo(BeEmpty(), "no process of pod %s found", dst)
 	dstIP := netip.MustParseAddr(dst.ip)
