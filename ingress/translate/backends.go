@@ -42,6 +42,8 @@ func newBackendIndex(services []corev1.Service, slices []discoveryv1.EndpointSli
 // resolvedBackend is a backend's upstream addresses (host:port, sorted, unique), or, when it
 // cannot be served, the problem that says why (reason and message).
 type resolvedBackend struct {
+	// id names the backend (namespace/service:port) for its named route.
+	id        string
 	upstreams []string
 	reason    string
 	message   string
@@ -101,7 +103,7 @@ func (idx backendIndex) resolve(ns string, b *networkingv1.IngressBackend) resol
 		return resolvedBackend{reason: ReasonNoReadyEndpoints, message: fmt.Sprintf("service %s port %s has no ready endpoints", key, portDesc)}
 	}
 	sort.Strings(ups)
-	return resolvedBackend{upstreams: ups}
+	return resolvedBackend{id: key.String() + ":" + portDesc, upstreams: ups}
 }
 
 // slicePort is the TCP port number of the slice's port named name (the Service port's name,

@@ -32,10 +32,11 @@ func Translate(in Input, opts Options) Result {
 		}
 	}
 
+	named := map[string]*Route{}
 	var httpRoutes, httpsRoutes []Route
 	for _, h := range hosts {
 		g := table.groups[h]
-		sub := g.subroute(&opts)
+		sub := g.subroute(&opts, named)
 		tag, isTLS := plan.hostTag[h]
 		switch {
 		case isTLS && tag != "":
@@ -51,7 +52,7 @@ func Translate(in Input, opts Options) Result {
 	}
 	last := Route{Handle: []any{notFound()}, Terminal: true}
 	if table.defaultBackend != nil {
-		last = Route{Handle: []any{backendHandler(*table.defaultBackend, &opts)}, Terminal: true}
+		last = Route{Handle: []any{backendHandler(*table.defaultBackend, &opts, named)}, Terminal: true}
 	}
 	httpRoutes = append(httpRoutes, last)
 	httpsRoutes = append(httpsRoutes, last)
@@ -65,10 +66,14 @@ func Translate(in Input, opts Options) Result {
 			Servers: map[string]*Server{ServerHTTP: {
 				Listen:         []string{opts.HTTPListen},
 				Routes:         httpRoutes,
+				NamedRoutes:    named,
 				AutomaticHTTPS: AutomaticHTTPS{Disable: true},
 				Protocols:      []string{"h1"},
 			}},
-		}},
+		},
+			// Always present: without it Caddy adds a default tls app that cleans storage.
+			TLS: &TLSApp{DisableOCSPStapling: true, DisableStorageClean: true},
+		},
 	}
 	// Without any certificate there is nothing to serve TLS with: no HTTPS listener at all,
 	// rather than one Caddy would run as plain HTTP.
@@ -76,15 +81,12 @@ func Translate(in Input, opts Options) Result {
 		cfg.Apps.HTTP.Servers[ServerHTTPS] = &Server{
 			Listen:                []string{opts.HTTPSListen},
 			Routes:                httpsRoutes,
+			NamedRoutes:           named,
 			TLSConnectionPolicies: plan.connectionPolicies(),
 			AutomaticHTTPS:        AutomaticHTTPS{Disable: true},
 			Protocols:             []string{"h1", "h2"},
 		}
-		cfg.Apps.TLS = &TLSApp{
-			Certificates:        &Certificates{LoadPEM: plan.loadPEM()},
-			DisableOCSPStapling: true,
-			DisableStorageClean: true,
-		}
+		cfg.Apps.TLS.Certificates = &Certificates{LoadPEM: plan.loadPEM()}
 	}
 
 	res := Result{Config: cfg, Problems: p.sorted(), Routes: table.routes}
@@ -105,13 +107,13 @@ func (c Config) JSON() ([]byte, error) {
 }
 
 // subroute is the host group's path routes, or nil when it has none.
-func (g *hostGroup) subroute(opts *Options) *Subroute {
+func (g *hostGroup) subroute(opts *Options, named map[string]*Route) *Subroute {
 	if len(g.routes) == 0 {
 		return nil
 	}
 	routes := make([]Route, 0, len(g.routes))
 	for _, r := range g.routes {
-		route := Route{Handle: []any{backendHandler(r.backend, opts)}, Terminal: true}
+		route := Route{Handle: []any{backendHandler(r.backend, opts, named)}, Terminal: true}
 		if m := r.pathMatcher(); m != nil {
 			route.Match = []MatcherSet{{PathRegexp: m}}
 		}
@@ -130,11 +132,20 @@ func hostRoute(host string, handler any, terminal bool) Route {
 	return r
 }
 
-// backendHandler proxies to the backend's endpoints, or answers 503 when it has none.
-func backendHandler(b resolvedBackend, opts *Options) any {
+// backendHandler invokes the backend's named route, adding it to named, or answers 503 when the
+// backend has no endpoints.
+func backendHandler(b resolvedBackend, opts *Options, named map[string]*Route) any {
 	if len(b.upstreams) == 0 {
 		return unavailable()
 	}
+	if _, ok := named[b.id]; !ok {
+		named[b.id] = &Route{Handle: []any{reverseProxy(b, opts)}, Terminal: true}
+	}
+	return &Invoke{Handler: "invoke", Name: b.id}
+}
+
+// reverseProxy proxies to the backend's endpoints.
+func reverseProxy(b resolvedBackend, opts *Options) *ReverseProxy {
 	ups := make([]Upstream, len(b.upstreams))
 	for i, u := range b.upstreams {
 		ups[i] = Upstream{Dial: u}
