@@ -1,0 +1,197 @@
+package translate
+
+// The subset of Caddy's JSON configuration (github.com/caddyserver/caddy/v2, v2.11) that the
+// translation emits, as plain structs: this package stays free of Caddy itself, so the controller
+// and its tests can translate without linking the proxy. Field names are Caddy's JSON keys; every
+// handler and matcher used here must be registered by ingress/proxy/modules.go.
+
+// Config is a whole Caddy configuration.
+type Config struct {
+	Admin   Admin    `json:"admin"`
+	Logging *Logging `json:"logging,omitempty"`
+	Storage *Storage `json:"storage,omitempty"`
+	Apps    Apps     `json:"apps"`
+}
+
+// Admin turns Caddy's admin endpoint off and keeps Caddy from writing its config to disk: the
+// controller is the only source of configuration.
+type Admin struct {
+	Disabled bool        `json:"disabled"`
+	Config   AdminConfig `json:"config"`
+}
+
+// AdminConfig controls config persistence (autosave.json).
+type AdminConfig struct {
+	Persist bool `json:"persist"`
+}
+
+// Logging sets the level of Caddy's default logger.
+type Logging struct {
+	Logs map[string]Log `json:"logs"`
+}
+
+// Log is one Caddy logger.
+type Log struct {
+	Level string `json:"level,omitempty"`
+}
+
+// Storage is where Caddy's TLS machinery may keep state (locks); nothing is issued here.
+type Storage struct {
+	Module string `json:"module"`
+	Root   string `json:"root"`
+}
+
+// Apps holds the http and tls apps.
+type Apps struct {
+	HTTP HTTPApp `json:"http"`
+	TLS  *TLSApp `json:"tls,omitempty"`
+}
+
+// HTTPApp is Caddy's http app.
+type HTTPApp struct {
+	// GracePeriod bounds how long a replaced server waits for in-flight requests.
+	GracePeriod string             `json:"grace_period,omitempty"`
+	Servers     map[string]*Server `json:"servers"`
+}
+
+// Server is one listener set with its route list.
+type Server struct {
+	Listen                []string              `json:"listen"`
+	Routes                []Route               `json:"routes"`
+	NamedRoutes           map[string]*Route     `json:"named_routes,omitempty"`
+	TLSConnectionPolicies []TLSConnectionPolicy `json:"tls_connection_policies,omitempty"`
+	AutomaticHTTPS        AutomaticHTTPS        `json:"automatic_https"`
+	Protocols             []string              `json:"protocols"`
+}
+
+// AutomaticHTTPS is always disabled: certificates come from Secrets only and Caddy must never
+// reach an ACME CA or add redirects of its own.
+type AutomaticHTTPS struct {
+	Disable bool `json:"disable"`
+}
+
+// Route is a matcher sets / handlers pair. Handle holds *Subroute, *StaticResponse, *Invoke or
+// *ReverseProxy values.
+type Route struct {
+	Match    []MatcherSet `json:"match,omitempty"`
+	Handle   []any        `json:"handle"`
+	Terminal bool         `json:"terminal,omitempty"`
+}
+
+// MatcherSet is a set of matchers that must all match (sets of a route are ORed).
+type MatcherSet struct {
+	Host       []string            `json:"host,omitempty"`
+	PathRegexp *Regexp             `json:"path_regexp,omitempty"`
+	Method     []string            `json:"method,omitempty"`
+	Header     map[string][]string `json:"header,omitempty"`
+	HeaderRE   map[string]*Regexp  `json:"header_regexp,omitempty"`
+	Query      map[string][]string `json:"query,omitempty"`
+}
+
+// Regexp is a Go regular expression matcher (path_regexp, header_regexp).
+type Regexp struct {
+	Pattern string `json:"pattern"`
+}
+
+// Subroute runs its own route list; when none matches, the outer list continues.
+type Subroute struct {
+	Handler string  `json:"handler"`
+	Routes  []Route `json:"routes"`
+}
+
+// Invoke runs the server's named route Name: every path to one backend shares one reverse_proxy
+// (one transport and pool) instead of provisioning its own, which keeps big configs fast to load.
+type Invoke struct {
+	Handler string `json:"handler"`
+	Name    string `json:"name"`
+}
+
+// StaticResponse writes a fixed response (redirects, 404, 503).
+type StaticResponse struct {
+	Handler    string              `json:"handler"`
+	StatusCode int                 `json:"status_code"`
+	Headers    map[string][]string `json:"headers,omitempty"`
+	Body       string              `json:"body,omitempty"`
+}
+
+// ReverseProxy proxies to a fixed upstream list.
+type ReverseProxy struct {
+	Handler       string         `json:"handler"`
+	Upstreams     []Upstream     `json:"upstreams"`
+	LoadBalancing *LoadBalancing `json:"load_balancing,omitempty"`
+	HealthChecks  *HealthChecks  `json:"health_checks,omitempty"`
+	Transport     *Transport     `json:"transport,omitempty"`
+}
+
+// Upstream is one backend address, host:port.
+type Upstream struct {
+	Dial string `json:"dial"`
+}
+
+// LoadBalancing selects upstreams and retries the next one when a connection fails.
+type LoadBalancing struct {
+	SelectionPolicy SelectionPolicy `json:"selection_policy"`
+	Retries         int             `json:"retries,omitempty"`
+	TryDuration     string          `json:"try_duration,omitempty"`
+	TryInterval     string          `json:"try_interval,omitempty"`
+}
+
+// SelectionPolicy names a load-balancing policy (round_robin, weighted_round_robin, ...).
+type SelectionPolicy struct {
+	Policy  string `json:"policy"`
+	Weights []int  `json:"weights,omitempty"`
+}
+
+// HealthChecks holds the passive health check.
+type HealthChecks struct {
+	Passive PassiveHealthCheck `json:"passive"`
+}
+
+// PassiveHealthCheck marks an upstream down for FailDuration after MaxFails failed requests.
+type PassiveHealthCheck struct {
+	FailDuration string `json:"fail_duration"`
+	MaxFails     int    `json:"max_fails"`
+}
+
+// Transport is the http transport to upstreams.
+type Transport struct {
+	Protocol    string `json:"protocol"`
+	DialTimeout string `json:"dial_timeout,omitempty"`
+}
+
+// TLSApp holds the certificates and turns off every background task that could reach out of
+// the cluster (OCSP stapling) or write to storage (storage cleaning).
+type TLSApp struct {
+	Certificates        *Certificates `json:"certificates,omitempty"`
+	DisableOCSPStapling bool          `json:"disable_ocsp_stapling"`
+	DisableStorageClean bool          `json:"disable_storage_clean"`
+}
+
+// Certificates loads PEM pairs straight from the config (no files).
+type Certificates struct {
+	LoadPEM []PEMCertificate `json:"load_pem"`
+}
+
+// PEMCertificate is a certificate chain and key; Tags select it in a connection policy.
+type PEMCertificate struct {
+	Certificate string   `json:"certificate"`
+	Key         string   `json:"key"`
+	Tags        []string `json:"tags"`
+}
+
+// TLSConnectionPolicy picks the certificate for handshakes whose SNI it matches (no Match: all).
+type TLSConnectionPolicy struct {
+	Match                *TLSMatch             `json:"match,omitempty"`
+	CertificateSelection *CertificateSelection `json:"certificate_selection,omitempty"`
+	FallbackSNI          string                `json:"fallback_sni,omitempty"`
+}
+
+// TLSMatch matches handshakes by SNI (a leading "*." matches one label).
+type TLSMatch struct {
+	SNI []string `json:"sni"`
+}
+
+// CertificateSelection restricts the candidate certificates to those with one of the tags.
+type CertificateSelection struct {
+	AnyTag []string `json:"any_tag"`
+}
