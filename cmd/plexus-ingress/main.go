@@ -1,9 +1,10 @@
 // Command plexus-ingress is Plexus's ingress proxy: Caddy embedded in the process, configured from
 // Ingress objects by ingress/translate.
 //
-// This build runs standalone: it reads the objects from manifest files (-manifests), serves them,
-// and re-reads them on SIGHUP. The controller that watches a cluster instead feeds the same
-// translate-and-load step.
+// In a cluster (the default) it watches IngressClasses, Ingresses, Services, EndpointSlices and TLS
+// Secrets (ingress/controller) and serves their translation; every replica serves, the elected
+// leader writes status and Events. Standalone (-manifests) it reads the same objects from files,
+// serves them, and re-reads them on SIGHUP.
 package main
 
 import (
@@ -36,6 +37,7 @@ type flags struct {
 	printConfig bool
 	defaultTLS  string
 	opts        translate.Options
+	cluster     clusterFlags
 }
 
 func parseFlags() (flags, error) {
@@ -49,9 +51,15 @@ func parseFlags() (flags, error) {
 	flag.IntVar(&f.opts.HTTPSRedirectPort, "https-redirect-port", 443, "port of the HTTPS URL that plain HTTP to TLS hosts is redirected to")
 	flag.StringVar(&f.opts.StorageDir, "storage-dir", "/var/lib/plexus-ingress", "writable directory for the proxy's TLS state")
 	flag.StringVar(&f.opts.LogLevel, "log-level", "INFO", "proxy log level: DEBUG, INFO, WARN or ERROR")
+	f.cluster.bind()
 	flag.Parse()
 	if f.manifests == "" {
-		return f, fmt.Errorf("-manifests is required: this build serves manifest files (the cluster controller is not in it yet)")
+		if f.printConfig {
+			return f, fmt.Errorf("-print-config needs -manifests: it prints the config of manifest files")
+		}
+		if err := f.cluster.check(); err != nil {
+			return f, err
+		}
 	}
 	if f.defaultTLS != "" {
 		ns, name, ok := strings.Cut(f.defaultTLS, "/")
@@ -75,6 +83,9 @@ func run() error {
 		return fmt.Errorf("fallback certificate: %w", err)
 	}
 	fallback := &translate.PEMPair{CertPEM: crt, KeyPEM: key}
+	if f.manifests == "" {
+		return runCluster(f, fallback)
+	}
 
 	translateFiles := func() (translate.Result, error) {
 		in, err := manifests.Read(strings.Split(f.manifests, ",")...)
