@@ -17,8 +17,13 @@ const ResolvConf = "/etc/resolv.conf"
 // Timings of the Corefile.
 const (
 	// dnsLameduck keeps a stopping CoreDNS answering while the endpoint controllers and every
-	// node's service proxy take it out of the kube-dns Service.
-	dnsLameduck = "5s"
+	// node's service proxy take it out of the kube-dns Service, and then while the agents drain
+	// and flush the UDP conntrack entries that still lead to it (agent/proxy/nftables'
+	// udpDrainDelay, 2 s): every node must have flushed them before CoreDNS stops answering, or
+	// a lookup from a source port an earlier lookup used follows its old entry into a pod that
+	// no longer answers. 5 s (kubeadm's) was measured too short in a loaded lab: agents took
+	// up to 5 s to see the pod terminating, and CoreDNS stopped 5.3 s after its deletion.
+	dnsLameduck = "10s"
 	// dnsReloadInterval is how often CoreDNS checks its Corefile for a change; a changed ConfigMap
 	// then applies without restarting a pod.
 	dnsReloadInterval = "10s"
@@ -92,6 +97,7 @@ func RenderCorefile(cfg CorefileConfig) string {
 	w(0, ".:%s {", port)
 	w(1, "errors")
 	bind(w, cfg.ListenIP)
+	multisocket(w)
 	w(1, "health %s {", listen(cfg.HealthPort))
 	w(2, "lameduck %s", dnsLameduck)
 	w(1, "}")
@@ -120,6 +126,7 @@ func RenderCorefile(cfg CorefileConfig) string {
 		w(0, "%s:%s {", zone, port)
 		w(1, "errors")
 		bind(w, cfg.ListenIP)
+		multisocket(w)
 		w(1, "prometheus %s", listen(cfg.MetricsPort))
 		forward(w, ".", z.Upstreams)
 		cache(w, cfg.CacheSeconds)
@@ -135,6 +142,17 @@ func bind(w lineWriter, ip string) {
 	if ip != "" {
 		w(1, "bind %s", ip)
 	}
+}
+
+// multisocket opens one DNS socket per CPU (GOMAXPROCS) on the port, each with its own receive
+// buffer and reader, instead of one. Why: a UDP question that arrives while the socket's receive
+// buffer is full is dropped by the kernel and costs its client a 5 s timeout; in the lab, with one
+// of two replicas deleted and the machine's CPUs contended, every lookup that took 5 s matched
+// such a drop in the surviving replica (Udp RcvbufErrors). The kernel spreads flows over the
+// sockets (SO_REUSEPORT), so a burst or a short stall fills several buffers, not one. Every
+// server block on the port says it: CoreDNS takes the setting from one of them.
+func multisocket(w lineWriter) {
+	w(1, "multisocket")
 }
 
 func forward(w lineWriter, from string, upstreams []string) {
