@@ -97,7 +97,6 @@ func RenderCorefile(cfg CorefileConfig) string {
 	w(0, ".:%s {", port)
 	w(1, "errors")
 	bind(w, cfg.ListenIP)
-	multisocket(w)
 	w(1, "health %s {", listen(cfg.HealthPort))
 	w(2, "lameduck %s", dnsLameduck)
 	w(1, "}")
@@ -126,7 +125,6 @@ func RenderCorefile(cfg CorefileConfig) string {
 		w(0, "%s:%s {", zone, port)
 		w(1, "errors")
 		bind(w, cfg.ListenIP)
-		multisocket(w)
 		w(1, "prometheus %s", listen(cfg.MetricsPort))
 		forward(w, ".", z.Upstreams)
 		cache(w, cfg.CacheSeconds)
@@ -142,17 +140,6 @@ func bind(w lineWriter, ip string) {
 	if ip != "" {
 		w(1, "bind %s", ip)
 	}
-}
-
-// multisocket opens one DNS socket per CPU (GOMAXPROCS) on the port, each with its own receive
-// buffer and reader, instead of one. Why: a UDP question that arrives while the socket's receive
-// buffer is full is dropped by the kernel and costs its client a 5 s timeout; in the lab, with one
-// of two replicas deleted and the machine's CPUs contended, every lookup that took 5 s matched
-// such a drop in the surviving replica (Udp RcvbufErrors). The kernel spreads flows over the
-// sockets (SO_REUSEPORT), so a burst or a short stall fills several buffers, not one. Every
-// server block on the port says it: CoreDNS takes the setting from one of them.
-func multisocket(w lineWriter) {
-	w(1, "multisocket")
 }
 
 func forward(w lineWriter, from string, upstreams []string) {

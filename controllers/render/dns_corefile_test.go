@@ -15,14 +15,14 @@ func TestCorefile(t *testing.T) {
 		want, not []string
 	}{
 		{"defaults forward to the node's resolvers", nil,
-			[]string{".:53 {", "forward . /etc/resolv.conf {", "kubernetes cluster.local 10.244.0.0/16 10.96.0.0/16 {", "pods insecure", "cache 30", "health :8080 {", "lameduck 10s", "ready :8181", "prometheus :9153", "loop", "reload", "loadbalance", "errors", "multisocket"},
+			[]string{".:53 {", "forward . /etc/resolv.conf {", "kubernetes cluster.local 10.244.0.0/16 10.96.0.0/16 {", "pods insecure", "cache 30", "health :8080 {", "lameduck 10s", "ready :8181", "prometheus :9153", "loop", "reload", "loadbalance", "errors"},
 			[]string{"fallthrough", "bind", "kubeconfig"}},
 		{"upstreams replace resolv.conf", func(c *CorefileConfig) { c.Upstreams = []string{"192.0.2.53", "2001:db8::53"} },
 			[]string{"forward . 192.0.2.53 2001:db8::53 {"}, []string{"/etc/resolv.conf"}},
 		{"cache 0 turns the cache off", func(c *CorefileConfig) { c.CacheSeconds = 0 }, nil, []string{"cache"}},
 		{"one block per forward zone, sorted", func(c *CorefileConfig) {
 			c.ForwardZones = []v1.ForwardZone{{Zone: "z.example.", Upstreams: []string{"192.0.2.9"}}, {Zone: "a.example", Upstreams: []string{"192.0.2.8"}}}
-		}, []string{"a.example:53 {\n    errors\n    multisocket\n    prometheus :9153\n    forward . 192.0.2.8 {", "z.example:53 {\n    errors\n    multisocket\n    prometheus :9153\n    forward . 192.0.2.9 {"}, nil},
+		}, []string{"a.example:53 {\n    errors\n    prometheus :9153\n    forward . 192.0.2.8 {", "z.example:53 {\n    errors\n    prometheus :9153\n    forward . 192.0.2.9 {"}, nil},
 		{"outside a cluster", func(c *CorefileConfig) { c.ListenIP = "127.0.0.1"; c.Kubeconfig = "/tmp/kc" },
 			[]string{"bind 127.0.0.1", "health 127.0.0.1:8080 {", "kubeconfig /tmp/kc"}, nil},
 	} {
