@@ -270,12 +270,20 @@ type ExecConntrack struct{}
 var _ Conntrack = ExecConntrack{}
 
 // ClearUDP runs `conntrack -D -p udp --orig-dst VIP --orig-port-dst PORT
-// --dst-nat ENDPOINT`; exit status 1 with nothing deleted is not an error.
+// --reply-src ENDPOINT`; exit status 1 with nothing deleted is not an error.
+//
+// Why --reply-src and not --dst-nat: conntrack-tools (1.4.7, Debian's)
+// ignores --dst-nat for IPv6 and deletes every entry to the VIP, those
+// DNATed to the endpoints that stay too; an answer in flight on one of them
+// then reaches its client un-NATed and is discarded (a 5 s DNS timeout for
+// every IPv6 lookup in flight on the node at each flush, measured in the
+// lab). The reply direction's source of a DNATed entry is its endpoint, in
+// both families.
 func (ExecConntrack) ClearUDP(ctx context.Context, frontend netip.AddrPort, endpoint netip.Addr) error {
 	ctx, cancel := context.WithTimeout(ctx, conntrackTimeout)
 	defer cancel()
 	args := []string{"-D", "-p", "udp", "--orig-dst", frontend.Addr().String(),
-		"--orig-port-dst", strconv.Itoa(int(frontend.Port())), "--dst-nat", endpoint.String()}
+		"--orig-port-dst", strconv.Itoa(int(frontend.Port())), "--reply-src", endpoint.String()}
 	if frontend.Addr().Is6() {
 		args = append([]string{"-f", "ipv6"}, args...)
 	}
