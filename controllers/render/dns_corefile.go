@@ -17,8 +17,13 @@ const ResolvConf = "/etc/resolv.conf"
 // Timings of the Corefile.
 const (
 	// dnsLameduck keeps a stopping CoreDNS answering while the endpoint controllers and every
-	// node's service proxy take it out of the kube-dns Service.
-	dnsLameduck = "5s"
+	// node's service proxy take it out of the kube-dns Service, and then while the agents drain
+	// and flush the UDP conntrack entries that still lead to it (agent/proxy/nftables'
+	// udpDrainDelay, 2 s): every node must have flushed them before CoreDNS stops answering, or
+	// a lookup from a source port an earlier lookup used follows its old entry into a pod that
+	// no longer answers. 5 s (kubeadm's) was measured too short in a loaded lab: agents took
+	// up to 5 s to see the pod terminating, and CoreDNS stopped 5.3 s after its deletion.
+	dnsLameduck = "10s"
 	// dnsReloadInterval is how often CoreDNS checks its Corefile for a change; a changed ConfigMap
 	// then applies without restarting a pod.
 	dnsReloadInterval = "10s"

@@ -15,7 +15,7 @@ func TestCorefile(t *testing.T) {
 		want, not []string
 	}{
 		{"defaults forward to the node's resolvers", nil,
-			[]string{".:53 {", "forward . /etc/resolv.conf {", "kubernetes cluster.local 10.244.0.0/16 10.96.0.0/16 {", "pods insecure", "cache 30", "health :8080 {", "lameduck 5s", "ready :8181", "prometheus :9153", "loop", "reload", "loadbalance", "errors"},
+			[]string{".:53 {", "forward . /etc/resolv.conf {", "kubernetes cluster.local 10.244.0.0/16 10.96.0.0/16 {", "pods insecure", "cache 30", "health :8080 {", "lameduck 10s", "ready :8181", "prometheus :9153", "loop", "reload", "loadbalance", "errors"},
 			[]string{"fallthrough", "bind", "kubeconfig"}},
 		{"upstreams replace resolv.conf", func(c *CorefileConfig) { c.Upstreams = []string{"192.0.2.53", "2001:db8::53"} },
 			[]string{"forward . 192.0.2.53 2001:db8::53 {"}, []string{"/etc/resolv.conf"}},

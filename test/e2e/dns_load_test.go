@@ -63,6 +63,19 @@ type dnsLoadReport struct {
 	// SlowBySecond and RefusedBySecond: lookups by the second of the run they started in.
 	SlowBySecond    map[int]int64 `json:"slowBySecond"`
 	RefusedBySecond map[int]int64 `json:"refusedBySecond"`
+	// Attempts is the number of attempts (sockets); PortReused those whose source port an
+	// attempt of the run had used less than 30 s before (the old flow's conntrack entry applies).
+	Attempts   int64            `json:"attempts"`
+	PortReused int64            `json:"portReused"`
+	Troubles   []dnsLoadTrouble `json:"troubles"`
+}
+
+// dnsLoadTrouble is an attempt that timed out or was refused (hack/images/echo/dnsload.go).
+type dnsLoadTrouble struct {
+	StartMs         int64  `json:"startMs"`
+	Port            int    `json:"port"`
+	Kind            string `json:"kind"`
+	PortReusedAgoMs int64  `json:"portReusedAgoMs"`
 }
 
 func (r dnsLoadReport) String() string {
@@ -144,22 +157,51 @@ var _ = Describe("Cluster DNS under a sustained UDP lookup load", func() {
 		expectNoPathLoss(base)
 	})
 
-	// Pending, not passing: in the run of 2026-12-04 19:11 (full suite, load average near 70) the
-	// spec above lost nothing over 15 s (13,481 lookups, 897/s), but while a CoreDNS pod was deleted and
-	// replaced 55 of 10,406 lookups took 5 s and 3 failed, with no receive-buffer overflow and
-	// no conntrack insert failure or drop counted: a loss on the path that is not yet explained
-	// (see the report of issue 11). The spec stays as the proof to finish.
-	PIt("loses no lookup to a 5 s timeout while a CoreDNS pod is deleted and replaced", func() {
+	// A CoreDNS pod deleted under the same load. The loss this spec used to find (55 of 10,406
+	// lookups took 5 s, 3 failed, on 2026-12-04) was the service path's, with two causes, both
+	// measured (a timeline of the run beside each attempt that went wrong, with its source port):
+	//
+	//  1. A lookup opens a new socket, whose random source port now and then (about 5 % of
+	//     attempts here) is one an earlier lookup used less than 30 s before; it then meets that
+	//     lookup's conntrack entry, still DNATed to whichever CoreDNS answered it. The agents kept
+	//     a terminating endpoint's entries until it stopped serving, which came after CoreDNS had
+	//     ended its 5 s lameduck: such lookups went into the stopped pod, refused while its
+	//     network namespace lived (20 attempts in one run, every one from a reused port), lost
+	//     for 5 s after. Now the agents flush a terminating UDP endpoint's entries 2 s after it
+	//     stopped getting new flows, while it still answers, and the lameduck (10 s) outlasts that.
+	//  2. Every flush of an IPv6 endpoint deleted all UDP entries to the IPv6 VIP
+	//     (conntrack-tools ignores --dst-nat for IPv6), cutting the lookups in flight to the
+	//     replica that stays: 42 IPv6-only 5 s lookups in one run, at the agents' flushes. The
+	//     agents now select by --reply-src.
+	//
+	// Asserted: the load is sustained, no lookup met a refusal (no question reached the stopped
+	// pod), conntrack lost no packet, no lookup took 5 s beyond the two reasons below, and none
+	// failed (got no answer in the two attempts glibc makes) unless CoreDNS' buffers overflowed.
+	// A retry remains possible for two reasons. (a) While one replica is gone, the other takes
+	// the whole load, and on a machine whose CPUs are shared a stall of that CoreDNS lets its
+	// socket's receive buffer fill; the kernel drops the next questions (and counts each in
+	// RcvbufErrors), and their lookups ask again after glibc's 5 s. (b) The drain race, inherent
+	// to UDP: a question in flight to the terminating pod, through an entry a reused source port
+	// met, at the moment the agent deletes that entry. Retries and 5 s lookups are reported.
+	It("loses no lookup while a CoreDNS pod is deleted and replaced", func() {
 		svc, deploy, replicas, loaders, name := dnsLoadSetup()
 		By(fmt.Sprintf("the same load for %ds, a CoreDNS pod deleted %s into it", dnsLoadSeconds, dnsLoadDeleteAfter))
 		var victim corev1.Pod
 		var replacedAt time.Duration
+		var deletedAt time.Time
+		tl := &timeline{}
+		watchCtx, stopWatch := context.WithCancel(ctx)
+		defer stopWatch()
+		watchDone := make(chan struct{})
 		load := loadFromAll(loaders, svc.Spec.ClusterIPs, name, dnsLoadSeconds, func(start time.Time) {
 			time.Sleep(dnsLoadDeleteAfter) // the load runs on its own schedule; this only places the delete inside it
 			victims := coreDNSPods()
 			Expect(victims).NotTo(BeEmpty())
 			victim = victims[0]
 			By(fmt.Sprintf("deleting CoreDNS pod %s on %s (%s) %s into the load", victim.Name, victim.Spec.NodeName, victim.Status.PodIP, time.Since(start).Round(time.Second)))
+			go func() { watchVictim(watchCtx, tl, victim); close(watchDone) }()
+			deletedAt = time.Now()
+			tl.add(deletedAt, "delete sent")
 			Expect(k8s.Delete(ctx, &victim)).To(Succeed())
 			Eventually(func(g Gomega) {
 				var d appsv1.Deployment
@@ -173,12 +215,46 @@ var _ = Describe("Cluster DNS under a sustained UDP lookup load", func() {
 			}, 2*time.Minute, 500*time.Millisecond).Should(Succeed(), "the Deployment replaces the deleted pod")
 			replacedAt = time.Since(start).Round(time.Second)
 		})
-		summary := fmt.Sprintf("CoreDNS pod %s deleted at %s, replaced by %s; %s", victim.Name, dnsLoadDeleteAfter, replacedAt, load.summary)
+		stopWatch()
+		<-watchDone
+		agentSyncs(tl, deletedAt.Add(-2*time.Second), deletedAt.Add(time.Duration(dnsLoadSeconds)*time.Second))
+		for _, tr := range load.troubles {
+			tl.add(time.UnixMilli(tr.StartMs), "attempt of %s from port %d: %s (port last used %s before)", tr.who, tr.Port, tr.Kind, reusedAgo(tr.PortReusedAgoMs))
+		}
+		fmt.Fprintf(GinkgoWriter, "timeline around the deletion of %s %v (seconds from the delete):\n%s", victim.Name, victim.Status.PodIPs, tl.String(deletedAt))
+		summary := fmt.Sprintf("CoreDNS pod %s deleted at %s, replaced by %s; %d lookups, %d retried, %d took >= 5 s, %d failed, %d met a refusal; %s",
+			victim.Name, dnsLoadDeleteAfter, replacedAt, load.total.Lookups, load.total.Retried, load.total.Slow, load.total.Failed, load.refused, load.summary)
 		AddReportEntry("DNS under load, a CoreDNS pod deleted", summary)
 		fmt.Fprintln(GinkgoWriter, "with a deletion: "+summary)
-		expectNoPathLoss(load)
+
+		Expect(load.refused).To(BeZero(), "lookups were refused: questions reached the stopped CoreDNS: %s", summary)
+		Expect(load.total.PerSecond).To(BeNumerically(">=", dnsLoadMinPerSecond), "the load must be sustained: %s", summary)
+		Expect(load.drops.conntrackInsertFailed+load.drops.conntrackDrop).To(BeZero(), "conntrack lost packets of new flows: %s", summary)
+		// Every 5 s lookup is a CoreDNS receive-buffer drop (counted by the kernel) or the drain
+		// race: a lookup from a reused source port whose question is in flight to the terminating
+		// pod at the moment its agent deletes that entry (the answer then arrives un-NATed and is
+		// discarded). One such retry was seen in 48,686 lookups (run of 22:48, no buffer drop);
+		// one in 10,000 is the bound. A path loss is far above it (the IPv6 flush that deleted every
+		// entry of the VIP: 42 in 43,267).
+		Expect(load.total.Slow).To(BeNumerically("<=", load.drops.coreDNSRcvbufErrors+load.total.Lookups/10000),
+			"lookups took 5 s beyond CoreDNS' receive-buffer drops and the drain race: %s", summary)
+		// A lookup fails only when both its attempts are lost; with no buffer drop, none may fail.
+		// When the kernel did count drops, CoreDNS was starved of CPU long enough to lose a
+		// lookup's retry too (seen on this shared machine at load averages of 40 to 100): those
+		// failures are reported, not the path's.
+		if load.drops.coreDNSRcvbufErrors == 0 {
+			Expect(load.total.Failed).To(BeZero(), "lookups got no answer in either attempt, with no CoreDNS receive-buffer drop: %s", summary)
+		}
 	})
 })
+
+// reusedAgo says how long before a port was last used ("-" when not within 30 s).
+func reusedAgo(ms int64) string {
+	if ms < 0 {
+		return "-"
+	}
+	return (time.Duration(ms) * time.Millisecond).String()
+}
 
 // dnsLoadSetup waits for DNSAvailable, starts a load generator pod on every node and returns them
 // with the kube-dns Service, the CoreDNS Deployment and the name the load asks.
@@ -240,9 +316,18 @@ type dnsLoader struct{ pod, node, ip, nsPath string }
 // loadResult is the sum of the runs of one load, the kernel's drop counters over it, and its
 // summary for the log.
 type loadResult struct {
-	total   dnsLoadReport
-	drops   dropCounters
-	summary string
+	total    dnsLoadReport
+	drops    dropCounters
+	summary  string
+	troubles []whoTrouble
+	// refused is the number of lookups that met a refusal (an ICMP port unreachable came back).
+	refused int64
+}
+
+// whoTrouble is a troubled attempt with the run it belongs to.
+type whoTrouble struct {
+	dnsLoadTrouble
+	who string
 }
 
 // loadFromAll runs the load generator of every loader against every server IP at once (each run
@@ -256,6 +341,9 @@ func loadFromAll(loaders []dnsLoader, serverIPs []string, name string, seconds i
 	results := make(chan result, len(loaders)*len(serverIPs))
 	var wg sync.WaitGroup
 	before := readDropCounters()
+	rcvCtx, stopRcv := context.WithCancel(ctx)
+	defer stopRcv()
+	rcvbuf := watchRcvbuf(rcvCtx)
 	start := time.Now()
 	for _, l := range loaders {
 		for _, ip := range serverIPs {
@@ -276,8 +364,11 @@ func loadFromAll(loaders []dnsLoader, serverIPs []string, name string, seconds i
 	wg.Wait()
 	close(results)
 	drops := readDropCounters().minus(before)
+	drops.coreDNSRcvbufErrors = rcvbuf.drops()
 	var total dnsLoadReport
 	var lines []string
+	var troubles []whoTrouble
+	var refused int64
 	for r := range results {
 		ExpectWithOffset(1, r.err).NotTo(HaveOccurred(), "load from %s", r.who)
 		lines = append(lines, r.who+": "+r.rep.String())
@@ -289,11 +380,20 @@ func loadFromAll(loaders []dnsLoader, serverIPs []string, name string, seconds i
 		total.PerSecond += r.rep.PerSecond
 		total.P99us = max(total.P99us, r.rep.P99us)
 		total.MaxUs = max(total.MaxUs, r.rep.MaxUs)
+		total.Attempts += r.rep.Attempts
+		total.PortReused += r.rep.PortReused
+		for _, n := range r.rep.RefusedBySecond {
+			refused += n
+		}
+		for _, tr := range r.rep.Troubles {
+			troubles = append(troubles, whoTrouble{dnsLoadTrouble: tr, who: r.who + "->" + r.rep.Server})
+		}
 	}
-	return loadResult{total: total, drops: drops, summary: fmt.Sprintf("%d lookups (%.0f/s, A+AAAA each) from %d pods over %ds; "+
-		"%d lookups took >= 5 s, %d attempts timed out, %d lookups retried, %d failed; worst p99 of a run %s, max %s; kernel: %s\n  %s",
+	return loadResult{total: total, drops: drops, troubles: troubles, refused: refused, summary: fmt.Sprintf("%d lookups (%.0f/s, A+AAAA each) from %d pods over %ds; "+
+		"%d lookups took >= 5 s, %d attempts timed out, %d lookups retried, %d failed; worst p99 of a run %s, max %s; "+
+		"%d of %d attempts reused a source port used < 30 s before; kernel: %s\n  %s",
 		total.Lookups, total.PerSecond, len(loaders), seconds, total.Slow, total.TimedOut, total.Retried, total.Failed,
-		us(total.P99us), us(total.MaxUs), drops, strings.Join(lines, "\n  "))}
+		us(total.P99us), us(total.MaxUs), total.PortReused, total.Attempts, drops, strings.Join(lines, "\n  "))}
 }
 
 // clusterDomain is the served cluster domain (status.effective), without a trailing dot.

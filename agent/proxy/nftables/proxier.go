@@ -74,6 +74,13 @@ type Proxier struct {
 	seq      uint32          // write number of the newest stamp
 	digest   uint64          // digest of prev, which the newest stamp carries
 	stats    SyncStats
+
+	// UDP endpoints whose conntrack flush waits for their drain (cleanup.go),
+	// the flushes' failures for the next sync's stats, and the timer that
+	// runs a drain's end (time.AfterFunc; tests run it by hand).
+	draining  map[drainKey]bool
+	drainErrs []error
+	after     func(time.Duration, func())
 }
 
 var _ proxy.FeatureTable = &Proxier{}
@@ -96,7 +103,8 @@ func WithNetlink(n *Netlink) Option { return func(p *Proxier) { p.nl = n } }
 // TableFamily and TableName (nfttable.Open, or knftables.NewFake in tests).
 // Its first Sync is a full one.
 func New(nft knftables.Interface, opts ...Option) *Proxier {
-	p := &Proxier{nft: nft, needFull: true, batch: true, read: execReader()}
+	p := &Proxier{nft: nft, needFull: true, batch: true, read: execReader(),
+		after: func(d time.Duration, f func()) { time.AfterFunc(d, f) }}
 	if _, isFake := nft.(*knftables.Fake); isFake {
 		p.batch, p.read = false, fakeReader(nft)
 	}
@@ -153,6 +161,8 @@ func (p *Proxier) Sync(ctx context.Context, m proxy.Model) error {
 	}
 	p.needFull, p.trusted = false, true
 	p.stats.Elements = len(p.st.entries)
+	p.stats.Errors = append(p.stats.Errors, p.drainErrs...)
+	p.drainErrs = nil
 	if p.hc != nil {
 		if err := p.hc.Sync(healthcheck.Ports(m)); err != nil {
 			p.stats.Errors = append(p.stats.Errors, fmt.Errorf("health check servers: %w", err))

@@ -85,6 +85,50 @@ type dnsLoadReport struct {
 	// when the trouble happened, to line up with what the cluster did then.
 	SlowBySecond    map[int]int64 `json:"slowBySecond,omitempty"`
 	RefusedBySecond map[int]int64 `json:"refusedBySecond,omitempty"`
+	// Attempts is the number of attempts (sockets) of the run; PortReused counts those whose
+	// source port an earlier attempt of this run to the same server had used less than
+	// portReuseWindow before: they meet that attempt's conntrack entry, not a new one.
+	Attempts   int64 `json:"attempts"`
+	PortReused int64 `json:"portReused"`
+	// Troubles samples the attempts that timed out or were refused, in the order they started.
+	Troubles []dnsLoadTrouble `json:"troubles,omitempty"`
+}
+
+// portReuseWindow is how long a UDP conntrack entry outlives its last packet by default
+// (net.netfilter.nf_conntrack_udp_timeout): a new socket on a port used this recently meets
+// the old flow's entry, with the endpoint it was DNATed to.
+const portReuseWindow = 30 * time.Second
+
+// maxTroubles bounds the sample of troubled attempts in a report.
+const maxTroubles = 400
+
+// dnsLoadTrouble is one attempt that timed out or was refused: when it started (Unix
+// milliseconds), its source port, what happened, and how long before an earlier attempt of the
+// run had used that port (-1: not within portReuseWindow).
+type dnsLoadTrouble struct {
+	StartMs         int64  `json:"startMs"`
+	Port            int    `json:"port"`
+	Kind            string `json:"kind"`
+	PortReusedAgoMs int64  `json:"portReusedAgoMs"`
+}
+
+// portLog remembers when each source port was last used by an attempt of one run.
+type portLog struct {
+	mu   sync.Mutex
+	last map[int]time.Time
+}
+
+// use records that an attempt starting at now uses port, and returns how long before an earlier
+// attempt had used it (-1 when not within portReuseWindow).
+func (l *portLog) use(port int, now time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	prev, ok := l.last[port]
+	l.last[port] = now
+	if !ok || now.Sub(prev) >= portReuseWindow {
+		return -1
+	}
+	return now.Sub(prev)
 }
 
 // serveDNSLoad serves /run and /healthz on addr until the process ends.
@@ -142,6 +186,34 @@ type dnsLoadTally struct {
 	rcodes                                   map[string]int64
 	errors                                   []string
 	slowBySecond, refusedBySecond            map[int]int64
+	attempts, portReused                     atomic.Int64
+	ports                                    portLog
+	troubles                                 []dnsLoadTrouble
+}
+
+// attempt records that an attempt starting at start uses port, and returns how long before an
+// earlier attempt had used that port (-1: not within portReuseWindow).
+func (t *dnsLoadTally) attempt(port int, start time.Time) time.Duration {
+	t.attempts.Add(1)
+	ago := t.ports.use(port, start)
+	if ago >= 0 {
+		t.portReused.Add(1)
+	}
+	return ago
+}
+
+// trouble records an attempt that timed out or was refused.
+func (t *dnsLoadTally) trouble(start time.Time, port int, kind string, reusedAgo time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.troubles) >= maxTroubles {
+		return
+	}
+	ago := int64(-1)
+	if reusedAgo >= 0 {
+		ago = reusedAgo.Milliseconds()
+	}
+	t.troubles = append(t.troubles, dnsLoadTrouble{StartMs: start.UnixMilli(), Port: port, Kind: kind, PortReusedAgoMs: ago})
 }
 
 func (t *dnsLoadTally) add(second int, d time.Duration, attempts int, timeouts int, refused bool, rcodes []int, err error) {
@@ -175,7 +247,8 @@ func (t *dnsLoadTally) add(second int, d time.Duration, attempts int, timeouts i
 
 // runDNSLoad starts lookups for req.Duration and reports once every started lookup finished.
 func runDNSLoad(ctx context.Context, req dnsLoadRequest) dnsLoadReport {
-	tally := &dnsLoadTally{rcodes: map[string]int64{}, slowBySecond: map[int]int64{}, refusedBySecond: map[int]int64{}}
+	tally := &dnsLoadTally{rcodes: map[string]int64{}, slowBySecond: map[int]int64{}, refusedBySecond: map[int]int64{},
+		ports: portLog{last: map[int]time.Time{}}}
 	tokens := make(chan struct{}, req.Workers)
 	ctx, cancel := context.WithTimeout(ctx, req.Duration)
 	defer cancel()
@@ -193,7 +266,7 @@ func runDNSLoad(ctx context.Context, req dnsLoadRequest) dnsLoadReport {
 					name = fmt.Sprintf("%d-%08x.%s", seq.Add(1), rand.Uint32(), req.Name)
 				}
 				second := int(time.Since(start).Seconds())
-				d, attempts, timeouts, refused, rcodes, err := lookup(req.Server, name, req.OnlyA)
+				d, attempts, timeouts, refused, rcodes, err := lookup(tally, req.Server, name, req.OnlyA)
 				tally.add(second, d, attempts, timeouts, refused, rcodes, err)
 			}
 		}()
@@ -202,7 +275,10 @@ func runDNSLoad(ctx context.Context, req dnsLoadRequest) dnsLoadReport {
 	elapsed := time.Since(start)
 	rep := dnsLoadReport{Server: req.Server, Seconds: elapsed.Seconds(), Lookups: tally.lookups.Load(), Failed: tally.failed.Load(),
 		Retried: tally.retried.Load(), TimedOut: tally.timedOut.Load(), Slow: tally.slow.Load(), Rcodes: tally.rcodes, Errors: tally.errors,
-		SlowBySecond: tally.slowBySecond, RefusedBySecond: tally.refusedBySecond}
+		SlowBySecond: tally.slowBySecond, RefusedBySecond: tally.refusedBySecond,
+		Attempts: tally.attempts.Load(), PortReused: tally.portReused.Load()}
+	rep.Troubles = tally.troubles
+	slices.SortFunc(rep.Troubles, func(a, b dnsLoadTrouble) int { return int(a.StartMs - b.StartMs) })
 	rep.PerSecond = float64(rep.Lookups) / elapsed.Seconds()
 	slices.Sort(tally.latencies)
 	rep.P50us = nearestRank(tally.latencies, 50).Microseconds()
@@ -258,14 +334,21 @@ func pace(ctx context.Context, rate int, tokens chan<- struct{}) {
 // lookup makes one glibc-style lookup of name through server and returns its whole duration,
 // the attempts it took, how many attempts timed out, whether one was refused (ICMP port
 // unreachable), the answers' rcodes, and the last attempt's error when no attempt got every
-// answer.
-func lookup(server, name string, onlyA bool) (time.Duration, int, int, bool, []int, error) {
+// answer. Each attempt's source port, and each attempt that timed out or was refused, goes to
+// tally.
+func lookup(tally *dnsLoadTally, server, name string, onlyA bool) (time.Duration, int, int, bool, []int, error) {
 	start := time.Now()
 	timeouts, refused := 0, false
 	var err error
 	for attempt := 1; attempt <= dnsLoadAttempts; attempt++ {
 		var rcodes []int
-		rcodes, err = lookupAttempt(server, name, onlyA)
+		at := time.Now()
+		var port int
+		port, rcodes, err = lookupAttempt(server, name, onlyA)
+		reusedAgo := time.Duration(-1)
+		if port != 0 {
+			reusedAgo = tally.attempt(port, at)
+		}
 		if err == nil {
 			return time.Since(start), attempt, timeouts, refused, rcodes, nil
 		}
@@ -273,8 +356,10 @@ func lookup(server, name string, onlyA bool) (time.Duration, int, int, bool, []i
 		switch {
 		case errors.As(err, &ne) && ne.Timeout():
 			timeouts++
+			tally.trouble(at, port, "timeout", reusedAgo)
 		case errors.Is(err, syscall.ECONNREFUSED):
 			refused = true
+			tally.trouble(at, port, "refused", reusedAgo)
 			fallthrough
 		default:
 			if attempt < dnsLoadAttempts {
@@ -287,13 +372,15 @@ func lookup(server, name string, onlyA bool) (time.Duration, int, int, bool, []i
 	return time.Since(start), dnsLoadAttempts, timeouts, refused, nil, err
 }
 
-// lookupAttempt sends the questions from one new socket and waits for all their answers.
-func lookupAttempt(server, name string, onlyA bool) ([]int, error) {
+// lookupAttempt sends the questions from one new socket and waits for all their answers; it
+// returns the socket's source port (0 when it got none) and the answers' rcodes.
+func lookupAttempt(server, name string, onlyA bool) (int, []int, error) {
 	conn, err := net.Dial("udp", server)
 	if err != nil {
-		return nil, fmt.Errorf("socket to %s: %w", server, err)
+		return 0, nil, fmt.Errorf("socket to %s: %w", server, err)
 	}
 	defer conn.Close()
+	port := conn.LocalAddr().(*net.UDPAddr).Port
 	_ = conn.SetDeadline(time.Now().Add(dnsLoadTimeout))
 	qtypes := []uint16{dns.TypeA, dns.TypeAAAA}
 	if onlyA {
@@ -309,10 +396,10 @@ func lookupAttempt(server, name string, onlyA bool) ([]int, error) {
 		pending[m.Id] = true
 		buf, err := m.Pack()
 		if err != nil {
-			return nil, fmt.Errorf("pack %s: %w", name, err)
+			return port, nil, fmt.Errorf("pack %s: %w", name, err)
 		}
 		if _, err := conn.Write(buf); err != nil {
-			return nil, fmt.Errorf("send %s to %s: %w", name, server, err)
+			return port, nil, fmt.Errorf("send %s to %s: %w", name, server, err)
 		}
 	}
 	var rcodes []int
@@ -320,7 +407,7 @@ func lookupAttempt(server, name string, onlyA bool) ([]int, error) {
 	for len(pending) > 0 {
 		n, err := conn.Read(buf)
 		if err != nil {
-			return nil, fmt.Errorf("answer for %s from %s: %w", name, server, err)
+			return port, nil, fmt.Errorf("answer for %s from %s: %w", name, server, err)
 		}
 		var r dns.Msg
 		if r.Unpack(buf[:n]) != nil || !pending[r.Id] {
@@ -329,7 +416,7 @@ func lookupAttempt(server, name string, onlyA bool) ([]int, error) {
 		delete(pending, r.Id)
 		rcodes = append(rcodes, r.Rcode)
 	}
-	return rcodes, nil
+	return port, rcodes, nil
 }
 
 // nearestRank is the p-th percentile of sorted ds (nearest-rank method); 0 when ds is empty.
