@@ -34,10 +34,11 @@ func NewPolicyPacketsCollector(r PolicyCounterReader) *PolicyPacketsCollector {
 	return &PolicyPacketsCollector{
 		read: r,
 		packets: prometheus.NewDesc("plexus_networkpolicy_packets_total",
-			"First packets of connections to or from this node's pods decided by a NetworkPolicy, by policy, direction "+
-				"(ingress, egress) and verdict: allow (a rule of the policy accepted it) or drop (the policy isolated the pod "+
-				"and no rule of any policy allowed it; the drop counts against every policy isolating the pod). Restarts at "+
-				"zero when the table is rebuilt or the policy stops selecting pods of the node.",
+			"First packets of connections to or from this node's pods decided while a NetworkPolicy isolated the pod, by "+
+				"policy, direction (ingress, egress) and verdict: allow (a rule of one of the policies isolating the pod "+
+				"accepted it) or drop (no rule of any of them did). The kernel decides for all policies isolating a pod in one "+
+				"lookup, so a packet counts against every policy isolating its pod; plexusctl trace names the policy and rule "+
+				"that allow a flow. Restarts at zero when the table is rebuilt or the set of policies isolating pods changes.",
 			[]string{"namespace", "policy", "direction", "verdict"}, nil),
 		readErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "plexus_networkpolicy_counter_read_errors_total",

@@ -106,6 +106,10 @@ func (s AddrSet) String() string {
 	return strings.Join(parts, ", ")
 }
 
+// NewAddrSet returns the union of rs, normalised (a backend merges the
+// peers of several rules with it).
+func NewAddrSet(rs []AddrRange) AddrSet { return newAddrSet(rs) }
+
 // newAddrSet returns the union of rs, normalised.
 func newAddrSet(rs []AddrRange) AddrSet {
 	rs = slices.Clone(rs)

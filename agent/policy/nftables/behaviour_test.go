@@ -99,21 +99,19 @@ func TestTracedTableMatchesTheModel(t *testing.T) {
 }
 
 // expectedCounters returns the counters the table must count for a
-// result: the allowing policy's allow counter per direction, and at the
-// first deny the drop counter of every isolating policy (the packet goes
-// no further).
+// result: per direction a rule allowed, the allow counter of the
+// policy-set chain of the pod it guards; at the first deny that chain's
+// drop counter (the packet goes no further).
 func expectedCounters(m *policy.Model, r policy.Result) []string {
 	var out []string
 	for _, d := range r.Decisions {
 		switch {
 		case d.Verdict == policy.Allow && d.Rule >= 0:
-			out = append(out, counterName(d.Policy, d.Direction, "allow"))
+			chain := PodChains(m, podNamed(m, d.Pod))[d.Direction]
+			out = append(out, chainCounter(chain, "allow"))
 		case d.Verdict == policy.Deny:
-			pod := podNamed(m, d.Pod)
-			for _, k := range pod.Isolating(d.Direction) {
-				out = append(out, counterName(k, d.Direction, "drop"))
-			}
-			return out
+			chain := PodChains(m, podNamed(m, d.Pod))[d.Direction]
+			return append(out, chainCounter(chain, "drop"))
 		}
 	}
 	return out

@@ -12,23 +12,28 @@ import (
 )
 
 // builder computes desired states, reusing what the previous build made:
-// a policy's chains, counters and sets are built once per compiled
-// *policy.Policy (policy.Compiler hands back the same value while the
-// policy and the pods its selectors match do not change), and the pod
-// maps are updated by the pods that changed. A state's sets are never
-// modified once built, so states share them; digests (see state.stamp)
-// are kept per set and chain. Not safe for concurrent use.
+// the pod maps are updated by the pods that changed, and a policy-set
+// chain's rules and merged sets are built again only when one of its
+// policies changed (policy.Compiler hands back the same *policy.Policy
+// while the policy and the pods its selectors match do not change). A
+// state's sets are never modified once built, so states share them;
+// digests (see state.stamp) are kept per set and chain. Not safe for
+// concurrent use.
 type builder struct {
-	fragments map[*policy.Policy]*fragment
 	// prevPods and prevChains are the last build's pods and, per pod
 	// and direction, the policy-set chain it points to ("" if none).
 	prevPods   []policy.LocalPod
 	prevChains [][2]string
 	// prevMaps are the last build's pod maps by name, with their digests.
 	prevMaps map[string]*set
-	// setChains are the policy-set chains in use with their rules and
-	// the number of pod directions pointing at each.
+	// prevPolicies are the last build's policies, to tell which changed.
+	prevPolicies map[policy.PolicyKey]*policy.Policy
+	// setChains are the policy-set chains in use and the number of pod
+	// directions pointing at each.
 	setChains map[string]*setChainEntry
+	// merged are the merged sets built so far by name, with the
+	// policies they were built from.
+	merged map[string]*mergedEntry
 	// owners counts the pods whose element has each key; shared counts
 	// the keys with more than one.
 	owners map[ownerKey]int
@@ -37,16 +42,23 @@ type builder struct {
 	size struct{ sets, chains, counters int }
 }
 
-// fragment is what one policy adds to a state.
-type fragment struct {
-	state *state
-	sum   digest // of its chains and counters
+// setChainEntry is one policy-set chain: what it is for, and what was
+// built for it from deps (the chain's policies as they were then).
+type setChainEntry struct {
+	dir   policy.Direction
+	keys  []policy.PolicyKey
+	named []namedRef
+	users int
+
+	deps  []*policy.Policy
+	rules []string
+	sets  []string // merged sets it looks up (per family)
+	sum   digest   // of its rules and counters
 }
 
-type setChainEntry struct {
-	rules []string
-	users int
-	sum   digest
+type mergedEntry struct {
+	set  *set
+	deps []*policy.Policy
 }
 
 func newBuilder() *builder { return &builder{} }
@@ -73,38 +85,40 @@ func (b *builder) build(m *policy.Model) *state {
 	for _, a := range m.NodeIPs {
 		s.element(famOf(a).name(setNodeIPs), []string{a.String()}, "")
 	}
-	sorted := m.SortedPolicies()
-	// Sets of the fragments kept hold for this model too: rules with
-	// equal keys have equal sets, and a kept policy's did not change.
-	// New fragments take them rather than build them again.
-	built := make(map[string]*set, b.size.sets)
-	for _, p := range sorted {
-		if fr := b.fragments[p]; fr != nil {
-			maps.Copy(built, fr.state.sets)
+	changed := map[policy.PolicyKey]bool{}
+	for k, p := range m.Policies {
+		if b.prevPolicies[k] != p {
+			changed[k] = true
 		}
 	}
-	fragments := make(map[*policy.Policy]*fragment, len(m.Policies))
-	for _, p := range sorted {
-		fr := b.fragments[p]
-		if fr == nil {
-			fr = newFragment(p, built)
-			maps.Copy(built, fr.state.sets)
+	for k := range b.prevPolicies {
+		if m.Policies[k] == nil {
+			changed[k] = true
 		}
-		fragments[p] = fr
-		for _, name := range fr.state.order {
-			s.addChain(name, fr.state.chains[name])
-		}
-		maps.Copy(s.counters, fr.state.counters)
-		for name, x := range fr.state.sets {
-			if _, ok := s.sets[name]; !ok {
-				// Rules with equal keys have equal sets: the first wins.
-				s.sets[name] = x
-			}
-		}
-		sum.plus(fr.sum)
 	}
-	b.fragments = fragments
-	b.buildPods(s, m.Pods, &sum)
+	b.prevPolicies = m.Policies
+	b.buildPods(s, m, changed)
+	used := map[string]bool{}
+	for _, name := range sortedKeys(b.setChains) {
+		e := b.setChains[name]
+		if !e.current(m) {
+			b.fill(name, e, m)
+		}
+		s.addChain(name, e.rules)
+		for _, v := range []string{"allow", "drop"} {
+			s.counters[chainCounter(name, v)] = counterID{policies: e.keys, direction: e.dir, verdict: v}
+		}
+		for _, n := range e.sets {
+			s.sets[n] = b.merged[n].set
+			used[n] = true
+		}
+		sum.plus(e.sum)
+	}
+	for n := range b.merged {
+		if !used[n] {
+			delete(b.merged, n)
+		}
+	}
 	for _, x := range s.sets {
 		sum.plus(x.digest())
 	}
@@ -114,44 +128,144 @@ func (b *builder) build(m *policy.Model) *state {
 	return s
 }
 
-// newFragment builds the chains, counters and sets of p, taking the sets
-// built holds rather than building them.
-func newFragment(p *policy.Policy, built map[string]*set) *fragment {
-	fs := newState()
-	fs.shared = built
-	for _, d := range []policy.Direction{policy.Ingress, policy.Egress} {
-		if p.Isolates(d) {
-			addPolicy(fs, p, d)
-		}
-	}
-	fs.shared = nil
-	fr := &fragment{state: fs}
-	for name, rules := range fs.chains {
-		fr.sum.plus(chainDigest(name, rules))
-	}
-	for name := range fs.counters {
-		fr.sum.add("counter", name)
-	}
-	return fr
+// current reports whether e was built from m's policies.
+func (e *setChainEntry) current(m *policy.Model) bool {
+	return e.deps != nil && samePolicies(e.keys, e.deps, m)
 }
 
-// buildPods adds the pod maps and policy-set chains for pods: the maps
-// of the last build with the elements of changed pods replaced. Where two
-// pods share an address, the later pod's element wins, as in a build from
-// scratch; while any address is shared, the maps are built from scratch.
-func (b *builder) buildPods(s *state, pods []policy.LocalPod, sum *digest) {
-	if b.prevMaps == nil || !b.updatePods(pods) {
+func samePolicies(keys []policy.PolicyKey, deps []*policy.Policy, m *policy.Model) bool {
+	for i, k := range keys {
+		if m.Policies[k] != deps[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// fill builds e's rules and merged sets from m, taking merged sets
+// already built from the same policies.
+func (b *builder) fill(name string, e *setChainEntry, m *policy.Model) {
+	e.deps = make([]*policy.Policy, len(e.keys))
+	for i, k := range e.keys {
+		e.deps[i] = m.Policies[k]
+	}
+	anyIDs, portIDs := termIDs(e.dir, e.keys, e.deps, e.named)
+	var anySet, portsSet string
+	if len(anyIDs) > 0 {
+		anySet = mergedSetName(prefixAny, anyIDs)
+	}
+	if len(portIDs) > 0 {
+		portsSet = mergedSetName(prefixPorts, portIDs)
+	}
+	e.sets = e.sets[:0]
+	for _, f := range fams {
+		var anyTerms, portTerms []term
+		terms := func() {
+			if anyTerms == nil && portTerms == nil {
+				anyTerms, portTerms = chainTerms(e.dir, e.deps, e.named, f)
+			}
+		}
+		for _, kind := range []struct {
+			stem, typ string
+			elements  func() []string
+		}{
+			{anySet, anySetType(f), func() []string { terms(); return anyPortElements(anyTerms, f) }},
+			{portsSet, portsSetType(f), func() []string { terms(); return portElements(portTerms, f) }},
+		} {
+			if kind.stem == "" {
+				continue
+			}
+			n := f.name(kind.stem)
+			e.sets = append(e.sets, n)
+			if me := b.merged[n]; me != nil && depsCurrent(me.deps, m) {
+				continue
+			}
+			x := &set{name: n, typ: kind.typ, interval: true, elements: map[string]string{}}
+			for _, k := range kind.elements() {
+				x.elements[k] = ""
+			}
+			b.merged[n] = &mergedEntry{set: x, deps: e.deps}
+		}
+	}
+	e.rules = setChainRules(e.dir, name, anySet, portsSet)
+	e.sum = chainDigest(name, e.rules)
+	for _, v := range []string{"allow", "drop"} {
+		e.sum.add("counter", chainCounter(name, v))
+	}
+}
+
+// depsCurrent reports whether every policy in deps is still m's.
+func depsCurrent(deps []*policy.Policy, m *policy.Model) bool {
+	for _, p := range deps {
+		if p == nil || m.Policies[p.Key] != p {
+			return false
+		}
+	}
+	return true
+}
+
+// buildPods adds the pod maps for m's pods: the maps of the last build
+// with the elements of changed pods replaced, and the policy-set chains
+// they point to. Where two pods share an address, the later pod's element
+// wins, as in a build from scratch; while any address is shared, the maps
+// are built from scratch.
+func (b *builder) buildPods(s *state, m *policy.Model, changed map[policy.PolicyKey]bool) {
+	if b.prevMaps == nil || !b.updatePods(m, changed) {
 		b.prevPods, b.prevChains, b.prevMaps, b.setChains, b.owners, b.shared = nil, nil, nil, nil, nil, 0
-		b.updatePods(pods)
+		b.updatePods(m, changed)
 	}
 	for name, x := range b.prevMaps {
 		s.sets[name] = x
 	}
-	for _, name := range sortedKeys(b.setChains) {
-		e := b.setChains[name]
-		s.addChain(name, e.rules)
-		sum.plus(e.sum)
+}
+
+// podChains returns the policy-set chain names of pod per direction ("" if
+// not isolated), with what each is for.
+func podChains(m *policy.Model, p *policy.LocalPod) (names [2]string, named [2][]namedRef) {
+	for d, keys := range [][]policy.PolicyKey{p.Ingress, p.Egress} {
+		if len(keys) == 0 {
+			continue
+		}
+		dir := policy.Direction(d)
+		if dir == policy.Ingress {
+			named[d] = resolvedNamed(m, p)
+		}
+		names[d] = setChain(dir, keys, named[d])
 	}
+	return names, named
+}
+
+// resolvedNamed returns the named ports of the ingress rules isolating p,
+// resolved for p (its addresses' entries in the rules' NamedPorts).
+func resolvedNamed(m *policy.Model, p *policy.LocalPod) []namedRef {
+	var out []namedRef
+	for pi, k := range p.Ingress {
+		pol := m.Policies[k]
+		if pol == nil {
+			continue
+		}
+		for _, r := range pol.Ingress {
+			if !r.HasNamedPorts {
+				continue
+			}
+			for _, a := range p.IPs {
+				i, _ := slices.BinarySearchFunc(r.NamedPorts, a, func(ap policy.AddrPort, a netip.Addr) int { return ap.Addr.Compare(a) })
+				for ; i < len(r.NamedPorts) && r.NamedPorts[i].Addr == a; i++ {
+					ap := r.NamedPorts[i]
+					out = append(out, namedRef{policy: pi, rule: r.Index, is6: famOf(a).is6,
+						port: policy.PortRange{Protocol: ap.Protocol, First: ap.Port, Last: ap.Port}})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// PodChains names, for tests and tools, the policy-set chains a local pod's
+// map elements point to, per direction ("" when not isolated).
+func PodChains(m *policy.Model, p *policy.LocalPod) [2]string {
+	names, _ := podChains(m, p)
+	return names
 }
 
 // ownerKey is one pod map element's key: a direction and an address.
@@ -163,7 +277,8 @@ type ownerKey struct {
 // updatePods turns the last build's pod maps into pods'. It returns false
 // when an address is shared by two pods' elements (the result is then
 // not to be used).
-func (b *builder) updatePods(pods []policy.LocalPod) bool {
+func (b *builder) updatePods(m *policy.Model, changed map[policy.PolicyKey]bool) bool {
+	pods := m.Pods
 	if b.shared > 0 {
 		// Which pod's element an address holds depends on every pod
 		// sharing it: start over.
@@ -173,6 +288,7 @@ func (b *builder) updatePods(pods []policy.LocalPod) bool {
 		b.prevMaps = map[string]*set{}
 		b.setChains = map[string]*setChainEntry{}
 		b.owners = map[ownerKey]int{}
+		b.merged = map[string]*mergedEntry{}
 		for _, f := range fams {
 			for _, stem := range []string{mapIngressPods, mapEgressPods} {
 				name := f.name(stem)
@@ -227,18 +343,14 @@ func (b *builder) updatePods(pods []policy.LocalPod) bool {
 			}
 		}
 	}
-	add := func(p policy.LocalPod) [2]string {
-		var c [2]string
+	add := func(p policy.LocalPod, c [2]string, named [2][]namedRef) [2]string {
 		for d, keys := range [][]policy.PolicyKey{p.Ingress, p.Egress} {
 			if len(keys) == 0 {
 				continue
 			}
-			dir := policy.Direction(d)
-			c[d] = setChain(dir, keys)
 			e := b.setChains[c[d]]
 			if e == nil {
-				e = &setChainEntry{rules: setChainRules(dir, keys)}
-				e.sum = chainDigest(c[d], e.rules)
+				e = &setChainEntry{dir: policy.Direction(d), keys: keys, named: named[d]}
 				b.setChains[c[d]] = e
 			}
 			e.users++
@@ -262,6 +374,12 @@ func (b *builder) updatePods(pods []policy.LocalPod) bool {
 	// changed in order (a changed pod's address may move to another pod).
 	chains := make([][2]string, len(pods))
 	var fresh []int
+	var freshChains [][2]string
+	var freshNamed [][2][]namedRef
+	addFresh := func(j int) {
+		c, n := podChains(m, &pods[j])
+		fresh, freshChains, freshNamed = append(fresh, j), append(freshChains, c), append(freshNamed, n)
+	}
 	i, j := 0, 0
 	for i < len(b.prevPods) || j < len(pods) {
 		switch c := comparePodNames(b.prevPods, i, pods, j); {
@@ -269,22 +387,29 @@ func (b *builder) updatePods(pods []policy.LocalPod) bool {
 			drop(b.prevPods[i], b.prevChains[i])
 			i++
 		case c > 0:
-			fresh = append(fresh, j)
+			addFresh(j)
 			j++
 		default:
-			if samePodEntry(&b.prevPods[i], &pods[j]) {
+			same := samePodEntry(&b.prevPods[i], &pods[j])
+			if same && anyChanged(pods[j].Ingress, changed) {
+				// Its ingress named ports may resolve differently now.
+				if c, _ := podChains(m, &pods[j]); c != b.prevChains[i] {
+					same = false
+				}
+			}
+			if same {
 				chains[j] = b.prevChains[i]
 			} else {
 				drop(b.prevPods[i], b.prevChains[i])
-				fresh = append(fresh, j)
+				addFresh(j)
 			}
 			i++
 			j++
 		}
 	}
 	incremental := b.prevPods != nil
-	for _, j := range fresh {
-		chains[j] = add(pods[j])
+	for i, j := range fresh {
+		chains[j] = add(pods[j], freshChains[i], freshNamed[i])
 	}
 	if incremental && b.shared > 0 {
 		return false
@@ -301,6 +426,15 @@ func (b *builder) updatePods(pods []policy.LocalPod) bool {
 	}
 	b.prevPods, b.prevChains, b.prevMaps = pods, chains, next
 	return true
+}
+
+func anyChanged(keys []policy.PolicyKey, changed map[policy.PolicyKey]bool) bool {
+	for _, k := range keys {
+		if changed[k] {
+			return true
+		}
+	}
+	return false
 }
 
 func dirStem(d int) string {

@@ -1,9 +1,11 @@
 package nftables
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/plexus-net/plexus/agent/policy"
 )
@@ -13,16 +15,21 @@ import (
 type PolicyCounter struct {
 	Policy    policy.PolicyKey
 	Direction policy.Direction
-	// Verdict is "allow" (first packets a rule of the policy accepted) or
-	// "drop" (first packets dropped while the policy isolated the pod; a
-	// drop counts against every policy isolating the pod).
+	// Verdict is "allow" or "drop": first packets allowed, or dropped,
+	// while the policy isolated the pod (in that direction). The kernel
+	// counts per set of isolating policies (one lookup decides for all
+	// of them, see names.go), so a packet counts against every policy
+	// isolating its pod, whichever rule of whichever policy allowed it;
+	// plexusctl trace names the policy and rule that allow a flow.
 	Verdict string
 	Packets uint64
 }
 
 // Counters reads the counters of the policies last programmed, sorted by
-// policy, direction and verdict. Counters restart at zero when the table
-// is rebuilt (a full sync) and when a policy stops selecting local pods.
+// policy, direction and verdict: per policy the sum of the counters of
+// the policy-set chains it is part of. Counters restart at zero when the
+// table is rebuilt (a full sync) and when a set of policies stops
+// isolating local pods (its chain goes).
 func (e *Enforcer) Counters(ctx context.Context) ([]PolicyCounter, error) {
 	if e.prev == nil {
 		return nil, nil
@@ -31,35 +38,32 @@ func (e *Enforcer) Counters(ctx context.Context) ([]PolicyCounter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list counters of %s: %w", TableName, err)
 	}
-	var out []PolicyCounter
+	type key struct {
+		policy    policy.PolicyKey
+		direction policy.Direction
+		verdict   string
+	}
+	sums := map[key]uint64{}
 	for _, c := range list {
 		id, ok := e.prev.counters[c.Name]
 		if !ok {
 			continue
 		}
-		pc := PolicyCounter{Policy: id.policy, Direction: id.direction, Verdict: id.verdict}
+		var n uint64
 		if c.Packets != nil {
-			pc.Packets = *c.Packets
+			n = *c.Packets
 		}
-		out = append(out, pc)
+		for _, k := range id.policies {
+			sums[key{k, id.direction, id.verdict}] += n
+		}
+	}
+	out := make([]PolicyCounter, 0, len(sums))
+	for k, n := range sums {
+		out = append(out, PolicyCounter{Policy: k.policy, Direction: k.direction, Verdict: k.verdict, Packets: n})
 	}
 	slices.SortFunc(out, func(a, b PolicyCounter) int {
-		if a.Policy != b.Policy {
-			if a.Policy.String() < b.Policy.String() {
-				return -1
-			}
-			return 1
-		}
-		if a.Direction != b.Direction {
-			return int(a.Direction) - int(b.Direction)
-		}
-		if a.Verdict < b.Verdict {
-			return -1
-		}
-		if a.Verdict > b.Verdict {
-			return 1
-		}
-		return 0
+		return cmp.Or(strings.Compare(a.Policy.String(), b.Policy.String()),
+			cmp.Compare(a.Direction, b.Direction), strings.Compare(a.Verdict, b.Verdict))
 	})
 	return out, nil
 }

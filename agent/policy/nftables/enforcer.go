@@ -1,6 +1,7 @@
 package nftables
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -151,7 +152,8 @@ func (e *Enforcer) kernelHolds(ctx context.Context, next *state) (holds, absent 
 }
 
 // buildFresh builds the table where there is none, in two steps: nft
-// writes the structure with the interval sets' elements, then netlink the
+// writes the structure with the single-field interval sets' elements (none
+// in the current layout), then netlink the
 // other elements in transactions of at most maxNetlinkMessages and
 // maxNetlinkChanges, the stamp last. nft parses every element it
 // writes (≈30k commands at 10k pods); netlink does not. Why two steps are
@@ -165,13 +167,13 @@ func (e *Enforcer) buildFresh(ctx context.Context, next *state, res policy.SyncR
 	var stamp elementChange
 	for _, name := range sortedKeys(next.sets) {
 		x := next.sets[name]
-		if x.interval {
+		if x.interval && !isConcat(x) {
 			structure.sets[name] = x
 			continue
 		}
-		structure.sets[name] = &set{isMap: x.isMap, typ: x.typ, typeOf: x.typeOf, elements: map[string]string{}}
+		structure.sets[name] = &set{isMap: x.isMap, typ: x.typ, typeOf: x.typeOf, interval: x.interval, elements: map[string]string{}}
 		for _, k := range sortedKeys(x.elements) {
-			c := elementChange{set: name, isMap: x.isMap, key: k, value: x.elements[k]}
+			c := changeOf(name, x, k)
 			if name == setStamp {
 				stamp = c
 				continue
@@ -185,6 +187,11 @@ func (e *Enforcer) buildFresh(ctx context.Context, next *state, res policy.SyncR
 		e.prev = nil
 		return res, fmt.Errorf("program NetworkPolicy table %s: %w", TableName, err)
 	}
+	// The pod maps last: a pod's element sends its packets to a chain
+	// whose sets are then full (and until then nothing is isolated).
+	slices.SortStableFunc(changes, func(a, b elementChange) int {
+		return cmp.Compare(b2i(a.isMap && isStaticSet(a.set)), b2i(b.isMap && isStaticSet(b.set)))
+	})
 	msgs, err := encodeMessages(nil, append(changes, stamp))
 	for err == nil && len(msgs) > 0 {
 		n, elems := 0, 0
@@ -265,12 +272,9 @@ func writeDiff(tx *knftables.Transaction, prev, next *state) {
 			tx.Add(&knftables.Rule{Chain: name, Rule: r})
 		}
 	}
-	// Set chains first: they jump to policy chains.
-	for _, pass := range []bool{true, false} {
-		for _, name := range prev.order {
-			if _, ok := next.chains[name]; !ok && isSetChain(name) == pass {
-				tx.Delete(&knftables.Chain{Name: name})
-			}
+	for _, name := range prev.order {
+		if _, ok := next.chains[name]; !ok {
+			tx.Delete(&knftables.Chain{Name: name})
 		}
 	}
 	for _, name := range sortedKeys(prev.sets) {
@@ -365,10 +369,6 @@ func isStaticSet(name string) bool {
 	return false
 }
 
-func isSetChain(name string) bool {
-	return len(name) > len(prefixPolicy) && name[:len(prefixPolicy)] != prefixPolicy
-}
-
 func equalRules(a, b []string) bool {
 	if len(a) != len(b) {
 		return false
@@ -386,7 +386,8 @@ func equalRules(a, b []string) bool {
 
 // netlinkDiff returns the messages of one netlink transaction that turn
 // prev into next; ok false when nft must write it (not only elements, an
-// interval set's elements, or too much for one netlink transaction).
+// single-field interval set's elements, or too much for one netlink
+// transaction).
 func netlinkDiff(prev, next *state) ([]netlinkMessage, bool) {
 	dels, adds, ok := elementOnlyDiff(prev, next)
 	if !ok || len(dels)+len(adds) > maxNetlinkChanges {
@@ -400,7 +401,8 @@ func netlinkDiff(prev, next *state) ([]netlinkMessage, bool) {
 }
 
 // elementOnlyDiff returns the element changes from prev to next when
-// nothing else differs and no changed element is in an interval set (ok
+// nothing else differs and no changed element is in a single-field
+// interval set (ok
 // false otherwise: nft must write it).
 func elementOnlyDiff(prev, next *state) (dels, adds []elementChange, ok bool) {
 	if len(prev.sets) != len(next.sets) || len(prev.chains) != len(next.chains) || len(prev.counters) != len(next.counters) {
@@ -425,15 +427,24 @@ func elementOnlyDiff(prev, next *state) (dels, adds []elementChange, ok bool) {
 			continue // shared between the states: unchanged
 		}
 		gone, come := setChanges(p, n)
-		if n.interval && len(gone)+len(come) > 0 {
+		if n.interval && !isConcat(n) && len(gone)+len(come) > 0 {
 			return nil, nil, false
 		}
 		for _, k := range gone {
-			dels = append(dels, elementChange{set: name, isMap: n.isMap, key: k})
+			c := changeOf(name, p, k)
+			c.value = ""
+			dels = append(dels, c)
 		}
 		for _, k := range come {
-			adds = append(adds, elementChange{set: name, isMap: n.isMap, key: k, value: n.elements[k]})
+			adds = append(adds, changeOf(name, n, k))
 		}
 	}
 	return dels, adds, true
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -2,6 +2,8 @@ package nftables
 
 import (
 	"context"
+	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -73,7 +75,8 @@ func expectDump(t *testing.T, fake *knftables.Fake, want string) {
 		}
 	}
 	sort.Strings(w)
-	got := dumpLines(fake)
+	got := normalizeNames(dumpLines(fake))
+	sort.Strings(got)
 	if strings.Join(got, "\n") != strings.Join(w, "\n") {
 		t.Errorf("table differs:\n%s", lineDiff(w, got))
 	}
@@ -116,4 +119,30 @@ func withoutStamp(tx string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// hashedName matches the names of policy-set chains, their counters and
+// merged sets, which end in a hash of what they are for.
+var hashedName = regexp.MustCompile(`\b(ingress-set|egress-set|any|ports)/[0-9a-f]{16}`)
+
+// normalizeNames replaces each hashed name by its kind and the order of
+// its first appearance in lines (ingress-set/#1, ports/#2, …): expected
+// dumps then show which objects are one and the same without spelling
+// hashes. Which pods share a chain and which chains share a set is still
+// compared exactly.
+func normalizeNames(lines []string) []string {
+	seen := map[string]string{}
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		out[i] = hashedName.ReplaceAllStringFunc(l, func(m string) string {
+			if n, ok := seen[m]; ok {
+				return n
+			}
+			kind, _, _ := strings.Cut(m, "/")
+			n := fmt.Sprintf("%s/#%d", kind, len(seen)+1)
+			seen[m] = n
+			return n
+		})
+	}
+	return out
 }

@@ -17,19 +17,23 @@
 //     node-ips-f and then looks the destination up in ingress-pods-f. Only
 //     isolated pods are in the maps; anything else passes;
 //   - a map element points to a policy-set chain (ingress-set/<hash>,
-//     egress-set/<hash>) shared by every pod isolated by the same policies:
-//     it jumps to each policy's chain, counts one drop per policy and drops;
-//   - a policy chain (np/<ns>/<name>/<direction>) holds one rule per rule
-//     shape of the policy; a match counts into the policy's allow counter
-//     and accepts. Peers are a set of pod addresses (pods/<hash>-f) and an
-//     interval set of ipBlocks less their excepts (blocks/<hash>-f), each
-//     with its own rule; numbered ports an interval set of
-//     `l4proto . port` (ports/<hash>), named ports a set of `address .
-//     l4proto . port` resolved per pod. Peer, port and egress named-port
-//     sets are named by the spec they come from (policy.Rule.PodPeerKey,
-//     BlockPeerKey, NamedKey, the port list), so rules with equal specs
-//     in any policy share one set; ingress named ports depend on the pods a policy
-//     selects and belong to it (np/…/<direction>/<rule>/named-f).
+//     egress-set/<hash>) shared by every pod isolated by the same policies
+//     (and, for ingress, whose named ports resolve to the same numbers).
+//     It decides with at most two lookups per family, however many
+//     policies isolate the pod (see merge.go): the peer with its protocol
+//     in an any-port set (any/<hash>-f, key `addr . l4proto`), and the
+//     peer with protocol and destination port in a ports set
+//     (ports/<hash>-f, key `addr . l4proto . th dport`); each holds the
+//     union of the chain's policies' rules. A match counts into the
+//     chain's allow counter (<chain>/allow) and accepts; anything else
+//     counts into <chain>/drop and is dropped. Sets are named by the specs
+//     of the rules they merge (policy.Rule.PodPeerKey, BlockPeerKey,
+//     NamedKey, the ports), so chains with equal rules share them.
+//
+// Counters are per policy-set chain: the kernel knows which set of
+// policies decided, not which of them allowed. Counters reports each
+// chain's allows and drops against every policy of its set; which policy
+// and rule allow a given flow is plexusctl trace's answer (the model's).
 //
 // Node-originated traffic (the output hook) is never evaluated: traffic from
 // the pod's own node is always allowed. IPv6 neighbour discovery between a
@@ -99,18 +103,10 @@ const (
 	mapIngressPods = "ingress-pods"
 	setNodeIPs     = "node-ips"
 
-	// Prefixes of the per-policy and per-policy-set objects.
-	prefixPolicy = "np/"
-	prefixPods   = "pods/"
-	prefixBlocks = "blocks/"
-	prefixPorts  = "ports/"
-	prefixNamed  = "named/"
-	suffixSet    = "-set/"
-
-	// maxPolicyPrefix bounds the policy part of an object name: nft names
-	// are at most 255 bytes, and a suffix like /ingress/999/named-v4 must
-	// fit after it.
-	maxPolicyPrefix = 200
+	// Prefixes of the merged sets and the policy-set chains' infix.
+	prefixAny   = "any/"
+	prefixPorts = "ports/"
+	suffixSet   = "-set/"
 )
 
 // fam holds the per-family spellings.
@@ -138,34 +134,26 @@ func famOf(a netip.Addr) fam {
 	return famV4
 }
 
-// policyPrefix returns np/<ns>/<name>, shortened with a hash when too long
-// for nft (Kubernetes names are DNS labels and subdomains, which are
-// valid in nft names).
-func policyPrefix(k policy.PolicyKey) string {
-	p := prefixPolicy + k.Namespace + "/" + k.Name
-	if len(p) <= maxPolicyPrefix {
-		return p
+// setChain is the chain shared by the pods isolated by exactly keys in
+// direction d whose ingress named ports resolve to named.
+func setChain(d policy.Direction, keys []policy.PolicyKey, named []namedRef) string {
+	parts := make([]string, 0, len(keys)+len(named))
+	for _, k := range keys {
+		parts = append(parts, k.String())
 	}
-	return p[:maxPolicyPrefix-17] + "~" + shortHash(k.String())
-}
-
-// policyChain is the chain of a policy's rules for one direction.
-func policyChain(k policy.PolicyKey, d policy.Direction) string {
-	return policyPrefix(k) + "/" + d.String()
-}
-
-// counterName is a policy's allow or drop counter for one direction.
-func counterName(k policy.PolicyKey, d policy.Direction, verdict string) string {
-	return policyChain(k, d) + "/" + verdict
-}
-
-// setChain is the chain shared by the pods isolated by exactly keys.
-func setChain(d policy.Direction, keys []policy.PolicyKey) string {
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = k.String()
+	for _, n := range named {
+		parts = append(parts, n.String())
 	}
 	return d.String() + suffixSet + shortHash(strings.Join(parts, "\n"))
+}
+
+// chainCounter is a policy-set chain's allow or drop counter.
+func chainCounter(chain, verdict string) string { return chain + "/" + verdict }
+
+// mergedSetName names a merged set by the specs of the terms it holds
+// (see termIDs): kind is prefixAny or prefixPorts.
+func mergedSetName(kind string, ids []string) string {
+	return kind + shortHash(joinIDs(kind, ids))
 }
 
 // shortHash is 64 bits of sha256 in hex: enough to keep a node's few

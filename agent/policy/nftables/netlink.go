@@ -64,10 +64,17 @@ func (n *Netlink) Close() error {
 
 // elementChange is one element to delete or add.
 type elementChange struct {
-	set   string
-	isMap bool
-	key   string // fields joined by " . "
-	value string // map value ("goto chain")
+	set      string
+	isMap    bool
+	interval bool   // a concatenation with ranges: key and key end
+	typ      string // the set's type (its key's field types)
+	key      string // fields joined by " . "
+	value    string // map value ("goto chain")
+}
+
+// changeOf returns the change of key in x (named name).
+func changeOf(name string, x *set, key string) elementChange {
+	return elementChange{set: name, isMap: x.isMap, interval: x.interval, typ: x.typ, key: key, value: x.elements[key]}
 }
 
 // netlinkMessage is one NEWSETELEM or DELSETELEM message.
@@ -219,11 +226,20 @@ const registerSize = 4
 var protocolNumbers = map[string]byte{"tcp": 6, "udp": 17, "sctp": 132}
 
 func encodeElement(c elementChange, withValue bool) (gnft.SetElement, error) {
-	key, err := encodeKey(c.key)
+	first, last := c.key, ""
+	if c.interval {
+		first, last = fieldBounds(c.key)
+	}
+	key, err := encodeKey(first, c.typ)
 	if err != nil {
 		return gnft.SetElement{}, fmt.Errorf("element %q of %s: %w", c.key, c.set, err)
 	}
 	el := gnft.SetElement{Key: key}
+	if c.interval {
+		if el.KeyEnd, err = encodeKey(last, c.typ); err != nil {
+			return gnft.SetElement{}, fmt.Errorf("element %q of %s: %w", c.key, c.set, err)
+		}
+	}
 	if !withValue || !c.isMap {
 		return el, nil
 	}
@@ -235,25 +251,42 @@ func encodeElement(c elementChange, withValue bool) (gnft.SetElement, error) {
 	return el, nil
 }
 
-func encodeKey(key string) ([]byte, error) {
+// encodeKey encodes key by the field types of typ (a set's type; a
+// map's key part before " : ").
+func encodeKey(key, typ string) ([]byte, error) {
+	keyType, _, _ := strings.Cut(typ, " : ")
+	types := strings.Split(keyType, " . ")
 	fields := strings.Split(key, " . ")
+	if len(fields) != len(types) {
+		return nil, fmt.Errorf("%d fields for type %q", len(fields), typ)
+	}
 	var out []byte
-	for _, f := range fields {
-		switch {
-		case protocolNumbers[f] != 0:
-			out = append(out, protocolNumbers[f])
-		case strings.ContainsAny(f, ".:"):
-			a, err := netip.ParseAddr(f)
+	for i, f := range fields {
+		switch types[i] {
+		case "inet_proto":
+			if n, ok := protocolNumbers[f]; ok {
+				out = append(out, n)
+				break
+			}
+			n, err := strconv.ParseUint(f, 10, 8)
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("field %q is no protocol", f)
+			}
+			out = append(out, byte(n))
+		case "inet_service":
+			port, err := strconv.ParseUint(f, 10, 16)
+			if err != nil {
+				return nil, fmt.Errorf("field %q is no port", f)
+			}
+			out = binary.BigEndian.AppendUint16(out, uint16(port))
+		case famV4.addr, famV6.addr:
+			a, err := netip.ParseAddr(f)
+			if err != nil || a.Is6() != (types[i] == famV6.addr) {
+				return nil, fmt.Errorf("field %q is no %s", f, types[i])
 			}
 			out = append(out, a.AsSlice()...)
 		default:
-			port, err := strconv.ParseUint(f, 10, 16)
-			if err != nil {
-				return nil, fmt.Errorf("field %q is no address, protocol or port", f)
-			}
-			out = binary.BigEndian.AppendUint16(out, uint16(port))
+			return nil, fmt.Errorf("field type %q is not encoded here", types[i])
 		}
 		if len(fields) > 1 {
 			for len(out)%registerSize != 0 {

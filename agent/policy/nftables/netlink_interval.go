@@ -24,11 +24,11 @@ func intervalElements(name string, x *set, keys []string) ([]gnft.SetElement, er
 		out := make([]gnft.SetElement, 0, len(keys))
 		for _, k := range keys {
 			first, last := fieldBounds(k)
-			key, err := encodeKey(first)
+			key, err := encodeKey(first, x.typ)
 			if err != nil {
 				return nil, fmt.Errorf("element %q of %s: %w", k, name, err)
 			}
-			end, err := encodeKey(last)
+			end, err := encodeKey(last, x.typ)
 			if err != nil {
 				return nil, fmt.Errorf("element %q of %s: %w", k, name, err)
 			}

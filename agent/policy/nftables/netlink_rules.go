@@ -8,19 +8,17 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ruleExprs encodes one rule of a policy or policy-set chain (the nft text
-// ruleShapes and setChainRules write) as the expressions nft 1.0.6 itself
+// ruleExprs encodes one rule of a policy-set chain (the nft text
+// setChainRules writes) as the expressions nft 1.0.6 itself
 // generates for it, so that the kernel holds, and nft prints back, the
 // same rule whichever way it was written (the kernel tests compare both).
 // The grammar is exactly what those functions produce:
 //
-//	[ip|ip6 saddr|daddr @set]...
-//	[meta l4proto . th dport @set]
-//	[ip|ip6 daddr . meta l4proto . th dport @set]
+//	[ip|ip6 saddr|daddr @set]
+//	[ip|ip6 saddr|daddr . meta l4proto [. th dport] @set]
 //	[counter name <counter>] [accept|drop|jump <chain>|goto <chain>]
 //
-// interval tells whether a set has the interval flag (see the ports
-// lookup below). Anything else is an error: the caller writes it with nft.
+// interval tells whether a set has the interval flag (see protoField). Anything else is an error: the caller writes it with nft.
 func ruleExprs(rule string, interval func(set string) bool) ([]expr.Any, error) {
 	words := strings.Fields(rule)
 	var out []expr.Any
@@ -56,14 +54,29 @@ func ruleExprs(rule string, interval func(set string) bool) ([]expr.Any, error) 
 				return nil, fmt.Errorf("rule %q: %w", rule, err)
 			}
 			if i < len(words) && words[i] == "." {
-				// ip daddr . meta l4proto . th dport @named
-				tail := next(7)
-				if tail == nil || strings.Join(tail[:6], " ") != ". meta l4proto . th dport" || !strings.HasPrefix(tail[6], "@") {
+				// ip saddr . meta l4proto [. th dport] @set
+				tail := next(4)
+				if tail == nil || strings.Join(tail[:3], " ") != ". meta l4proto" {
 					return nil, fmt.Errorf("rule %q: unsupported concatenation", rule)
 				}
+				withPort := tail[3] == "."
+				if withPort {
+					more := next(3)
+					if more == nil || strings.Join(more[:2], " ") != "th dport" {
+						return nil, fmt.Errorf("rule %q: unsupported concatenation", rule)
+					}
+					tail = append(tail[:3], more[2])
+				}
+				if !strings.HasPrefix(tail[3], "@") {
+					return nil, fmt.Errorf("rule %q: concatenation without a set", rule)
+				}
+				name := tail[3][1:]
 				out = append(out, load)
-				out = append(out, portFields(addrLen(f))...)
-				out = append(out, &expr.Lookup{SourceRegister: unix.NFT_REG_1, SetName: tail[6][1:]})
+				out = append(out, protoField(addrLen(f), interval(name))...)
+				if withPort {
+					out = append(out, portField(addrLen(f)+registerSize))
+				}
+				out = append(out, &expr.Lookup{SourceRegister: unix.NFT_REG_1, SetName: name})
 				continue
 			}
 			set := next(1)
@@ -71,22 +84,6 @@ func ruleExprs(rule string, interval func(set string) bool) ([]expr.Any, error) 
 				return nil, fmt.Errorf("rule %q: %s %s without a set", rule, w, field[1])
 			}
 			out = append(out, load, &expr.Lookup{SourceRegister: unix.NFT_REG_1, SetName: set[0][1:]})
-		case "meta":
-			tail := next(6)
-			if tail == nil || strings.Join(tail[:5], " ") != "meta l4proto . th dport" || !strings.HasPrefix(tail[5], "@") {
-				return nil, fmt.Errorf("rule %q: unsupported meta match", rule)
-			}
-			name := tail[5][1:]
-			out = append(out, &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: unix.NFT_REG_1})
-			if interval(name) {
-				// nft 1.0.6 converts the 1-byte protocol to network
-				// order (a no-op) before a lookup in an interval
-				// concatenation; written the same, it prints the same.
-				out = append(out, &expr.Byteorder{SourceRegister: unix.NFT_REG_1, DestRegister: unix.NFT_REG_1, Op: expr.ByteorderHton, Len: 1, Size: 2})
-			}
-			out = append(out,
-				&expr.Payload{DestRegister: register(registerSize), Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
-				&expr.Lookup{SourceRegister: unix.NFT_REG_1, SetName: name})
 		case "counter":
 			name := next(3)
 			if name == nil || name[1] != "name" {
@@ -151,14 +148,21 @@ func addrLen(f fam) uint32 {
 	return 4
 }
 
-// portFields loads meta l4proto and th dport into the registers after an
-// address of addrBytes in a concatenation (each field starts on a 4-byte
-// register boundary).
-func portFields(addrBytes uint32) []expr.Any {
-	return []expr.Any{
-		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: register(addrBytes)},
-		&expr.Payload{DestRegister: register(addrBytes + registerSize), Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+// protoField loads meta l4proto into the register at byte off of a
+// concatenation. Before a lookup in an interval concatenation nft 1.0.6
+// converts the 1-byte protocol to network order (a no-op); written the
+// same, the rule prints the same.
+func protoField(off uint32, interval bool) []expr.Any {
+	out := []expr.Any{&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: register(off)}}
+	if interval {
+		out = append(out, &expr.Byteorder{SourceRegister: register(off), DestRegister: register(off), Op: expr.ByteorderHton, Len: 1, Size: 2})
 	}
+	return out
+}
+
+// portField loads th dport into the register at byte off.
+func portField(off uint32) expr.Any {
+	return &expr.Payload{DestRegister: register(off), Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2}
 }
 
 // register names the register at byte offset off of a concatenation that

@@ -2,6 +2,7 @@ package nftables
 
 import (
 	"fmt"
+	"strings"
 
 	gnft "github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
@@ -91,9 +92,9 @@ func structureDiff(prev, next *state) (ops []netlinkOp, ok bool) {
 			come = sortedKeys(x.elements)
 		} else {
 			gone, come = setChanges(p, x)
-			if x.interval && len(gone)+len(come) > 0 {
-				// Changing an existing interval set means splitting
-				// and merging ranges: nft does it.
+			if x.interval && !isConcat(x) && len(gone)+len(come) > 0 {
+				// Changing an existing single-field interval set
+				// means splitting and merging ranges: nft does it.
 				return nil, false
 			}
 		}
@@ -127,12 +128,9 @@ func structureDiff(prev, next *state) (ops []netlinkOp, ok bool) {
 			ops = append(ops, netlinkOp{kind: opAddRule, name: name, exprs: exprs})
 		}
 	}
-	// Set chains first: they jump to policy chains.
-	for _, pass := range []bool{true, false} {
-		for _, name := range prev.order {
-			if _, ok := next.chains[name]; !ok && isSetChain(name) == pass {
-				ops = append(ops, netlinkOp{kind: opDelChain, name: name})
-			}
+	for _, name := range prev.order {
+		if _, ok := next.chains[name]; !ok {
+			ops = append(ops, netlinkOp{kind: opDelChain, name: name})
 		}
 	}
 	for _, name := range sortedKeys(prev.sets) {
@@ -173,7 +171,7 @@ func setElements(name string, x *set, keys []string, withValue bool) ([]gnft.Set
 	}
 	out := make([]gnft.SetElement, 0, len(keys))
 	for _, k := range keys {
-		el, err := encodeElement(elementChange{set: name, isMap: x.isMap, key: k, value: x.elements[k]}, withValue)
+		el, err := encodeElement(changeOf(name, x, k), withValue)
 		if err != nil {
 			return nil, err
 		}
@@ -195,9 +193,10 @@ var setKeyTypes = func() map[string]gnft.SetDatatype {
 	return map[string]gnft.SetDatatype{
 		famV4.addr:          gnft.TypeIPAddr,
 		famV6.addr:          gnft.TypeIP6Addr,
-		portSetType:         concat(gnft.TypeInetProto, gnft.TypeInetService),
-		namedSetType(famV4): concat(gnft.TypeIPAddr, gnft.TypeInetProto, gnft.TypeInetService),
-		namedSetType(famV6): concat(gnft.TypeIP6Addr, gnft.TypeInetProto, gnft.TypeInetService),
+		anySetType(famV4):   concat(gnft.TypeIPAddr, gnft.TypeInetProto),
+		anySetType(famV6):   concat(gnft.TypeIP6Addr, gnft.TypeInetProto),
+		portsSetType(famV4): concat(gnft.TypeIPAddr, gnft.TypeInetProto, gnft.TypeInetService),
+		portsSetType(famV6): concat(gnft.TypeIP6Addr, gnft.TypeInetProto, gnft.TypeInetService),
 	}
 }()
 
@@ -220,3 +219,8 @@ func netlinkSet(name string, x *set) (*gnft.Set, error) {
 		KeyByteOrder:  binaryutil.BigEndian,
 	}, nil
 }
+
+// isConcat reports whether x's key is a concatenation: as an interval set
+// (pipapo) its elements are independent ranges, each with a key and a key
+// end, which netlink adds and deletes one by one.
+func isConcat(x *set) bool { return strings.Contains(x.typ, " . ") }

@@ -1,6 +1,7 @@
 package nftables
 
 import (
+	"maps"
 	"net/netip"
 	"slices"
 	"testing"
@@ -14,17 +15,25 @@ func TestRuleExprsCoversTheLayout(t *testing.T) {
 	m := testModel(t, everyShape(80)...)
 	s := desired(m)
 	interval := func(set string) bool { x := s.sets[set]; return x != nil && x.interval }
-	n := 0
+	shapes := map[string]bool{}
 	for _, name := range s.order {
 		for _, r := range s.chains[name] {
 			if _, err := ruleExprs(r, interval); err != nil {
 				t.Errorf("chain %s: %v", name, err)
 			}
-			n++
+			shapes[hashedName.ReplaceAllString(r, "$1/#")] = true
 		}
 	}
-	if n < 20 {
-		t.Fatalf("only %d rules: the fixture does not make every shape", n)
+	for _, want := range []string{
+		"ip saddr . meta l4proto @any/#-v4 counter name ingress-set/#/allow accept",
+		"ip6 saddr . meta l4proto . th dport @ports/#-v6 counter name ingress-set/#/allow accept",
+		"ip daddr . meta l4proto . th dport @ports/#-v4 counter name egress-set/#/allow accept",
+		"ip6 daddr . meta l4proto . th dport @ports/#-v6 counter name egress-set/#/allow accept",
+		"counter name ingress-set/#/drop drop",
+	} {
+		if !shapes[want] {
+			t.Errorf("the fixture makes no rule %q; it makes %v", want, slices.Sorted(maps.Keys(shapes)))
+		}
 	}
 	for _, r := range []string{"ct state established,related accept", "ip saddr vmap @egress-pods-v4", "icmpv6 type " + ndTypes + " accept"} {
 		if _, err := ruleExprs(r, interval); err == nil {
@@ -56,18 +65,41 @@ func TestIntervalElements(t *testing.T) {
 	if !slices.EqualFunc(got, want, sameElement) {
 		t.Errorf("got %v, want %v", got, want)
 	}
-	ports := &set{typ: portSetType, interval: true}
-	got, _ = intervalElements("p", ports, []string{"udp . 53-60", "tcp . 80"})
+	ports := &set{typ: portsSetType(famV4), interval: true}
+	got, _ = intervalElements("p", ports, []string{"10.0.0.0-10.0.0.255 . udp . 53-60", "10.1.2.3 . tcp . 80"})
 	want = []gnft.SetElement{
-		{Key: []byte{17, 0, 0, 0, 0, 53, 0, 0}, KeyEnd: []byte{17, 0, 0, 0, 0, 60, 0, 0}},
-		{Key: []byte{6, 0, 0, 0, 0, 80, 0, 0}, KeyEnd: []byte{6, 0, 0, 0, 0, 80, 0, 0}},
+		{Key: []byte{10, 0, 0, 0, 17, 0, 0, 0, 0, 53, 0, 0}, KeyEnd: []byte{10, 0, 0, 255, 17, 0, 0, 0, 0, 60, 0, 0}},
+		{Key: []byte{10, 1, 2, 3, 6, 0, 0, 0, 0, 80, 0, 0}, KeyEnd: []byte{10, 1, 2, 3, 6, 0, 0, 0, 0, 80, 0, 0}},
 	}
+	if !slices.EqualFunc(got, want, sameElement) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	// A protocol range is one byte per bound, not a port's two.
+	anyPort := &set{typ: anySetType(famV4), interval: true}
+	got, _ = intervalElements("a", anyPort, []string{"10.1.2.3 . 0-255"})
+	want = []gnft.SetElement{{Key: []byte{10, 1, 2, 3, 0, 0, 0, 0}, KeyEnd: []byte{10, 1, 2, 3, 255, 0, 0, 0}}}
 	if !slices.EqualFunc(got, want, sameElement) {
 		t.Errorf("got %v, want %v", got, want)
 	}
 }
 
-// Changing the elements of an interval set that exists is left to nft.
+// A merged set's elements (a concatenation: independent ranges with a key
+// end each) change through netlink.
+func TestStructureDiffWritesConcatIntervalChanges(t *testing.T) {
+	prev, next := newState(), newState()
+	typ := portsSetType(famV4)
+	prev.addSet("ports/x-v4", &set{typ: typ, interval: true})
+	prev.element("ports/x-v4", []string{"10.0.0.1 . tcp . 80"}, "")
+	next.addSet("ports/x-v4", &set{typ: typ, interval: true})
+	next.element("ports/x-v4", []string{"10.0.0.2 . tcp . 80"}, "")
+	ops, ok := structureDiff(prev, next)
+	if !ok || len(ops) != 2 || ops[0].kind != opDelElements || ops[1].kind != opAddElements {
+		t.Errorf("a merged set's element changed: %+v (ok %v)", ops, ok)
+	}
+}
+
+// Changing the elements of a single-field interval set that exists is
+// left to nft.
 func TestStructureDiffLeavesIntervalChangesToNFT(t *testing.T) {
 	prev, next := newState(), newState()
 	prev.addSet("blocks/x-v4", &set{typ: famV4.addr, interval: true})

@@ -37,12 +37,8 @@ type state struct {
 	sets     map[string]*set
 	chains   map[string][]string // regular chain → its rules in order
 	counters map[string]counterID
-	// order lists chains in the order they must be declared so that
-	// rules only jump to existing chains (policy chains before set chains).
+	// order lists chains in the order they are declared.
 	order []string
-	// shared are sets already built for the same model, by name, that
-	// addSetOnce takes instead of building them again (see builder).
-	shared map[string]*set
 }
 
 func newState() *state {
@@ -62,20 +58,6 @@ func (s *state) addSet(name string, x *set) {
 	}
 	x.name = name
 	s.sets[name] = x
-}
-
-// addSetOnce adds a set unless it exists and reports whether it added it
-// (a shared set is filled by its first user).
-func (s *state) addSetOnce(name string, x *set) bool {
-	if _, ok := s.sets[name]; ok {
-		return false
-	}
-	if x, ok := s.shared[name]; ok {
-		s.sets[name] = x
-		return false
-	}
-	s.addSet(name, x)
-	return true
 }
 
 func (s *state) element(setName string, key []string, value string) {
@@ -106,9 +88,10 @@ func (s *state) stampValue() string {
 	return ""
 }
 
-// counterID says whose a named counter is.
+// counterID says whose a named counter is: a policy-set chain's, i.e.
+// the policies isolating its pods in one direction.
 type counterID struct {
-	policy    policy.PolicyKey
+	policies  []policy.PolicyKey
 	direction policy.Direction
 	verdict   string // "allow" or "drop"
 }

@@ -210,8 +210,17 @@ func matchField(elem, v string) bool {
 		to, err2 := netip.ParseAddr(hi)
 		return err1 == nil && err2 == nil && !a.Less(from) && !to.Less(a)
 	}
-	n, err := strconv.Atoi(v)
+	n, err := strconv.Atoi(protocolNumber(v))
 	l, err1 := strconv.Atoi(lo)
 	h, err2 := strconv.Atoi(hi)
 	return err == nil && err1 == nil && err2 == nil && l <= n && n <= h
+}
+
+// protocolNumber turns a protocol name into its number (a protocol range
+// such as 0-255 holds it); anything else is returned as it is.
+func protocolNumber(v string) string {
+	if n, ok := protocolNumbers[v]; ok {
+		return strconv.Itoa(int(n))
+	}
+	return v
 }

@@ -1,0 +1,295 @@
+package nftables
+
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/plexus-net/plexus/agent/policy"
+)
+
+// A policy-set chain decides with one lookup per family and kind, whatever
+// the number of policies isolating its pods: its sets hold the union, over
+// those policies' rules, of peers × ports, computed here.
+//
+//   - the any-port set (`addr . inet_proto`, protocol 0-255) holds the
+//     peers of the rules without ports: every protocol, ICMP included, is
+//     matched without reading a transport header;
+//   - the ports set (`addr . inet_proto . inet_service`) holds peers ×
+//     (protocol, port range) of the other rules: numbered ports, ranges,
+//     protocol-only ports (0-65535), ingress named ports resolved for the
+//     chain's pods (pods whose named ports resolve differently get
+//     different chains), and egress named ports resolved per peer pod.
+//
+// Both are interval concatenations (the kernel's pipapo set), which refuse
+// elements that overlap: elements are made disjoint here. Ports are cut
+// into atoms at every rule's boundaries, each atom gets the union of the
+// peers of the rules covering it (ipBlock ranges merged; pod addresses
+// left out where a range holds them), and neighbouring atoms with equal
+// peers are joined again. Pod addresses stay single elements, never joined
+// into ranges, so a pod coming or going adds or deletes its own elements
+// and touches no other.
+
+// peers is a union of address ranges and single addresses of one family.
+type peers struct {
+	all    bool
+	ranges []policy.AddrRange
+	points []netip.Addr
+}
+
+// term is one rule's contribution: peers × ports (no ports: any port).
+type term struct {
+	peers peers
+	ports []policy.PortRange
+}
+
+// namedRef is one named port of an ingress rule resolved for a chain's
+// pods: the rule (its policy's position in the chain's keys and its
+// index), the family and the port.
+type namedRef struct {
+	policy, rule int
+	is6          bool
+	port         policy.PortRange
+}
+
+func (n namedRef) String() string {
+	return fmt.Sprintf("%d/%d/%t/%s", n.policy, n.rule, n.is6, n.port)
+}
+
+// chainTerms returns the any-port and port terms of a chain's policies
+// for family f.
+func chainTerms(d policy.Direction, pols []*policy.Policy, named []namedRef, f fam) (anyPort, ports []term) {
+	egressNamed := map[policy.PortRange][]netip.Addr{}
+	for pi, p := range pols {
+		if p == nil {
+			continue
+		}
+		for ri := range p.Rules(d) {
+			r := &p.Rules(d)[ri]
+			pe := rulePeers(r, f)
+			if r.AnyPort {
+				anyPort = append(anyPort, term{peers: pe})
+				continue
+			}
+			pr := slices.Clone(r.Ports)
+			for _, n := range named {
+				if n.policy == pi && n.rule == r.Index && n.is6 == f.is6 {
+					pr = append(pr, n.port)
+				}
+			}
+			if len(pr) > 0 {
+				ports = append(ports, term{peers: pe, ports: pr})
+			}
+			if d == policy.Egress {
+				for _, ap := range r.NamedPorts {
+					if famOf(ap.Addr) == f && r.MatchesPeer(ap.Addr) {
+						k := policy.PortRange{Protocol: ap.Protocol, First: ap.Port, Last: ap.Port}
+						egressNamed[k] = append(egressNamed[k], ap.Addr.Unmap())
+					}
+				}
+			}
+		}
+	}
+	for _, k := range slices.SortedFunc(maps.Keys(egressNamed), comparePortRanges) {
+		ports = append(ports, term{peers: peers{points: egressNamed[k]}, ports: []policy.PortRange{k}})
+	}
+	return anyPort, ports
+}
+
+// rulePeers returns a rule's peers of family f.
+func rulePeers(r *policy.Rule, f fam) peers {
+	if r.AnyPeer {
+		return peers{all: true}
+	}
+	var pe peers
+	if r.HasBlockPeers {
+		pe.ranges = r.PeerBlocks.Family(f.is6)
+	}
+	for _, a := range r.PeerPods {
+		if famOf(a) == f {
+			pe.points = append(pe.points, a.Unmap())
+		}
+	}
+	return pe
+}
+
+// union returns the peers of ts, normalised: ranges merged, points sorted,
+// unique and outside every range.
+func union(ts []*term) peers {
+	var rs []policy.AddrRange
+	var pts []netip.Addr
+	for _, t := range ts {
+		if t.peers.all {
+			return peers{all: true}
+		}
+		rs = append(rs, t.peers.ranges...)
+		pts = append(pts, t.peers.points...)
+	}
+	merged := policy.NewAddrSet(rs)
+	out := peers{ranges: merged.Ranges()}
+	slices.SortFunc(pts, netip.Addr.Compare)
+	for i, a := range pts {
+		if (i > 0 && pts[i-1] == a) || merged.Contains(a) {
+			continue
+		}
+		out.points = append(out.points, a)
+	}
+	return out
+}
+
+func (p peers) equal(o peers) bool {
+	return p.all == o.all && slices.Equal(p.ranges, o.ranges) && slices.Equal(p.points, o.points)
+}
+
+// fields returns the peers as element fields of family f.
+func (p peers) fields(f fam) []string {
+	if p.all {
+		last := "255.255.255.255"
+		first := "0.0.0.0"
+		if f.is6 {
+			first, last = "::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
+		}
+		return []string{first + "-" + last}
+	}
+	out := make([]string, 0, len(p.ranges)+len(p.points))
+	for _, r := range p.ranges {
+		if r.From == r.To {
+			out = append(out, r.From.String())
+		} else {
+			out = append(out, r.From.String()+"-"+r.To.String())
+		}
+	}
+	for _, a := range p.points {
+		out = append(out, a.String())
+	}
+	return out
+}
+
+// anyPortElements returns the any-port set's elements for ts.
+func anyPortElements(ts []term, f fam) []string {
+	if len(ts) == 0 {
+		return nil
+	}
+	ptrs := make([]*term, len(ts))
+	for i := range ts {
+		ptrs[i] = &ts[i]
+	}
+	var out []string
+	for _, a := range union(ptrs).fields(f) {
+		out = append(out, a+" . 0-255")
+	}
+	return out
+}
+
+// portElements returns the ports set's elements for ts: disjoint atoms of
+// protocol and ports, each with the union of its covering terms' peers.
+func portElements(ts []term, f fam) []string {
+	type atom struct {
+		proto       policy.Protocol
+		first, last uint16
+		peers       peers
+	}
+	// Cut points per protocol: every range's first port and the port
+	// after its last (as int: 65536 for a range ending at 65535).
+	cuts := map[policy.Protocol][]int{}
+	for _, t := range ts {
+		for _, pr := range t.ports {
+			cuts[pr.Protocol] = append(cuts[pr.Protocol], int(pr.First), int(pr.Last)+1)
+		}
+	}
+	var atoms []atom
+	for _, proto := range slices.Sorted(maps.Keys(cuts)) {
+		cs := cuts[proto]
+		slices.Sort(cs)
+		cs = slices.Compact(cs)
+		for i := 0; i+1 < len(cs); i++ {
+			first, last := uint16(cs[i]), uint16(cs[i+1]-1)
+			var covering []*term
+			for ti := range ts {
+				for _, pr := range ts[ti].ports {
+					if pr.Protocol == proto && pr.First <= first && last <= pr.Last {
+						covering = append(covering, &ts[ti])
+						break
+					}
+				}
+			}
+			if len(covering) == 0 {
+				continue
+			}
+			pe := union(covering)
+			if n := len(atoms); n > 0 && atoms[n-1].proto == proto && int(atoms[n-1].last)+1 == int(first) && atoms[n-1].peers.equal(pe) {
+				atoms[n-1].last = last
+				continue
+			}
+			atoms = append(atoms, atom{proto: proto, first: first, last: last, peers: pe})
+		}
+	}
+	var out []string
+	for _, a := range atoms {
+		port := itoa(int(a.first))
+		if a.last != a.first {
+			port += "-" + itoa(int(a.last))
+		}
+		for _, p := range a.peers.fields(f) {
+			out = append(out, p+" . "+a.proto.String()+" . "+port)
+		}
+	}
+	return out
+}
+
+// termIDs returns what identifies a chain's any-port and port terms by
+// their specs, family-independent: chains whose IDs are equal have equal
+// sets and share them. Peers are named by policy.Rule.PodPeerKey and
+// BlockPeerKey (the rule's own position when unreadable), egress named
+// ports by NamedKey.
+func termIDs(d policy.Direction, keys []policy.PolicyKey, pols []*policy.Policy, named []namedRef) (anyPort, ports []string) {
+	for pi, p := range pols {
+		if p == nil {
+			continue
+		}
+		for ri := range p.Rules(d) {
+			r := &p.Rules(d)[ri]
+			own := fmt.Sprintf("%s/%s/%d", keys[pi], d, r.Index)
+			peer := "any"
+			if !r.AnyPeer {
+				peer = "pods:" + r.PodPeerKey + "|blocks:" + r.BlockPeerKey
+				if r.PodPeerKey == "" && r.BlockPeerKey == "" {
+					peer = "own:" + own
+				}
+			}
+			if r.AnyPort {
+				anyPort = append(anyPort, peer)
+				continue
+			}
+			var resolved []string
+			for _, n := range named {
+				if n.policy == pi && n.rule == r.Index {
+					resolved = append(resolved, fmt.Sprintf("%t/%s", n.is6, n.port))
+				}
+			}
+			if len(r.Ports) > 0 || len(resolved) > 0 {
+				ports = append(ports, fmt.Sprintf("%s × %v %v", peer, r.Ports, resolved))
+			}
+			if d == policy.Egress && r.HasNamedPorts {
+				nk := r.NamedKey
+				if nk == "" {
+					nk = "own:" + own
+				}
+				ports = append(ports, fmt.Sprintf("%s × named:%s", peer, nk))
+			}
+		}
+	}
+	slices.Sort(anyPort)
+	slices.Sort(ports)
+	return slices.Compact(anyPort), slices.Compact(ports)
+}
+
+func comparePortRanges(a, b policy.PortRange) int {
+	return cmp.Or(cmp.Compare(a.Protocol, b.Protocol), cmp.Compare(a.First, b.First), cmp.Compare(a.Last, b.Last))
+}
+
+// joinIDs is the text a merged set's name is hashed from.
+func joinIDs(kind string, ids []string) string { return kind + "\n" + strings.Join(ids, "\n") }
