@@ -44,6 +44,8 @@ type ClusterNetworkReconciler struct {
 	Images netconfig.Images
 	// Namespace is where the operator runs and renders the agent.
 	Namespace string
+
+	foreignDNS foreignDNSNote
 }
 
 // +kubebuilder:rbac:groups=plexus.dev,resources=clusternetworks,verbs=get;list;watch

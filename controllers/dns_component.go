@@ -73,11 +73,13 @@ func dnsPhase(r *ClusterNetworkReconciler, c ManagedComponent) phase {
 		if foreign := foreignDNSObjects(objs, live); len(foreign) > 0 {
 			s.res.dns = &dnsObservation{Enabled: true, Foreign: foreign}
 			prev := meta.FindStatusCondition(s.cn.Status.Conditions, v1.ConditionDNSAvailable)
-			if foreignDNSEventDue(prev, dnsAvailableCondition(s.cn.Generation, *s.res.dns)) {
-				r.Recorder.Eventf(s.cn, nil, corev1.EventTypeWarning, v1.ReasonDNSForeignObject, dnsEventAction, "%s", strings.Join(foreign, "; "))
+			msg := strings.Join(foreign, "; ")
+			if foreignDNSEventDue(prev, dnsAvailableCondition(s.cn.Generation, *s.res.dns)) && r.foreignDNS.first(string(s.cn.UID)+"\x00"+msg) {
+				r.Recorder.Eventf(s.cn, nil, corev1.EventTypeWarning, v1.ReasonDNSForeignObject, dnsEventAction, "%s", msg)
 			}
 			return nil
 		}
+		r.foreignDNS.first("")
 		before, err := readDNSLiveState(ctx, r.APIReader)
 		if err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -78,6 +79,28 @@ func dnsRolloutEvents(before, after dnsLiveState, generation int64) []dnsEvent {
 // once, not on every reconcile. It is pure.
 func foreignDNSEventDue(prev *metav1.Condition, next metav1.Condition) bool {
 	return prev == nil || prev.Reason != next.Reason || prev.Message != next.Message
+}
+
+// foreignDNSNote remembers the foreign-object warning this process recorded last. The status
+// condition foreignDNSEventDue compares with comes from the cache, which may not yet hold the
+// status the previous reconcile wrote a moment ago: without the note, two reconciles in quick
+// succession both record the same warning.
+type foreignDNSNote struct {
+	mu   sync.Mutex
+	last string
+}
+
+// first says whether key (the ClusterNetwork's UID and the warning) differs from the warning
+// recorded last, and remembers it; an empty key (nothing foreign any more) forgets, so the same
+// conflict coming back is told again.
+func (n *foreignDNSNote) first(key string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if key == n.last {
+		return false
+	}
+	n.last = key
+	return key != ""
 }
 
 // readDNSLiveState reads the live ConfigMap and Deployment of the cluster DNS.
