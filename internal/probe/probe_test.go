@@ -8,14 +8,26 @@ import (
 	"time"
 )
 
+// freePort returns a loopback address whose port is free for both TCP and UDP: the probe server
+// listens on both, and a port only checked for TCP may be some other test's UDP socket (Serve
+// then fails and closes its TCP listener mid-test).
 func freePort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		pc, err := net.ListenPacket("udp", addr)
+		_ = l.Close()
+		if err == nil {
+			_ = pc.Close()
+			return addr
+		}
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatal("no loopback port free for both TCP and UDP in 100 tries")
+	return ""
 }
 
 func TestServeAndRun(t *testing.T) {
@@ -41,6 +53,11 @@ func TestServeAndRun(t *testing.T) {
 			break
 		}
 		time.Sleep(50 * time.Millisecond) // the server is still starting
+	}
+	select {
+	case err := <-errc:
+		t.Fatalf("the probe server stopped during the probes: %v", err)
+	default:
 	}
 	for i, want := range []bool{true, true, true, true, true, false} {
 		if rs[i].Passed() != want {
