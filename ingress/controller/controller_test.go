@@ -121,9 +121,6 @@ func eventually(t *testing.T, what string, f func() error) {
 	}
 }
 
-type errf string
-
-func (e errf) Error() string { return string(e) }
 
 // TestControllerServesStatusAndProblems runs the controller against a real API server: the config
 // it loads follows the Ingress, the Service's ready endpoints and the TLS Secret; Secrets of other
@@ -168,7 +165,7 @@ func TestControllerServesStatusAndProblems(t *testing.T) {
 	eventually(t, "the loaded config routes app.example.test to the ready endpoint", func() error {
 		cfg := loader.last()
 		if !strings.Contains(cfg, "app.example.test") || !strings.Contains(cfg, "10.244.1.7:8080") {
-			return errf("last config: " + cfg)
+			return fmt.Errorf("last config: %s", cfg)
 		}
 		return nil
 	})
@@ -189,7 +186,7 @@ func TestControllerServesStatusAndProblems(t *testing.T) {
 			return err
 		}
 		if got := ing.Status.LoadBalancer.Ingress; len(got) != 1 || got[0].IP != svc.Spec.ClusterIP {
-			return errf("status.loadBalancer " + fmt.Sprintf("%+v", got) + ", want " + svc.Spec.ClusterIP)
+			return fmt.Errorf("status.loadBalancer %+v, want %s", got, svc.Spec.ClusterIP)
 		}
 		return nil
 	})
@@ -205,7 +202,7 @@ func TestControllerServesStatusAndProblems(t *testing.T) {
 	}
 	eventually(t, "the config follows the EndpointSlice", func() error {
 		if cfg := loader.last(); !strings.Contains(cfg, "10.244.2.9:8080") || strings.Contains(cfg, "10.244.1.7") {
-			return errf("last config: " + cfg)
+			return fmt.Errorf("last config: %s", cfg)
 		}
 		return nil
 	})
@@ -229,7 +226,7 @@ func TestControllerServesStatusAndProblems(t *testing.T) {
 			return err
 		}
 		if w[translate.ReasonServiceNotFound] == 0 || w[translate.ReasonSecretNotFound]+w[translate.ReasonSecretInvalid] == 0 {
-			return errf("warnings " + fmt.Sprintf("%+v", w) + ", want ServiceNotFound and the Opaque Secret refused")
+			return fmt.Errorf("warnings %+v, want ServiceNotFound and the Opaque Secret refused", w)
 		}
 		return nil
 	})
