@@ -121,7 +121,6 @@ func eventually(t *testing.T, what string, f func() error) {
 	}
 }
 
-
 // TestControllerServesStatusAndProblems runs the controller against a real API server: the config
 // it loads follows the Ingress, the Service's ready endpoints and the TLS Secret; Secrets of other
 // types never reach it; a served Ingress publishes the controller Service's address; a missing
