@@ -56,14 +56,8 @@ func namespacedName(flagName, v string) (types.NamespacedName, error) {
 func runCluster(f flags, fallback *translate.PEMPair) error {
 	ctrl.SetLogger(zap.New())
 	var p proxy.Proxy
-	// The proxy owns its listening sockets for the process's life: a reload then never resets a
-	// connection waiting in an old socket's queue (ingress/proxy.Listen).
-	for _, l := range []*string{&f.opts.HTTPListen, &f.opts.HTTPSListen} {
-		fd, err := p.Listen(*l)
-		if err != nil {
-			return err
-		}
-		*l = fd
+	if err := listenAll(&p, &f.opts); err != nil {
+		return err
 	}
 	var publish types.NamespacedName
 	if f.cluster.publishService != "" {

@@ -113,6 +113,12 @@ func run() error {
 		return err
 	}
 	var p proxy.Proxy
+	if err := listenAll(&p, &f.opts); err != nil {
+		return err
+	}
+	if res, err = translateFiles(); err != nil {
+		return err
+	}
 	if err := load(&p, res); err != nil {
 		return err
 	}
@@ -132,6 +138,19 @@ func run() error {
 			// Keep serving the last good config.
 			fmt.Fprintf(os.Stderr, "reload: %v\n", err)
 		}
+	}
+	return nil
+}
+
+// listenAll opens the HTTP and HTTPS sockets for the process's life and points opts at them: a
+// config change then never closes a socket nor a client's connection (ingress/proxy.Listen).
+func listenAll(p *proxy.Proxy, opts *translate.Options) error {
+	for _, l := range []*string{&opts.HTTPListen, &opts.HTTPSListen} {
+		addr, err := p.Listen(*l)
+		if err != nil {
+			return err
+		}
+		*l = addr
 	}
 	return nil
 }

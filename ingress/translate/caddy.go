@@ -41,11 +41,23 @@ type Storage struct {
 	Root   string `json:"root"`
 }
 
-// Apps holds the http and tls apps.
+// Apps holds the http and tls apps, and the proxy's front app when a server listens on the
+// front network.
 type Apps struct {
-	HTTP HTTPApp `json:"http"`
-	TLS  *TLSApp `json:"tls,omitempty"`
+	HTTP  HTTPApp         `json:"http"`
+	TLS   *TLSApp         `json:"tls,omitempty"`
+	Front *FrontAppConfig `json:"plexus_front,omitempty"`
 }
+
+// FrontNetwork is the Caddy network of listen addresses served by ingress/proxy's persistent
+// fronts ("plexus/<host:port>"); FrontApp is the app that connects the fronts to a config.
+const (
+	FrontNetwork = "plexus"
+	FrontApp     = "plexus_front"
+)
+
+// FrontAppConfig configures the front app; it has no settings.
+type FrontAppConfig struct{}
 
 // HTTPApp is Caddy's http app.
 type HTTPApp struct {

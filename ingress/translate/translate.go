@@ -89,6 +89,10 @@ func Translate(in Input, opts Options) Result {
 		cfg.Apps.TLS.Certificates = &Certificates{LoadPEM: plan.loadPEM()}
 	}
 
+	if onFront(opts.HTTPListen) || onFront(opts.HTTPSListen) {
+		cfg.Apps.Front = &FrontAppConfig{}
+	}
+
 	res := Result{Config: cfg, Problems: p.sorted(), Routes: table.routes}
 	for _, ing := range served {
 		res.Ingresses = append(res.Ingresses, types.NamespacedName{Namespace: ing.Namespace, Name: ing.Name})
@@ -96,6 +100,9 @@ func Translate(in Input, opts Options) Result {
 	sort.Slice(res.Ingresses, func(i, j int) bool { return res.Ingresses[i].String() < res.Ingresses[j].String() })
 	return res
 }
+
+// onFront says whether a listen address is served by the proxy's fronts.
+func onFront(listen string) bool { return strings.HasPrefix(listen, FrontNetwork+"/") }
 
 // JSON is the config as Caddy loads it.
 func (c Config) JSON() ([]byte, error) {
