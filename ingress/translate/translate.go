@@ -36,7 +36,10 @@ func Translate(in Input, opts Options) Result {
 	var httpRoutes, httpsRoutes []Route
 	for _, h := range hosts {
 		g := table.groups[h]
-		sub := g.subroute(&opts, named)
+		var sub any
+		if pt := g.pathTable(&opts, named); pt != nil {
+			sub = pt
+		}
 		tag, isTLS := plan.hostTag[h]
 		switch {
 		case isTLS && tag != "":
