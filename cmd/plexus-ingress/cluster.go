@@ -10,6 +10,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/plexus-net/plexus/ingress/controller"
@@ -58,6 +59,14 @@ func runCluster(f flags, fallback *translate.PEMPair) error {
 	var p proxy.Proxy
 	if err := listenAll(&p, &f.opts); err != nil {
 		return err
+	}
+	if f.opts.Metrics {
+		// On controller-runtime's registry, so they are served by its metrics endpoint.
+		m := proxy.NewMetrics()
+		if err := m.Register(ctrlmetrics.Registry); err != nil {
+			return fmt.Errorf("register proxy metrics: %w", err)
+		}
+		proxy.UseMetrics(m)
 	}
 	var publish types.NamespacedName
 	if f.cluster.publishService != "" {

@@ -35,6 +35,7 @@ func main() {
 type flags struct {
 	manifests   string
 	printConfig bool
+	accessLog   bool
 	defaultTLS  string
 	opts        translate.Options
 	cluster     clusterFlags
@@ -51,6 +52,8 @@ func parseFlags() (flags, error) {
 	flag.IntVar(&f.opts.HTTPSRedirectPort, "https-redirect-port", 443, "port of the HTTPS URL that plain HTTP to TLS hosts is redirected to")
 	flag.StringVar(&f.opts.StorageDir, "storage-dir", "/var/lib/plexus-ingress", "writable directory for the proxy's TLS state")
 	flag.StringVar(&f.opts.LogLevel, "log-level", "INFO", "proxy log level: DEBUG, INFO, WARN or ERROR")
+	flag.BoolVar(&f.opts.Metrics, "metrics", false, "count plexus_ingress_* request, latency and upstream error metrics per route, served on -metrics-bind-address (cluster mode)")
+	flag.BoolVar(&f.accessLog, "access-log", false, "write an access log line (JSON) per request to stdout")
 	f.cluster.bind()
 	flag.Parse()
 	if f.manifests == "" {
@@ -83,6 +86,9 @@ func run() error {
 		return fmt.Errorf("fallback certificate: %w", err)
 	}
 	fallback := &translate.PEMPair{CertPEM: crt, KeyPEM: key}
+	if f.accessLog {
+		proxy.SetAccessLog(os.Stdout)
+	}
 	if f.manifests == "" {
 		return runCluster(f, fallback)
 	}

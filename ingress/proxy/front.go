@@ -80,6 +80,10 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "503 no configuration loaded", http.StatusServiceUnavailable)
 		return
 	}
+	if l := accessLog.Load(); l != nil {
+		l.serveLogged(st.handler, w, r)
+		return
+	}
 	st.handler.ServeHTTP(w, r)
 }
 

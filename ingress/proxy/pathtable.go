@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -27,25 +28,40 @@ func (*PathTable) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// lookup returns the route of the request path and whether an entry matched.
-func (t *PathTable) lookup(p string) (string, bool) {
+// lookup returns the route of the request path, the entry's label for metrics ("=/path" for
+// Exact, "/path/*" for Prefix) and whether an entry matched.
+func (t *PathTable) lookup(p string) (route, label string, ok bool) {
 	if r, ok := t.Exact[p]; ok {
-		return r, true
+		return r, "=" + p, true
 	}
 	for _, e := range t.Prefix {
 		if e.Path == "" || p == e.Path || strings.HasPrefix(p, e.Path+"/") {
-			return e.Route, true
+			return e.Route, e.Path + "/*", true
 		}
 	}
-	return "", false
+	return "", "", false
 }
 
 // ServeHTTP serves the request with its path's route, or passes it on when no path matches.
 func (t *PathTable) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	route, ok := t.lookup(cleanPath(r.URL.Path))
+	p := cleanPath(r.URL.Path)
+	route, label, ok := t.lookup(p)
 	if !ok {
 		return next.ServeHTTP(w, r)
 	}
+	m := metrics.Load()
+	if m == nil || !t.Metrics {
+		return t.serve(w, r, next, route)
+	}
+	start := time.Now()
+	rec := &statusRecorder{ResponseWriter: w}
+	err := t.serve(rec, r, next, route)
+	m.observe(t.Host+label, rec.status, err, time.Since(start))
+	return err
+}
+
+// serve answers with the named route, or 503 when the path's backend cannot be served.
+func (t *PathTable) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, route string) error {
 	if route == translate.PathTableUnavailable {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(http.StatusServiceUnavailable)

@@ -59,6 +59,9 @@ type Options struct {
 	FailDuration string
 	// GracePeriod bounds how long a replaced config waits for in-flight requests.
 	GracePeriod string
+	// Metrics makes the routes count requests, latency and upstream errors (ingress/proxy
+	// Metrics); off by default.
+	Metrics bool
 }
 
 // Defaults returns o with every unset field set to its default.

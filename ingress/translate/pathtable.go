@@ -13,6 +13,9 @@ type PathTableHandler struct {
 	Exact map[string]string `json:"exact,omitempty"`
 	// Prefix lists prefixes (without trailing slash; "" matches every path) longest first.
 	Prefix []PrefixEntry `json:"prefix,omitempty"`
+	// Metrics makes the handler count requests per route, labelled Host plus the path.
+	Metrics bool   `json:"metrics,omitempty"`
+	Host    string `json:"host,omitempty"`
 }
 
 // PrefixEntry is one Prefix path and the named route that serves it.
@@ -34,6 +37,9 @@ func (g *hostGroup) pathTable(opts *Options, named map[string]*Route) *PathTable
 		return nil
 	}
 	h := &PathTableHandler{Handler: PathTableModule}
+	if opts.Metrics {
+		h.Metrics, h.Host = true, displayHost(g.host)
+	}
 	for _, r := range g.routes { // already in precedence order
 		name := PathTableUnavailable
 		if inv, ok := backendHandler(r.backend, opts, named).(*Invoke); ok {
