@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"path"
+	"regexp"
 	"strings"
 	"time"
 
@@ -18,6 +19,19 @@ import (
 // its backend like Caddy's invoke handler.
 type PathTable struct {
 	translate.PathTableHandler
+	regex []*regexp.Regexp // Regex, compiled
+}
+
+// Provision compiles the regular expression paths.
+func (t *PathTable) Provision(caddy.Context) error {
+	for _, e := range t.Regex {
+		re, err := regexp.Compile(e.Path)
+		if err != nil {
+			return fmt.Errorf("plexus_paths: path regex %q: %w", e.Path, err)
+		}
+		t.regex = append(t.regex, re)
+	}
+	return nil
 }
 
 // CaddyModule registers the handler.
@@ -33,6 +47,11 @@ func (*PathTable) CaddyModule() caddy.ModuleInfo {
 func (t *PathTable) lookup(p string) (route, label string, ok bool) {
 	if r, ok := t.Exact[p]; ok {
 		return r, "=" + p, true
+	}
+	for i, re := range t.regex {
+		if re.MatchString(p) {
+			return t.Regex[i].Route, "~" + t.Regex[i].Path, true
+		}
 	}
 	for _, e := range t.Prefix {
 		if e.Path == "" || p == e.Path || strings.HasPrefix(p, e.Path+"/") {
@@ -93,4 +112,7 @@ func init() {
 	caddy.RegisterModule(new(PathTable))
 }
 
-var _ caddyhttp.MiddlewareHandler = (*PathTable)(nil)
+var (
+	_ caddyhttp.MiddlewareHandler = (*PathTable)(nil)
+	_ caddy.Provisioner           = (*PathTable)(nil)
+)

@@ -133,6 +133,7 @@ type ReverseProxy struct {
 	LoadBalancing *LoadBalancing `json:"load_balancing,omitempty"`
 	HealthChecks  *HealthChecks  `json:"health_checks,omitempty"`
 	Transport     *Transport     `json:"transport,omitempty"`
+	Headers       *ProxyHeaders  `json:"headers,omitempty"`
 }
 
 // Upstream is one backend address, host:port.
@@ -167,8 +168,12 @@ type PassiveHealthCheck struct {
 
 // Transport is the http transport to upstreams.
 type Transport struct {
-	Protocol    string `json:"protocol"`
-	DialTimeout string `json:"dial_timeout,omitempty"`
+	Protocol     string        `json:"protocol"`
+	DialTimeout  string        `json:"dial_timeout,omitempty"`
+	ReadTimeout  string        `json:"read_timeout,omitempty"`
+	WriteTimeout string        `json:"write_timeout,omitempty"`
+	Versions     []string      `json:"versions,omitempty"`
+	TLS          *TransportTLS `json:"tls,omitempty"`
 }
 
 // TLSApp holds the certificates and turns off every background task that could reach out of

@@ -11,6 +11,9 @@ type PathTableHandler struct {
 	Handler string `json:"handler"`
 	// Exact maps a path to the named route that serves it.
 	Exact map[string]string `json:"exact,omitempty"`
+	// Regex lists regular expressions (ingress-nginx use-regex paths), tried in order after
+	// Exact and before Prefix.
+	Regex []PrefixEntry `json:"regex,omitempty"`
 	// Prefix lists prefixes (without trailing slash; "" matches every path) longest first.
 	Prefix []PrefixEntry `json:"prefix,omitempty"`
 	// Metrics makes the handler count requests per route, labelled Host plus the path.
@@ -41,9 +44,16 @@ func (g *hostGroup) pathTable(opts *Options, named map[string]*Route) *PathTable
 		h.Metrics, h.Host = true, displayHost(g.host)
 	}
 	for _, r := range g.routes { // already in precedence order
-		name := PathTableUnavailable
-		if inv, ok := backendHandler(r.backend, opts, named).(*Invoke); ok {
-			name = inv.Name
+		name, annotated := annotatedRouteName(r, opts, named)
+		if !annotated {
+			name = PathTableUnavailable
+			if inv, ok := backendHandler(r.backend, opts, named).(*Invoke); ok {
+				name = inv.Name
+			}
+		}
+		if r.regex {
+			h.Regex = append(h.Regex, PrefixEntry{Path: nginxPathRegexp(r.key), Route: name})
+			continue
 		}
 		if r.exact {
 			if h.Exact == nil {
@@ -54,5 +64,6 @@ func (g *hostGroup) pathTable(opts *Options, named map[string]*Route) *PathTable
 		}
 		h.Prefix = append(h.Prefix, PrefixEntry{Path: r.key, Route: name})
 	}
+	sortedRegex(h.Regex)
 	return h
 }

@@ -32,6 +32,7 @@ func Translate(in Input, opts Options) Result {
 		}
 	}
 
+	skipRedirect, forceRedirect := sslRedirects(served, p)
 	named := map[string]*Route{}
 	var httpRoutes, httpsRoutes []Route
 	for _, h := range hosts {
@@ -42,9 +43,9 @@ func Translate(in Input, opts Options) Result {
 		}
 		tag, isTLS := plan.hostTag[h]
 		switch {
-		case isTLS && tag != "":
+		case (isTLS && tag != "" && !skipRedirect[h]) || (forceRedirect[h] && sub != nil):
 			httpRoutes = append(httpRoutes, hostRoute(h, redirect(opts.HTTPSRedirectPort), true))
-		case isTLS:
+		case isTLS && tag == "":
 			httpRoutes = append(httpRoutes, hostRoute(h, unavailable(), true))
 		case sub != nil:
 			httpRoutes = append(httpRoutes, hostRoute(h, sub, false))
