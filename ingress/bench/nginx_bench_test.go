@@ -163,6 +163,9 @@ error_log %[1]s/nginx-error.log error;
 events { worker_connections 4096; }
 http {
   access_log off;
+  # nginx closes a client connection after 1,000 requests by default; the load generator keeps
+  # its connections, as it does with plexus-ingress.
+  keepalive_requests 1000000;
   client_body_temp_path %[1]s/body;
   proxy_temp_path %[1]s/proxy;
   fastcgi_temp_path %[1]s/fastcgi;

@@ -174,6 +174,12 @@ type Transport struct {
 	WriteTimeout string        `json:"write_timeout,omitempty"`
 	Versions     []string      `json:"versions,omitempty"`
 	TLS          *TransportTLS `json:"tls,omitempty"`
+	KeepAlive    *KeepAlive    `json:"keep_alive,omitempty"`
+}
+
+// KeepAlive sizes the pool of idle connections to upstreams.
+type KeepAlive struct {
+	MaxIdleConnsPerHost int `json:"max_idle_conns_per_host,omitempty"`
 }
 
 // TLSApp holds the certificates and turns off every background task that could reach out of
