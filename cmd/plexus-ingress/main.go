@@ -106,6 +106,13 @@ func run() error {
 		return res, nil
 	}
 
+	var p proxy.Proxy
+	if !f.printConfig {
+		// Before the first translation: the config names the sockets the fronts serve.
+		if err := listenAll(&p, &f.opts); err != nil {
+			return err
+		}
+	}
 	res, err := translateFiles()
 	if err != nil {
 		return err
@@ -116,13 +123,6 @@ func run() error {
 			return err
 		}
 		_, err = fmt.Println(string(b))
-		return err
-	}
-	var p proxy.Proxy
-	if err := listenAll(&p, &f.opts); err != nil {
-		return err
-	}
-	if res, err = translateFiles(); err != nil {
 		return err
 	}
 	if err := load(&p, res); err != nil {
