@@ -123,6 +123,7 @@ bench: deps controlplane ## Print the benchmark figures, with upstream kube-prox
 	@hack/controlplane/build.sh kube-proxy >/dev/null
 	@KUBEBUILDER_ASSETS=$(CONTROLPLANE_DIR) hack/bench.sh
 	@KUBEBUILDER_ASSETS=$(CONTROLPLANE_DIR) hack/knp/bench.sh
+	@hack/ingress-bench.sh # ingress apply time; the nginx comparison needs root (network namespaces)
 
 .PHONY: fmt
 fmt: ## gofmt every Go file.

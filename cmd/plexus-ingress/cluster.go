@@ -10,6 +10,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/plexus-net/plexus/ingress/controller"
@@ -56,14 +57,16 @@ func namespacedName(flagName, v string) (types.NamespacedName, error) {
 func runCluster(f flags, fallback *translate.PEMPair) error {
 	ctrl.SetLogger(zap.New())
 	var p proxy.Proxy
-	// The proxy owns its listening sockets for the process's life: a reload then never resets a
-	// connection waiting in an old socket's queue (ingress/proxy.Listen).
-	for _, l := range []*string{&f.opts.HTTPListen, &f.opts.HTTPSListen} {
-		fd, err := p.Listen(*l)
-		if err != nil {
-			return err
+	if err := listenAll(&p, &f.opts); err != nil {
+		return err
+	}
+	if f.opts.Metrics {
+		// On controller-runtime's registry, so they are served by its metrics endpoint.
+		m := proxy.NewMetrics()
+		if err := m.Register(ctrlmetrics.Registry); err != nil {
+			return fmt.Errorf("register proxy metrics: %w", err)
 		}
-		*l = fd
+		proxy.UseMetrics(m)
 	}
 	var publish types.NamespacedName
 	if f.cluster.publishService != "" {

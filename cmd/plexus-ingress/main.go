@@ -35,6 +35,7 @@ func main() {
 type flags struct {
 	manifests   string
 	printConfig bool
+	accessLog   bool
 	defaultTLS  string
 	opts        translate.Options
 	cluster     clusterFlags
@@ -51,6 +52,8 @@ func parseFlags() (flags, error) {
 	flag.IntVar(&f.opts.HTTPSRedirectPort, "https-redirect-port", 443, "port of the HTTPS URL that plain HTTP to TLS hosts is redirected to")
 	flag.StringVar(&f.opts.StorageDir, "storage-dir", "/var/lib/plexus-ingress", "writable directory for the proxy's TLS state")
 	flag.StringVar(&f.opts.LogLevel, "log-level", "INFO", "proxy log level: DEBUG, INFO, WARN or ERROR")
+	flag.BoolVar(&f.opts.Metrics, "metrics", false, "count plexus_ingress_* request, latency and upstream error metrics per route, served on -metrics-bind-address (cluster mode)")
+	flag.BoolVar(&f.accessLog, "access-log", false, "write an access log line (JSON) per request to stdout")
 	f.cluster.bind()
 	flag.Parse()
 	if f.manifests == "" {
@@ -83,6 +86,9 @@ func run() error {
 		return fmt.Errorf("fallback certificate: %w", err)
 	}
 	fallback := &translate.PEMPair{CertPEM: crt, KeyPEM: key}
+	if f.accessLog {
+		proxy.SetAccessLog(os.Stdout)
+	}
 	if f.manifests == "" {
 		return runCluster(f, fallback)
 	}
@@ -100,6 +106,13 @@ func run() error {
 		return res, nil
 	}
 
+	var p proxy.Proxy
+	if !f.printConfig {
+		// Before the first translation: the config names the sockets the fronts serve.
+		if err := listenAll(&p, &f.opts); err != nil {
+			return err
+		}
+	}
 	res, err := translateFiles()
 	if err != nil {
 		return err
@@ -112,7 +125,6 @@ func run() error {
 		_, err = fmt.Println(string(b))
 		return err
 	}
-	var p proxy.Proxy
 	if err := load(&p, res); err != nil {
 		return err
 	}
@@ -132,6 +144,19 @@ func run() error {
 			// Keep serving the last good config.
 			fmt.Fprintf(os.Stderr, "reload: %v\n", err)
 		}
+	}
+	return nil
+}
+
+// listenAll opens the HTTP and HTTPS sockets for the process's life and points opts at them: a
+// config change then never closes a socket nor a client's connection (ingress/proxy.Listen).
+func listenAll(p *proxy.Proxy, opts *translate.Options) error {
+	for _, l := range []*string{&opts.HTTPListen, &opts.HTTPSListen} {
+		addr, err := p.Listen(*l)
+		if err != nil {
+			return err
+		}
+		*l = addr
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/http/httptrace"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -158,33 +159,45 @@ type answer struct {
 	body     string
 	location string
 	cert     *x509.Certificate // the server's leaf certificate over HTTPS
+	reused   bool              // the request went out on a kept-alive connection
 }
 
 func (c *client) get(scheme, host, path string) (answer, error) {
+	return c.do(http.MethodGet, scheme, host, path)
+}
+
+// do sends a request with method; a POST carries a small body.
+func (c *client) do(method, scheme, host, path string) (answer, error) {
 	port := c.httpPort
 	if scheme == "https" {
 		port = c.httpsPort
 	}
-	req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("%s://%s:%d%s", scheme, host, port, path), nil)
+	var body io.Reader
+	if method == http.MethodPost {
+		body = strings.NewReader("payload")
+	}
+	req, err := http.NewRequest(method, fmt.Sprintf("%s://%s:%d%s", scheme, host, port, path), body)
 	if err != nil {
 		return answer{}, err
 	}
 	var conns []string // every connection the request was tried on, for failure messages
+	var reused bool
 	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
 		GotConn: func(i httptrace.GotConnInfo) {
+			reused = i.Reused
 			conns = append(conns, fmt.Sprintf("%s reused=%v", i.Conn.LocalAddr(), i.Reused))
 		},
 	}))
 	resp, err := c.c.Do(req)
 	if err != nil {
-		return answer{}, fmt.Errorf("%w (connections: %v)", err, conns)
+		return answer{reused: reused}, fmt.Errorf("%w (connections: %v)", err, conns)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	respBody, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return answer{}, fmt.Errorf("read body: %w", err)
+		return answer{reused: reused}, fmt.Errorf("read body: %w", err)
 	}
-	a := answer{status: resp.StatusCode, body: string(body), location: resp.Header.Get("Location")}
+	a := answer{status: resp.StatusCode, body: string(respBody), location: resp.Header.Get("Location"), reused: reused}
 	if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
 		a.cert = resp.TLS.PeerCertificates[0]
 	}

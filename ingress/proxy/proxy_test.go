@@ -2,8 +2,7 @@ package proxy
 
 import (
 	"crypto/x509"
-	"errors"
-	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -185,19 +184,18 @@ func TestRealProxyRoutesTLSAndReloads(t *testing.T) {
 		}
 	})
 
-	// Reloads under load. Known limit, NOT yet the zero loss that issue 12 asks for: a request on
-	// a fresh connection that the replaced config's server accepted just before its stop can be
-	// closed without an answer (the client sees EOF; Go's http.Server drops a request it reads
-	// after its Shutdown began). Measured here: 0 to 6 of ~1,000 requests over 20 reloads in a few
-	// seconds. The test therefore asserts what holds today and counts the rest: no connection is
-	// refused or reset (one socket owned by Proxy.Listen serves every config), every loss is such
-	// an EOF, and losses stay under 2 %.
+	// 100 config changes under load lose no request: clients on keep-alive connections (POST,
+	// which Go's transport never retries, so a connection closed under a request would show) and
+	// clients opening a fresh connection per request (GET), over HTTP and HTTPS.
 	t.Run("reload under load", func(t *testing.T) {
-		var ok, eofFresh, other atomic.Int64
-		var firstOther atomic.Value
+		var ok, failed, reused, fresh atomic.Int64
+		var firstFailure atomic.Value
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
-		for w := 0; w < 4; w++ {
+		keepAlive := newClient(s.httpPort, s.httpsPort, s.roots)
+		oneShot := newClient(s.httpPort, s.httpsPort, s.roots)
+		oneShot.c.Transport.(*http.Transport).DisableKeepAlives = true
+		for w := 0; w < 8; w++ {
 			wg.Add(1)
 			go func(w int) {
 				defer wg.Done()
@@ -205,30 +203,36 @@ func TestRealProxyRoutesTLSAndReloads(t *testing.T) {
 				if w%2 == 1 {
 					scheme, host, want = "https", "shop.test", "a /p"
 				}
+				c, method := keepAlive, http.MethodPost
+				if w%4 >= 2 {
+					c, method = oneShot, http.MethodGet
+				}
 				for {
 					select {
 					case <-stop:
 						return
 					default:
 					}
-					got, err := cl.get(scheme, host, "/p")
-					switch {
-					case err == nil && got.status == 200 && got.body == want:
+					got, err := c.do(method, scheme, host, "/p")
+					if got.reused {
+						reused.Add(1)
+					} else {
+						fresh.Add(1)
+					}
+					if err == nil && got.status == 200 && got.body == want {
 						ok.Add(1)
-					case err != nil && errors.Is(err, io.EOF):
-						eofFresh.Add(1)
-					default:
-						other.Add(1)
-						if err != nil {
-							firstOther.CompareAndSwap(nil, err.Error())
-						} else {
-							firstOther.CompareAndSwap(nil, itoa(got.status)+" "+got.body)
-						}
+						continue
+					}
+					failed.Add(1)
+					if err != nil {
+						firstFailure.CompareAndSwap(nil, method+" "+scheme+": "+err.Error())
+					} else {
+						firstFailure.CompareAndSwap(nil, method+" "+scheme+": "+itoa(got.status)+" "+got.body)
 					}
 				}
 			}(w)
 		}
-		const reloads = 20
+		const reloads = 100
 		var total time.Duration
 		for i := 0; i < reloads; i++ {
 			s.addPath()
@@ -242,17 +246,14 @@ func TestRealProxyRoutesTLSAndReloads(t *testing.T) {
 		}
 		close(stop)
 		wg.Wait()
-		sent := ok.Load() + eofFresh.Load() + other.Load()
-		t.Logf("%d reloads (mean %v) under load: %d requests, %d ok, %d lost as EOF, %d other failures",
-			reloads, total/reloads, sent, ok.Load(), eofFresh.Load(), other.Load())
-		if other.Load() != 0 {
-			t.Errorf("%d of %d requests failed other than by the known EOF; first: %v", other.Load(), sent, firstOther.Load())
+		sent := ok.Load() + failed.Load()
+		t.Logf("%d reloads (mean %v) under load: %d requests (%d on reused connections, %d on fresh ones), %d ok, %d failed",
+			reloads, total/reloads, sent, reused.Load(), fresh.Load(), ok.Load(), failed.Load())
+		if failed.Load() != 0 {
+			t.Errorf("%d of %d requests failed during the reloads; first: %v", failed.Load(), sent, firstFailure.Load())
 		}
-		if eofFresh.Load()*50 > sent {
-			t.Errorf("%d of %d requests lost as EOF, over 2 %%", eofFresh.Load(), sent)
-		}
-		if ok.Load() < reloads*20 {
-			t.Errorf("only %d requests went through during the reloads", ok.Load())
+		if ok.Load() < reloads*20 || reused.Load() == 0 || fresh.Load() == 0 {
+			t.Errorf("only %d requests went through during the reloads (%d reused, %d fresh connections)", ok.Load(), reused.Load(), fresh.Load())
 		}
 		// The last added path is served: the reloads took effect.
 		last := "/extra/" + strings.Repeat("x", s.extraPaths)

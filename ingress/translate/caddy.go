@@ -41,11 +41,23 @@ type Storage struct {
 	Root   string `json:"root"`
 }
 
-// Apps holds the http and tls apps.
+// Apps holds the http and tls apps, and the proxy's front app when a server listens on the
+// front network.
 type Apps struct {
-	HTTP HTTPApp `json:"http"`
-	TLS  *TLSApp `json:"tls,omitempty"`
+	HTTP  HTTPApp         `json:"http"`
+	TLS   *TLSApp         `json:"tls,omitempty"`
+	Front *FrontAppConfig `json:"plexus_front,omitempty"`
 }
+
+// FrontNetwork is the Caddy network of listen addresses served by ingress/proxy's persistent
+// fronts ("plexus/<host:port>"); FrontApp is the app that connects the fronts to a config.
+const (
+	FrontNetwork = "plexus"
+	FrontApp     = "plexus_front"
+)
+
+// FrontAppConfig configures the front app; it has no settings.
+type FrontAppConfig struct{}
 
 // HTTPApp is Caddy's http app.
 type HTTPApp struct {
@@ -121,6 +133,7 @@ type ReverseProxy struct {
 	LoadBalancing *LoadBalancing `json:"load_balancing,omitempty"`
 	HealthChecks  *HealthChecks  `json:"health_checks,omitempty"`
 	Transport     *Transport     `json:"transport,omitempty"`
+	Headers       *ProxyHeaders  `json:"headers,omitempty"`
 }
 
 // Upstream is one backend address, host:port.
@@ -155,8 +168,18 @@ type PassiveHealthCheck struct {
 
 // Transport is the http transport to upstreams.
 type Transport struct {
-	Protocol    string `json:"protocol"`
-	DialTimeout string `json:"dial_timeout,omitempty"`
+	Protocol     string        `json:"protocol"`
+	DialTimeout  string        `json:"dial_timeout,omitempty"`
+	ReadTimeout  string        `json:"read_timeout,omitempty"`
+	WriteTimeout string        `json:"write_timeout,omitempty"`
+	Versions     []string      `json:"versions,omitempty"`
+	TLS          *TransportTLS `json:"tls,omitempty"`
+	KeepAlive    *KeepAlive    `json:"keep_alive,omitempty"`
+}
+
+// KeepAlive sizes the pool of idle connections to upstreams.
+type KeepAlive struct {
+	MaxIdleConnsPerHost int `json:"max_idle_conns_per_host,omitempty"`
 }
 
 // TLSApp holds the certificates and turns off every background task that could reach out of

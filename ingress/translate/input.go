@@ -48,6 +48,10 @@ type Options struct {
 	Retries int
 	// TryDuration bounds the time spent retrying, TryInterval is the pause between tries and
 	// DialTimeout the time a connection to an endpoint may take (Caddy durations, e.g. "2s").
+	// TryDuration and TryInterval default to none: with a try duration Caddy waits between
+	// tries (250ms unless set), and it gives up a waiting request when the request's config is
+	// replaced, which turned a reload during a rollout into a 502. Retries bounds the tries
+	// instead, they follow each other at once, and failed endpoints are skipped (FailDuration).
 	TryDuration string
 	TryInterval string
 	DialTimeout string
@@ -55,6 +59,9 @@ type Options struct {
 	FailDuration string
 	// GracePeriod bounds how long a replaced config waits for in-flight requests.
 	GracePeriod string
+	// Metrics makes the routes count requests, latency and upstream errors (ingress/proxy
+	// Metrics); off by default.
+	Metrics bool
 }
 
 // Defaults returns o with every unset field set to its default.
@@ -74,8 +81,6 @@ func (o Options) Defaults() Options {
 	if o.Retries == 0 {
 		o.Retries = 2
 	}
-	def(&o.TryDuration, "5s")
-	def(&o.TryInterval, "50ms")
 	def(&o.DialTimeout, "2s")
 	def(&o.FailDuration, "5s")
 	def(&o.GracePeriod, "30s")

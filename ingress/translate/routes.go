@@ -17,6 +17,10 @@ type pathRoute struct {
 	// without trailing slashes ("" for "/", which matches everything).
 	key     string
 	backend resolvedBackend
+	// regex: key is a regular expression (ingress-nginx use-regex or rewrite-target); ann are
+	// the Ingress's annotations (nil: none).
+	regex bool
+	ann   *ingressAnnotations
 }
 
 // hostGroup is every path of one host ("" for rules without host).
@@ -43,6 +47,7 @@ func buildRoutingTable(served []*networkingv1.Ingress, idx backendIndex, p *prob
 	var defaultOwner types.NamespacedName
 	for _, ing := range served {
 		id := types.NamespacedName{Namespace: ing.Namespace, Name: ing.Name}
+		ann := parseAnnotations(ing, p)
 		resolve := func(b *networkingv1.IngressBackend) resolvedBackend {
 			r := idx.resolve(ing.Namespace, b)
 			if r.reason != "" {
@@ -74,7 +79,11 @@ func buildRoutingTable(served []*networkingv1.Ingress, idx backendIndex, p *prob
 				}
 				key := hp.Path
 				kind := "Exact"
-				if !exact {
+				regex := !exact && ann != nil && (ann.useRegex || ann.rewriteTarget != "")
+				switch {
+				case regex:
+					kind = "Regex"
+				case !exact:
 					key = strings.TrimRight(hp.Path, "/")
 					kind = "Prefix"
 				}
@@ -85,7 +94,7 @@ func buildRoutingTable(served []*networkingv1.Ingress, idx backendIndex, p *prob
 					continue
 				}
 				claims[ck] = claim{ing: id, path: hp.Path}
-				g.routes = append(g.routes, pathRoute{exact: exact, key: key, backend: resolve(&hp.Backend)})
+				g.routes = append(g.routes, pathRoute{exact: exact, key: key, backend: resolve(&hp.Backend), regex: regex, ann: ann})
 				t.routes++
 			}
 		}

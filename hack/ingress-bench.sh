@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Prints the ingress proxy's benchmark figures next to issue 12's targets. Run through `make bench`.
+# The comparison with nginx needs root (it runs in network namespaces) and Debian's nginx.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+printf '\n==> [bench] Ingress config apply: translate + encode + load at 100 / 1,000 / 5,000 paths (ns/op; target <= 100 ms at 1,000), live heap per 1,000 paths\n'
+go test -run '^$' -bench BenchmarkTranslateAndLoad -benchtime 10x ./ingress/proxy/ 2>&1 |
+  grep -E '^(Benchmark|FAIL|---)' |
+  awk '{
+    name = $1; sub(/-[0-9]+$/, "", name); sub(/.*paths=/, "", name)
+    for (i = 3; i < NF; i += 2) v[$(i + 1)] = $i
+    printf "  paths=%-5s apply %7.1f ms (translate %5.1f ms, load %6.1f ms)  heap %.2f MiB per 1,000 paths\n",
+      name, v["ns/op"] / 1e6, v["translate-ms/op"], v["load-ms/op"], v["heap-MiB-per-1000-routes"]
+  }'
+
+# Needs root (network namespaces) and Debian's nginx; both proxies get the same connections.
+if [ "$(id -u)" -eq 0 ] && command -v nginx >/dev/null; then
+  printf '\n==> [bench] Ingress proxy vs nginx, same backend, same 64 keep-alive connections, 5 s each, in network namespaces (targets: >= 80 %% of nginx requests/s, p99 <= 1.5x nginx)\n'
+  printf '  load before: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+  go test -run '^$' -bench BenchmarkVsNginx -benchtime 1x -timeout 10m ./ingress/bench/ 2>&1 |
+    grep -E '^(Benchmark|FAIL|---)|nginx_bench_test' |
+    awk '
+      /^BenchmarkVsNginx/ { for (i = 3; i < NF; i += 2) v[$(i + 1)] = $i; next }
+      { print }
+      END {
+        if (!("plexus-rps" in v)) exit
+        printf "  %-14s %12s %10s %10s\n", "", "requests/s", "p50 ms", "p99 ms"
+        printf "  %-14s %12.0f %10.2f %10.2f\n", "plexus-ingress", v["plexus-rps"], v["plexus-p50-ms"], v["plexus-p99-ms"]
+        printf "  %-14s %12.0f %10.2f %10.2f\n", "nginx", v["nginx-rps"], v["nginx-p50-ms"], v["nginx-p99-ms"]
+        printf "  plexus-ingress: %.0f %% of nginx requests/s (target >= 80), p99 %.2fx nginx (target <= 1.5)\n", v["rps-%-of-nginx"], v["p99-x-nginx"]
+      }'
+else
+  printf '\n==> [bench] ingress proxy vs nginx skipped: needs root (network namespaces) and nginx (apt-get install nginx-light)\n'
+fi

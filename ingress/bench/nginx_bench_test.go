@@ -1,0 +1,253 @@
+package bench
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/plexus-net/plexus/internal/testnet"
+)
+
+// Addresses of the benchmark: the client namespace and the server namespace (backend and both
+// proxies) on one veth pair.
+const (
+	clientAddr  = "10.251.7.1/30"
+	serverIP    = "10.251.7.2"
+	backendPort = 18080
+	plexusPort  = 8081
+	nginxPort   = 8082
+	benchHost   = "bench.test"
+	connections = 64
+	warmUp      = time.Second
+	measure     = 5 * time.Second
+)
+
+// BenchmarkVsNginx runs the same load (connections keep-alive connections, measure long) from
+// a client namespace through plexus-ingress (the binary, -manifests) and through Debian's nginx
+// (upstream keep-alive, access log off, worker_processes auto), both proxying to one Go backend
+// in the server namespace, and reports requests/s and p50/p99 of each side by side.
+func BenchmarkVsNginx(b *testing.B) {
+	testnet.RequireRoot(b)
+	nginx, err := exec.LookPath("nginx")
+	if err != nil {
+		b.Skip("nginx not installed (apt-get install nginx-light)")
+	}
+	if err := testnet.CheckNoOverlap(netip.MustParsePrefix(clientAddr).Masked()); err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	bin := filepath.Join(dir, "plexus-ingress")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/plexus-net/plexus/cmd/plexus-ingress").CombinedOutput(); err != nil {
+		b.Fatalf("build plexus-ingress: %v: %s", err, out)
+	}
+
+	client := testnet.NewNetns(b, "ingc")
+	server := testnet.NewNetns(b, "ings")
+	testnet.Veth(b, client, server, "eth0", "eth0")
+	client.Exec(b, "ip", "addr", "add", clientAddr, "dev", "eth0")
+	server.Exec(b, "ip", "addr", "add", serverIP+"/30", "dev", "eth0")
+
+	serveBackend(b, server)
+	startPlexus(b, server, bin, dir)
+	startNginx(b, server, nginx, dir)
+
+	results := map[string]Result{}
+	for _, target := range []struct {
+		name string
+		port int
+	}{{"plexus", plexusPort}, {"nginx", nginxPort}} {
+		addr := net.JoinHostPort(serverIP, fmt.Sprint(target.port))
+		waitServing(b, client, addr)
+		conns := dial(b, client, addr, connections)
+		Load(conns, benchHost, warmUp)
+		r := Load(conns, benchHost, measure)
+		for _, c := range conns {
+			_ = c.Close()
+		}
+		if r.Errors > 0 || r.Requests == 0 {
+			b.Errorf("%s: %d requests, %d errors", target.name, r.Requests, r.Errors)
+		}
+		results[target.name] = r
+		b.Logf("%s: %.0f requests/s, p50 %v, p99 %v (%d requests, %d errors)", target.name, r.RPS(), r.P50, r.P99, r.Requests, r.Errors)
+	}
+	p, n := results["plexus"], results["nginx"]
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	b.ReportMetric(p.RPS(), "plexus-rps")
+	b.ReportMetric(n.RPS(), "nginx-rps")
+	b.ReportMetric(100*p.RPS()/n.RPS(), "rps-%-of-nginx")
+	b.ReportMetric(ms(p.P50), "plexus-p50-ms")
+	b.ReportMetric(ms(p.P99), "plexus-p99-ms")
+	b.ReportMetric(ms(n.P50), "nginx-p50-ms")
+	b.ReportMetric(ms(n.P99), "nginx-p99-ms")
+	b.ReportMetric(float64(p.P99)/float64(n.P99), "p99-x-nginx")
+	if load, err := os.ReadFile("/proc/loadavg"); err == nil {
+		b.Logf("load average at the end: %s", strings.TrimSpace(string(load)))
+	}
+}
+
+// serveBackend answers every request with a 64-byte body, in ns.
+func serveBackend(b *testing.B, ns *testnet.Netns) {
+	var ln net.Listener
+	if err := ns.Do(func() (err error) {
+		ln, err = net.Listen("tcp", net.JoinHostPort(serverIP, fmt.Sprint(backendPort)))
+		return err
+	}); err != nil {
+		b.Fatal(err)
+	}
+	body := []byte(strings.Repeat("x", 63) + "\n")
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write(body)
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	b.Cleanup(func() { _ = srv.Close() })
+}
+
+// startPlexus runs plexus-ingress in ns with an Ingress for benchHost to the backend.
+func startPlexus(b *testing.B, ns *testnet.Netns, bin, dir string) {
+	manifest := fmt.Sprintf(`apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: {name: plexus}
+spec: {controller: plexus.dev/ingress}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {namespace: bench, name: bench}
+spec:
+  ingressClassName: plexus
+  rules:
+  - host: %s
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: backend, port: {number: 80}}}}
+---
+apiVersion: v1
+kind: Service
+metadata: {namespace: bench, name: backend}
+spec:
+  ports: [{name: http, port: 80, protocol: TCP}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {namespace: bench, name: backend-1, labels: {kubernetes.io/service-name: backend}}
+addressType: IPv4
+ports: [{name: http, port: %d, protocol: TCP}]
+endpoints: [{addresses: [%s], conditions: {ready: true}}]
+`, benchHost, backendPort, serverIP)
+	path := filepath.Join(dir, "bench.yaml")
+	if err := os.WriteFile(path, []byte(manifest), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	cmd := ns.Start(b, bin, "-manifests", path,
+		"-http-listen", net.JoinHostPort(serverIP, fmt.Sprint(plexusPort)),
+		"-https-listen", net.JoinHostPort(serverIP, fmt.Sprint(plexusPort+1000)),
+		"-storage-dir", filepath.Join(dir, "caddy"), "-log-level", "ERROR")
+	stopGracefully(b, cmd)
+}
+
+// startNginx runs nginx in ns as a reverse proxy to the backend, with keep-alive upstream
+// connections like plexus-ingress.
+func startNginx(b *testing.B, ns *testnet.Netns, nginx, dir string) {
+	conf := fmt.Sprintf(`daemon off;
+worker_processes auto;
+pid %[1]s/nginx.pid;
+error_log %[1]s/nginx-error.log error;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  # nginx closes a client connection after 1,000 requests by default; the load generator keeps
+  # its connections, as it does with plexus-ingress.
+  keepalive_requests 1000000;
+  client_body_temp_path %[1]s/body;
+  proxy_temp_path %[1]s/proxy;
+  fastcgi_temp_path %[1]s/fastcgi;
+  uwsgi_temp_path %[1]s/uwsgi;
+  scgi_temp_path %[1]s/scgi;
+  upstream backend { server %[2]s:%[3]d; keepalive 64; }
+  server {
+    listen %[2]s:%[4]d;
+    server_name %[5]s;
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+    }
+  }
+}
+`, dir, serverIP, backendPort, nginxPort, benchHost)
+	path := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	cmd := ns.Start(b, nginx, "-e", filepath.Join(dir, "nginx-error.log"), "-c", path)
+	stopGracefully(b, cmd)
+}
+
+// stopGracefully asks cmd to stop with SIGTERM before testnet's cleanup kills it: nginx's
+// master stops its workers only then (a killed master leaves them running).
+func stopGracefully(b *testing.B, cmd *exec.Cmd) {
+	b.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _, _ = cmd.Process.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+		}
+	})
+}
+
+// dial opens n connections to addr from ns.
+func dial(b *testing.B, ns *testnet.Netns, addr string, n int) []net.Conn {
+	var conns []net.Conn
+	if err := ns.Do(func() error {
+		for i := 0; i < n; i++ {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				return err
+			}
+			conns = append(conns, c)
+		}
+		return nil
+	}); err != nil {
+		b.Fatalf("dial %s: %v", addr, err)
+	}
+	return conns
+}
+
+// waitServing polls addr from ns until it answers 200 for benchHost (bounded at 20 s).
+func waitServing(b *testing.B, ns *testnet.Netns, addr string) {
+	deadline := time.Now().Add(20 * time.Second)
+	var last error
+	for time.Now().Before(deadline) {
+		var conns []net.Conn
+		if err := ns.Do(func() (err error) {
+			c, err := net.DialTimeout("tcp", addr, time.Second)
+			if err == nil {
+				conns = append(conns, c)
+			}
+			return err
+		}); err != nil {
+			last = err
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		r := Load(conns, benchHost, time.Millisecond)
+		_ = conns[0].Close()
+		if r.Requests > 0 {
+			return
+		}
+		last = fmt.Errorf("%d requests, %d errors", r.Requests, r.Errors)
+		time.Sleep(50 * time.Millisecond)
+	}
+	b.Fatalf("%s does not serve: %v", addr, last)
+}
