@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -36,6 +37,7 @@ import (
 
 	v1 "github.com/plexus-net/plexus/api/v1alpha1"
 	"github.com/plexus-net/plexus/controllers/render"
+	"github.com/plexus-net/plexus/internal/check"
 	"github.com/plexus-net/plexus/internal/lab"
 )
 
@@ -412,6 +414,29 @@ var _ = Describe("Ingress through plexus-ingress", Ordered, func() {
 				g.Expect(in.Status.LoadBalancer.Ingress[0].IP).To(Equal(lbIP), name)
 			}
 		}, time.Minute, time.Second).Should(Succeed())
+	})
+
+	It("is probed by plexusctl check: HTTP from every node's pods through the ingress Service", func() {
+		var progress bytes.Buffer
+		rep, err := check.Run(ctx, checkClient(), k8s, check.Options{Progress: &progress})
+		Expect(err).NotTo(HaveOccurred(), progress.String())
+		var out bytes.Buffer
+		check.Format(&out, rep)
+		AddReportEntry("plexusctl check with ingress", out.String())
+		fmt.Fprintln(GinkgoWriter, out.String())
+		Expect(rep.Failures()).To(BeEmpty(), out.String())
+		Expect(rep.Columns).To(ContainElement(check.CheckPodToIngress))
+		through := map[string]bool{}
+		for _, row := range rep.Rows {
+			for _, r := range row.Results {
+				if r.Check == check.CheckPodToIngress {
+					Expect(r.OK).To(BeTrue(), "%s → %s: %s", row.Source, r.Name, r.Error)
+					through[strings.Fields(r.Name)[0]] = true
+				}
+			}
+		}
+		Expect(through).To(HaveKey(net.JoinHostPort(lbIP, "80")), "the load-balancer address is probed")
+		Expect(checkNamespaces()).To(BeEmpty())
 	})
 
 	It("keeps answering while a backend Deployment rolls", func() {
