@@ -124,3 +124,15 @@ func TestIngressTargets(t *testing.T) {
 		t.Errorf("Ingress %+v", in.Spec)
 	}
 }
+
+// TestProbeNodePortIsTheTCPProbePort: the NodePort probes expect the TCP greeting, so they aim at
+// the node port of the TCP probe port, wherever the HTTP port sits in the list.
+func TestProbeNodePortIsTheTCPProbePort(t *testing.T) {
+	svc := Service("ns")
+	for i := range svc.Spec.Ports {
+		svc.Spec.Ports[i].NodePort = int32(30000 + i)
+	}
+	if got := probeNodePort(svc); got != 30000 {
+		t.Fatalf("node port %d, want the tcp port's 30000 (ports %+v)", got, svc.Spec.Ports)
+	}
+}

@@ -183,11 +183,7 @@ func (r *runner) startServers(ctx context.Context, nodes []Node, policy bool) (C
 		return Cluster{}, fmt.Errorf("read Service %s: %w", serviceName, err)
 	}
 	c.ClusterIPs = svc.Spec.ClusterIPs
-	for _, p := range svc.Spec.Ports {
-		if p.Protocol == corev1.ProtocolTCP {
-			c.NodePortTCP = p.NodePort
-		}
-	}
+	c.NodePortTCP = probeNodePort(svc)
 	api, err := r.cs.CoreV1().Services("default").Get(ctx, "kubernetes", metav1.GetOptions{})
 	if err != nil {
 		return Cluster{}, fmt.Errorf("read Service default/kubernetes: %w", err)
@@ -198,6 +194,17 @@ func (r *runner) startServers(ctx context.Context, nodes []Node, policy bool) (C
 		c.APIPort = api.Spec.Ports[0].Port
 	}
 	return c, nil
+}
+
+// probeNodePort is the node port of the Service's TCP probe port (not of its HTTP port, whose
+// server sends no greeting).
+func probeNodePort(svc *corev1.Service) int32 {
+	for _, p := range svc.Spec.Ports {
+		if p.Protocol == corev1.ProtocolTCP && p.Port == ServerPort {
+			return p.NodePort
+		}
+	}
+	return 0
 }
 
 func (r *runner) create(ctx context.Context, p *corev1.Pod) error {
