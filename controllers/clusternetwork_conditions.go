@@ -19,15 +19,22 @@ func conditions(gen int64, d configDecision, res phaseResult, nodes v1.NodeRollu
 		c := dnsAvailableCondition(gen, *res.dns)
 		dns = &c
 	}
+	var ingress *metav1.Condition
+	if res.ingress != nil {
+		c := ingressAvailableCondition(gen, *res.ingress)
+		ingress = &c
+	}
 	out := []metav1.Condition{
 		configValidCondition(gen, d, applied),
 		podCIDRsAllocatedCondition(gen, d, res.ipam, nodes),
 		degradedCondition(gen, p),
 		progressingCondition(gen, nodes, applied),
-		readyCondition(gen, d, p, nodes, applied, dns),
+		readyCondition(gen, d, p, nodes, applied, dns, ingress),
 	}
-	if dns != nil {
-		out = append(out, *dns)
+	for _, c := range []*metav1.Condition{dns, ingress} {
+		if c != nil {
+			out = append(out, *c)
+		}
 	}
 	return out
 }
@@ -105,8 +112,9 @@ func progressingCondition(gen int64, nodes v1.NodeRollup, applied int64) metav1.
 }
 
 // readyCondition is True when the latest spec is served without problems and every node is Ready
-// at the applied generation.
-func readyCondition(gen int64, d configDecision, p problems, nodes v1.NodeRollup, applied int64, dns *metav1.Condition) metav1.Condition {
+// at the applied generation, and the cluster DNS and the ingress controller (when they ran) are
+// available.
+func readyCondition(gen int64, d configDecision, p problems, nodes v1.NodeRollup, applied int64, dns, ingress *metav1.Condition) metav1.Condition {
 	switch {
 	case !d.accepted():
 		return newCondition(gen, v1.ConditionReady, false, v1.ReasonConfigNotValid, "the latest spec is not served: see ConfigValid")
@@ -119,6 +127,8 @@ func readyCondition(gen int64, d configDecision, p problems, nodes v1.NodeRollup
 			fmt.Sprintf("%d of %d nodes report Ready, %d at generation %d", nodes.Ready, nodes.Total, nodes.AtGeneration, applied))
 	case dns != nil && dns.Status != metav1.ConditionTrue:
 		return newCondition(gen, v1.ConditionReady, false, v1.ReasonDNSNotAvailable, "cluster DNS is not available: "+dns.Message)
+	case ingress != nil && ingress.Status != metav1.ConditionTrue:
+		return newCondition(gen, v1.ConditionReady, false, v1.ReasonIngressNotAvailable, "the ingress controller is not available: "+ingress.Message)
 	default:
 		return newCondition(gen, v1.ConditionReady, true, v1.ReasonAsExpected, fmt.Sprintf("all %d nodes are networked at generation %d", nodes.Total, applied))
 	}

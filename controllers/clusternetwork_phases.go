@@ -14,8 +14,10 @@ import (
 type phaseResult struct {
 	ipam ipamPlan
 	// dns is what the DNS phase saw; nil when it did not run.
-	dns  *dnsObservation
-	errs []error
+	dns *dnsObservation
+	// ingress is what the ingress phase saw; nil when it did not run.
+	ingress *ingressObservation
+	errs    []error
 }
 
 // phaseScope is what every phase of one reconcile reads and fills.

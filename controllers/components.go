@@ -6,6 +6,7 @@ import (
 	admissionv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -41,7 +42,7 @@ type RenderInput struct {
 // ManagedComponents lists the components the operator manages, in the order their phases run.
 // A new component is one entry here (and its RBAC markers beside its render call).
 func ManagedComponents(namespace string) []ManagedComponent {
-	return []ManagedComponent{agentComponent(namespace), dnsComponent()}
+	return []ManagedComponent{agentComponent(namespace), dnsComponent(), ingressComponent(namespace)}
 }
 
 // The agent's DaemonSet; its status admission policy pair, whose every verb but create is limited
@@ -96,26 +97,32 @@ func ownedKinds(scheme *runtime.Scheme, comps []ManagedComponent) ([]client.Obje
 }
 
 // cacheByObject limits the cache to what the components' RBAC allows: namespaced kinds to the
-// namespaces of the components that own them, name-limited kinds to their one name.
+// namespaces of the components that own them, name-limited kinds to their one name there (two
+// components may each own one name of a kind, in different namespaces; see nameSelector for a
+// cluster-scoped kind two components own).
 func cacheByObject(scheme *runtime.Scheme, comps []ManagedComponent) (map[client.Object]cache.ByObject, error) {
 	type limit struct {
 		namespaced bool
-		namespaces map[string]cache.Config
-		names      map[string]bool
+		// names per namespace ("" for a cluster-scoped kind)
+		names map[string]map[string]bool
 	}
 	limits := map[schema.GroupVersionKind]*limit{}
 	for _, c := range comps {
 		for _, k := range c.Kinds {
 			l := limits[k.GVK]
 			if l == nil {
-				l = &limit{namespaced: k.Namespaced, namespaces: map[string]cache.Config{}, names: map[string]bool{}}
+				l = &limit{namespaced: k.Namespaced, names: map[string]map[string]bool{}}
 				limits[k.GVK] = l
 			}
+			ns := ""
 			if k.Namespaced {
-				l.namespaces[c.Namespace] = cache.Config{}
+				ns = c.Namespace
+			}
+			if l.names[ns] == nil {
+				l.names[ns] = map[string]bool{}
 			}
 			for _, n := range k.Names {
-				l.names[n] = true
+				l.names[ns][n] = true
 			}
 		}
 	}
@@ -131,20 +138,34 @@ func cacheByObject(scheme *runtime.Scheme, comps []ManagedComponent) (map[client
 		}
 		l := limits[gvks[0]]
 		by := cache.ByObject{}
-		if l.namespaced {
-			by.Namespaces = l.namespaces
-		}
-		switch len(l.names) {
-		case 0:
-		case 1:
-			for n := range l.names {
-				by.Field = fields.OneTermEqualSelector("metadata.name", n)
+		for ns, names := range l.names {
+			field, label := nameSelector(names)
+			if !l.namespaced {
+				by.Field, by.Label = field, label
+				continue
 			}
-		default:
-			// A field selector matches one name; RBAC would refuse a list of the rest.
-			return nil, fmt.Errorf("%s is limited to %d names; the cache can select only one", gvks[0].Kind, len(l.names))
+			if by.Namespaces == nil {
+				by.Namespaces = map[string]cache.Config{}
+			}
+			by.Namespaces[ns] = cache.Config{FieldSelector: field, LabelSelector: label}
 		}
 		out[o] = by
 	}
 	return out, nil
+}
+
+// nameSelector selects the one name of a name-limited kind; nil when the kind is not limited.
+// Several names cannot be one field selector: the cache then selects the objects Plexus manages
+// by label, which needs RBAC to list and watch the kind without a name limit (granted for the
+// RBAC kinds two components own, in ingress_component.go).
+func nameSelector(names map[string]bool) (fields.Selector, labels.Selector) {
+	switch len(names) {
+	case 0:
+		return nil, nil
+	case 1:
+		for n := range names {
+			return fields.OneTermEqualSelector("metadata.name", n), nil
+		}
+	}
+	return nil, labels.SelectorFromSet(labels.Set{component.LabelManagedBy: component.ManagedBy})
 }

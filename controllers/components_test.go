@@ -3,11 +3,14 @@ package controllers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/utils/ptr"
 
 	v1 "github.com/plexus-net/plexus/api/v1alpha1"
 	"github.com/plexus-net/plexus/controllers/netconfig"
@@ -18,6 +21,7 @@ import (
 // so prune finds it again once it is no longer rendered.
 func TestComponentsRenderWhatPruneFinds(t *testing.T) {
 	served := netconfig.Default(servedSpec("10.244.0.0/16"), netconfig.Images{Agent: "plexus-agent:test"})
+	served.Ingress.Enabled = ptr.To(true)
 	for _, c := range ManagedComponents("plexus-system") {
 		objs := c.Render(RenderInput{Served: served, Nodes: 3})
 		if len(objs) == 0 {
@@ -30,29 +34,41 @@ func TestComponentsRenderWhatPruneFinds(t *testing.T) {
 }
 
 // TestCacheOptions: the cache reads only what the operator's RBAC grants: namespaced kinds in its
-// namespace, the admission policy pair by its one name.
+// namespace, the admission policy pair by its one name, each component's namespaced objects by
+// their one name in its own namespace.
 func TestCacheOptions(t *testing.T) {
 	opts := CacheOptions("plexus-system")
+	str := func(s fmt.Stringer) string {
+		if s == nil || reflect.ValueOf(s).IsNil() {
+			return ""
+		}
+		return s.String()
+	}
 	got := map[string]string{}
 	for o, by := range opts.ByObject {
 		var ns []string
-		for n := range by.Namespaces {
-			ns = append(ns, n)
+		for n, c := range by.Namespaces {
+			ns = append(ns, n+str(c.FieldSelector)+str(c.LabelSelector))
 		}
-		field := ""
-		if by.Field != nil {
-			field = by.Field.String()
-		}
-		got[reflect.TypeOf(o).Elem().Name()] = strings.Join(ns, ",") + "|" + field
+		sort.Strings(ns)
+		got[reflect.TypeOf(o).Elem().Name()] = strings.Join(ns, ",") + "|" + str(by.Field) + str(by.Label)
 	}
 	byName := "|" + fields.OneTermEqualSelector("metadata.name", "plexus-agent-own-nodenetwork").String()
-	named := func(n string) string { return "|" + fields.OneTermEqualSelector("metadata.name", n).String() }
+	name := func(n string) string { return fields.OneTermEqualSelector("metadata.name", n).String() }
+	dnsAndIngress := func(dns string) string {
+		return "kube-system" + name(dns) + ",plexus-system" + name("plexus-ingress") + "|"
+	}
+	managed := "|app.kubernetes.io/managed-by=plexus"
 	want := map[string]string{
 		"DaemonSet": "plexus-system|", "ValidatingAdmissionPolicy": byName, "ValidatingAdmissionPolicyBinding": byName,
-		// Cluster DNS: every kind by its one name, the namespaced ones in kube-system only.
-		"ServiceAccount": "kube-system" + named("coredns"), "ConfigMap": "kube-system" + named("coredns"), "Deployment": "kube-system" + named("coredns"),
-		"PodDisruptionBudget": "kube-system" + named("coredns"), "Service": "kube-system" + named("kube-dns"),
-		"ClusterRole": named("plexus-coredns"), "ClusterRoleBinding": named("plexus-coredns"),
+		// Cluster DNS in kube-system and ingress in plexus-system: each kind by its one name there.
+		"ServiceAccount": dnsAndIngress("coredns"), "ConfigMap": "kube-system" + name("coredns") + "|", "Deployment": dnsAndIngress("coredns"),
+		"PodDisruptionBudget": "kube-system" + name("coredns") + "|", "Service": dnsAndIngress("kube-dns"),
+		"Role": "plexus-system" + name("plexus-ingress") + "|", "RoleBinding": "plexus-system" + name("plexus-ingress") + "|",
+		// Two names (plexus-coredns, plexus-ingress): by label.
+		"ClusterRole": managed, "ClusterRoleBinding": managed,
+		// Named by the user: by label, prune lists them.
+		"IngressClass": "|",
 	}
 	for k, w := range want {
 		if got[k] != w {
@@ -94,7 +110,7 @@ func TestPhasesOrder(t *testing.T) {
 	for _, p := range r.phases() {
 		names = append(names, p.name)
 	}
-	if strings.Join(names, ",") != "ipam,agent,dns" {
-		t.Fatalf("phases = %v, want ipam, then agent, then dns", names)
+	if strings.Join(names, ",") != "ipam,agent,dns,ingress" {
+		t.Fatalf("phases = %v, want ipam, then agent, dns and ingress", names)
 	}
 }

@@ -69,10 +69,15 @@ var changeClasses = []changeClass{
 	{"spec.dns.forwardZones", Hitless, "CoreDNS reloads its Corefile; no pod restarts"},
 	{"spec.dns.cache", Hitless, "CoreDNS reloads its Corefile; no pod restarts"},
 	{"spec.dns", Rolling, "the CoreDNS Deployment rolls (the last ready replica is never taken away)"},
-	{"spec.ingress", Hitless, "the ingress controller is not part of this release: nothing runs behind spec.ingress yet"},
+	{"spec.ingress.enabled", Outage, "plexus-ingress, its Service and IngressClass are created, or removed with every Ingress it served going dark"},
+	{"spec.ingress.replicas", Hitless, "plexus-ingress is scaled"},
+	{"spec.ingress.serviceType", Rolling, "the plexus-ingress Service changes type: its node ports or load-balancer address may change, and clients of the old ones fail"},
+	{"spec.ingress.ingressClassName", Outage, "the IngressClass is renamed: Ingresses naming the old class are no longer served until they name the new one"},
+	{"spec.ingress.defaultTLSSecret", Rolling, "the plexus-ingress Deployment rolls (a new replica is ready before an old one goes) and serves the new default certificate"},
+	{"spec.ingress", Rolling, "the plexus-ingress Deployment rolls (a new replica is ready before an old one goes)"},
 	{"spec.images.agent", Rolling, "the agent DaemonSet rolls node by node; each node's data plane stays programmed while its agent restarts"},
 	{"spec.images.dns", Rolling, "the CoreDNS Deployment rolls (the last ready replica is never taken away)"},
-	{"spec.images.ingress", Hitless, "the ingress controller is not part of this release"},
+	{"spec.images.ingress", Rolling, "the plexus-ingress Deployment rolls (a new replica is ready before an old one goes)"},
 	{"spec.agent", Rolling, "the agent DaemonSet rolls; nodes it leaves keep their last programmed data plane but get no updates"},
 }
 

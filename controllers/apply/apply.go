@@ -18,6 +18,8 @@ const (
 	FieldOwnerNodes = "plexus/node-podcidrs"
 	FieldOwnerAgent = "plexus/agent"
 	FieldOwnerDNS   = "plexus/dns"
+	// FieldOwnerIngress owns the ingress controller's objects.
+	FieldOwnerIngress = "plexus/ingress"
 )
 
 // Object applies obj (a typed object with TypeMeta set) as fieldOwner, taking ownership of the fields

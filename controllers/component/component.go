@@ -26,6 +26,8 @@ const (
 	Agent = "agent"
 	// DNS is the cluster DNS: CoreDNS, its Corefile, RBAC and the kube-dns Service.
 	DNS = "dns"
+	// Ingress is the ingress controller: plexus-ingress, its RBAC, Service and IngressClass.
+	Ingress = "ingress"
 )
 
 // Labels returns the labels every object of a component carries.

@@ -97,3 +97,42 @@ func TestReport(t *testing.T) {
 		}
 	}
 }
+
+// TestIngressTargets: with an ingress controller, every pod client probes HTTP through each of its
+// addresses with the check's host; the ingress column applies only then.
+func TestIngressTargets(t *testing.T) {
+	c := testCluster()
+	if cols := ColumnsFor(c); len(cols) != len(Columns)-1 || strings.Contains(strings.Join(cols, ","), CheckPodToIngress) {
+		t.Errorf("without ingress, columns %v", cols)
+	}
+	c.IngressAddresses = []string{"10.96.0.30:80", "10.99.2.240:80"}
+	c.IngressHost = IngressHost("plexus-check-abc")
+	var got []probe.Target
+	for _, tg := range PodTargets(c) {
+		if tg.Check == CheckPodToIngress {
+			got = append(got, tg)
+		}
+	}
+	if len(got) != 2 || got[1].Kind != probe.HTTP || got[1].Address != "10.99.2.240:80" || got[1].Host != "plexus-check-abc.check.plexus.invalid" {
+		t.Errorf("ingress targets %+v", got)
+	}
+	if cols := ColumnsFor(c); len(cols) != len(Columns) {
+		t.Errorf("with ingress, columns %v", cols)
+	}
+	in := Ingress("plexus-check-abc", "edge")
+	if *in.Spec.IngressClassName != "edge" || in.Spec.Rules[0].Host != c.IngressHost || in.Spec.Rules[0].HTTP.Paths[0].Backend.Service.Port.Name != "http" {
+		t.Errorf("Ingress %+v", in.Spec)
+	}
+}
+
+// TestProbeNodePortIsTheTCPProbePort: the NodePort probes expect the TCP greeting, so they aim at
+// the node port of the TCP probe port, wherever the HTTP port sits in the list.
+func TestProbeNodePortIsTheTCPProbePort(t *testing.T) {
+	svc := Service("ns")
+	for i := range svc.Spec.Ports {
+		svc.Spec.Ports[i].NodePort = int32(30000 + i)
+	}
+	if got := probeNodePort(svc); got != 30000 {
+		t.Fatalf("node port %d, want the tcp port's 30000 (ports %+v)", got, svc.Spec.Ports)
+	}
+}

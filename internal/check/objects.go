@@ -27,9 +27,11 @@ const (
 	roleServer     = "server"
 	roleIsolated   = "isolated"
 	// ServerPort is where probe servers answer, TCP and UDP.
-	ServerPort  = 8080
-	serviceName = "check"
-	agentBinary = "/plexus-agent"
+	ServerPort = 8080
+	// ServerHTTPPort is where probe servers answer HTTP: the backend of the check's Ingress.
+	ServerHTTPPort = 8081
+	serviceName    = "check"
+	agentBinary    = "/plexus-agent"
 )
 
 // Node is a node to check.
@@ -79,10 +81,12 @@ func probePod(ns, name, node, image string, args []string, labels map[string]str
 
 // ServerPod answers probes on node.
 func ServerPod(ns, name, node, image, role string) *corev1.Pod {
-	p := probePod(ns, name, node, image, []string{"probe", "serve", fmt.Sprintf("--listen=:%d", ServerPort)}, map[string]string{roleLabel: role})
+	p := probePod(ns, name, node, image, []string{"probe", "serve", fmt.Sprintf("--listen=:%d", ServerPort), fmt.Sprintf("--http-listen=:%d", ServerHTTPPort)},
+		map[string]string{roleLabel: role})
 	p.Spec.Containers[0].Ports = []corev1.ContainerPort{
 		{Name: "probe-tcp", ContainerPort: ServerPort, Protocol: corev1.ProtocolTCP},
 		{Name: "probe-udp", ContainerPort: ServerPort, Protocol: corev1.ProtocolUDP},
+		{Name: "probe-http", ContainerPort: ServerHTTPPort, Protocol: corev1.ProtocolTCP},
 	}
 	p.Spec.Containers[0].ReadinessProbe = &corev1.Probe{
 		ProbeHandler:  corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(ServerPort)}},
@@ -117,7 +121,27 @@ func Service(ns string) *corev1.Service {
 			Ports: []corev1.ServicePort{
 				{Name: "tcp", Port: ServerPort, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromInt32(ServerPort)},
 				{Name: "udp", Port: ServerPort, Protocol: corev1.ProtocolUDP, TargetPort: intstr.FromInt32(ServerPort)},
+				{Name: "http", Port: ServerHTTPPort, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromInt32(ServerHTTPPort)},
 			},
+		},
+	}
+}
+
+// IngressHost is the host of the check's Ingress rule: unique to the check's namespace, under a
+// reserved top-level domain, so it never shadows a real route.
+func IngressHost(ns string) string { return ns + ".check.plexus.invalid" }
+
+// Ingress routes IngressHost(ns) to the check Service's HTTP port through the class className.
+func Ingress(ns, className string) *networkingv1.Ingress {
+	return &networkingv1.Ingress{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: serviceName, Labels: map[string]string{ManagedByLabel: managedBy}},
+		Spec: networkingv1.IngressSpec{
+			IngressClassName: ptr.To(className),
+			Rules: []networkingv1.IngressRule{{Host: IngressHost(ns), IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{
+				Paths: []networkingv1.HTTPIngressPath{{Path: "/", PathType: ptr.To(networkingv1.PathTypePrefix), Backend: networkingv1.IngressBackend{
+					Service: &networkingv1.IngressServiceBackend{Name: serviceName, Port: networkingv1.ServiceBackendPort{Name: "http"}},
+				}}},
+			}}}},
 		},
 	}
 }

@@ -22,7 +22,16 @@ type Row struct {
 
 // Report is a whole check.
 type Report struct {
-	Rows []Row
+	// Columns are the checks that apply to the cluster (ColumnsFor); empty means all of Columns.
+	Columns []string
+	Rows    []Row
+}
+
+func (r Report) columns() []string {
+	if len(r.Columns) > 0 {
+		return r.Columns
+	}
+	return Columns
 }
 
 // Failures lists every probe whose outcome was not the expected one, and every client that failed.
@@ -84,10 +93,11 @@ func cell(results []probe.Result, check string) string {
 // median latency), the failures, and a summary line.
 func Format(w io.Writer, r Report) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "FROM\t"+strings.Join(Columns, "\t"))
+	cols := r.columns()
+	fmt.Fprintln(tw, "FROM\t"+strings.Join(cols, "\t"))
 	for _, row := range r.Rows {
-		cells := make([]string, len(Columns))
-		for i, c := range Columns {
+		cells := make([]string, len(cols))
+		for i, c := range cols {
 			cells[i] = cell(row.Results, c)
 			if row.Err != "" {
 				cells[i] = "✗ no results"

@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -88,6 +89,11 @@ func Run(ctx context.Context, cs kubernetes.Interface, c client.Reader, opts Opt
 			domain = eff.DNS.ClusterDomain
 		}
 		cluster.DNSNames = []string{"kubernetes.default.svc." + domain + ".", serviceName + "." + ns + ".svc." + domain + "."}
+	}
+	if eff != nil && eff.Ingress != nil && eff.Ingress.Enabled != nil && *eff.Ingress.Enabled {
+		if err := r.routeThroughIngress(ctx, &cluster, eff.Ingress.IngressClassName); err != nil {
+			return Report{}, err
+		}
 	}
 	return r.runClients(ctx, cluster)
 }
@@ -177,11 +183,7 @@ func (r *runner) startServers(ctx context.Context, nodes []Node, policy bool) (C
 		return Cluster{}, fmt.Errorf("read Service %s: %w", serviceName, err)
 	}
 	c.ClusterIPs = svc.Spec.ClusterIPs
-	for _, p := range svc.Spec.Ports {
-		if p.Protocol == corev1.ProtocolTCP {
-			c.NodePortTCP = p.NodePort
-		}
-	}
+	c.NodePortTCP = probeNodePort(svc)
 	api, err := r.cs.CoreV1().Services("default").Get(ctx, "kubernetes", metav1.GetOptions{})
 	if err != nil {
 		return Cluster{}, fmt.Errorf("read Service default/kubernetes: %w", err)
@@ -192,6 +194,17 @@ func (r *runner) startServers(ctx context.Context, nodes []Node, policy bool) (C
 		c.APIPort = api.Spec.Ports[0].Port
 	}
 	return c, nil
+}
+
+// probeNodePort is the node port of the Service's TCP probe port (not of its HTTP port, whose
+// server sends no greeting).
+func probeNodePort(svc *corev1.Service) int32 {
+	for _, p := range svc.Spec.Ports {
+		if p.Protocol == corev1.ProtocolTCP && p.Port == ServerPort {
+			return p.NodePort
+		}
+	}
+	return 0
 }
 
 func (r *runner) create(ctx context.Context, p *corev1.Pod) error {
@@ -255,6 +268,62 @@ func stuck(p *corev1.Pod) string {
 	return ""
 }
 
+// ingressComponentLabels select the Service of the ingress controller Plexus runs.
+var ingressComponentLabels = client.MatchingLabels{"app.kubernetes.io/component": "ingress", "app.kubernetes.io/managed-by": "plexus"}
+
+// routeThroughIngress creates the check's Ingress (class className) and aims the ingress probes at
+// the controller's Service: its ClusterIPs and load-balancer addresses, HTTP port. It waits (within
+// the ready bound) until the controller has published the Ingress' status, its sign that it
+// serves the route; the probes retry meanwhile anyway.
+func (r *runner) routeThroughIngress(ctx context.Context, c *Cluster, className string) error {
+	if _, err := r.cs.NetworkingV1().Ingresses(r.ns).Create(ctx, Ingress(r.ns, className), metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create Ingress %s: %w", serviceName, err)
+	}
+	svcs, err := r.cs.CoreV1().Services("").List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(labels.Set(ingressComponentLabels)).String()})
+	if err != nil {
+		return fmt.Errorf("find the ingress controller's Service: %w", err)
+	}
+	for _, s := range svcs.Items {
+		port := int32(80)
+		for _, p := range s.Spec.Ports {
+			if p.Name == "http" {
+				port = p.Port
+			}
+		}
+		addrs := append([]string(nil), s.Spec.ClusterIPs...)
+		for _, in := range s.Status.LoadBalancer.Ingress {
+			if in.IP != "" {
+				addrs = append(addrs, in.IP)
+			}
+		}
+		for _, a := range addrs {
+			c.IngressAddresses = append(c.IngressAddresses, hostPort(a, port))
+		}
+	}
+	if len(c.IngressAddresses) == 0 {
+		return fmt.Errorf("spec.ingress is enabled but no Service of the ingress controller (labels %v) exists", ingressComponentLabels)
+	}
+	c.IngressHost = IngressHost(r.ns)
+	r.progress("check: waiting for the ingress controller to take Ingress %s/%s", r.ns, serviceName)
+	wctx, cancel := context.WithTimeout(ctx, r.ready)
+	defer cancel()
+	for wctx.Err() == nil {
+		in, err := r.cs.NetworkingV1().Ingresses(r.ns).Get(wctx, serviceName, metav1.GetOptions{})
+		if err == nil && len(in.Status.LoadBalancer.Ingress) > 0 {
+			return nil
+		}
+		select {
+		case <-wctx.Done():
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	r.progress("check: the ingress controller published no status for Ingress %s within %s; probing anyway", serviceName, r.ready)
+	return nil
+}
+
 // runClients starts a pod-network and a host-network client on every node and collects their
 // results.
 func (r *runner) runClients(ctx context.Context, c Cluster) (Report, error) {
@@ -277,7 +346,7 @@ func (r *runner) runClients(ctx context.Context, c Cluster) (Report, error) {
 		}
 	}
 	r.progress("check: probing from %d clients", len(clients))
-	var rep Report
+	rep := Report{Columns: ColumnsFor(c)}
 	for _, cl := range clients {
 		row := Row{Source: cl.source}
 		log, err := r.waitDone(ctx, cl.name)

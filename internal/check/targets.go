@@ -17,10 +17,13 @@ const (
 	CheckIsolation      = "policy isolation"
 	CheckNodeToNodePort = "node→NodePort"
 	CheckNodeToPod      = "node→pod"
+	// CheckPodToIngress: HTTP through the ingress controller Plexus runs (its ClusterIPs and
+	// load-balancer addresses) to a probe server; only when spec.ingress is enabled.
+	CheckPodToIngress = "pod→ingress"
 )
 
-// Columns lists the checks in the order the matrix prints them.
-var Columns = []string{CheckPodToPod, CheckPodToClusterIP, CheckPodToDNS, CheckPodToAPI, CheckIsolation, CheckNodeToNodePort, CheckNodeToPod}
+// Columns lists every check in the order the matrix prints them.
+var Columns = []string{CheckPodToPod, CheckPodToClusterIP, CheckPodToDNS, CheckPodToAPI, CheckIsolation, CheckNodeToNodePort, CheckNodeToPod, CheckPodToIngress}
 
 // Cluster is what the probes aim at, learnt once the servers run.
 type Cluster struct {
@@ -37,6 +40,26 @@ type Cluster struct {
 	APIPort   int32
 	// DNSNames are resolved through the cluster DNS; empty when DNS is not Plexus'.
 	DNSNames []string
+	// IngressAddresses are host:port of the ingress controller's Service (ClusterIPs and
+	// load-balancer addresses, HTTP port); IngressHost the Host its rule for the check matches.
+	// Empty when Plexus runs no ingress controller.
+	IngressAddresses []string
+	IngressHost      string
+}
+
+// ColumnsFor lists the checks that apply to c: every one but the ingress check when no ingress
+// controller runs.
+func ColumnsFor(c Cluster) []string {
+	if len(c.IngressAddresses) > 0 {
+		return Columns
+	}
+	out := make([]string, 0, len(Columns))
+	for _, col := range Columns {
+		if col != CheckPodToIngress {
+			out = append(out, col)
+		}
+	}
+	return out
 }
 
 func hostPort(ip string, port int32) string { return net.JoinHostPort(ip, strconv.Itoa(int(port))) }
@@ -68,6 +91,9 @@ func PodTargets(c Cluster) []probe.Target {
 	}
 	for _, ip := range c.APIServer {
 		out = append(out, probe.Target{Check: CheckPodToAPI, Name: ip, Kind: probe.Connect, Address: hostPort(ip, c.APIPort)})
+	}
+	for _, a := range c.IngressAddresses {
+		out = append(out, probe.Target{Check: CheckPodToIngress, Name: a + " " + c.IngressHost, Kind: probe.HTTP, Address: a, Host: c.IngressHost})
 	}
 	for _, ip := range c.IsolatedIPs {
 		out = append(out, probe.Target{Check: CheckIsolation, Name: ip + " (must be refused)", Kind: probe.TCP, Address: hostPort(ip, ServerPort), ExpectDenied: true})

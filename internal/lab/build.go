@@ -19,6 +19,7 @@ var goBinaries = []string{
 	"./cmd/plexus-operator",
 	"./cmd/plexus-agent",
 	"./cmd/plexus-cni",
+	"./cmd/plexus-ingress",
 	"./hack/images/pause",
 	"./hack/images/echo",
 	"./hack/images/dnsupstream",

@@ -216,7 +216,10 @@ func (c Config) startControlPlane(st *State, p *pki) error {
 		"-listen", c.HostAPIAddress, "-netns", nsPath, "-to", fmt.Sprintf("%s:%d", c.gatewayV4(), APIServerPort),
 		// The control plane's namespace is no Plexus node: the forwarder keeps its routes to the
 		// pods, as the agent would on a control-plane node (docs/pod-network.md).
-		"-pod-routes", c.AdminKubeconfig()); err != nil {
+		"-pod-routes", c.AdminKubeconfig(),
+		// No cloud hands out load-balancer addresses here: the forwarder does, from a pool in the
+		// underlay that it routes to a node (docs/ingress.md).
+		"-lb-pool", c.LoadBalancerPool().String()); err != nil {
 		return err
 	}
 	if err := c.waitFor(st, "kube-apiserver", logOf("kube-apiserver"), 90*time.Second, "kube-apiserver ready", func() error {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"runtime"
 
@@ -87,17 +88,30 @@ func closeWrite(c net.Conn) {
 }
 
 // ForwardCommand runs the forwarder from its command line (`-listen A -netns P -to T
-// [-pod-routes KUBECONFIG]`, the arguments lab up passes after `lab forward`); listen defaults to
+// [-pod-routes KUBECONFIG [-lb-pool CIDR]]`, the arguments lab up passes after `lab forward`); listen defaults to
 // defaultListen. With -pod-routes the same process also follows the NodeNetworks and keeps routes
 // to every node's pod CIDRs in the namespace P (FollowPodRoutes), so the control plane there
-// reaches pods.
+// reaches pods; with -lb-pool it also hands out load-balancer addresses (FollowLoadBalancers).
 func ForwardCommand(args []string, defaultListen string) error {
 	fs := flag.NewFlagSet("forward", flag.ExitOnError)
 	listen := fs.String("listen", defaultListen, "address to serve on the machine")
 	nsPath := fs.String("netns", "", "network namespace path to dial from")
 	to := fs.String("to", "", "address to dial inside the namespace")
 	podRoutes := fs.String("pod-routes", "", "kubeconfig: also keep routes to the nodes' pod CIDRs in the namespace (empty: off)")
+	lbPool := fs.String("lb-pool", "", "IPv4 CIDR: also give LoadBalancer Services addresses of it and route it to a node in the namespace (needs -pod-routes' kubeconfig; empty: off)")
 	_ = fs.Parse(args)
+	if *lbPool != "" {
+		pool, err := netip.ParsePrefix(*lbPool)
+		if err != nil || *podRoutes == "" {
+			return fmt.Errorf("-lb-pool %q: want an IPv4 CIDR, and -pod-routes for the kubeconfig", *lbPool)
+		}
+		go func() {
+			if err := FollowLoadBalancers(context.Background(), *podRoutes, *nsPath, pool); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+		}()
+	}
 	if *podRoutes != "" {
 		go func() {
 			if err := FollowPodRoutes(context.Background(), *podRoutes, *nsPath); err != nil {

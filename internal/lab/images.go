@@ -29,6 +29,8 @@ const (
 	OperatorImage = "plexus/plexus-operator:dev"
 	AgentImage    = "plexus/plexus-agent:dev"
 	EchoImage     = "plexus/echo:dev"
+	// IngressImage is plexus-ingress under the name the operator's --ingress-image defaults to.
+	IngressImage = "plexus/plexus-ingress:dev"
 )
 
 // nftBinary is Debian's nft, copied into the agent image with the libraries it links;
@@ -77,6 +79,7 @@ func (c Config) imageSpecs() ([]imageSpec, error) {
 	return append([]imageSpec{
 		{Ref: OperatorImage, File: "plexus-operator.tar", Files: []imageFile{exe("plexus-operator")}, Entrypoint: []string{"/plexus-operator"}},
 		{Ref: AgentImage, File: "plexus-agent.tar", Files: append([]imageFile{exe("plexus-agent"), exe("plexus-cni")}, nft...), Entrypoint: []string{"/plexus-agent"}},
+		{Ref: IngressImage, File: "plexus-ingress.tar", Files: []imageFile{exe("plexus-ingress")}, Entrypoint: []string{"/plexus-ingress"}},
 		{Ref: SandboxImage, File: "pause.tar", Files: []imageFile{exe("pause")}, Entrypoint: []string{"/pause"}},
 		{Ref: EchoImage, File: "echo.tar", Files: []imageFile{exe("echo")}, Entrypoint: []string{"/echo"}},
 		c.dnsImageSpec(),

@@ -15,7 +15,7 @@ import (
 // Main is `plexus-agent probe serve|run ...`, what `plexusctl check` runs in its pods.
 func Main(args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: plexus-agent probe serve [--listen :8080] | run --targets JSON [--timeout 2s] [--retry-for 15s]")
+		return errors.New("usage: plexus-agent probe serve [--listen :8080] [--http-listen :8081] | run --targets JSON [--timeout 2s] [--retry-for 15s]")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
@@ -23,10 +23,17 @@ func Main(args []string) error {
 	case "serve":
 		fs := flag.NewFlagSet("probe serve", flag.ContinueOnError)
 		listen := fs.String("listen", ":8080", "address to answer TCP and UDP probes on")
+		httpListen := fs.String("http-listen", "", "address to answer HTTP probes on (empty: none)")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
 		host, _ := os.Hostname()
+		if *httpListen != "" {
+			errs := make(chan error, 2)
+			go func() { errs <- ServeHTTP(ctx, *httpListen, host) }()
+			go func() { errs <- Serve(ctx, *listen, host) }()
+			return <-errs
+		}
 		return Serve(ctx, *listen, host)
 	case "run":
 		fs := flag.NewFlagSet("probe run", flag.ContinueOnError)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -28,6 +29,9 @@ const (
 	DNS Kind = "dns"
 	// Connect only opens a TCP connection (a server that is not ours, e.g. the API server).
 	Connect Kind = "connect"
+	// HTTP GETs / from Address with the Host header Host and reads the server's greeting (the
+	// way through an ingress controller to a probe server's HTTP port).
+	HTTP Kind = "http"
 )
 
 // Target is one probe.
@@ -39,6 +43,8 @@ type Target struct {
 	Kind Kind   `json:"kind"`
 	// Address is host:port, or the name to resolve for DNS.
 	Address string `json:"address"`
+	// Host is the HTTP Host header of an HTTP probe (the ingress rule's host).
+	Host string `json:"host,omitempty"`
 	// ExpectDenied marks a probe that must fail (a NetworkPolicy isolates the target).
 	ExpectDenied bool `json:"expectDenied,omitempty"`
 }
@@ -105,6 +111,25 @@ func Serve(ctx context.Context, addr, hostname string) error {
 	}
 }
 
+// ServeHTTP answers every HTTP request on addr (":8081") with "plexus-probe <hostname>\n", until
+// ctx ends: the backend an HTTP probe through an ingress controller reaches.
+func ServeHTTP(ctx context.Context, addr, hostname string) error {
+	line := Greeting + " " + hostname + "\n"
+	srv := &http.Server{
+		Addr:              addr,
+		ReadHeaderTimeout: 5 * time.Second,
+		Handler:           http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, line) }),
+	}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve http %s: %w", addr, err)
+	}
+	return nil
+}
+
 // Run probes every target in parallel, each within timeout, and returns the results in order.
 func Run(ctx context.Context, targets []Target, timeout time.Duration) []Result {
 	out := make([]Result, len(targets))
@@ -144,6 +169,8 @@ func probe(ctx context.Context, t Target) (string, error) {
 			return "", err
 		}
 		return "", c.Close()
+	case HTTP:
+		return probeHTTP(ctx, t)
 	case TCP, UDP:
 		c, err := d.DialContext(ctx, string(t.Kind), t.Address)
 		if err != nil {
@@ -171,6 +198,37 @@ func probe(ctx context.Context, t Target) (string, error) {
 		return host, nil
 	}
 	return "", fmt.Errorf("unknown probe kind %q", t.Kind)
+}
+
+// probeHTTP GETs / from t.Address with Host t.Host and wants a 200 with the greeting.
+func probeHTTP(ctx context.Context, t Target) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+t.Address+"/", nil)
+	if err != nil {
+		return "", err
+	}
+	if t.Host != "" {
+		req.Host = t.Host
+	}
+	tr := &http.Transport{DisableKeepAlives: true, Proxy: nil}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 512))
+	if err != nil {
+		return "", err
+	}
+	line := strings.TrimSpace(string(b))
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("HTTP %d: %q", resp.StatusCode, line)
+	}
+	host, ok := strings.CutPrefix(line, Greeting+" ")
+	if !ok {
+		return "", fmt.Errorf("unexpected answer %q", line)
+	}
+	return host, nil
 }
 
 // Encode writes results as one JSON line, the client pod's only output.

@@ -3,7 +3,12 @@ package probe
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -78,5 +83,51 @@ func TestServeAndRun(t *testing.T) {
 	cancel()
 	if err := <-errc; err != nil {
 		t.Errorf("serve: %v", err)
+	}
+}
+
+// TestHTTPProbe: an HTTP probe reads the greeting with its Host header sent, and fails on a
+// status other than 200 (an ingress' 404 or 503) or a server that is not a probe server.
+func TestHTTPProbe(t *testing.T) {
+	addr := freePort(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = ServeHTTP(ctx, addr, "node-b") }()
+	var hosts []string
+	var mu sync.Mutex
+	gate := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hosts = append(hosts, r.Host)
+		mu.Unlock()
+		if r.Host != "a.check.invalid" {
+			http.Error(w, "no route", http.StatusNotFound)
+			return
+		}
+		_, _ = io.WriteString(w, "not a probe\n")
+	}))
+	defer gate.Close()
+	var r []Result
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r = Run(ctx, []Target{
+			{Name: "direct", Kind: HTTP, Address: addr, Host: "x"},
+			{Name: "404", Kind: HTTP, Address: gate.Listener.Addr().String(), Host: "b.check.invalid"},
+			{Name: "stranger", Kind: HTTP, Address: gate.Listener.Addr().String(), Host: "a.check.invalid"},
+		}, time.Second)
+		if r[0].OK || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !r[0].OK || r[0].Answer != "node-b" {
+		t.Errorf("direct: %+v", r[0])
+	}
+	if r[1].OK || !strings.Contains(r[1].Error, "HTTP 404") || r[2].OK {
+		t.Errorf("404 and stranger must fail: %+v %+v", r[1], r[2])
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(hosts, ",") != "b.check.invalid,a.check.invalid" && strings.Join(hosts, ",") != "a.check.invalid,b.check.invalid" {
+		t.Errorf("Host headers sent: %v", hosts)
 	}
 }

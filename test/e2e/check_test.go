@@ -61,7 +61,7 @@ var _ = Describe("plexusctl check", func() {
 				probed[r.Check] = true
 			}
 		}
-		Expect(probed).To(HaveLen(len(check.Columns)), "checks that ran: %v", probed)
+		Expect(probed).To(HaveLen(len(rep.Columns)), "checks that ran: %v of %v", probed, rep.Columns)
 		Expect(checkNamespaces()).To(BeEmpty())
 	})
 

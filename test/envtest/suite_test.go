@@ -90,7 +90,7 @@ func startOperator() {
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	Expect(err).NotTo(HaveOccurred())
-	Expect(controllers.Setup(mgr, controllers.Options{Images: netconfig.Images{Agent: "plexus-agent:test", DNS: "plexus-coredns:test"}})).To(Succeed())
+	Expect(controllers.Setup(mgr, controllers.Options{Images: netconfig.Images{Agent: "plexus-agent:test", DNS: "plexus-coredns:test", Ingress: "plexus-ingress:test"}})).To(Succeed())
 	ctx, cancel := context.WithCancel(suiteCtx)
 	stopOp, opDone = cancel, make(chan struct{})
 	go func() {

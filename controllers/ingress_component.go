@@ -1,0 +1,85 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/plexus-net/plexus/controllers/apply"
+	"github.com/plexus-net/plexus/controllers/component"
+	"github.com/plexus-net/plexus/controllers/render"
+)
+
+// The ingress controller's objects, in the operator's namespace: every verb but create limited to
+// the name plexus-ingress (RBAC cannot limit create by name). The IngressClass is named by the
+// user (ingress.ingressClassName), so prune lists IngressClasses by label. RBAC lets no one grant
+// rights it lacks, so the operator also holds what plexus-ingress' ClusterRole and Role grant: it
+// lists and watches Secrets and writes Ingress status, though it does neither itself.
+// +kubebuilder:rbac:groups="",namespace=plexus-system,resources=serviceaccounts;services,verbs=create
+// +kubebuilder:rbac:groups="",namespace=plexus-system,resources=serviceaccounts;services,resourceNames=plexus-ingress,verbs=get;list;watch;update;patch;delete
+// +kubebuilder:rbac:groups=apps,namespace=plexus-system,resources=deployments,verbs=create
+// +kubebuilder:rbac:groups=apps,namespace=plexus-system,resources=deployments,resourceNames=plexus-ingress,verbs=get;list;watch;update;patch;delete
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,namespace=plexus-system,resources=roles;rolebindings,verbs=create
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,namespace=plexus-system,resources=roles;rolebindings,resourceNames=plexus-ingress,verbs=get;list;watch;update;patch;delete
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles;clusterrolebindings,resourceNames=plexus-ingress,verbs=get;update;patch;delete
+// ClusterRoles and their bindings are owned by two components (cluster DNS and ingress), one name
+// each: the cache cannot select two names, so it lists them by label and RBAC lets it read all.
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles;clusterrolebindings,verbs=list;watch
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=ingressclasses,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses/status,verbs=update;patch
+// +kubebuilder:rbac:groups="",resources=services,verbs=get
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=list;watch
+// +kubebuilder:rbac:groups="";events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=coordination.k8s.io,namespace=plexus-system,resources=leases,verbs=get;list;watch;create;update;patch
+
+// ingressComponent is the ingress controller: plexus-ingress in the operator's namespace, its
+// Service and RBAC, and its IngressClass.
+func ingressComponent(namespace string) ManagedComponent {
+	named := []string{render.IngressName}
+	return ManagedComponent{
+		Component: apply.Component{
+			Name:       component.Ingress,
+			FieldOwner: apply.FieldOwnerIngress,
+			Namespace:  namespace,
+			Kinds: []apply.Kind{
+				{GVK: corev1.SchemeGroupVersion.WithKind("ServiceAccount"), Namespaced: true, Names: named},
+				{GVK: rbacv1.SchemeGroupVersion.WithKind("ClusterRole"), Names: named},
+				{GVK: rbacv1.SchemeGroupVersion.WithKind("ClusterRoleBinding"), Names: named},
+				{GVK: rbacv1.SchemeGroupVersion.WithKind("Role"), Namespaced: true, Names: named},
+				{GVK: rbacv1.SchemeGroupVersion.WithKind("RoleBinding"), Namespaced: true, Names: named},
+				{GVK: appsv1.SchemeGroupVersion.WithKind("Deployment"), Namespaced: true, Names: named},
+				{GVK: corev1.SchemeGroupVersion.WithKind("Service"), Namespaced: true, Names: named},
+				{GVK: networkingv1.SchemeGroupVersion.WithKind("IngressClass")},
+			},
+		},
+		Render: func(in RenderInput) []client.Object {
+			return render.Ingress(render.IngressConfig{Namespace: namespace, Spec: in.Served, Nodes: in.Nodes})
+		},
+		Phase: ingressPhase,
+	}
+}
+
+// ingressPhase applies and prunes the ingress controller, then records what runs for
+// IngressAvailable.
+func ingressPhase(r *ClusterNetworkReconciler, c ManagedComponent) phase {
+	return phase{name: c.Name, run: func(ctx context.Context, s *phaseScope) error {
+		objs := c.Render(s.renderInput())
+		render.Annotate(objs, s.cn.Status.AppliedGeneration)
+		applyErr := apply.Reconcile(ctx, r.Client, c.Component, s.cn, objs)
+		obs, err := observeIngress(ctx, r.APIReader, objs)
+		s.res.ingress = &obs
+		if applyErr != nil {
+			return applyErr
+		}
+		if err != nil {
+			return fmt.Errorf("observe the ingress controller: %w", err)
+		}
+		return nil
+	}}
+}

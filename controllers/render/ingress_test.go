@@ -1,0 +1,102 @@
+package render
+
+import (
+	"slices"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/utils/ptr"
+
+	v1 "github.com/plexus-net/plexus/api/v1alpha1"
+	"github.com/plexus-net/plexus/controllers/netconfig"
+)
+
+const testIngressImage = "plexus/plexus-ingress:dev"
+
+func ingressConfig(nodes int32, in *v1.Ingress) IngressConfig {
+	spec := v1.ClusterNetworkSpec{IPFamilies: []v1.IPFamily{v1.IPv4}, Ingress: in}
+	spec.PodNetwork.CIDRs = []v1.CIDR{"10.244.0.0/16"}
+	spec.ServiceNetwork.CIDRs = []v1.CIDR{"10.96.0.0/16"}
+	eff := netconfig.Default(spec, netconfig.Images{Agent: "plexus/plexus-agent:dev", Ingress: testIngressImage})
+	return IngressConfig{Namespace: "plexus-system", Spec: eff, Nodes: nodes}
+}
+
+func TestIngressGolden(t *testing.T) {
+	expectGolden(t, "ingress-defaults", Ingress(ingressConfig(3, &v1.Ingress{Enabled: ptr.To(true)})))
+	expectGolden(t, "ingress-nodeport-default-tls", Ingress(ingressConfig(2, &v1.Ingress{
+		Enabled: ptr.To(true), Replicas: ptr.To[int32](3), ServiceType: "NodePort", IngressClassName: "edge",
+		DefaultTLSSecret: &v1.SecretReference{Namespace: "certs", Name: "wildcard"},
+	})))
+}
+
+func TestIngressDisabledRendersNothing(t *testing.T) {
+	for _, in := range []*v1.Ingress{nil, {}, {Enabled: ptr.To(false), Replicas: ptr.To[int32](3)}} {
+		if objs := Ingress(ingressConfig(3, in)); len(objs) != 0 {
+			t.Errorf("ingress %+v renders %d objects, want none", in, len(objs))
+		}
+	}
+}
+
+// TestIngressLeastPrivilege: the controller may write only Ingress status, Events and its Lease;
+// it may not read a Secret by name, and its Lease rights stay in its namespace.
+func TestIngressLeastPrivilege(t *testing.T) {
+	objs := Ingress(ingressConfig(3, &v1.Ingress{Enabled: ptr.To(true)}))
+	writes := map[string]bool{"create": true, "update": true, "patch": true, "delete": true}
+	for _, o := range objs {
+		var rules []rbacv1.PolicyRule
+		switch r := o.(type) {
+		case *rbacv1.ClusterRole:
+			rules = r.Rules
+		case *rbacv1.Role:
+			if r.Namespace != "plexus-system" {
+				t.Errorf("Role in %q, want the controller's namespace", r.Namespace)
+			}
+			continue
+		default:
+			continue
+		}
+		for _, rule := range rules {
+			for _, res := range rule.Resources {
+				if res == "secrets" && slices.Contains(rule.Verbs, "get") {
+					t.Errorf("ClusterRole may get Secrets by name: %v", rule)
+				}
+				if slices.ContainsFunc(rule.Verbs, func(v string) bool { return writes[v] }) && res != "ingresses/status" && res != "events" {
+					t.Errorf("ClusterRole writes %s: %v", res, rule)
+				}
+			}
+		}
+	}
+}
+
+// TestIngressDeploymentServesWithoutPrivilege: non-root, no capabilities, read-only root with a
+// writable state folder, readiness on the health port.
+func TestIngressDeploymentServesWithoutPrivilege(t *testing.T) {
+	var d *appsv1.Deployment
+	var svc *corev1.Service
+	for _, o := range Ingress(ingressConfig(3, &v1.Ingress{Enabled: ptr.To(true)})) {
+		switch x := o.(type) {
+		case *appsv1.Deployment:
+			d = x
+		case *corev1.Service:
+			svc = x
+		}
+	}
+	if d == nil || svc == nil {
+		t.Fatal("no Deployment or Service rendered")
+	}
+	c := d.Spec.Template.Spec.Containers[0]
+	if !*d.Spec.Template.Spec.SecurityContext.RunAsNonRoot || len(c.SecurityContext.Capabilities.Add) != 0 || !*c.SecurityContext.ReadOnlyRootFilesystem {
+		t.Errorf("container runs with privilege: %+v", c.SecurityContext)
+	}
+	if c.ReadinessProbe.HTTPGet.Path != "/readyz" || c.ReadinessProbe.HTTPGet.Port.StrVal != "health" {
+		t.Errorf("readiness %+v, want /readyz on the health port", c.ReadinessProbe.HTTPGet)
+	}
+	if *d.Spec.Replicas != 2 || svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
+		t.Errorf("replicas %d, Service %s; want the defaults 2 and LoadBalancer", *d.Spec.Replicas, svc.Spec.Type)
+	}
+	if !slices.Contains(c.Args, "-publish-service=plexus-system/plexus-ingress") {
+		t.Errorf("args %v do not publish the Service", c.Args)
+	}
+}
