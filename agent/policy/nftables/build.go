@@ -150,27 +150,39 @@ func (b *builder) fill(name string, e *setChainEntry, m *policy.Model) {
 		e.deps[i] = m.Policies[k]
 	}
 	anyIDs, portIDs := termIDs(e.dir, e.keys, e.deps, e.named)
-	var anySet, portsSet string
-	if len(anyIDs) > 0 {
-		anySet = mergedSetName(prefixAny, anyIDs)
+	k := chainKinds(e.dir, e.deps, e.named)
+	var names chainSets
+	if k.anyPods {
+		names.anyPods = mergedSetName(prefixAnyPods, anyIDs)
 	}
-	if len(portIDs) > 0 {
-		portsSet = mergedSetName(prefixPorts, portIDs)
+	if k.anyRanges {
+		names.anyRanges = mergedSetName(prefixAny, anyIDs)
+	}
+	if k.portsPods {
+		names.portsPods = mergedSetName(prefixPortsPods, portIDs)
+	}
+	if k.portsRanges {
+		names.portsRanges = mergedSetName(prefixPorts, portIDs)
 	}
 	e.sets = e.sets[:0]
 	for _, f := range fams {
 		var anyTerms, portTerms []term
+		summed := false
 		terms := func() {
-			if anyTerms == nil && portTerms == nil {
+			if !summed {
 				anyTerms, portTerms = chainTerms(e.dir, e.deps, e.named, f)
+				summed = true
 			}
 		}
 		for _, kind := range []struct {
 			stem, typ string
+			interval  bool
 			elements  func() []string
 		}{
-			{anySet, anySetType(f), func() []string { terms(); return anyPortElements(anyTerms, f) }},
-			{portsSet, portsSetType(f), func() []string { terms(); return portElements(portTerms, f) }},
+			{names.anyPods, f.addr, false, func() []string { terms(); return exactAnyElements(anyTerms) }},
+			{names.portsPods, portsSetType(f), false, func() []string { terms(); return exactPortElements(portTerms) }},
+			{names.anyRanges, anySetType(f), true, func() []string { terms(); return rangeAnyElements(anyTerms, f) }},
+			{names.portsRanges, portsSetType(f), true, func() []string { terms(); return rangePortElements(portTerms, f) }},
 		} {
 			if kind.stem == "" {
 				continue
@@ -180,14 +192,14 @@ func (b *builder) fill(name string, e *setChainEntry, m *policy.Model) {
 			if me := b.merged[n]; me != nil && depsCurrent(me.deps, m) {
 				continue
 			}
-			x := &set{name: n, typ: kind.typ, interval: true, elements: map[string]string{}}
+			x := &set{name: n, typ: kind.typ, interval: kind.interval, elements: map[string]string{}}
 			for _, k := range kind.elements() {
 				x.elements[k] = ""
 			}
 			b.merged[n] = &mergedEntry{set: x, deps: e.deps}
 		}
 	}
-	e.rules = setChainRules(e.dir, name, anySet, portsSet)
+	e.rules = setChainRules(e.dir, name, names)
 	e.sum = chainDigest(name, e.rules)
 	for _, v := range []string{"allow", "drop"} {
 		e.sum.add("counter", chainCounter(name, v))
