@@ -34,6 +34,8 @@ type builder struct {
 	// merged are the merged sets built so far by name, with the
 	// policies they were built from.
 	merged map[string]*mergedEntry
+	// ids caches the policies' rule identities for termIDs.
+	ids idCache
 	// owners counts the pods whose element has each key; shared counts
 	// the keys with more than one.
 	owners map[ownerKey]int
@@ -51,9 +53,12 @@ type setChainEntry struct {
 	users int
 
 	deps  []*policy.Policy
+	names chainSets // its merged sets (without family) the rules name
 	rules []string
 	sets  []string // merged sets it looks up (per family)
 	sum   digest   // of its rules and counters
+	// counters are its allow and drop counters' names.
+	counters [2]string
 }
 
 type mergedEntry struct {
@@ -105,8 +110,8 @@ func (b *builder) build(m *policy.Model) *state {
 			b.fill(name, e, m)
 		}
 		s.addChain(name, e.rules)
-		for _, v := range []string{"allow", "drop"} {
-			s.counters[chainCounter(name, v)] = counterID{policies: e.keys, direction: e.dir, verdict: v}
+		for i, v := range verdicts {
+			s.counters[e.counters[i]] = counterID{policies: e.keys, direction: e.dir, verdict: v}
 		}
 		for _, n := range e.sets {
 			s.sets[n] = b.merged[n].set
@@ -114,6 +119,7 @@ func (b *builder) build(m *policy.Model) *state {
 		}
 		sum.plus(e.sum)
 	}
+	b.ids.keep(m)
 	for n := range b.merged {
 		if !used[n] {
 			delete(b.merged, n)
@@ -127,6 +133,10 @@ func (b *builder) build(m *policy.Model) *state {
 	b.size.sets, b.size.chains, b.size.counters = len(s.sets), len(s.chains), len(s.counters)
 	return s
 }
+
+// verdicts are a policy-set chain's counters, in setChainEntry.counters'
+// order.
+var verdicts = [2]string{"allow", "drop"}
 
 // current reports whether e was built from m's policies.
 func (e *setChainEntry) current(m *policy.Model) bool {
@@ -145,24 +155,14 @@ func samePolicies(keys []policy.PolicyKey, deps []*policy.Policy, m *policy.Mode
 // fill builds e's rules and merged sets from m, taking merged sets
 // already built from the same policies.
 func (b *builder) fill(name string, e *setChainEntry, m *policy.Model) {
+	old := e.deps
 	e.deps = make([]*policy.Policy, len(e.keys))
 	for i, k := range e.keys {
 		e.deps[i] = m.Policies[k]
 	}
-	anyIDs, portIDs := termIDs(e.dir, e.keys, e.deps, e.named)
-	k := chainKinds(e.dir, e.deps, e.named)
-	var names chainSets
-	if k.anyPods {
-		names.anyPods = mergedSetName(prefixAnyPods, anyIDs)
-	}
-	if k.anyRanges {
-		names.anyRanges = mergedSetName(prefixAny, anyIDs)
-	}
-	if k.portsPods {
-		names.portsPods = mergedSetName(prefixPortsPods, portIDs)
-	}
-	if k.portsRanges {
-		names.portsRanges = mergedSetName(prefixPorts, portIDs)
+	names := e.names
+	if e.rules == nil || !b.ids.sameSpecs(e.dir, old, e.deps) {
+		names = b.setNames(e)
 	}
 	e.sets = e.sets[:0]
 	for _, f := range fams {
@@ -192,18 +192,76 @@ func (b *builder) fill(name string, e *setChainEntry, m *policy.Model) {
 			if me := b.merged[n]; me != nil && depsCurrent(me.deps, m) {
 				continue
 			}
-			x := &set{name: n, typ: kind.typ, interval: kind.interval, elements: map[string]string{}}
-			for _, k := range kind.elements() {
-				x.elements[k] = ""
+			var prev *set
+			if me := b.merged[n]; me != nil {
+				prev = me.set
 			}
-			b.merged[n] = &mergedEntry{set: x, deps: e.deps}
+			b.merged[n] = &mergedEntry{set: mergedSet(n, kind.typ, kind.interval, kind.elements(), prev), deps: e.deps}
 		}
 	}
+	if e.rules != nil && names == e.names {
+		// Only elements changed (a peer came or went): the rules name
+		// the same sets.
+		return
+	}
+	e.names = names
 	e.rules = setChainRules(e.dir, name, names)
 	e.sum = chainDigest(name, e.rules)
-	for _, v := range []string{"allow", "drop"} {
-		e.sum.add("counter", chainCounter(name, v))
+	for i, v := range verdicts {
+		e.counters[i] = chainCounter(name, v)
+		e.sum.add("counter", e.counters[i])
 	}
+}
+
+// setNames names e's merged sets by its rules' identities (see termIDs,
+// chainKinds).
+func (b *builder) setNames(e *setChainEntry) chainSets {
+	anyIDs, portIDs := termIDs(e.dir, e.deps, e.named, &b.ids)
+	k := chainKinds(e.dir, e.deps, e.named)
+	var names chainSets
+	if k.anyPods {
+		names.anyPods = mergedSetName(prefixAnyPods, anyIDs)
+	}
+	if k.anyRanges {
+		names.anyRanges = mergedSetName(prefixAny, anyIDs)
+	}
+	if k.portsPods {
+		names.portsPods = mergedSetName(prefixPortsPods, portIDs)
+	}
+	if k.portsRanges {
+		names.portsRanges = mergedSetName(prefixPorts, portIDs)
+	}
+	return names
+}
+
+// mergedSet returns the merged set n holding keys. When old is the set of
+// that name the last build made, the new one records its changes from it
+// (see setChanges) and its digest is old's updated by them: a pod coming
+// changes a few of a set's thousands of elements.
+func mergedSet(n, typ string, interval bool, keys []string, old *set) *set {
+	x := &set{name: n, typ: typ, interval: interval, elements: make(map[string]string, len(keys))}
+	for _, k := range keys {
+		x.elements[k] = ""
+	}
+	if old == nil || !old.sameShape(x) {
+		return x
+	}
+	x.sum, x.summed = old.digest(), true
+	for k := range old.elements {
+		if _, ok := x.elements[k]; !ok {
+			x.sum.minus(elementDigest(n, k, ""))
+			x.touched = append(x.touched, k)
+		}
+	}
+	for k := range x.elements {
+		if _, ok := old.elements[k]; !ok {
+			x.sum.plus(elementDigest(n, k, ""))
+			x.touched = append(x.touched, k)
+		}
+	}
+	// x records its changes from old; old's own are of no use any more.
+	x.base, old.base, old.touched = old, nil, nil
+	return x
 }
 
 // depsCurrent reports whether every policy in deps is still m's.
@@ -404,8 +462,11 @@ func (b *builder) updatePods(m *policy.Model, changed map[policy.PolicyKey]bool)
 		default:
 			same := samePodEntry(&b.prevPods[i], &pods[j])
 			if same && anyChanged(pods[j].Ingress, changed) {
-				// Its ingress named ports may resolve differently now.
-				if c, _ := podChains(m, &pods[j]); c != b.prevChains[i] {
+				// Its ingress named ports may resolve differently now;
+				// its chain is named by them (and the same keys), so
+				// equal ones keep it.
+				e := b.setChains[b.prevChains[i][policy.Ingress]]
+				if e == nil || !slices.Equal(resolvedNamed(m, &pods[j]), e.named) {
 					same = false
 				}
 			}

@@ -370,47 +370,129 @@ func portElements(ts []term, f fam) []string {
 // their specs, family-independent: chains whose IDs are equal have equal
 // sets and share them. Peers are named by policy.Rule.PodPeerKey and
 // BlockPeerKey (the rule's own position when unreadable), egress named
-// ports by NamedKey.
-func termIDs(d policy.Direction, keys []policy.PolicyKey, pols []*policy.Policy, named []namedRef) (anyPort, ports []string) {
+// ports by NamedKey. ids caches each policy's part (see ruleIDsOf).
+func termIDs(d policy.Direction, pols []*policy.Policy, named []namedRef, ids *idCache) (anyPort, ports []string) {
 	for pi, p := range pols {
 		if p == nil {
 			continue
 		}
-		for ri := range p.Rules(d) {
-			r := &p.Rules(d)[ri]
-			own := fmt.Sprintf("%s/%s/%d", keys[pi], d, r.Index)
-			peer := "any"
-			if !r.AnyPeer {
-				peer = "pods:" + r.PodPeerKey + "|blocks:" + r.BlockPeerKey
-				if r.PodPeerKey == "" && r.BlockPeerKey == "" {
-					peer = "own:" + own
-				}
-			}
-			if r.AnyPort {
-				anyPort = append(anyPort, peer)
+		for _, r := range ids.of(p, d) {
+			if r.anyPort {
+				anyPort = append(anyPort, r.peer)
 				continue
 			}
 			var resolved []string
 			for _, n := range named {
-				if n.policy == pi && n.rule == r.Index {
+				if n.policy == pi && n.rule == r.index {
 					resolved = append(resolved, fmt.Sprintf("%t/%s", n.is6, n.port))
 				}
 			}
-			if len(r.Ports) > 0 || len(resolved) > 0 {
-				ports = append(ports, fmt.Sprintf("%s × %v %v", peer, r.Ports, resolved))
+			if r.ports != "" || len(resolved) > 0 {
+				ports = append(ports, r.peer+" × "+r.portList+" ["+strings.Join(resolved, " ")+"]")
 			}
-			if d == policy.Egress && r.HasNamedPorts {
-				nk := r.NamedKey
-				if nk == "" {
-					nk = "own:" + own
-				}
-				ports = append(ports, fmt.Sprintf("%s × named:%s", peer, nk))
+			if r.named != "" {
+				ports = append(ports, r.named)
 			}
 		}
 	}
 	slices.Sort(anyPort)
 	slices.Sort(ports)
 	return slices.Compact(anyPort), slices.Compact(ports)
+}
+
+// ruleIDs is what termIDs reads of one rule, chain-independent.
+type ruleIDs struct {
+	index    int
+	anyPort  bool
+	peer     string // the peers' identity
+	ports    string // non-empty when the rule has numbered ports
+	portList string // the numbered ports as "[tcp/80 …]"
+	named    string // egress named ports' term, "" without
+	// What chainKinds reads: two rules with equal ruleIDs feed the same
+	// sets.
+	anyPeer, hasPods, hasBlocks, hasNamed bool
+	singlePort, portRange                 bool
+}
+
+// sameSpecs reports whether the policies of a and b (one chain's, by
+// position) have equal rule identities in direction d: the chain's set
+// names and rules are then the same, only elements may differ.
+func (c *idCache) sameSpecs(d policy.Direction, a, b []*policy.Policy) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] == b[i] {
+			continue
+		}
+		if a[i] == nil || b[i] == nil || !slices.Equal(c.of(a[i], d), c.of(b[i], d)) {
+			return false
+		}
+	}
+	return true
+}
+
+// idCache keeps each compiled policy's ruleIDs while the policy is
+// unchanged (policy.Compiler hands back the same *policy.Policy): a peer
+// coming refills hundreds of chains of the same few policies.
+type idCache struct {
+	byPolicy map[*policy.Policy]*[2][]ruleIDs
+}
+
+// of returns p's ruleIDs in direction d.
+func (c *idCache) of(p *policy.Policy, d policy.Direction) []ruleIDs {
+	if c.byPolicy == nil {
+		c.byPolicy = map[*policy.Policy]*[2][]ruleIDs{}
+	}
+	e := c.byPolicy[p]
+	if e == nil {
+		e = &[2][]ruleIDs{ruleIDsOf(p, policy.Ingress), ruleIDsOf(p, policy.Egress)}
+		c.byPolicy[p] = e
+	}
+	return e[d]
+}
+
+// keep forgets the policies m does not hold any more.
+func (c *idCache) keep(m *policy.Model) {
+	for p := range c.byPolicy {
+		if m.Policies[p.Key] != p {
+			delete(c.byPolicy, p)
+		}
+	}
+}
+
+func ruleIDsOf(p *policy.Policy, d policy.Direction) []ruleIDs {
+	rules := p.Rules(d)
+	out := make([]ruleIDs, 0, len(rules))
+	for ri := range rules {
+		r := &rules[ri]
+		own := fmt.Sprintf("%s/%s/%d", p.Key, d, r.Index)
+		id := ruleIDs{index: r.Index, anyPort: r.AnyPort, peer: "any",
+			anyPeer: r.AnyPeer, hasPods: r.HasPodPeers, hasBlocks: r.HasBlockPeers, hasNamed: r.HasNamedPorts}
+		for _, pr := range r.Ports {
+			id.singlePort = id.singlePort || pr.First == pr.Last
+			id.portRange = id.portRange || pr.First != pr.Last
+		}
+		if !r.AnyPeer {
+			id.peer = "pods:" + r.PodPeerKey + "|blocks:" + r.BlockPeerKey
+			if r.PodPeerKey == "" && r.BlockPeerKey == "" {
+				id.peer = "own:" + own
+			}
+		}
+		if len(r.Ports) > 0 {
+			id.ports = "y"
+		}
+		id.portList = fmt.Sprintf("%v", r.Ports)
+		if d == policy.Egress && r.HasNamedPorts && !r.AnyPort {
+			nk := r.NamedKey
+			if nk == "" {
+				nk = "own:" + own
+			}
+			id.named = fmt.Sprintf("%s × named:%s", id.peer, nk)
+		}
+		out = append(out, id)
+	}
+	return out
 }
 
 func comparePortRanges(a, b policy.PortRange) int {
