@@ -128,8 +128,9 @@ func (b *builder) build(m *policy.Model) *state {
 		sum.plus(e.sum)
 	}
 	if same {
-		s.chains, s.counters, s.order = b.last.chains, b.last.counters, b.last.order
+		s.chains, s.counters, s.order, s.chainsID = b.last.chains, b.last.counters, b.last.order, b.last.chainsID
 	} else {
+		s.chainsID = new(int)
 		s.chains = make(map[string][]string, len(names))
 		s.counters = make(map[string]counterID, 2*len(names))
 		for _, name := range names {
