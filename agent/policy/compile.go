@@ -62,8 +62,13 @@ func Compile(in Input) *Model {
 type compiledPolicy struct {
 	np  *networkingv1.NetworkPolicy
 	key PolicyKey
-	// podSel selects the policy's pods (Everything when unreadable).
-	podSel labels.Selector
+	// podSel selects the policy's pods (Everything when unreadable, and
+	// podSelErr says why).
+	podSel    labels.Selector
+	podSelErr error
+	// peerKeys are its rules' peer keys (see compiler.peerKeys), which
+	// depend on the spec alone.
+	peerKeys map[ruleID]peerKeys
 	// peers are the readable selector peers of every rule: a pod they
 	// can match changes the rule's peers.
 	peers []peerSelector
@@ -96,16 +101,28 @@ type errorEvent struct {
 
 // compilePolicy compiles np against ix; cache shares peer resolutions
 // between the policies of one Compile.
-func compilePolicy(ix *index, np *networkingv1.NetworkPolicy, cache *resolveCache) *compiledPolicy {
+//
+// prev, when not nil, is the previous compile of the same object: what
+// depends on the policy's spec alone (its podSelector, the peers it
+// depends on, its rules' peer keys) is taken from it.
+func compilePolicy(ix *index, np *networkingv1.NetworkPolicy, cache *resolveCache, prev *compiledPolicy) *compiledPolicy {
 	key := PolicyKey{np.Namespace, np.Name}
 	cp := &compiledPolicy{np: np, key: key}
-	sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
-	if err != nil {
-		cp.events = append(cp.events, errorEvent{errs: []error{fmt.Errorf("policy %s: podSelector: %w (selecting every pod of the namespace)", key, err)}})
-		sel = labels.Everything()
+	if prev != nil && prev.np == np {
+		cp.podSel, cp.podSelErr, cp.peers, cp.anyPod, cp.peerKeys = prev.podSel, prev.podSelErr, prev.peers, prev.anyPod, prev.peerKeys
+	} else {
+		sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
+		if err != nil {
+			sel = labels.Everything()
+		}
+		cp.podSel, cp.podSelErr = sel, err
+		cp.peers, cp.anyPod = dependencies(np)
+		cp.peerKeys = map[ruleID]peerKeys{}
 	}
-	cp.podSel = sel
-	cp.peers, cp.anyPod = dependencies(np)
+	if cp.podSelErr != nil {
+		cp.events = append(cp.events, errorEvent{errs: []error{fmt.Errorf("policy %s: podSelector: %w (selecting every pod of the namespace)", key, cp.podSelErr)}})
+	}
+	sel := cp.podSel
 	for _, p := range ix.byNamespace[np.Namespace] {
 		if p.local && sel.Matches(p.labels) {
 			cp.selected = append(cp.selected, p)
@@ -116,7 +133,7 @@ func compilePolicy(ix *index, np *networkingv1.NetworkPolicy, cache *resolveCach
 	}
 	pol := &Policy{Key: key}
 	pol.IsolatesIngress, pol.IsolatesEgress = isolation(np)
-	c := compiler{ix: ix, policy: np, selected: cp.selected, events: &cp.events, cache: cache}
+	c := compiler{ix: ix, policy: np, selected: cp.selected, events: &cp.events, cache: cache, keys: cp.peerKeys}
 	if pol.IsolatesIngress {
 		for i, r := range np.Spec.Ingress {
 			pol.Ingress = append(pol.Ingress, c.rule(Ingress, i, r.From, r.Ports))

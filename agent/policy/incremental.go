@@ -93,7 +93,7 @@ func (c *Compiler) Compile(in Input) *Model {
 		key := PolicyKey{np.Namespace, np.Name}
 		cp := c.policies[key]
 		if full || cp == nil || !samePolicy(cp.np, np) || cp.dependsOn(changed, changedNS, c.nsLabels, nsLabels) {
-			cp = compilePolicy(ix, np, cache)
+			cp = compilePolicy(ix, np, cache, cp)
 		}
 		compiled[key] = cp
 		order = append(order, cp)
@@ -290,6 +290,39 @@ func (c *Compiler) assemble(in Input, ix *index, order []*compiledPolicy, samePo
 			p.localIndex = len(m.Pods)
 			m.Pods = append(m.Pods, LocalPod{Namespace: p.namespace, Name: p.name, IPs: p.ips})
 		}
+	}
+	// Every pod's Ingress and Egress lists are cut from one array (a
+	// first pass counts them): 10k small slices per sync kept the GC
+	// busy.
+	counts := make([][2]int, len(m.Pods))
+	total := 0
+	for _, cp := range order {
+		pol := cp.policy
+		if pol == nil {
+			continue
+		}
+		for _, p := range cp.selected {
+			if pol.IsolatesIngress {
+				counts[p.localIndex][Ingress]++
+				total++
+			}
+			if pol.IsolatesEgress {
+				counts[p.localIndex][Egress]++
+				total++
+			}
+		}
+	}
+	keys := make([]PolicyKey, total)
+	cut := func(n int) []PolicyKey {
+		if n == 0 {
+			return nil // not isolated, as before any policy
+		}
+		out := keys[:0:n]
+		keys = keys[n:]
+		return out
+	}
+	for i := range m.Pods {
+		m.Pods[i].Ingress, m.Pods[i].Egress = cut(counts[i][Ingress]), cut(counts[i][Egress])
 	}
 	seen := map[string]bool{}
 	for _, cp := range order {

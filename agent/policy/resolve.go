@@ -24,6 +24,20 @@ type compiler struct {
 	selected []*pod // the local pods the policy selects
 	events   *[]errorEvent
 	cache    *resolveCache
+	// keys keeps the rules' peer keys for the policy's later compiles.
+	keys map[ruleID]peerKeys
+}
+
+// ruleID is one rule of a policy.
+type ruleID struct {
+	direction Direction
+	index     int
+}
+
+// peerKeys is what compiler.peerKeys returns for a rule.
+type peerKeys struct {
+	pods, blocks string
+	readable     bool
 }
 
 // resolveCache holds what one Compile resolved, by spec: policies often
@@ -59,7 +73,13 @@ func (c *compiler) rule(d Direction, i int, peers []networkingv1.NetworkPolicyPe
 	var blocks []AddrRange
 	var readable bool
 	if !r.AnyPeer {
-		r.PodPeerKey, r.BlockPeerKey, readable = c.peerKeys(peers)
+		id := ruleID{d, i}
+		k, ok := c.keys[id]
+		if !ok {
+			k.pods, k.blocks, k.readable = c.peerKeys(peers)
+			c.keys[id] = k
+		}
+		r.PodPeerKey, r.BlockPeerKey, readable = k.pods, k.blocks, k.readable
 		key := r.PodPeerKey + "|" + r.BlockPeerKey
 		var res *peerResolution
 		if readable {

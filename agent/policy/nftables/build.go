@@ -1,12 +1,9 @@
 package nftables
 
 import (
-	"encoding/binary"
-	"hash/fnv"
 	"maps"
 	"net/netip"
 	"slices"
-	"strconv"
 
 	"github.com/plexus-net/plexus/agent/policy"
 )
@@ -24,6 +21,8 @@ type builder struct {
 	// and direction, the policy-set chain it points to ("" if none).
 	prevPods   []policy.LocalPod
 	prevChains [][2]string
+	// spareChains is an array prevChains no longer uses.
+	spareChains [][2]string
 	// prevMaps are the last build's pod maps by name, with their digests.
 	prevMaps map[string]*set
 	// prevPolicies are the last build's policies, to tell which changed.
@@ -34,12 +33,17 @@ type builder struct {
 	// merged are the merged sets built so far by name, with the
 	// policies they were built from.
 	merged map[string]*mergedEntry
+	// ids caches the policies' rule identities for termIDs.
+	ids idCache
 	// owners counts the pods whose element has each key; shared counts
 	// the keys with more than one.
 	owners map[ownerKey]int
 	shared int
-	// size is the last build's number of sets, chains and counters.
-	size struct{ sets, chains, counters int }
+	// size is the last build's number of sets.
+	size struct{ sets int }
+	// last is the last build's state (see build: its chains and
+	// counters may be the next one's).
+	last *state
 }
 
 // setChainEntry is one policy-set chain: what it is for, and what was
@@ -51,9 +55,12 @@ type setChainEntry struct {
 	users int
 
 	deps  []*policy.Policy
+	names chainSets // its merged sets (without family) the rules name
 	rules []string
 	sets  []string // merged sets it looks up (per family)
 	sum   digest   // of its rules and counters
+	// counters are its allow and drop counters' names.
+	counters [2]string
 }
 
 type mergedEntry struct {
@@ -74,8 +81,6 @@ func (b *builder) build(m *policy.Model) *state {
 		// Sized like the last build's: growing maps of thousands of
 		// entries costs more than filling them.
 		s.sets = make(map[string]*set, prev.sets)
-		s.chains = make(map[string][]string, prev.chains)
-		s.counters = make(map[string]counterID, prev.counters)
 	}
 	var sum digest
 	sum.add(layoutVersion)
@@ -99,14 +104,19 @@ func (b *builder) build(m *policy.Model) *state {
 	b.prevPolicies = m.Policies
 	b.buildPods(s, m, changed)
 	used := map[string]bool{}
-	for _, name := range sortedKeys(b.setChains) {
+	names := sortedKeys(b.setChains)
+	// The last build's chains and counters are this one's when every
+	// chain is the same with the same rules (a pod or a peer changed):
+	// states share them, as they never change once built.
+	same := b.last != nil && len(names) == len(b.last.chains)
+	for _, name := range names {
 		e := b.setChains[name]
 		if !e.current(m) {
 			b.fill(name, e, m)
 		}
-		s.addChain(name, e.rules)
-		for _, v := range []string{"allow", "drop"} {
-			s.counters[chainCounter(name, v)] = counterID{policies: e.keys, direction: e.dir, verdict: v}
+		if same {
+			rules, ok := b.last.chains[name]
+			same = ok && equalRules(rules, e.rules)
 		}
 		for _, n := range e.sets {
 			s.sets[n] = b.merged[n].set
@@ -114,6 +124,22 @@ func (b *builder) build(m *policy.Model) *state {
 		}
 		sum.plus(e.sum)
 	}
+	if same {
+		s.chains, s.counters, s.order, s.chainsID = b.last.chains, b.last.counters, b.last.order, b.last.chainsID
+	} else {
+		s.chainsID = new(int)
+		s.chains = make(map[string][]string, len(names))
+		s.counters = make(map[string]counterID, 2*len(names))
+		for _, name := range names {
+			e := b.setChains[name]
+			s.addChain(name, e.rules)
+			for i, v := range verdicts {
+				s.counters[e.counters[i]] = counterID{policies: e.keys, direction: e.dir, verdict: v}
+			}
+		}
+	}
+	b.last = s
+	b.ids.keep(m)
 	for n := range b.merged {
 		if !used[n] {
 			delete(b.merged, n)
@@ -124,9 +150,13 @@ func (b *builder) build(m *policy.Model) *state {
 	}
 	s.addSet(setStamp, &set{typ: "ipv6_addr"})
 	s.element(setStamp, []string{sum.addr().String()}, "")
-	b.size.sets, b.size.chains, b.size.counters = len(s.sets), len(s.chains), len(s.counters)
+	b.size.sets = len(s.sets)
 	return s
 }
+
+// verdicts are a policy-set chain's counters, in setChainEntry.counters'
+// order.
+var verdicts = [2]string{"allow", "drop"}
 
 // current reports whether e was built from m's policies.
 func (e *setChainEntry) current(m *policy.Model) bool {
@@ -145,32 +175,34 @@ func samePolicies(keys []policy.PolicyKey, deps []*policy.Policy, m *policy.Mode
 // fill builds e's rules and merged sets from m, taking merged sets
 // already built from the same policies.
 func (b *builder) fill(name string, e *setChainEntry, m *policy.Model) {
+	old := e.deps
 	e.deps = make([]*policy.Policy, len(e.keys))
 	for i, k := range e.keys {
 		e.deps[i] = m.Policies[k]
 	}
-	anyIDs, portIDs := termIDs(e.dir, e.keys, e.deps, e.named)
-	var anySet, portsSet string
-	if len(anyIDs) > 0 {
-		anySet = mergedSetName(prefixAny, anyIDs)
-	}
-	if len(portIDs) > 0 {
-		portsSet = mergedSetName(prefixPorts, portIDs)
+	names := e.names
+	if e.rules == nil || !b.ids.sameSpecs(e.dir, old, e.deps) {
+		names = b.setNames(e)
 	}
 	e.sets = e.sets[:0]
 	for _, f := range fams {
 		var anyTerms, portTerms []term
+		summed := false
 		terms := func() {
-			if anyTerms == nil && portTerms == nil {
+			if !summed {
 				anyTerms, portTerms = chainTerms(e.dir, e.deps, e.named, f)
+				summed = true
 			}
 		}
 		for _, kind := range []struct {
 			stem, typ string
+			interval  bool
 			elements  func() []string
 		}{
-			{anySet, anySetType(f), func() []string { terms(); return anyPortElements(anyTerms, f) }},
-			{portsSet, portsSetType(f), func() []string { terms(); return portElements(portTerms, f) }},
+			{names.anyPods, f.addr, false, func() []string { terms(); return exactAnyElements(anyTerms) }},
+			{names.portsPods, portsSetType(f), false, func() []string { terms(); return exactPortElements(portTerms) }},
+			{names.anyRanges, anySetType(f), true, func() []string { terms(); return rangeAnyElements(anyTerms, f) }},
+			{names.portsRanges, portsSetType(f), true, func() []string { terms(); return rangePortElements(portTerms, f) }},
 		} {
 			if kind.stem == "" {
 				continue
@@ -180,18 +212,76 @@ func (b *builder) fill(name string, e *setChainEntry, m *policy.Model) {
 			if me := b.merged[n]; me != nil && depsCurrent(me.deps, m) {
 				continue
 			}
-			x := &set{name: n, typ: kind.typ, interval: true, elements: map[string]string{}}
-			for _, k := range kind.elements() {
-				x.elements[k] = ""
+			var prev *set
+			if me := b.merged[n]; me != nil {
+				prev = me.set
 			}
-			b.merged[n] = &mergedEntry{set: x, deps: e.deps}
+			b.merged[n] = &mergedEntry{set: mergedSet(n, kind.typ, kind.interval, kind.elements(), prev), deps: e.deps}
 		}
 	}
-	e.rules = setChainRules(e.dir, name, anySet, portsSet)
-	e.sum = chainDigest(name, e.rules)
-	for _, v := range []string{"allow", "drop"} {
-		e.sum.add("counter", chainCounter(name, v))
+	if e.rules != nil && names == e.names {
+		// Only elements changed (a peer came or went): the rules name
+		// the same sets.
+		return
 	}
+	e.names = names
+	e.rules = setChainRules(e.dir, name, names)
+	e.sum = chainDigest(name, e.rules)
+	for i, v := range verdicts {
+		e.counters[i] = chainCounter(name, v)
+		e.sum.add("counter", e.counters[i])
+	}
+}
+
+// setNames names e's merged sets by its rules' identities (see termIDs,
+// chainKinds).
+func (b *builder) setNames(e *setChainEntry) chainSets {
+	anyIDs, portIDs := termIDs(e.dir, e.deps, e.named, &b.ids)
+	k := chainKinds(e.dir, e.deps, e.named)
+	var names chainSets
+	if k.anyPods {
+		names.anyPods = mergedSetName(prefixAnyPods, anyIDs)
+	}
+	if k.anyRanges {
+		names.anyRanges = mergedSetName(prefixAny, anyIDs)
+	}
+	if k.portsPods {
+		names.portsPods = mergedSetName(prefixPortsPods, portIDs)
+	}
+	if k.portsRanges {
+		names.portsRanges = mergedSetName(prefixPorts, portIDs)
+	}
+	return names
+}
+
+// mergedSet returns the merged set n holding keys. When old is the set of
+// that name the last build made, the new one records its changes from it
+// (see setChanges) and its digest is old's updated by them: a pod coming
+// changes a few of a set's thousands of elements.
+func mergedSet(n, typ string, interval bool, keys []string, old *set) *set {
+	x := &set{name: n, typ: typ, interval: interval, elements: make(map[string]string, len(keys))}
+	for _, k := range keys {
+		x.elements[k] = ""
+	}
+	if old == nil || !old.sameShape(x) {
+		return x
+	}
+	x.sum, x.summed = old.digest(), true
+	for k := range old.elements {
+		if _, ok := x.elements[k]; !ok {
+			x.sum.minus(elementDigest(n, k, ""))
+			x.touched = append(x.touched, k)
+		}
+	}
+	for k := range x.elements {
+		if _, ok := old.elements[k]; !ok {
+			x.sum.plus(elementDigest(n, k, ""))
+			x.touched = append(x.touched, k)
+		}
+	}
+	// x records its changes from old; old's own are of no use any more.
+	x.base, old.base, old.touched = old, nil, nil
+	return x
 }
 
 // depsCurrent reports whether every policy in deps is still m's.
@@ -372,7 +462,15 @@ func (b *builder) updatePods(m *policy.Model, changed map[policy.PolicyKey]bool)
 	// Merge the last build's pods with these (both sorted by
 	// namespace/name): drop what left or changed, then add what came or
 	// changed in order (a changed pod's address may move to another pod).
-	chains := make([][2]string, len(pods))
+	// The chains of the build before last are no one's any more: their
+	// array takes these (10k pods: 320 KB a sync otherwise).
+	chains := b.spareChains
+	if cap(chains) < len(pods) {
+		chains = make([][2]string, len(pods))
+	} else {
+		chains = chains[:len(pods)]
+		clear(chains)
+	}
 	var fresh []int
 	var freshChains [][2]string
 	var freshNamed [][2][]namedRef
@@ -392,8 +490,11 @@ func (b *builder) updatePods(m *policy.Model, changed map[policy.PolicyKey]bool)
 		default:
 			same := samePodEntry(&b.prevPods[i], &pods[j])
 			if same && anyChanged(pods[j].Ingress, changed) {
-				// Its ingress named ports may resolve differently now.
-				if c, _ := podChains(m, &pods[j]); c != b.prevChains[i] {
+				// Its ingress named ports may resolve differently now;
+				// its chain is named by them (and the same keys), so
+				// equal ones keep it.
+				e := b.setChains[b.prevChains[i][policy.Ingress]]
+				if e == nil || !slices.Equal(resolvedNamed(m, &pods[j]), e.named) {
 					same = false
 				}
 			}
@@ -424,6 +525,7 @@ func (b *builder) updatePods(m *policy.Model, changed map[policy.PolicyKey]bool)
 			next[name] = x
 		}
 	}
+	b.spareChains = b.prevChains
 	b.prevPods, b.prevChains, b.prevMaps = pods, chains, next
 	return true
 }
@@ -469,78 +571,4 @@ func comparePodNames(a []policy.LocalPod, i int, b []policy.LocalPod, j int) int
 // samePodEntry reports whether a and b put the same elements in the maps.
 func samePodEntry(a, b *policy.LocalPod) bool {
 	return slices.Equal(a.IPs, b.IPs) && slices.Equal(a.Ingress, b.Ingress) && slices.Equal(a.Egress, b.Egress)
-}
-
-// digest is an order-independent sum of per-item hashes (two 64-bit FNV
-// variants): a state's digest is the sum of its items', so parts can be
-// kept and combined, and an element's hash subtracted when it goes.
-type digest struct{ lo, hi uint64 }
-
-func (d *digest) add(parts ...string) { d.plus(hashItem(parts...)) }
-
-func (d *digest) plus(o digest) { d.lo += o.lo; d.hi += o.hi }
-
-func (d *digest) minus(o digest) { d.lo -= o.lo; d.hi -= o.hi }
-
-// addr returns the digest as the IPv6 address the stamp set holds.
-func (d digest) addr() netip.Addr {
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], d.hi)
-	binary.BigEndian.PutUint64(b[8:], d.lo)
-	return netip.AddrFrom16(b)
-}
-
-func hashItem(parts ...string) digest {
-	h1, h2 := fnv.New64a(), fnv.New64()
-	for _, p := range parts {
-		h1.Write([]byte(p))
-		h1.Write([]byte{0})
-		h2.Write([]byte(p))
-		h2.Write([]byte{0})
-	}
-	return digest{lo: h1.Sum64(), hi: h2.Sum64()}
-}
-
-func chainDigest(name string, rules []string) digest {
-	return hashItem(append([]string{"chain", name}, rules...)...)
-}
-
-func elementDigest(setName, key, value string) digest {
-	return hashItem("element", setName, key, value)
-}
-
-// digest returns the set's digest (header and elements) under its name,
-// computed once: a set is not modified after its state is built.
-func (x *set) digest() digest {
-	if !x.summed {
-		x.sum = hashItem("set", x.name, x.typ, strconv.FormatBool(x.isMap), strconv.FormatBool(x.typeOf), strconv.FormatBool(x.interval))
-		for k, v := range x.elements {
-			x.sum.plus(elementDigest(x.name, k, v))
-		}
-		x.summed = true
-	}
-	return x.sum
-}
-
-// setChanges returns, sorted, the keys of prev that next lacks or maps to
-// another value, and the keys of next that prev lacks or maps to another
-// value. When next was made from prev by the builder, only the keys it
-// touched are compared (a pod changed: 2 of 20k elements).
-func setChanges(prev, next *set) (gone, come []string) {
-	if next.base != prev || prev == nil {
-		return changedKeys(prev.elements, next.elements), changedKeys(next.elements, prev.elements)
-	}
-	keys := slices.Clone(next.touched)
-	slices.Sort(keys)
-	for _, k := range slices.Compact(keys) {
-		pv, inPrev := prev.elements[k]
-		nv, inNext := next.elements[k]
-		if inPrev && (!inNext || pv != nv) {
-			gone = append(gone, k)
-		}
-		if inNext && (!inPrev || pv != nv) {
-			come = append(come, k)
-		}
-	}
-	return gone, come
 }

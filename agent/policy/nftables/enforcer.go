@@ -408,24 +408,33 @@ func elementOnlyDiff(prev, next *state) (dels, adds []elementChange, ok bool) {
 	if len(prev.sets) != len(next.sets) || len(prev.chains) != len(next.chains) || len(prev.counters) != len(next.counters) {
 		return nil, nil, false
 	}
-	for name := range next.counters {
-		if _, ok := prev.counters[name]; !ok {
-			return nil, nil, false
+	if prev.chainsID == nil || prev.chainsID != next.chainsID {
+		for name := range next.counters {
+			if _, ok := prev.counters[name]; !ok {
+				return nil, nil, false
+			}
+		}
+		for name, rules := range next.chains {
+			if old, ok := prev.chains[name]; !ok || !equalRules(old, rules) {
+				return nil, nil, false
+			}
 		}
 	}
-	for name, rules := range next.chains {
-		if old, ok := prev.chains[name]; !ok || !equalRules(old, rules) {
-			return nil, nil, false
-		}
-	}
-	for _, name := range sortedKeys(next.sets) {
-		n, p := next.sets[name], prev.sets[name]
+	// Only the sets that are not shared between the states changed;
+	// those are sorted, for a deterministic transaction.
+	var changed []string
+	for name, n := range next.sets {
+		p := prev.sets[name]
 		if p == nil || !n.sameShape(p) {
 			return nil, nil, false
 		}
-		if p == n {
-			continue // shared between the states: unchanged
+		if p != n {
+			changed = append(changed, name)
 		}
+	}
+	slices.Sort(changed)
+	for _, name := range changed {
+		n, p := next.sets[name], prev.sets[name]
 		gone, come := setChanges(p, n)
 		if n.interval && !isConcat(n) && len(gone)+len(come) > 0 {
 			return nil, nil, false

@@ -105,23 +105,23 @@ add counter inet plexus-policy ingress-set/#1/allow
 add counter inet plexus-policy ingress-set/#1/drop
 add element inet plexus-policy ingress-pods-v4 { 10.1.0.1 : goto ingress-set/#1 }
 add element inet plexus-policy ingress-pods-v6 { fd01::1 : goto ingress-set/#1 }
-add element inet plexus-policy ports/#2-v4 { 10.1.0.2 . tcp . 80 }
-add element inet plexus-policy ports/#2-v4 { 10.1.0.2 . tcp . 8080 }
-add element inet plexus-policy ports/#2-v4 { 10.1.0.2 . udp . 53 }
-add element inet plexus-policy ports/#2-v4 { 10.2.0.1 . tcp . 80 }
-add element inet plexus-policy ports/#2-v4 { 10.2.0.1 . tcp . 8080 }
-add element inet plexus-policy ports/#2-v4 { 10.2.0.1 . udp . 53 }
-add element inet plexus-policy ports/#2-v6 { fd01::2 . tcp . 80 }
-add element inet plexus-policy ports/#2-v6 { fd01::2 . tcp . 8080 }
-add element inet plexus-policy ports/#2-v6 { fd01::2 . udp . 53 }
-add element inet plexus-policy ports/#2-v6 { fd02::1 . tcp . 80 }
-add element inet plexus-policy ports/#2-v6 { fd02::1 . tcp . 8080 }
-add element inet plexus-policy ports/#2-v6 { fd02::1 . udp . 53 }
+add element inet plexus-policy ports-pods/#2-v4 { 10.1.0.2 . tcp . 80 }
+add element inet plexus-policy ports-pods/#2-v4 { 10.1.0.2 . tcp . 8080 }
+add element inet plexus-policy ports-pods/#2-v4 { 10.1.0.2 . udp . 53 }
+add element inet plexus-policy ports-pods/#2-v4 { 10.2.0.1 . tcp . 80 }
+add element inet plexus-policy ports-pods/#2-v4 { 10.2.0.1 . tcp . 8080 }
+add element inet plexus-policy ports-pods/#2-v4 { 10.2.0.1 . udp . 53 }
+add element inet plexus-policy ports-pods/#2-v6 { fd01::2 . tcp . 80 }
+add element inet plexus-policy ports-pods/#2-v6 { fd01::2 . tcp . 8080 }
+add element inet plexus-policy ports-pods/#2-v6 { fd01::2 . udp . 53 }
+add element inet plexus-policy ports-pods/#2-v6 { fd02::1 . tcp . 80 }
+add element inet plexus-policy ports-pods/#2-v6 { fd02::1 . tcp . 8080 }
+add element inet plexus-policy ports-pods/#2-v6 { fd02::1 . udp . 53 }
 add rule inet plexus-policy ingress-set/#1 counter name ingress-set/#1/drop drop
-add rule inet plexus-policy ingress-set/#1 ip saddr . meta l4proto . th dport @ports/#2-v4 counter name ingress-set/#1/allow accept
-add rule inet plexus-policy ingress-set/#1 ip6 saddr . meta l4proto . th dport @ports/#2-v6 counter name ingress-set/#1/allow accept
-add set inet plexus-policy ports/#2-v4 { type ipv4_addr . inet_proto . inet_service ; flags interval ; }
-add set inet plexus-policy ports/#2-v6 { type ipv6_addr . inet_proto . inet_service ; flags interval ; }
+add rule inet plexus-policy ingress-set/#1 ip saddr . meta l4proto . th dport @ports-pods/#2-v4 counter name ingress-set/#1/allow accept
+add rule inet plexus-policy ingress-set/#1 ip6 saddr . meta l4proto . th dport @ports-pods/#2-v6 counter name ingress-set/#1/allow accept
+add set inet plexus-policy ports-pods/#2-v4 { type ipv4_addr . inet_proto . inet_service ; }
+add set inet plexus-policy ports-pods/#2-v6 { type ipv6_addr . inet_proto . inet_service ; }
 `},
 		{name: "egress: ipBlock with except as intervals; named ports of any peer resolved per peer pod, in one set",
 			policies: []*networkingv1.NetworkPolicy{pt.NP("c", "out", "", pt.EgressOnly, nil, pt.EgressRules(
@@ -133,41 +133,49 @@ add counter inet plexus-policy egress-set/#1/allow
 add counter inet plexus-policy egress-set/#1/drop
 add element inet plexus-policy egress-pods-v4 { 10.1.0.3 : goto egress-set/#1 }
 add element inet plexus-policy egress-pods-v6 { fd01::3 : goto egress-set/#1 }
-add element inet plexus-policy ports/#2-v4 { 10.1.0.1 . tcp . 8080 }
-add element inet plexus-policy ports/#2-v4 { 10.1.0.2 . tcp . 9090 }
-add element inet plexus-policy ports/#2-v4 { 10.2.0.1 . tcp . 7070 }
-add element inet plexus-policy ports/#2-v4 { 203.0.113.0-203.0.113.127 . udp . 53-60 }
-add element inet plexus-policy ports/#2-v6 { 2001:db8::-2001:db8::7f . udp . 53-60 }
-add element inet plexus-policy ports/#2-v6 { 2001:db8::100-2001:db8::ffff:ffff:ffff:ffff . udp . 53-60 }
-add element inet plexus-policy ports/#2-v6 { fd01::1 . tcp . 8080 }
-add element inet plexus-policy ports/#2-v6 { fd01::2 . tcp . 9090 }
-add element inet plexus-policy ports/#2-v6 { fd02::1 . tcp . 7070 }
+add element inet plexus-policy ports-pods/#2-v4 { 10.1.0.1 . tcp . 8080 }
+add element inet plexus-policy ports-pods/#2-v4 { 10.1.0.2 . tcp . 9090 }
+add element inet plexus-policy ports-pods/#2-v4 { 10.2.0.1 . tcp . 7070 }
+add element inet plexus-policy ports-pods/#2-v6 { fd01::1 . tcp . 8080 }
+add element inet plexus-policy ports-pods/#2-v6 { fd01::2 . tcp . 9090 }
+add element inet plexus-policy ports-pods/#2-v6 { fd02::1 . tcp . 7070 }
+add element inet plexus-policy ports/#3-v4 { 203.0.113.0-203.0.113.127 . udp . 53-60 }
+add element inet plexus-policy ports/#3-v6 { 2001:db8::-2001:db8::7f . udp . 53-60 }
+add element inet plexus-policy ports/#3-v6 { 2001:db8::100-2001:db8::ffff:ffff:ffff:ffff . udp . 53-60 }
 add rule inet plexus-policy egress-set/#1 counter name egress-set/#1/drop drop
-add rule inet plexus-policy egress-set/#1 ip daddr . meta l4proto . th dport @ports/#2-v4 counter name egress-set/#1/allow accept
-add rule inet plexus-policy egress-set/#1 ip6 daddr . meta l4proto . th dport @ports/#2-v6 counter name egress-set/#1/allow accept
-add set inet plexus-policy ports/#2-v4 { type ipv4_addr . inet_proto . inet_service ; flags interval ; }
-add set inet plexus-policy ports/#2-v6 { type ipv6_addr . inet_proto . inet_service ; flags interval ; }
+add rule inet plexus-policy egress-set/#1 ip daddr . meta l4proto . th dport @ports-pods/#2-v4 counter name egress-set/#1/allow accept
+add rule inet plexus-policy egress-set/#1 ip daddr . meta l4proto . th dport @ports/#3-v4 counter name egress-set/#1/allow accept
+add rule inet plexus-policy egress-set/#1 ip6 daddr . meta l4proto . th dport @ports-pods/#2-v6 counter name egress-set/#1/allow accept
+add rule inet plexus-policy egress-set/#1 ip6 daddr . meta l4proto . th dport @ports/#3-v6 counter name egress-set/#1/allow accept
+add set inet plexus-policy ports-pods/#2-v4 { type ipv4_addr . inet_proto . inet_service ; }
+add set inet plexus-policy ports-pods/#2-v6 { type ipv6_addr . inet_proto . inet_service ; }
+add set inet plexus-policy ports/#3-v4 { type ipv4_addr . inet_proto . inet_service ; flags interval ; }
+add set inet plexus-policy ports/#3-v6 { type ipv6_addr . inet_proto . inet_service ; flags interval ; }
 `},
-		{name: "pod and ipBlock peers in one rule: one any-port set",
+		{name: "pod and ipBlock peers in one rule: pods in the hash set, blocks in the interval set",
 			policies: []*networkingv1.NetworkPolicy{pt.NP("c", "mix", "", pt.IngressOnly, pt.IngressRules(
 				pt.In(append(pt.Peers(pt.PodPeer("")), pt.BlockPeers(false)...))), nil)},
 			want: `
 add chain inet plexus-policy ingress-set/#1
 add counter inet plexus-policy ingress-set/#1/allow
 add counter inet plexus-policy ingress-set/#1/drop
-add element inet plexus-policy any/#2-v4 { 10.1.0.3 . 0-255 }
-add element inet plexus-policy any/#2-v4 { 203.0.113.0-203.0.113.255 . 0-255 }
-add element inet plexus-policy any/#2-v6 { 2001:db8::-2001:db8::ffff:ffff:ffff:ffff . 0-255 }
-add element inet plexus-policy any/#2-v6 { fd01::3 . 0-255 }
+add element inet plexus-policy any-pods/#2-v4 { 10.1.0.3 }
+add element inet plexus-policy any-pods/#2-v6 { fd01::3 }
+add element inet plexus-policy any/#3-v4 { 203.0.113.0-203.0.113.255 . 0-255 }
+add element inet plexus-policy any/#3-v6 { 2001:db8::-2001:db8::ffff:ffff:ffff:ffff . 0-255 }
 add element inet plexus-policy ingress-pods-v4 { 10.1.0.3 : goto ingress-set/#1 }
 add element inet plexus-policy ingress-pods-v6 { fd01::3 : goto ingress-set/#1 }
 add rule inet plexus-policy ingress-set/#1 counter name ingress-set/#1/drop drop
-add rule inet plexus-policy ingress-set/#1 ip saddr . meta l4proto @any/#2-v4 counter name ingress-set/#1/allow accept
-add rule inet plexus-policy ingress-set/#1 ip6 saddr . meta l4proto @any/#2-v6 counter name ingress-set/#1/allow accept
-add set inet plexus-policy any/#2-v4 { type ipv4_addr . inet_proto ; flags interval ; }
-add set inet plexus-policy any/#2-v6 { type ipv6_addr . inet_proto ; flags interval ; }
+add rule inet plexus-policy ingress-set/#1 ip saddr . meta l4proto @any/#3-v4 counter name ingress-set/#1/allow accept
+add rule inet plexus-policy ingress-set/#1 ip saddr @any-pods/#2-v4 counter name ingress-set/#1/allow accept
+add rule inet plexus-policy ingress-set/#1 ip6 saddr . meta l4proto @any/#3-v6 counter name ingress-set/#1/allow accept
+add rule inet plexus-policy ingress-set/#1 ip6 saddr @any-pods/#2-v6 counter name ingress-set/#1/allow accept
+add set inet plexus-policy any-pods/#2-v4 { type ipv4_addr ; }
+add set inet plexus-policy any-pods/#2-v6 { type ipv6_addr ; }
+add set inet plexus-policy any/#3-v4 { type ipv4_addr . inet_proto ; flags interval ; }
+add set inet plexus-policy any/#3-v6 { type ipv6_addr . inet_proto ; flags interval ; }
 `},
-		{name: "union of policies in one chain: ports cut into disjoint atoms, a pod inside a block merged into it",
+		{name: "union of policies in one chain: ports cut into disjoint atoms, a pod inside a block merged into it, single pod addresses of any port hashed",
 			policies: []*networkingv1.NetworkPolicy{
 				pt.NP("a", "u1", "x", pt.IngressOnly, pt.IngressRules(pt.In(pt.Peers(pt.PodPeer("y")), pt.PortRange(tcp, 80, 90))), nil),
 				pt.NP("a", "u2", "x", pt.IngressOnly, pt.IngressRules(pt.In(pt.Peers(networkingv1.NetworkPolicyPeer{
@@ -178,8 +186,8 @@ add set inet plexus-policy any/#2-v6 { type ipv6_addr . inet_proto ; flags inter
 add chain inet plexus-policy ingress-set/#1
 add counter inet plexus-policy ingress-set/#1/allow
 add counter inet plexus-policy ingress-set/#1/drop
-add element inet plexus-policy any/#2-v4 { 10.1.0.2 . 0-255 }
-add element inet plexus-policy any/#2-v6 { fd01::2 . 0-255 }
+add element inet plexus-policy any-pods/#2-v4 { 10.1.0.2 }
+add element inet plexus-policy any-pods/#2-v6 { fd01::2 }
 add element inet plexus-policy ingress-pods-v4 { 10.1.0.1 : goto ingress-set/#1 }
 add element inet plexus-policy ingress-pods-v6 { fd01::1 : goto ingress-set/#1 }
 add element inet plexus-policy ports/#3-v4 { 10.1.0.0-10.1.0.255 . tcp . 85-100 }
@@ -187,11 +195,11 @@ add element inet plexus-policy ports/#3-v4 { 10.1.0.2 . tcp . 80-84 }
 add element inet plexus-policy ports/#3-v6 { fd01::2 . tcp . 80-90 }
 add rule inet plexus-policy ingress-set/#1 counter name ingress-set/#1/drop drop
 add rule inet plexus-policy ingress-set/#1 ip saddr . meta l4proto . th dport @ports/#3-v4 counter name ingress-set/#1/allow accept
-add rule inet plexus-policy ingress-set/#1 ip saddr . meta l4proto @any/#2-v4 counter name ingress-set/#1/allow accept
+add rule inet plexus-policy ingress-set/#1 ip saddr @any-pods/#2-v4 counter name ingress-set/#1/allow accept
 add rule inet plexus-policy ingress-set/#1 ip6 saddr . meta l4proto . th dport @ports/#3-v6 counter name ingress-set/#1/allow accept
-add rule inet plexus-policy ingress-set/#1 ip6 saddr . meta l4proto @any/#2-v6 counter name ingress-set/#1/allow accept
-add set inet plexus-policy any/#2-v4 { type ipv4_addr . inet_proto ; flags interval ; }
-add set inet plexus-policy any/#2-v6 { type ipv6_addr . inet_proto ; flags interval ; }
+add rule inet plexus-policy ingress-set/#1 ip6 saddr @any-pods/#2-v6 counter name ingress-set/#1/allow accept
+add set inet plexus-policy any-pods/#2-v4 { type ipv4_addr ; }
+add set inet plexus-policy any-pods/#2-v6 { type ipv6_addr ; }
 add set inet plexus-policy ports/#3-v4 { type ipv4_addr . inet_proto . inet_service ; flags interval ; }
 add set inet plexus-policy ports/#3-v6 { type ipv6_addr . inet_proto . inet_service ; flags interval ; }
 `},
@@ -243,13 +251,13 @@ func TestIncrementalWrites(t *testing.T) {
 	}{
 		{"unchanged: nothing written", model(pods, deny, web), ""},
 		{"peer relabelled: its elements out of the merged set", model(relabelled, deny, web), `
-delete element inet plexus-policy ports/#1-v4 { 10.1.0.2 . tcp . 80 }
-delete element inet plexus-policy ports/#1-v6 { fd01::2 . tcp . 80 }
+delete element inet plexus-policy ports-pods/#1-v4 { 10.1.0.2 . tcp . 80 }
+delete element inet plexus-policy ports-pods/#1-v6 { fd01::2 . tcp . 80 }
 `},
 		{"pod added: map and merged set elements", model(added, deny, web), `
 add element inet plexus-policy ingress-pods-v4 { 10.1.0.9 : goto ingress-set/#1 }
-add element inet plexus-policy ports/#2-v4 { 10.1.0.2 . tcp . 80 }
-add element inet plexus-policy ports/#2-v6 { fd01::2 . tcp . 80 }
+add element inet plexus-policy ports-pods/#2-v4 { 10.1.0.2 . tcp . 80 }
+add element inet plexus-policy ports-pods/#2-v6 { fd01::2 . tcp . 80 }
 `},
 		{"policy removed: its pods move to the other chain, its objects go", model(added, deny), `
 delete element inet plexus-policy ingress-pods-v4 { 10.1.0.1 }
@@ -259,8 +267,8 @@ add element inet plexus-policy ingress-pods-v4 { 10.1.0.9 : goto ingress-set/#1 
 delete element inet plexus-policy ingress-pods-v6 { fd01::1 }
 add element inet plexus-policy ingress-pods-v6 { fd01::1 : goto ingress-set/#1 }
 delete chain inet plexus-policy ingress-set/#2
-delete set inet plexus-policy ports/#3-v4
-delete set inet plexus-policy ports/#3-v6
+delete set inet plexus-policy ports-pods/#3-v4
+delete set inet plexus-policy ports-pods/#3-v6
 delete counter inet plexus-policy ingress-set/#2/allow
 delete counter inet plexus-policy ingress-set/#2/drop
 `},

@@ -123,7 +123,7 @@ func withoutStamp(tx string) string {
 
 // hashedName matches the names of policy-set chains, their counters and
 // merged sets, which end in a hash of what they are for.
-var hashedName = regexp.MustCompile(`\b(ingress-set|egress-set|any|ports)/[0-9a-f]{16}`)
+var hashedName = regexp.MustCompile(`\b(ingress-set|egress-set|any-pods|ports-pods|any|ports)/[0-9a-f]{16}`)
 
 // normalizeNames replaces each hashed name by its kind and the order of
 // its first appearance in lines (ingress-set/#1, ports/#2, …): expected

@@ -9,10 +9,13 @@ import (
 )
 
 // layoutVersion is part of the stamp's digest: a newer agent with another
-// rule layout rebuilds the table an older one left.
-const layoutVersion = "plexus-policy/v3"
+// rule layout rebuilds the table an older one left (v4: pod peers in hash
+// sets beside the interval sets of v3).
+const layoutVersion = "plexus-policy/v4"
 
-// Key types of the merged sets of family f (see merge.go). Sets are
+// Key types of the merged sets of family f (see merge.go): the range sets'
+// (interval flag) and the exact ports set's; the exact any-port set's is
+// f.addr. Sets are
 // declared by `type`, not `typeof`: nft keeps a typeof expression in the
 // set's user data, which a set declared through netlink would lack, and
 // the two would print differently; the rules print the same either way.
@@ -81,11 +84,17 @@ func baseChain(name string, hook knftables.BaseChainHook, prio knftables.BaseCha
 	return &knftables.Chain{Name: name, Type: knftables.PtrTo(knftables.FilterType), Hook: knftables.PtrTo(hook), Priority: knftables.PtrTo(prio)}
 }
 
+// chainSets names a policy-set chain's merged sets (without the family
+// suffix; "" for a set the chain does not have).
+type chainSets struct {
+	anyPods, portsPods, anyRanges, portsRanges string
+}
+
 // setChainRules returns a policy-set chain's rules: per family, a lookup
-// in the any-port set and one in the ports set (each only when some rule
-// of the chain's policies feeds it), both counting into the chain's allow
-// counter and accepting; then the chain's drop.
-func setChainRules(d policy.Direction, chain, anySet, portsSet string) []string {
+// in each of its merged sets, pod addresses (hash sets) first, all
+// counting into the chain's allow counter and accepting; then the
+// chain's drop.
+func setChainRules(d policy.Direction, chain string, sets chainSets) []string {
 	peerField := "saddr"
 	if d == policy.Egress {
 		peerField = "daddr"
@@ -93,11 +102,17 @@ func setChainRules(d policy.Direction, chain, anySet, portsSet string) []string 
 	allow := "counter name " + chainCounter(chain, "allow") + " accept"
 	var rules []string
 	for _, f := range fams {
-		if anySet != "" {
-			rules = append(rules, fmt.Sprintf("%s %s . meta l4proto @%s %s", f.ip, peerField, f.name(anySet), allow))
+		if sets.anyPods != "" {
+			rules = append(rules, fmt.Sprintf("%s %s @%s %s", f.ip, peerField, f.name(sets.anyPods), allow))
 		}
-		if portsSet != "" {
-			rules = append(rules, fmt.Sprintf("%s %s . meta l4proto . th dport @%s %s", f.ip, peerField, f.name(portsSet), allow))
+		if sets.portsPods != "" {
+			rules = append(rules, fmt.Sprintf("%s %s . meta l4proto . th dport @%s %s", f.ip, peerField, f.name(sets.portsPods), allow))
+		}
+		if sets.anyRanges != "" {
+			rules = append(rules, fmt.Sprintf("%s %s . meta l4proto @%s %s", f.ip, peerField, f.name(sets.anyRanges), allow))
+		}
+		if sets.portsRanges != "" {
+			rules = append(rules, fmt.Sprintf("%s %s . meta l4proto . th dport @%s %s", f.ip, peerField, f.name(sets.portsRanges), allow))
 		}
 	}
 	return append(rules, "counter name "+chainCounter(chain, "drop")+" drop")

@@ -11,27 +11,42 @@ import (
 	"github.com/plexus-net/plexus/agent/policy"
 )
 
-// A policy-set chain decides with one lookup per family and kind, whatever
-// the number of policies isolating its pods: its sets hold the union, over
-// those policies' rules, of peers × ports, computed here.
+// A policy-set chain decides with at most four lookups per family,
+// whatever the number of policies isolating its pods: its sets hold the
+// union, over those policies' rules, of peers × ports, computed here.
+// Single pod addresses and ranges go into different sets, because the
+// kernel's interval concatenations (pipapo) cost time in their size to
+// change: deleting one element rewrites the set's lookup tables, ≈5 ms at
+// 2,000 elements, and a pod is a peer of many chains. So:
 //
-//   - the any-port set (`addr . inet_proto`, protocol 0-255) holds the
-//     peers of the rules without ports: every protocol, ICMP included, is
-//     matched without reading a transport header;
-//   - the ports set (`addr . inet_proto . inet_service`) holds peers ×
-//     (protocol, port range) of the other rules: numbered ports, ranges,
-//     protocol-only ports (0-65535), ingress named ports resolved for the
-//     chain's pods (pods whose named ports resolve differently get
-//     different chains), and egress named ports resolved per peer pod.
+//   - the exact any-port set (`addr`, a hash) holds the pod peers of the
+//     rules without ports;
+//   - the exact ports set (`addr . inet_proto . inet_service`, a hash)
+//     holds pod peers × single ports: numbered ports, ingress named ports
+//     resolved for the chain's pods (pods whose named ports resolve
+//     differently get different chains), and egress named ports resolved
+//     per peer pod;
+//   - the range any-port set (`addr . inet_proto`, interval, protocol
+//     0-255) holds the ipBlocks (less their excepts) and "every peer" of
+//     the rules without ports: every protocol, ICMP included, is matched
+//     without reading a transport header;
+//   - the range ports set (`addr . inet_proto . inet_service`, interval)
+//     holds those ranges × (protocol, port range), and pod peers × port
+//     ranges (endPort, protocol-only ports: 0-65535).
 //
-// Both are interval concatenations (the kernel's pipapo set), which refuse
-// elements that overlap: elements are made disjoint here. Ports are cut
-// into atoms at every rule's boundaries, each atom gets the union of the
-// peers of the rules covering it (ipBlock ranges merged; pod addresses
-// left out where a range holds them), and neighbouring atoms with equal
-// peers are joined again. Pod addresses stay single elements, never joined
-// into ranges, so a pod coming or going adds or deletes its own elements
-// and touches no other.
+// Which of the four a chain has depends on its rules' specs only (see
+// chainKinds), never on the pods they select, so pods coming and going
+// change elements only. Pod peers of ported rules change only the range
+// ports set when the rule has port ranges; in the common case (single
+// ports) a pod changes hash elements alone.
+//
+// Interval concatenations refuse elements that overlap: their elements
+// are made disjoint here. Ports are cut into atoms at every rule's
+// boundaries, each atom gets the union of the peers of the rules covering
+// it (ipBlock ranges merged; pod addresses left out where a range holds
+// them), and neighbouring atoms with equal peers are joined again. Pod
+// addresses stay single elements, never joined into ranges, so a pod
+// coming or going adds or deletes its own elements and touches no other.
 
 // peers is a union of address ranges and single addresses of one family.
 type peers struct {
@@ -44,6 +59,51 @@ type peers struct {
 type term struct {
 	peers peers
 	ports []policy.PortRange
+}
+
+// kinds says which of a chain's four merged sets exist (see chainKinds).
+type kinds struct {
+	anyPods, anyRanges, portsPods, portsRanges bool
+}
+
+// chainKinds returns which merged sets a chain's rules feed, from their
+// specs (peer kinds, ports, named ports) and the chain's resolved ingress
+// named ports: what the chain's rules look up must not depend on which
+// pods exist.
+func chainKinds(d policy.Direction, pols []*policy.Policy, named []namedRef) kinds {
+	var k kinds
+	for pi, p := range pols {
+		if p == nil {
+			continue
+		}
+		for ri := range p.Rules(d) {
+			r := &p.Rules(d)[ri]
+			pods := r.HasPodPeers && !r.AnyPeer
+			blocks := r.AnyPeer || r.HasBlockPeers
+			if r.AnyPort {
+				k.anyPods = k.anyPods || pods
+				k.anyRanges = k.anyRanges || blocks
+				continue
+			}
+			single, ranged := false, false
+			for _, pr := range r.Ports {
+				single = single || pr.First == pr.Last
+				ranged = ranged || pr.First != pr.Last
+			}
+			for _, n := range named {
+				if n.policy == pi && n.rule == r.Index {
+					single = true
+				}
+			}
+			k.portsPods = k.portsPods || (pods && single)
+			k.portsRanges = k.portsRanges || (blocks && (single || ranged)) || (pods && ranged)
+			if d == policy.Egress && r.HasNamedPorts {
+				// Resolved per peer pod: pod addresses × single ports.
+				k.portsPods = true
+			}
+		}
+	}
+	return k
 }
 
 // namedRef is one named port of an ingress rule resolved for a chain's
@@ -168,20 +228,86 @@ func (p peers) fields(f fam) []string {
 	return out
 }
 
-// anyPortElements returns the any-port set's elements for ts.
-func anyPortElements(ts []term, f fam) []string {
-	if len(ts) == 0 {
-		return nil
+// exactAnyElements returns the exact any-port set's elements for ts: their
+// pod addresses.
+func exactAnyElements(ts []term) []string {
+	var out []string
+	for _, t := range ts {
+		for _, a := range t.peers.points {
+			out = append(out, a.String())
+		}
 	}
-	ptrs := make([]*term, len(ts))
+	return out
+}
+
+// rangeAnyElements returns the range any-port set's elements for ts: their
+// ranges (merged) × every protocol.
+func rangeAnyElements(ts []term, f fam) []string {
+	var ptrs []*term
 	for i := range ts {
-		ptrs[i] = &ts[i]
+		if r := ts[i].rangesOnly(); r != nil {
+			ptrs = append(ptrs, r)
+		}
+	}
+	if len(ptrs) == 0 {
+		return nil
 	}
 	var out []string
 	for _, a := range union(ptrs).fields(f) {
 		out = append(out, a+" . 0-255")
 	}
 	return out
+}
+
+// exactPortElements returns the exact ports set's elements for ts: pod
+// addresses × single ports.
+func exactPortElements(ts []term) []string {
+	var out []string
+	for _, t := range ts {
+		for _, pr := range t.ports {
+			if pr.First != pr.Last {
+				continue
+			}
+			suffix := " . " + pr.Protocol.String() + " . " + itoa(int(pr.First))
+			for _, a := range t.peers.points {
+				out = append(out, a.String()+suffix)
+			}
+		}
+	}
+	return out
+}
+
+// rangePortElements returns the range ports set's elements for ts: their
+// ranges × their ports, and their pod addresses × their port ranges.
+func rangePortElements(ts []term, f fam) []string {
+	var rs []term
+	for i := range ts {
+		if r := ts[i].rangesOnly(); r != nil {
+			rs = append(rs, *r)
+		}
+		if len(ts[i].peers.points) == 0 {
+			continue
+		}
+		var ranged []policy.PortRange
+		for _, pr := range ts[i].ports {
+			if pr.First != pr.Last {
+				ranged = append(ranged, pr)
+			}
+		}
+		if len(ranged) > 0 {
+			rs = append(rs, term{peers: peers{points: ts[i].peers.points}, ports: ranged})
+		}
+	}
+	return portElements(rs, f)
+}
+
+// rangesOnly returns t without its pod addresses; nil when nothing is
+// left.
+func (t *term) rangesOnly() *term {
+	if !t.peers.all && len(t.peers.ranges) == 0 {
+		return nil
+	}
+	return &term{peers: peers{all: t.peers.all, ranges: t.peers.ranges}, ports: t.ports}
 }
 
 // portElements returns the ports set's elements for ts: disjoint atoms of
@@ -244,47 +370,129 @@ func portElements(ts []term, f fam) []string {
 // their specs, family-independent: chains whose IDs are equal have equal
 // sets and share them. Peers are named by policy.Rule.PodPeerKey and
 // BlockPeerKey (the rule's own position when unreadable), egress named
-// ports by NamedKey.
-func termIDs(d policy.Direction, keys []policy.PolicyKey, pols []*policy.Policy, named []namedRef) (anyPort, ports []string) {
+// ports by NamedKey. ids caches each policy's part (see ruleIDsOf).
+func termIDs(d policy.Direction, pols []*policy.Policy, named []namedRef, ids *idCache) (anyPort, ports []string) {
 	for pi, p := range pols {
 		if p == nil {
 			continue
 		}
-		for ri := range p.Rules(d) {
-			r := &p.Rules(d)[ri]
-			own := fmt.Sprintf("%s/%s/%d", keys[pi], d, r.Index)
-			peer := "any"
-			if !r.AnyPeer {
-				peer = "pods:" + r.PodPeerKey + "|blocks:" + r.BlockPeerKey
-				if r.PodPeerKey == "" && r.BlockPeerKey == "" {
-					peer = "own:" + own
-				}
-			}
-			if r.AnyPort {
-				anyPort = append(anyPort, peer)
+		for _, r := range ids.of(p, d) {
+			if r.anyPort {
+				anyPort = append(anyPort, r.peer)
 				continue
 			}
 			var resolved []string
 			for _, n := range named {
-				if n.policy == pi && n.rule == r.Index {
+				if n.policy == pi && n.rule == r.index {
 					resolved = append(resolved, fmt.Sprintf("%t/%s", n.is6, n.port))
 				}
 			}
-			if len(r.Ports) > 0 || len(resolved) > 0 {
-				ports = append(ports, fmt.Sprintf("%s × %v %v", peer, r.Ports, resolved))
+			if r.ports != "" || len(resolved) > 0 {
+				ports = append(ports, r.peer+" × "+r.portList+" ["+strings.Join(resolved, " ")+"]")
 			}
-			if d == policy.Egress && r.HasNamedPorts {
-				nk := r.NamedKey
-				if nk == "" {
-					nk = "own:" + own
-				}
-				ports = append(ports, fmt.Sprintf("%s × named:%s", peer, nk))
+			if r.named != "" {
+				ports = append(ports, r.named)
 			}
 		}
 	}
 	slices.Sort(anyPort)
 	slices.Sort(ports)
 	return slices.Compact(anyPort), slices.Compact(ports)
+}
+
+// ruleIDs is what termIDs reads of one rule, chain-independent.
+type ruleIDs struct {
+	index    int
+	anyPort  bool
+	peer     string // the peers' identity
+	ports    string // non-empty when the rule has numbered ports
+	portList string // the numbered ports as "[tcp/80 …]"
+	named    string // egress named ports' term, "" without
+	// What chainKinds reads: two rules with equal ruleIDs feed the same
+	// sets.
+	anyPeer, hasPods, hasBlocks, hasNamed bool
+	singlePort, portRange                 bool
+}
+
+// sameSpecs reports whether the policies of a and b (one chain's, by
+// position) have equal rule identities in direction d: the chain's set
+// names and rules are then the same, only elements may differ.
+func (c *idCache) sameSpecs(d policy.Direction, a, b []*policy.Policy) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] == b[i] {
+			continue
+		}
+		if a[i] == nil || b[i] == nil || !slices.Equal(c.of(a[i], d), c.of(b[i], d)) {
+			return false
+		}
+	}
+	return true
+}
+
+// idCache keeps each compiled policy's ruleIDs while the policy is
+// unchanged (policy.Compiler hands back the same *policy.Policy): a peer
+// coming refills hundreds of chains of the same few policies.
+type idCache struct {
+	byPolicy map[*policy.Policy]*[2][]ruleIDs
+}
+
+// of returns p's ruleIDs in direction d.
+func (c *idCache) of(p *policy.Policy, d policy.Direction) []ruleIDs {
+	if c.byPolicy == nil {
+		c.byPolicy = map[*policy.Policy]*[2][]ruleIDs{}
+	}
+	e := c.byPolicy[p]
+	if e == nil {
+		e = &[2][]ruleIDs{ruleIDsOf(p, policy.Ingress), ruleIDsOf(p, policy.Egress)}
+		c.byPolicy[p] = e
+	}
+	return e[d]
+}
+
+// keep forgets the policies m does not hold any more.
+func (c *idCache) keep(m *policy.Model) {
+	for p := range c.byPolicy {
+		if m.Policies[p.Key] != p {
+			delete(c.byPolicy, p)
+		}
+	}
+}
+
+func ruleIDsOf(p *policy.Policy, d policy.Direction) []ruleIDs {
+	rules := p.Rules(d)
+	out := make([]ruleIDs, 0, len(rules))
+	for ri := range rules {
+		r := &rules[ri]
+		own := fmt.Sprintf("%s/%s/%d", p.Key, d, r.Index)
+		id := ruleIDs{index: r.Index, anyPort: r.AnyPort, peer: "any",
+			anyPeer: r.AnyPeer, hasPods: r.HasPodPeers, hasBlocks: r.HasBlockPeers, hasNamed: r.HasNamedPorts}
+		for _, pr := range r.Ports {
+			id.singlePort = id.singlePort || pr.First == pr.Last
+			id.portRange = id.portRange || pr.First != pr.Last
+		}
+		if !r.AnyPeer {
+			id.peer = "pods:" + r.PodPeerKey + "|blocks:" + r.BlockPeerKey
+			if r.PodPeerKey == "" && r.BlockPeerKey == "" {
+				id.peer = "own:" + own
+			}
+		}
+		if len(r.Ports) > 0 {
+			id.ports = "y"
+		}
+		id.portList = fmt.Sprintf("%v", r.Ports)
+		if d == policy.Egress && r.HasNamedPorts && !r.AnyPort {
+			nk := r.NamedKey
+			if nk == "" {
+				nk = "own:" + own
+			}
+			id.named = fmt.Sprintf("%s × named:%s", id.peer, nk)
+		}
+		out = append(out, id)
+	}
+	return out
 }
 
 func comparePortRanges(a, b policy.PortRange) int {

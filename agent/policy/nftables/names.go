@@ -19,16 +19,19 @@
 //   - a map element points to a policy-set chain (ingress-set/<hash>,
 //     egress-set/<hash>) shared by every pod isolated by the same policies
 //     (and, for ingress, whose named ports resolve to the same numbers).
-//     It decides with at most two lookups per family, however many
-//     policies isolate the pod (see merge.go): the peer with its protocol
-//     in an any-port set (any/<hash>-f, key `addr . l4proto`), and the
-//     peer with protocol and destination port in a ports set
-//     (ports/<hash>-f, key `addr . l4proto . th dport`); each holds the
-//     union of the chain's policies' rules. A match counts into the
-//     chain's allow counter (<chain>/allow) and accepts; anything else
-//     counts into <chain>/drop and is dropped. Sets are named by the specs
-//     of the rules they merge (policy.Rule.PodPeerKey, BlockPeerKey,
-//     NamedKey, the ports), so chains with equal rules share them.
+//     It decides with at most four lookups per family, however many
+//     policies isolate the pod (see merge.go): pod peers in hash sets,
+//     the exact any-port set (any-pods/<hash>-f, key `addr`) and the
+//     exact ports set (ports-pods/<hash>-f, key `addr . l4proto . th
+//     dport`), then ranges (ipBlocks, every peer, port ranges) in
+//     interval concatenations, the any-port set (any/<hash>-f, key `addr
+//     . l4proto`) and the ports set (ports/<hash>-f, key `addr . l4proto
+//     . th dport`); each holds its part of the union of the chain's
+//     policies' rules. A match counts into the chain's allow counter
+//     (<chain>/allow) and accepts; anything else counts into
+//     <chain>/drop and is dropped. Sets are named by the specs of the
+//     rules they merge (policy.Rule.PodPeerKey, BlockPeerKey, NamedKey,
+//     the ports), so chains with equal rules share them.
 //
 // Counters are per policy-set chain: the kernel knows which set of
 // policies decided, not which of them allowed. Counters reports each
@@ -103,10 +106,13 @@ const (
 	mapIngressPods = "ingress-pods"
 	setNodeIPs     = "node-ips"
 
-	// Prefixes of the merged sets and the policy-set chains' infix.
-	prefixAny   = "any/"
-	prefixPorts = "ports/"
-	suffixSet   = "-set/"
+	// Prefixes of the merged sets (ranges, pod addresses) and the
+	// policy-set chains' infix.
+	prefixAny       = "any/"
+	prefixPorts     = "ports/"
+	prefixAnyPods   = "any-pods/"
+	prefixPortsPods = "ports-pods/"
+	suffixSet       = "-set/"
 )
 
 // fam holds the per-family spellings.
@@ -151,7 +157,7 @@ func setChain(d policy.Direction, keys []policy.PolicyKey, named []namedRef) str
 func chainCounter(chain, verdict string) string { return chain + "/" + verdict }
 
 // mergedSetName names a merged set by the specs of the terms it holds
-// (see termIDs): kind is prefixAny or prefixPorts.
+// (see termIDs): kind is one of the prefixes above.
 func mergedSetName(kind string, ids []string) string {
 	return kind + shortHash(joinIDs(kind, ids))
 }

@@ -13,7 +13,7 @@ import (
 )
 
 // everyShape returns policies that make every rule shape, set kind and
-// chain kind the layout has: pod peers, ipBlocks with excepts (one
+// chain kind the layout has: pod peers (hash sets), ipBlocks with excepts (one
 // reaching the family's last address), numbered ports, port ranges,
 // ingress and egress named ports, any peer, any port, both directions,
 // several policies isolating one pod (set chains of several jumps).
@@ -36,7 +36,7 @@ func everyShape(port int) []*networkingv1.NetworkPolicy {
 			pt.Out(nil, pt.Port(udp, 53)),
 		)),
 		pt.NP("b", "any", "", pt.IngressOnly, pt.IngressRules(pt.In(nil)), nil),
-		pt.NP("c", "from-a", "", pt.IngressOnly, pt.IngressRules(pt.In(pt.Peers(pt.NSPeer("a")))), nil),
+		pt.NP("c", "from-a", "", pt.IngressOnly, pt.IngressRules(pt.In(pt.Peers(pt.NSPeer("a"))), pt.In(pt.BlockPeers(true))), nil),
 	)
 }
 

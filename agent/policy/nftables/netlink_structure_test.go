@@ -26,6 +26,9 @@ func TestRuleExprsCoversTheLayout(t *testing.T) {
 	}
 	for _, want := range []string{
 		"ip saddr . meta l4proto @any/#-v4 counter name ingress-set/#/allow accept",
+		"ip saddr @any-pods/#-v4 counter name ingress-set/#/allow accept",
+		"ip6 saddr . meta l4proto . th dport @ports-pods/#-v6 counter name ingress-set/#/allow accept",
+		"ip daddr . meta l4proto . th dport @ports-pods/#-v4 counter name egress-set/#/allow accept",
 		"ip6 saddr . meta l4proto . th dport @ports/#-v6 counter name ingress-set/#/allow accept",
 		"ip daddr . meta l4proto . th dport @ports/#-v4 counter name egress-set/#/allow accept",
 		"ip6 daddr . meta l4proto . th dport @ports/#-v6 counter name egress-set/#/allow accept",

@@ -39,6 +39,9 @@ type state struct {
 	counters map[string]counterID
 	// order lists chains in the order they are declared.
 	order []string
+	// chainsID is the same for states that share chains, counters and
+	// order (see builder.build); nil when unknown.
+	chainsID *int
 }
 
 func newState() *state {
