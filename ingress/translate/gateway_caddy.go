@@ -1,0 +1,38 @@
+package translate
+
+// Caddy handlers the Gateway translation adds to the subset in caddy.go (modules registered by
+// ingress/proxy/modules.go: headers, rewrite).
+
+// Headers is Caddy's "headers" handler: request header changes before the next handler, response
+// header changes when the response is written (Deferred, so the upstream's headers are there).
+type Headers struct {
+	Handler  string           `json:"handler"`
+	Request  *HeaderOps       `json:"request,omitempty"`
+	Response *ResponseHeaders `json:"response,omitempty"`
+}
+
+// HeaderOps sets, adds and deletes header fields ("Host" in a request's Set changes the host).
+type HeaderOps struct {
+	Set    map[string][]string `json:"set,omitempty"`
+	Add    map[string][]string `json:"add,omitempty"`
+	Delete []string            `json:"delete,omitempty"`
+}
+
+// ResponseHeaders are HeaderOps applied to the response.
+type ResponseHeaders struct {
+	HeaderOps
+	Deferred bool `json:"deferred,omitempty"`
+}
+
+// Rewrite is Caddy's "rewrite" handler; PathRegexp replacements run in order over the path.
+type Rewrite struct {
+	Handler    string          `json:"handler"`
+	PathRegexp []PathRegexpRep `json:"path_regexp,omitempty"`
+}
+
+// PathRegexpRep replaces matches of Find (a Go regular expression) with Replace, which may use
+// $1-style groups ($$ is a literal dollar) and Caddy placeholders.
+type PathRegexpRep struct {
+	Find    string `json:"find"`
+	Replace string `json:"replace"`
+}
