@@ -31,7 +31,7 @@ type Rewrite struct {
 }
 
 // PathRegexpRep replaces matches of Find (a Go regular expression) with Replace, which may use
-// $1-style groups ($$ is a literal dollar) and Caddy placeholders.
+// $1-style groups (not ${1}: Caddy reads {1} as a placeholder) ($$ is a literal dollar) and Caddy placeholders.
 type PathRegexpRep struct {
 	Find    string `json:"find"`
 	Replace string `json:"replace"`

@@ -291,9 +291,9 @@ func pathRewrite(m *gwMatch, p *gwv1.HTTPPathModifier) *Rewrite {
 		repl := strings.TrimRight(*p.ReplacePrefixMatch, "/")
 		if repl == "" {
 			// "/foo" → "/", "/foo/bar" → "/bar".
-			rw.PathRegexp = []PathRegexpRep{{Find: "^" + regexp.QuoteMeta(prefix) + "/?(.*)$", Replace: "/${1}"}}
+			rw.PathRegexp = []PathRegexpRep{{Find: "^" + regexp.QuoteMeta(prefix) + "/?(.*)$", Replace: "/$1"}}
 		} else {
-			rw.PathRegexp = []PathRegexpRep{{Find: "^" + regexp.QuoteMeta(prefix) + "(/.*)?$", Replace: literalReplacement(repl) + "${1}"}}
+			rw.PathRegexp = []PathRegexpRep{{Find: "^" + regexp.QuoteMeta(prefix) + "(/.*)?$", Replace: literalReplacement(repl) + "$1"}}
 		}
 	}
 	return rw

@@ -1,0 +1,143 @@
+package proxy
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/plexus-net/plexus/ingress/translate"
+)
+
+// echoBackend answers "<name> host=<Host> path=<path> x-set=<X-Set> x-drop=<X-Drop>" and sets
+// the response header X-Upstream, so filters show in what a client gets.
+func echoBackend(t *testing.T, name string) *backend {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Upstream", name)
+		fmt.Fprintf(w, "%s host=%s path=%s x-set=%s x-drop=%s", name, r.Host, r.URL.Path, r.Header.Get("X-Set"), r.Header.Get("X-Drop"))
+	}))
+	t.Cleanup(srv.Close)
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &backend{name: name, srv: srv, port: int32(p)}
+}
+
+// TestRealProxyServesGatewayRoutes loads a Gateway API translation into Caddy and sends real
+// requests: matches and their precedence, wildcard hostnames over several labels, header
+// filters, redirect, rewrite, weights (counted) and the 500 of a rule without backends.
+func TestRealProxyServesGatewayRoutes(t *testing.T) {
+	p := &Proxy{}
+	t.Cleanup(func() { _ = p.Stop() })
+	httpPort, httpsPort := freePort(t), freePort(t)
+	opts := optionsFor(t, p, httpPort, httpsPort)
+	opts.DefaultTLSSecret = nil
+	opts.GatewayControllerName = "plexus.dev/gateway"
+
+	in := translate.Input{}
+	for _, name := range []string{"a", "b"} {
+		svc, es := serviceFor(name, echoBackend(t, name))
+		in.Services, in.EndpointSlices = append(in.Services, svc), append(in.EndpointSlices, es)
+	}
+	in.GatewayClasses = []gwv1.GatewayClass{{ObjectMeta: metav1.ObjectMeta{Name: "plexus"}, Spec: gwv1.GatewayClassSpec{ControllerName: "plexus.dev/gateway"}}}
+	in.Gateways = []gwv1.Gateway{{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "edge"}, Spec: gwv1.GatewaySpec{
+		GatewayClassName: "plexus", Listeners: []gwv1.Listener{{Name: "http", Port: 80, Protocol: gwv1.HTTPProtocolType}}}}}
+	to := func(svc string, weight int32) gwv1.HTTPBackendRef {
+		return gwv1.HTTPBackendRef{BackendRef: gwv1.BackendRef{BackendObjectReference: gwv1.BackendObjectReference{Name: gwv1.ObjectName(svc), Port: ptrTo(int32(80))}, Weight: &weight}}
+	}
+	match := func(kind gwv1.PathMatchType, path string) gwv1.HTTPRouteMatch {
+		return gwv1.HTTPRouteMatch{Path: &gwv1.HTTPPathMatch{Type: &kind, Value: &path}}
+	}
+	canary := match(gwv1.PathMatchPathPrefix, "/")
+	canary.Headers = []gwv1.HTTPHeaderMatch{{Name: "x-canary", Value: "yes"}}
+	prefix := gwv1.PrefixMatchHTTPPathModifier
+	rules := []gwv1.HTTPRouteRule{
+		{BackendRefs: []gwv1.HTTPBackendRef{to("a", 1)}},
+		{Matches: []gwv1.HTTPRouteMatch{canary}, BackendRefs: []gwv1.HTTPBackendRef{to("b", 1)}},
+		{Matches: []gwv1.HTTPRouteMatch{match(gwv1.PathMatchExact, "/exact")}, BackendRefs: []gwv1.HTTPBackendRef{to("b", 1)}},
+		{Matches: []gwv1.HTTPRouteMatch{match(gwv1.PathMatchPathPrefix, "/headers")},
+			Filters: []gwv1.HTTPRouteFilter{
+				{Type: gwv1.HTTPRouteFilterRequestHeaderModifier, RequestHeaderModifier: &gwv1.HTTPHeaderFilter{Set: []gwv1.HTTPHeader{{Name: "X-Set", Value: "set"}}, Remove: []string{"X-Drop"}}},
+				{Type: gwv1.HTTPRouteFilterResponseHeaderModifier, ResponseHeaderModifier: &gwv1.HTTPHeaderFilter{Set: []gwv1.HTTPHeader{{Name: "X-Upstream", Value: "rewritten"}}}}},
+			BackendRefs: []gwv1.HTTPBackendRef{to("a", 1)}},
+		{Matches: []gwv1.HTTPRouteMatch{match(gwv1.PathMatchPathPrefix, "/old")},
+			Filters: []gwv1.HTTPRouteFilter{{Type: gwv1.HTTPRouteFilterRequestRedirect, RequestRedirect: &gwv1.HTTPRequestRedirectFilter{
+				Scheme: ptrTo("https"), StatusCode: ptrTo(301), Path: &gwv1.HTTPPathModifier{Type: prefix, ReplacePrefixMatch: ptrTo("/new")}}}}},
+		{Matches: []gwv1.HTTPRouteMatch{match(gwv1.PathMatchPathPrefix, "/rewrite")},
+			Filters: []gwv1.HTTPRouteFilter{{Type: gwv1.HTTPRouteFilterURLRewrite, URLRewrite: &gwv1.HTTPURLRewriteFilter{
+				Hostname: ptrTo(gwv1.PreciseHostname("internal.test")), Path: &gwv1.HTTPPathModifier{Type: prefix, ReplacePrefixMatch: ptrTo("/")}}}},
+			BackendRefs: []gwv1.HTTPBackendRef{to("a", 1)}},
+		{Matches: []gwv1.HTTPRouteMatch{match(gwv1.PathMatchPathPrefix, "/split")}, BackendRefs: []gwv1.HTTPBackendRef{to("a", 3), to("b", 1)}},
+		{Matches: []gwv1.HTTPRouteMatch{match(gwv1.PathMatchPathPrefix, "/none")}},
+	}
+	in.HTTPRoutes = []gwv1.HTTPRoute{{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "site"}, Spec: gwv1.HTTPRouteSpec{
+		CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: []gwv1.ParentReference{{Name: "edge"}}},
+		Hostnames:       []gwv1.Hostname{"*.shop.test"}, Rules: rules}}}
+	res := translate.Translate(in, opts)
+	if _, err := p.Load(res.Config); err != nil {
+		t.Fatalf("load: %v", err)
+	}
+
+	do := func(path string, hdr map[string]string) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d%s", httpPort, path), nil)
+		req.Host = "www.eu.shop.test"
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	for _, tc := range []struct {
+		path   string
+		hdr    map[string]string
+		status int
+		body   string
+	}{
+		{"/anything", nil, 200, "a host=www.eu.shop.test path=/anything"},
+		{"/anything", map[string]string{"X-Canary": "yes"}, 200, "b "},
+		{"/exact", nil, 200, "b "},
+		{"/exact/not", nil, 200, "a "},
+		{"/headers/x", map[string]string{"X-Drop": "gone"}, 200, "a host=www.eu.shop.test path=/headers/x x-set=set x-drop="},
+		{"/rewrite/deep/er", nil, 200, "a host=internal.test path=/deep/er"},
+		{"/rewrite", nil, 200, "a host=internal.test path=/ "},
+		{"/none", nil, 500, "500"},
+	} {
+		resp, body := do(tc.path, tc.hdr)
+		if resp.StatusCode != tc.status || !strings.HasPrefix(body+" ", tc.body) {
+			t.Errorf("GET %s %v: %d %q, want %d %q...", tc.path, tc.hdr, resp.StatusCode, body, tc.status, tc.body)
+		}
+	}
+	if resp, _ := do("/headers", nil); resp.Header.Get("X-Upstream") != "rewritten" {
+		t.Errorf("response header X-Upstream = %q, want the filter's value", resp.Header.Get("X-Upstream"))
+	}
+	if resp, _ := do("/old/page?q=1", nil); resp.StatusCode != 301 || resp.Header.Get("Location") != "https://www.eu.shop.test/new/page?q=1" {
+		t.Errorf("redirect: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	counts := map[string]int{}
+	for range 400 {
+		_, body := do("/split", nil)
+		counts[strings.Fields(body)[0]]++
+	}
+	// Weighted round-robin is exact per cycle: 3 of every 4 requests go to a.
+	if counts["a"] != 300 || counts["b"] != 100 {
+		t.Errorf("weights 3:1 over 400 requests gave %v", counts)
+	}
+}
+
+func ptrTo[T any](v T) *T { return &v }
