@@ -35,6 +35,7 @@ func main() {
 type flags struct {
 	manifests   string
 	printConfig bool
+	gatewayAPI  bool
 	defaultTLS  string
 	opts        translate.Options
 	cluster     clusterFlags
@@ -51,8 +52,13 @@ func parseFlags() (flags, error) {
 	flag.IntVar(&f.opts.HTTPSRedirectPort, "https-redirect-port", 443, "port of the HTTPS URL that plain HTTP to TLS hosts is redirected to")
 	flag.StringVar(&f.opts.StorageDir, "storage-dir", "/var/lib/plexus-ingress", "writable directory for the proxy's TLS state")
 	flag.StringVar(&f.opts.LogLevel, "log-level", "INFO", "proxy log level: DEBUG, INFO, WARN or ERROR")
+	flag.BoolVar(&f.gatewayAPI, "gateway-api", false, "serve the Gateway API (GatewayClass, Gateway, HTTPRoute, ReferenceGrant) when its CRDs are installed")
+	gatewayName := flag.String("gateway-controller-name", "plexus.dev/gateway", "spec.controllerName of the GatewayClasses to serve (with -gateway-api)")
 	f.cluster.bind()
 	flag.Parse()
+	if f.gatewayAPI {
+		f.opts.GatewayControllerName = *gatewayName
+	}
 	if f.manifests == "" {
 		if f.printConfig {
 			return f, fmt.Errorf("-print-config needs -manifests: it prints the config of manifest files")
