@@ -228,4 +228,3 @@ func TestGatewayAPIEnabledWithoutCRDs(t *testing.T) {
 		return nil
 	})
 }
-
