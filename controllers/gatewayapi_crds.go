@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -31,6 +32,11 @@ import (
 // GatewayClasses it labels.
 // +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,verbs=get;create
 // +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=gatewayclasses,verbs=get;list;watch;create;update;patch;delete
+// RBAC lets no one grant rights it lacks, so the operator also holds what plexus-ingress's
+// ClusterRole grants for the Gateway API (GatewayIngressRules).
+// +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=gateways;httproutes;referencegrants,verbs=get;list;watch
+// +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=gatewayclasses/status;gateways/status;httproutes/status,verbs=update;patch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 
 const (
 	// GatewayAPIComponent is the LabelComponent value of the GatewayClass the operator makes.
@@ -72,6 +78,28 @@ func GatewayAPIObjects(spec v1.ClusterNetworkSpec) []client.Object {
 		ObjectMeta: metav1.ObjectMeta{Name: GatewayClassName(spec), Labels: component.Labels(GatewayAPIComponent)},
 		Spec:       gwv1.GatewayClassSpec{ControllerName: GatewayControllerName, Description: &desc},
 	}}
+}
+
+// GatewayIngressRules are the rules plexus-ingress's ClusterRole needs for the Gateway API when
+// it is enabled: read the four kinds and Namespaces (allowedRoutes selectors), write the three
+// statuses, and read the GatewayClass CRD for its bundle version (SupportedVersion; without it the
+// version is reported unknown).
+func GatewayIngressRules() []rbacv1.PolicyRule {
+	return []rbacv1.PolicyRule{
+		{APIGroups: []string{gwv1.GroupName}, Resources: []string{"gatewayclasses", "gateways", "httproutes", "referencegrants"}, Verbs: []string{"get", "list", "watch"}},
+		{APIGroups: []string{gwv1.GroupName}, Resources: []string{"gatewayclasses/status", "gateways/status", "httproutes/status"}, Verbs: []string{"update", "patch"}},
+		{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}},
+		{APIGroups: []string{"apiextensions.k8s.io"}, Resources: []string{"customresourcedefinitions"}, ResourceNames: []string{gatewayClassCRD}, Verbs: []string{"get"}},
+	}
+}
+
+// GatewayIngressArgs are the plexus-ingress arguments that turn the Gateway API on for spec
+// (none when it is off).
+func GatewayIngressArgs(spec v1.ClusterNetworkSpec) []string {
+	if !GatewayAPIEnabled(spec) {
+		return nil
+	}
+	return []string{"-gateway-api", "-gateway-controller-name=" + GatewayControllerName}
 }
 
 // GatewayAPIOutcome is what EnsureGatewayAPI did.
