@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -49,6 +50,14 @@ func TestRealProxyServesGatewayRoutes(t *testing.T) {
 		svc, es := serviceFor(name, echoBackend(t, name))
 		in.Services, in.EndpointSlices = append(in.Services, svc), append(in.EndpointSlices, es)
 	}
+	mirrored := make(chan string, 16)
+	mirrorSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mirrored <- r.Method + " " + r.Host + r.URL.RequestURI() + " " + r.Header.Get("X-Set") + " " + string(b)
+	}))
+	t.Cleanup(mirrorSrv.Close)
+	mirrorSvc, mirrorES := serviceFor("mirror", &backend{name: "mirror", srv: mirrorSrv, port: int32(mirrorSrv.Listener.Addr().(*net.TCPAddr).Port)})
+	in.Services, in.EndpointSlices = append(in.Services, mirrorSvc), append(in.EndpointSlices, mirrorES)
 	in.GatewayClasses = []gwv1.GatewayClass{{ObjectMeta: metav1.ObjectMeta{Name: "plexus"}, Spec: gwv1.GatewayClassSpec{ControllerName: "plexus.dev/gateway"}}}
 	in.Gateways = []gwv1.Gateway{{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "edge"}, Spec: gwv1.GatewaySpec{
 		GatewayClassName: "plexus", Listeners: []gwv1.Listener{{Name: "http", Port: 80, Protocol: gwv1.HTTPProtocolType}}}}}
@@ -79,6 +88,11 @@ func TestRealProxyServesGatewayRoutes(t *testing.T) {
 			BackendRefs: []gwv1.HTTPBackendRef{to("a", 1)}},
 		{Matches: []gwv1.HTTPRouteMatch{match(gwv1.PathMatchPathPrefix, "/split")}, BackendRefs: []gwv1.HTTPBackendRef{to("a", 3), to("b", 1)}},
 		{Matches: []gwv1.HTTPRouteMatch{match(gwv1.PathMatchPathPrefix, "/none")}},
+		{Matches: []gwv1.HTTPRouteMatch{match(gwv1.PathMatchPathPrefix, "/mirror")},
+			Filters: []gwv1.HTTPRouteFilter{
+				{Type: gwv1.HTTPRouteFilterRequestHeaderModifier, RequestHeaderModifier: &gwv1.HTTPHeaderFilter{Set: []gwv1.HTTPHeader{{Name: "X-Set", Value: "before-mirror"}}}},
+				{Type: gwv1.HTTPRouteFilterRequestMirror, RequestMirror: &gwv1.HTTPRequestMirrorFilter{BackendRef: gwv1.BackendObjectReference{Name: "mirror", Port: ptrTo(int32(80))}}}},
+			BackendRefs: []gwv1.HTTPBackendRef{to("a", 1)}},
 	}
 	in.HTTPRoutes = []gwv1.HTTPRoute{{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "site"}, Spec: gwv1.HTTPRouteSpec{
 		CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: []gwv1.ParentReference{{Name: "edge"}}},
@@ -128,6 +142,26 @@ func TestRealProxyServesGatewayRoutes(t *testing.T) {
 	}
 	if resp, _ := do("/old/page?q=1", nil); resp.StatusCode != 301 || resp.Header.Get("Location") != "https://www.eu.shop.test/new/page?q=1" {
 		t.Errorf("redirect: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	// The mirror gets a copy, after the filters before it, body included; the client the real answer.
+	req, _ := http.NewRequest(http.MethodPost, fmt.Sprintf("http://127.0.0.1:%d/mirror/x?y=1", httpPort), strings.NewReader("payload"))
+	req.Host = "m.shop.test"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.HasPrefix(string(b), "a host=m.shop.test path=/mirror/x x-set=before-mirror") {
+		t.Errorf("mirrored request answered %q", b)
+	}
+	select {
+	case got := <-mirrored:
+		if got != "POST m.shop.test/mirror/x?y=1 before-mirror payload" {
+			t.Errorf("mirror got %q", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("the mirror got no copy in 10s")
 	}
 	counts := map[string]int{}
 	for range 400 {

@@ -156,6 +156,14 @@ func routeRefsVerdict(r *gwv1.HTTPRoute, grants referenceGrants, idx backendInde
 				return v
 			}
 		}
+		for _, f := range rule.Filters {
+			if f.RequestMirror == nil {
+				continue
+			}
+			if v := backendRefVerdict(r.Namespace, &f.RequestMirror.BackendRef, grants, idx); !v.OK {
+				return v
+			}
+		}
 	}
 	return ok(string(gwv1.RouteReasonResolvedRefs), "all references resolved")
 }

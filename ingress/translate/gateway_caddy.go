@@ -36,3 +36,13 @@ type PathRegexpRep struct {
 	Find    string `json:"find"`
 	Replace string `json:"replace"`
 }
+
+// Mirror is plexus-ingress's own handler "plexus_mirror" (ingress/proxy/mirror.go): a copy of a
+// sampled share (Numerator/Denominator; Denominator 0 is all) of requests goes to one of
+// Upstreams and its answer is ignored.
+type Mirror struct {
+	Handler     string   `json:"handler"`
+	Upstreams   []string `json:"upstreams"`
+	Numerator   int      `json:"numerator,omitempty"`
+	Denominator int      `json:"denominator,omitempty"`
+}

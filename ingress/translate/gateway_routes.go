@@ -250,9 +250,40 @@ func (b *ruleBuilder) ruleHandlers(rule *gwv1.HTTPRouteRule, m *gwMatch) []any {
 			}
 		case gwv1.HTTPRouteFilterRequestRedirect:
 			return append(hs, b.redirect(m, f.RequestRedirect)...)
+		case gwv1.HTTPRouteFilterRequestMirror:
+			if mh := b.mirror(m.route, f.RequestMirror); mh != nil {
+				hs = append(hs, mh)
+			}
 		}
 	}
 	return append(hs, b.backends(m.route, rule))
+}
+
+// mirror copies requests to the filter's backend; nil (no mirroring) when the backend is not
+// usable, which the route's ResolvedRefs reports.
+func (b *ruleBuilder) mirror(r *gwv1.HTTPRoute, f *gwv1.HTTPRequestMirrorFilter) *Mirror {
+	if f == nil || !backendRefVerdict(r.Namespace, &f.BackendRef, b.grants, b.idx).OK {
+		return nil
+	}
+	ns := r.Namespace
+	if f.BackendRef.Namespace != nil {
+		ns = string(*f.BackendRef.Namespace)
+	}
+	rb := b.idx.resolveServicePort(types.NamespacedName{Namespace: ns, Name: string(f.BackendRef.Name)}, *f.BackendRef.Port)
+	if len(rb.upstreams) == 0 {
+		return nil
+	}
+	m := &Mirror{Handler: "plexus_mirror", Upstreams: rb.upstreams}
+	switch {
+	case f.Percent != nil:
+		m.Numerator, m.Denominator = int(*f.Percent), 100
+	case f.Fraction != nil:
+		m.Numerator, m.Denominator = int(f.Fraction.Numerator), 100
+		if f.Fraction.Denominator != nil {
+			m.Denominator = int(*f.Fraction.Denominator)
+		}
+	}
+	return m
 }
 
 // headerOps translates a header filter.
@@ -418,7 +449,7 @@ func unsupportedInRule(rule *gwv1.HTTPRouteRule) string {
 	for _, f := range rule.Filters {
 		switch f.Type {
 		case gwv1.HTTPRouteFilterRequestHeaderModifier, gwv1.HTTPRouteFilterResponseHeaderModifier,
-			gwv1.HTTPRouteFilterRequestRedirect, gwv1.HTTPRouteFilterURLRewrite:
+			gwv1.HTTPRouteFilterRequestRedirect, gwv1.HTTPRouteFilterURLRewrite, gwv1.HTTPRouteFilterRequestMirror:
 		default:
 			return fmt.Sprintf("filter %s is not supported", f.Type)
 		}

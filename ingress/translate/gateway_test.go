@@ -44,7 +44,8 @@ func TestGatewayMatchesAndPrecedence(t *testing.T) {
 	assertGatewayGolden(t, "gateway-matches-precedence", Translate(in, gwOpts))
 }
 
-// TestGatewayFiltersAndWeights covers header modifiers, redirects, rewrites, weighted backends,
+// TestGatewayFiltersAndWeights covers header modifiers, redirects, rewrites, a sampled mirror,
+// weighted backends,
 // an unsupported filter (500, PartiallyInvalid) and a rule without backends (500).
 func TestGatewayFiltersAndWeights(t *testing.T) {
 	https, code := "https", 301
@@ -71,7 +72,10 @@ func TestGatewayFiltersAndWeights(t *testing.T) {
 			BackendRefs: []gwv1.HTTPBackendRef{backendRef("", "web", 80, 3), backendRef("", "api", 8080, 1), backendRef("", "nowhere", 80, 5)}},
 		{Matches: []gwv1.HTTPRouteMatch{pathMatch(gwv1.PathMatchPathPrefix, "/mirror")},
 			Filters: []gwv1.HTTPRouteFilter{{Type: gwv1.HTTPRouteFilterRequestMirror, RequestMirror: &gwv1.HTTPRequestMirrorFilter{
-				BackendRef: gwv1.BackendObjectReference{Name: "api", Port: ptr(int32(8080))}}}},
+				BackendRef: gwv1.BackendObjectReference{Name: "api", Port: ptr(int32(8080))}, Percent: ptr(int32(25))}}},
+			BackendRefs: []gwv1.HTTPBackendRef{backendRef("", "web", 80, 1)}},
+		{Matches: []gwv1.HTTPRouteMatch{pathMatch(gwv1.PathMatchPathPrefix, "/cors")},
+			Filters:     []gwv1.HTTPRouteFilter{{Type: gwv1.HTTPRouteFilterCORS, CORS: &gwv1.HTTPCORSFilter{}}},
 			BackendRefs: []gwv1.HTTPBackendRef{backendRef("", "web", 80, 1)}},
 		{Matches: []gwv1.HTTPRouteMatch{pathMatch(gwv1.PathMatchPathPrefix, "/nothing")}},
 	}
