@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -175,3 +178,50 @@ func TestRealProxyServesGatewayRoutes(t *testing.T) {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// TestRealProxyGatewayTLS: HTTPS listeners terminate with their Secrets, picked by SNI; a
+// wildcard listener covers names several labels deep; other names get the fallback certificate.
+func TestRealProxyGatewayTLS(t *testing.T) {
+	p := &Proxy{}
+	t.Cleanup(func() { _ = p.Stop() })
+	httpPort, httpsPort := freePort(t), freePort(t)
+	opts := optionsFor(t, p, httpPort, httpsPort)
+	opts.DefaultTLSSecret = nil
+	opts.GatewayControllerName = "plexus.dev/gateway"
+	wild, api, fallback := newTestCert(t, "*.shop.test"), newTestCert(t, "api.other.test"), newTestCert(t, "fallback.invalid")
+	svc, es := serviceFor("a", echoBackend(t, "a"))
+	in := translate.Input{Services: []corev1.Service{svc}, EndpointSlices: []discoveryv1.EndpointSlice{es},
+		Secrets:             []corev1.Secret{wild.secret("wild"), api.secret("api")},
+		FallbackCertificate: &translate.PEMPair{CertPEM: fallback.certPEM, KeyPEM: fallback.keyPEM}}
+	listener := func(name, host, secret string) gwv1.Listener {
+		h := gwv1.Hostname(host)
+		return gwv1.Listener{Name: gwv1.SectionName(name), Port: 443, Protocol: gwv1.HTTPSProtocolType, Hostname: &h,
+			TLS: &gwv1.ListenerTLSConfig{CertificateRefs: []gwv1.SecretObjectReference{{Name: gwv1.ObjectName(secret)}}}}
+	}
+	in.GatewayClasses = []gwv1.GatewayClass{{ObjectMeta: metav1.ObjectMeta{Name: "plexus"}, Spec: gwv1.GatewayClassSpec{ControllerName: "plexus.dev/gateway"}}}
+	in.Gateways = []gwv1.Gateway{{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "edge"}, Spec: gwv1.GatewaySpec{
+		GatewayClassName: "plexus", Listeners: []gwv1.Listener{listener("wild", "*.shop.test", "wild"), listener("api", "api.other.test", "api")}}}}
+	in.HTTPRoutes = []gwv1.HTTPRoute{{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "site"}, Spec: gwv1.HTTPRouteSpec{
+		CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: []gwv1.ParentReference{{Name: "edge"}}},
+		Rules: []gwv1.HTTPRouteRule{{BackendRefs: []gwv1.HTTPBackendRef{{BackendRef: gwv1.BackendRef{
+			BackendObjectReference: gwv1.BackendObjectReference{Name: "a", Port: ptrTo(int32(80))}}}}}}}}}
+	if _, err := p.Load(translate.Translate(in, opts).Config); err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	for sni, want := range map[string]string{"a.b.shop.test": "*.shop.test", "x.shop.test": "*.shop.test", "api.other.test": "api.other.test", "else.test": "fallback.invalid"} {
+		cert, err := getInsecure(httpsPort, sni)
+		if err != nil {
+			t.Fatalf("handshake with SNI %s: %v", sni, err)
+		}
+		if len(cert.DNSNames) == 0 || cert.DNSNames[0] != want {
+			t.Errorf("SNI %s got the certificate of %v, want %s", sni, cert.DNSNames, want)
+		}
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(wild.leaf)
+	// (X.509 lets *.shop.test cover one label only, so the verified request uses one.)
+	a, err := newClient(httpPort, httpsPort, roots).get("https", "x.shop.test", "/x")
+	if err != nil || a.status != 200 || !strings.HasPrefix(a.body, "a host=x.shop.test:") {
+		t.Fatalf("HTTPS through the wildcard listener: %+v %v", a, err)
+	}
+}

@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -130,5 +131,32 @@ func TestMergeKeepsTransitionTimesAndOthers(t *testing.T) {
 	dropped, changed := MergeRouteParents(merged, nil, gatewayController, t1)
 	if !changed || len(dropped) != 1 || dropped[0].ControllerName != "example.com/other" {
 		t.Fatalf("without our parents: %+v, want only the other controller's entry", dropped)
+	}
+}
+
+func TestIntersectHostnames(t *testing.T) {
+	for _, tc := range []struct {
+		listener string
+		route    []gwv1.Hostname
+		want     string
+	}{
+		{"", nil, ""},
+		{"", []gwv1.Hostname{"A.example.com"}, "a.example.com"},
+		{"shop.example.com", nil, "shop.example.com"},
+		{"shop.example.com", []gwv1.Hostname{"shop.example.com", "other.test"}, "shop.example.com"},
+		{"*.example.com", []gwv1.Hostname{"a.b.example.com"}, "a.b.example.com"},
+		{"*.example.com", []gwv1.Hostname{"example.com"}, "<none>"},
+		{"a.example.com", []gwv1.Hostname{"*.example.com"}, "a.example.com"},
+		{"*.example.com", []gwv1.Hostname{"*.shop.example.com"}, "*.shop.example.com"},
+		{"*.shop.example.com", []gwv1.Hostname{"*.example.com"}, "*.shop.example.com"},
+		{"*.example.com", []gwv1.Hostname{"*.other.test"}, "<none>"},
+	} {
+		got := strings.Join(intersectHostnames(tc.listener, tc.route), ",")
+		if got == "" && len(intersectHostnames(tc.listener, tc.route)) == 0 {
+			got = "<none>"
+		}
+		if got != tc.want {
+			t.Errorf("listener %q, route %v: %q, want %q", tc.listener, tc.route, got, tc.want)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package translate
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -44,9 +45,11 @@ func (l *secretLoader) load(key types.NamespacedName) (tag, reason, msg string) 
 }
 
 // gatewayTLSPolicies are the connection policies with the programmed HTTPS listeners' hostnames
-// added to the Ingress hosts (an Ingress host keeps its own certificate). A listener without
-// hostname provides the default certificate when none was configured (only the self-signed
-// fallback): the first such listener, in Gateway order, wins.
+// added to the Ingress hosts (an Ingress host keeps its own certificate). Precise listener
+// hostnames join the Ingress hosts; wildcard ones, which cover one or more labels unlike Caddy's
+// SNI wildcards, match by expression after every Ingress policy, longest first. A listener
+// without hostname provides the default certificate when none was configured (only the
+// self-signed fallback): the first such listener, in hostname order, wins.
 func gatewayTLSPolicies(plan tlsPlan, a *gatewayAnalysis) []TLSConnectionPolicy {
 	merged := tlsPlan{certs: plan.certs, defaultTag: plan.defaultTag, hostTag: map[string]string{}}
 	for h, t := range plan.hostTag {
@@ -63,16 +66,35 @@ func gatewayTLSPolicies(plan tlsPlan, a *gatewayAnalysis) []TLSConnectionPolicy 
 		}
 	}
 	sort.SliceStable(extra, func(i, j int) bool { return extra[i].host < extra[j].host })
+	var wild []TLSConnectionPolicy
+	seenWild := map[string]bool{}
 	for _, e := range extra {
-		if e.host == "" {
+		switch {
+		case e.host == "":
 			if merged.defaultTag == tagFallback || merged.defaultTag == "" {
 				merged.defaultTag = e.tag
 			}
-			continue
-		}
-		if _, taken := merged.hostTag[e.host]; !taken {
-			merged.hostTag[strings.ToLower(e.host)] = e.tag
+		case strings.HasPrefix(e.host, "*."):
+			if seenWild[e.host] {
+				continue
+			}
+			seenWild[e.host] = true
+			wild = append(wild, TLSConnectionPolicy{
+				Match:                &TLSMatch{SNIRegexp: &Regexp{Pattern: `(?i)^[^.]+(\.[^.]+)*` + regexp.QuoteMeta(e.host[1:]) + `$`}},
+				CertificateSelection: &CertificateSelection{AnyTag: []string{e.tag}},
+			})
+		default:
+			if _, taken := merged.hostTag[e.host]; !taken {
+				merged.hostTag[e.host] = e.tag
+			}
 		}
 	}
-	return merged.connectionPolicies()
+	sort.SliceStable(wild, func(i, j int) bool {
+		return len(wild[i].Match.SNIRegexp.Pattern) > len(wild[j].Match.SNIRegexp.Pattern)
+	})
+	policies := merged.connectionPolicies()
+	if n := len(policies); n > 0 && policies[n-1].Match == nil {
+		return append(append(policies[:n-1:n-1], wild...), policies[n-1])
+	}
+	return append(policies, wild...)
 }
