@@ -87,11 +87,16 @@ func (r *GatewayStatusReconciler) writeClass(ctx context.Context, c translate.Cl
 		return ignoreGone(err)
 	}
 	c.Generation = obj.Generation
-	merged := translate.MergeConditions(obj.Status.Conditions, translate.GatewayClassConditions(c, r.BundleVersion), now)
-	if equality.Semantic.DeepEqual(merged, obj.Status.Conditions) {
+	conds := translate.GatewayClassConditions(c, r.BundleVersion)
+	merged := translate.MergeConditions(obj.Status.Conditions, conds, now)
+	var supported []gwv1.SupportedFeature
+	if conds[0].Status == metav1.ConditionTrue {
+		supported = translate.SupportedFeatures()
+	}
+	if equality.Semantic.DeepEqual(merged, obj.Status.Conditions) && equality.Semantic.DeepEqual(supported, obj.Status.SupportedFeatures) {
 		return nil
 	}
-	obj.Status.Conditions = merged
+	obj.Status.Conditions, obj.Status.SupportedFeatures = merged, supported
 	if err := r.Client.Status().Update(ctx, obj); err != nil {
 		return ignoreGone(fmt.Errorf("write the status of GatewayClass %s: %w", c.Name, err))
 	}

@@ -151,6 +151,9 @@ func TestGatewayAPIServedWithStatus(t *testing.T) {
 		if err := hasCondition(gc.Status.Conditions, "Accepted", metav1.ConditionTrue, "Accepted", gc.Generation); err != nil {
 			return err
 		}
+		if len(gc.Status.SupportedFeatures) == 0 || gc.Status.SupportedFeatures[0].Name != "Gateway" {
+			return fmt.Errorf("supportedFeatures %+v, want the served features, sorted", gc.Status.SupportedFeatures)
+		}
 		return hasCondition(gc.Status.Conditions, "SupportedVersion", metav1.ConditionTrue, "SupportedVersion", gc.Generation)
 	})
 	gw := &gwv1.Gateway{}

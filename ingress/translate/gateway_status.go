@@ -2,6 +2,7 @@ package translate
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -10,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+	"sigs.k8s.io/gateway-api/pkg/features"
 )
 
 // The statuses of the Gateway API objects, computed from the analysis (GatewayAPI) by pure
@@ -206,4 +208,26 @@ func MergeRouteParents(existing, ours []gwv1.RouteParentStatus, controllerName s
 		out = []gwv1.RouteParentStatus{}
 	}
 	return out, !equality.Semantic.DeepEqual(existing, out) && !(len(existing) == 0 && len(out) == 0)
+}
+
+// SupportedFeatures are the Gateway API features plexus-ingress serves, for the accepted
+// GatewayClasses' status.supportedFeatures (sorted, as the API requires): the core of Gateway,
+// HTTPRoute and ReferenceGrant, and the extended HTTPRoute features the translation implements.
+func SupportedFeatures() []gwv1.SupportedFeature {
+	names := []features.FeatureName{
+		features.SupportGateway, features.SupportHTTPRoute, features.SupportReferenceGrant,
+		features.SupportHTTPRouteQueryParamMatching, features.SupportHTTPRouteMethodMatching,
+		features.SupportHTTPRouteResponseHeaderModification,
+		features.SupportHTTPRoutePortRedirect, features.SupportHTTPRouteSchemeRedirect, features.SupportHTTPRoutePathRedirect,
+		features.SupportHTTPRoute303RedirectStatusCode, features.SupportHTTPRoute307RedirectStatusCode, features.SupportHTTPRoute308RedirectStatusCode,
+		features.SupportHTTPRouteHostRewrite, features.SupportHTTPRoutePathRewrite,
+		features.SupportHTTPRouteRequestMirror, features.SupportHTTPRouteRequestMultipleMirrors, features.SupportHTTPRouteRequestPercentageMirror,
+		features.SupportHTTPRouteParentRefPort,
+	}
+	out := make([]gwv1.SupportedFeature, 0, len(names))
+	for _, n := range names {
+		out = append(out, gwv1.SupportedFeature{Name: gwv1.FeatureName(n)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
 }
