@@ -91,6 +91,7 @@ func TestRealProxyServesGatewayRoutes(t *testing.T) {
 			BackendRefs: []gwv1.HTTPBackendRef{to("a", 1)}},
 		{Matches: []gwv1.HTTPRouteMatch{match(gwv1.PathMatchPathPrefix, "/split")}, BackendRefs: []gwv1.HTTPBackendRef{to("a", 3), to("b", 1)}},
 		{Matches: []gwv1.HTTPRouteMatch{match(gwv1.PathMatchPathPrefix, "/none")}},
+		{Matches: []gwv1.HTTPRouteMatch{match(gwv1.PathMatchPathPrefix, "/halfbad")}, BackendRefs: []gwv1.HTTPBackendRef{to("a", 1), to("missing", 1)}},
 		{Matches: []gwv1.HTTPRouteMatch{match(gwv1.PathMatchPathPrefix, "/mirror")},
 			Filters: []gwv1.HTTPRouteFilter{
 				{Type: gwv1.HTTPRouteFilterRequestHeaderModifier, RequestHeaderModifier: &gwv1.HTTPHeaderFilter{Set: []gwv1.HTTPHeader{{Name: "X-Set", Value: "before-mirror"}}}},
@@ -174,6 +175,16 @@ func TestRealProxyServesGatewayRoutes(t *testing.T) {
 	// Weighted round-robin is exact per cycle: 3 of every 4 requests go to a.
 	if counts["a"] != 300 || counts["b"] != 100 {
 		t.Errorf("weights 3:1 over 400 requests gave %v", counts)
+	}
+	// An invalid backend keeps its weight as 500s: about half of 400 (8 standard deviations of
+	// slack either way, so chance alone never fails the test).
+	statuses := map[int]int{}
+	for range 400 {
+		resp, _ := do("/halfbad", nil)
+		statuses[resp.StatusCode]++
+	}
+	if statuses[500] < 120 || statuses[500] > 280 || statuses[200]+statuses[500] != 400 {
+		t.Errorf("a 1:1 split with a missing backend gave %v, want about 200 of each of 200 and 500", statuses)
 	}
 }
 

@@ -46,3 +46,11 @@ type Mirror struct {
 	Numerator   int      `json:"numerator,omitempty"`
 	Denominator int      `json:"denominator,omitempty"`
 }
+
+// FailShare is plexus-ingress's handler "plexus_fail_share" (ingress/proxy/failshare.go): a
+// random Numerator/Denominator share of requests gets a 500, the rest go on.
+type FailShare struct {
+	Handler     string `json:"handler"`
+	Numerator   int    `json:"numerator"`
+	Denominator int    `json:"denominator"`
+}

@@ -256,7 +256,7 @@ func (b *ruleBuilder) ruleHandlers(rule *gwv1.HTTPRouteRule, m *gwMatch) []any {
 			}
 		}
 	}
-	return append(hs, b.backends(m.route, rule))
+	return append(hs, b.backends(m.route, rule)...)
 }
 
 // mirror copies requests to the filter's backend; nil (no mirroring) when the backend is not
@@ -369,19 +369,27 @@ func (b *ruleBuilder) redirect(m *gwMatch, f *gwv1.HTTPRequestRedirectFilter) []
 		Headers: map[string][]string{"Location": {scheme + "://" + host + "{http.request.uri}"}}})
 }
 
-// backends proxies to the rule's usable backends, weighted; 500 when there is none.
-func (b *ruleBuilder) backends(r *gwv1.HTTPRoute, rule *gwv1.HTTPRouteRule) any {
+// backends proxies to the rule's usable backends, weighted; 500 when there is none. Invalid
+// backendRefs (refused, missing, without ready endpoints) keep their weight: that share of
+// requests gets a 500 (a FailShare before the proxy), as the API requires.
+func (b *ruleBuilder) backends(r *gwv1.HTTPRoute, rule *gwv1.HTTPRouteRule) []any {
 	type weighted struct {
 		rb     resolvedBackend
 		weight int
 	}
 	var usable []weighted
+	failing, total := 0, 0
 	for _, ref := range rule.BackendRefs {
 		w := 1
 		if ref.Weight != nil {
 			w = int(*ref.Weight)
 		}
-		if w == 0 || !backendRefVerdict(r.Namespace, &ref.BackendObjectReference, b.grants, b.idx).OK {
+		if w == 0 {
+			continue
+		}
+		total += w
+		if !backendRefVerdict(r.Namespace, &ref.BackendObjectReference, b.grants, b.idx).OK {
+			failing += w
 			continue
 		}
 		ns := r.Namespace
@@ -389,15 +397,22 @@ func (b *ruleBuilder) backends(r *gwv1.HTTPRoute, rule *gwv1.HTTPRouteRule) any 
 			ns = string(*ref.Namespace)
 		}
 		rb := b.idx.resolveServicePort(types.NamespacedName{Namespace: ns, Name: string(ref.Name)}, *ref.Port)
-		if len(rb.upstreams) > 0 {
-			usable = append(usable, weighted{rb, w})
+		if len(rb.upstreams) == 0 {
+			failing += w
+			continue
 		}
+		usable = append(usable, weighted{rb, w})
 	}
-	switch len(usable) {
-	case 0:
-		return serverError()
-	case 1:
-		return backendHandler(usable[0].rb, b.opts, b.named)
+	if len(usable) == 0 {
+		return []any{serverError()}
+	}
+	var hs []any
+	if failing > 0 {
+		g := gcd(failing, total)
+		hs = append(hs, &FailShare{Handler: "plexus_fail_share", Numerator: failing / g, Denominator: total / g})
+	}
+	if len(usable) == 1 {
+		return append(hs, backendHandler(usable[0].rb, b.opts, b.named))
 	}
 	// Each backend's share is split evenly over its endpoints: endpoint weight = backend weight
 	// × (product of endpoint counts) / its own endpoint count, reduced by the common divisor.
@@ -428,7 +443,7 @@ func (b *ruleBuilder) backends(r *gwv1.HTTPRoute, rule *gwv1.HTTPRouteRule) any 
 		rp.LoadBalancing.SelectionPolicy = SelectionPolicy{Policy: "weighted_round_robin", Weights: weights}
 		b.named[merged.id] = &Route{Handle: []any{rp}, Terminal: true}
 	}
-	return &Invoke{Handler: "invoke", Name: merged.id}
+	return append(hs, &Invoke{Handler: "invoke", Name: merged.id})
 }
 
 func gcd(a, b int) int {
