@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -32,8 +34,9 @@ const gatewayControllerName = "plexus.dev/gateway"
 
 // gatewayEnv starts an API server (with the Gateway API CRDs when withCRDs) and the controller
 // with the Gateway API enabled.
-func gatewayEnv(t *testing.T, withCRDs bool) (client.Client, *recordingLoader, *controller.ConfigReconciler) {
+func gatewayEnv(t *testing.T, withCRDs bool) (client.Client, *recordingLoader, *controller.ConfigReconciler, *logLines) {
 	t.Helper()
+	logs := &logLines{}
 	ctrllog.SetLogger(logr.Discard())
 	e := &envtest.Environment{BinaryAssetsDirectory: controlplane.AssetsDir()}
 	if withCRDs {
@@ -51,7 +54,8 @@ func gatewayEnv(t *testing.T, withCRDs bool) (client.Client, *recordingLoader, *
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: controller.NewScheme(), Cache: controller.CacheOptions(),
 		Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
 		// Several managers in one test process register the same controller names.
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)}})
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+		Logger:     funcr.New(logs.add, funcr.Options{})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +76,30 @@ func gatewayEnv(t *testing.T, withCRDs bool) (client.Client, *recordingLoader, *
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c, loader, cr
+	return c, loader, cr, logs
+}
+
+// logLines keeps what the manager logged.
+type logLines struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logLines) add(prefix, args string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, prefix+" "+args)
+}
+
+func (l *logLines) find(substr string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, line := range l.lines {
+		if strings.Contains(line, substr) {
+			return line
+		}
+	}
+	return ""
 }
 
 // condition finds a condition and says whether it is status with reason at generation gen.
@@ -92,7 +119,7 @@ func hasCondition(conds []metav1.Condition, typ string, status metav1.ConditionS
 // a cross-namespace backend is refused until a ReferenceGrant allows it, and an unchanged
 // status is not rewritten.
 func TestGatewayAPIServedWithStatus(t *testing.T) {
-	c, loader, _ := gatewayEnv(t, true)
+	c, loader, _, _ := gatewayEnv(t, true)
 	ctx := context.Background()
 	create := func(o client.Object) {
 		t.Helper()
@@ -221,9 +248,12 @@ func TestGatewayAPIServedWithStatus(t *testing.T) {
 }
 
 // TestGatewayAPIEnabledWithoutCRDs: asked to serve the Gateway API on a cluster without its
-// CRDs, the controller still serves Ingress.
+// CRDs, the controller says so in its log and still serves Ingress.
 func TestGatewayAPIEnabledWithoutCRDs(t *testing.T) {
-	_, _, cr := gatewayEnv(t, false)
+	_, _, cr, logs := gatewayEnv(t, false)
+	if line := logs.find("CRDs are not installed"); line == "" || !strings.Contains(line, "GatewayClass") {
+		t.Fatalf("no log line says the Gateway API CRDs are missing (got %q)", line)
+	}
 	eventually(t, "a config is loaded without the Gateway API", func() error {
 		if !cr.Loaded() {
 			return fmt.Errorf("no config loaded")

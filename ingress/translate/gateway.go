@@ -31,8 +31,8 @@ import (
 //     match order. A request that no rule of its most specific hostname matches falls through to
 //     less specific hostnames, then to the Ingress routes and their 404.
 //   - Backends are Services (group "", kind Service) resolved to ready endpoints like Ingress
-//     backends, weighted round-robin across backendRefs; a rule without a usable backend answers
-//     500, as the API requires.
+//     backends, weighted round-robin across backendRefs; an invalid backendRef keeps its weight as
+//     that share of 500s, and a rule without a usable backend answers 500, as the API requires.
 
 // Kinds and groups the Gateway translation accepts or names.
 const (
