@@ -91,6 +91,8 @@ func TestRealProxyServesGatewayRoutes(t *testing.T) {
 			BackendRefs: []gwv1.HTTPBackendRef{to("a", 1)}},
 		{Matches: []gwv1.HTTPRouteMatch{match(gwv1.PathMatchPathPrefix, "/split")}, BackendRefs: []gwv1.HTTPBackendRef{to("a", 3), to("b", 1)}},
 		{Matches: []gwv1.HTTPRouteMatch{match(gwv1.PathMatchPathPrefix, "/none")}},
+		// An expression that does not compile must not stop the config from loading.
+		{Matches: []gwv1.HTTPRouteMatch{match(gwv1.PathMatchRegularExpression, "/bad[")}, BackendRefs: []gwv1.HTTPBackendRef{to("b", 1)}},
 		{Matches: []gwv1.HTTPRouteMatch{match(gwv1.PathMatchPathPrefix, "/halfbad")}, BackendRefs: []gwv1.HTTPBackendRef{to("a", 1), to("missing", 1)}},
 		{Matches: []gwv1.HTTPRouteMatch{match(gwv1.PathMatchPathPrefix, "/mirror")},
 			Filters: []gwv1.HTTPRouteFilter{

@@ -57,7 +57,9 @@ func buildGatewayRoutes(a *gatewayAnalysis, idx backendIndex, opts *Options, nam
 		b := ruleBuilder{server: k.server, idx: idx, grants: a.grants, opts: opts, named: named}
 		routes := make([]Route, 0, len(ms))
 		for i := range ms {
-			routes = append(routes, b.matchRoute(&ms[i]))
+			if r, ok := b.matchRoute(&ms[i]); ok {
+				routes = append(routes, r)
+			}
 		}
 		r := Route{Handle: []any{&Subroute{Handler: "subroute", Routes: routes}}}
 		if m := hostMatcher(k.host); m != nil {
@@ -170,14 +172,18 @@ type ruleBuilder struct {
 	named  map[string]*Route
 }
 
-// matchRoute is one match's route: its matchers and the rule's filters and backends.
-func (b *ruleBuilder) matchRoute(m *gwMatch) Route {
+// matchRoute is one match's route: its matchers and the rule's filters and backends; false when
+// the match cannot be expressed (an expression that does not compile: the route's status says so).
+func (b *ruleBuilder) matchRoute(m *gwMatch) (Route, bool) {
 	rule := &m.route.Spec.Rules[m.ruleIdx]
 	set := MatcherSet{}
 	switch m.pathType {
 	case gwv1.PathMatchExact:
 		set.PathRegexp = &Regexp{Pattern: "^" + regexp.QuoteMeta(m.path) + "$"}
 	case gwv1.PathMatchRegularExpression:
+		if _, err := regexp.Compile(m.path); err != nil {
+			return Route{}, false
+		}
 		set.PathRegexp = &Regexp{Pattern: "^(?:" + m.path + ")$"}
 	default:
 		if key := prefixKey(m); key != "" {
@@ -197,6 +203,9 @@ func (b *ruleBuilder) matchRoute(m *gwMatch) Route {
 		}
 		pattern := "^" + regexp.QuoteMeta(h.Value) + "$"
 		if h.Type != nil && *h.Type == gwv1.HeaderMatchRegularExpression {
+			if _, err := regexp.Compile(h.Value); err != nil {
+				return Route{}, false
+			}
 			pattern = h.Value
 		}
 		set.HeaderRE[name] = &Regexp{Pattern: pattern}
@@ -213,7 +222,7 @@ func (b *ruleBuilder) matchRoute(m *gwMatch) Route {
 	if set.PathRegexp != nil || set.Method != nil || set.HeaderRE != nil || set.Query != nil {
 		route.Match = []MatcherSet{set}
 	}
-	return route
+	return route, true
 }
 
 // canonicalHeader is the MIME-canonical form of a header name (case-insensitive in HTTP).
@@ -478,6 +487,19 @@ func unsupportedInRule(rule *gwv1.HTTPRouteRule) string {
 		for _, q := range m.QueryParams {
 			if q.Type != nil && *q.Type != gwv1.QueryParamMatchExact {
 				return "query parameter match type " + string(*q.Type) + " is not supported"
+			}
+		}
+		// An expression Caddy cannot compile would fail the whole config's load: refuse it here.
+		if m.Path != nil && m.Path.Type != nil && *m.Path.Type == gwv1.PathMatchRegularExpression && m.Path.Value != nil {
+			if _, err := regexp.Compile(*m.Path.Value); err != nil {
+				return fmt.Sprintf("path expression %q does not compile: %v", *m.Path.Value, err)
+			}
+		}
+		for _, h := range m.Headers {
+			if h.Type != nil && *h.Type == gwv1.HeaderMatchRegularExpression {
+				if _, err := regexp.Compile(h.Value); err != nil {
+					return fmt.Sprintf("header %s expression %q does not compile: %v", h.Name, h.Value, err)
+				}
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -78,6 +79,9 @@ func TestGatewayFiltersAndWeights(t *testing.T) {
 			Filters:     []gwv1.HTTPRouteFilter{{Type: gwv1.HTTPRouteFilterCORS, CORS: &gwv1.HTTPCORSFilter{}}},
 			BackendRefs: []gwv1.HTTPBackendRef{backendRef("", "web", 80, 1)}},
 		{Matches: []gwv1.HTTPRouteMatch{pathMatch(gwv1.PathMatchPathPrefix, "/nothing")}},
+		// Does not compile: left out of the config (which must still load), reported on the route.
+		{Matches: []gwv1.HTTPRouteMatch{pathMatch(gwv1.PathMatchRegularExpression, "/bad[")},
+			BackendRefs: []gwv1.HTTPBackendRef{backendRef("", "web", 80, 1)}},
 	}
 	r := httpRoute("shop", "filters", 0, []string{"shop.example.com"}, []gwv1.ParentReference{parent("shop", "edge", "")}, rules...)
 	in := gatewayInput([]gwv1.Gateway{gateway("shop", "edge", httpListener("http", ""))}, r)
@@ -153,5 +157,29 @@ func TestGatewayOffByDefault(t *testing.T) {
 	}
 	if got := len(res.Config.Apps.HTTP.Servers[ServerHTTP].Routes); got != 1 {
 		t.Fatalf("%d HTTP routes, want only the 404", got)
+	}
+}
+
+// TestGatewayBadExpressionStaysOut: an expression that does not compile never reaches the config
+// (Caddy would refuse all of it) and the route says why.
+func TestGatewayBadExpressionStaysOut(t *testing.T) {
+	reHdr := gwv1.HeaderMatchRegularExpression
+	badHeader := pathMatch(gwv1.PathMatchPathPrefix, "/h")
+	badHeader.Headers = []gwv1.HTTPHeaderMatch{{Type: &reHdr, Name: "X-A", Value: "(unclosed"}}
+	r := httpRoute("shop", "bad", 0, nil, []gwv1.ParentReference{parent("shop", "edge", "")},
+		gwv1.HTTPRouteRule{Matches: []gwv1.HTTPRouteMatch{pathMatch(gwv1.PathMatchRegularExpression, "/bad["), badHeader},
+			BackendRefs: []gwv1.HTTPBackendRef{backendRef("", "web", 80, 1)}},
+		gwv1.HTTPRouteRule{Matches: []gwv1.HTTPRouteMatch{pathMatch(gwv1.PathMatchExact, "/good")}, BackendRefs: []gwv1.HTTPBackendRef{backendRef("", "web", 80, 1)}})
+	res := Translate(gatewayInput([]gwv1.Gateway{gateway("shop", "edge", httpListener("http", ""))}, r), gwOpts)
+	b, err := res.Config.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "bad[") || strings.Contains(string(b), "(unclosed") || !strings.Contains(string(b), "/good") {
+		t.Fatalf("config: %s", b)
+	}
+	p := res.Gateway.Routes[0].Parents[0].PartiallyInvalid
+	if !p.OK || !strings.Contains(p.Message, "does not compile") {
+		t.Fatalf("PartiallyInvalid %+v, want the expression named", p)
 	}
 }
