@@ -424,19 +424,31 @@ func (b *ruleBuilder) backends(r *gwv1.HTTPRoute, rule *gwv1.HTTPRouteRule) []an
 		return append(hs, backendHandler(usable[0].rb, b.opts, b.named))
 	}
 	// Each backend's share is split evenly over its endpoints: endpoint weight = backend weight
-	// × (product of endpoint counts) / its own endpoint count, reduced by the common divisor.
-	prod := 1
+	// × L / its own endpoint count, L the least common multiple of the endpoint counts, reduced
+	// by the common divisor. Where that could overflow, weights are rounded to 1/1000 of a
+	// backend's weight per endpoint instead (never below 1).
+	l, exact := 1, true
 	for _, u := range usable {
-		prod *= len(u.rb.upstreams)
+		n := len(u.rb.upstreams)
+		l = l / gcd(l, n) * n
+		if l > 1<<20 {
+			exact = false
+			break
+		}
 	}
 	var ids []string
 	merged := resolvedBackend{}
 	var weights []int
 	for _, u := range usable {
 		ids = append(ids, fmt.Sprintf("%s*%d", u.rb.id, u.weight))
+		n := len(u.rb.upstreams)
+		w := u.weight * l / n
+		if !exact {
+			w = max(1, u.weight*1000/n)
+		}
 		for _, up := range u.rb.upstreams {
 			merged.upstreams = append(merged.upstreams, up)
-			weights = append(weights, u.weight*prod/len(u.rb.upstreams))
+			weights = append(weights, w)
 		}
 	}
 	g := weights[0]

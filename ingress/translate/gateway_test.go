@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -181,5 +182,47 @@ func TestGatewayBadExpressionStaysOut(t *testing.T) {
 	p := res.Gateway.Routes[0].Parents[0].PartiallyInvalid
 	if !p.OK || !strings.Contains(p.Message, "does not compile") {
 		t.Fatalf("PartiallyInvalid %+v, want the expression named", p)
+	}
+}
+
+// TestGatewayWeightsManyEndpoints: endpoint counts whose least common multiple is huge still give
+// positive weights in the backends' proportions (rounded), never an overflow.
+func TestGatewayWeightsManyEndpoints(t *testing.T) {
+	in := gatewayInput([]gwv1.Gateway{gateway("shop", "edge", httpListener("http", ""))})
+	var refs []gwv1.HTTPBackendRef
+	for i, n := range []int{13, 17, 19, 23, 29} {
+		name := fmt.Sprintf("s%d", i)
+		in.Services = append(in.Services, service("shop", name, "http", 80, 8080))
+		var eps []endpoint
+		for j := range n {
+			eps = append(eps, endpoint{fmt.Sprintf("10.1.%d.%d", i, j+1), true})
+		}
+		in.EndpointSlices = append(in.EndpointSlices, slice("shop", name, name+"-1", "http", 8080, eps...))
+		refs = append(refs, backendRef("", name, 80, int32(1000000)))
+	}
+	in.HTTPRoutes = []gwv1.HTTPRoute{httpRoute("shop", "wide", 0, nil, []gwv1.ParentReference{parent("shop", "edge", "")}, gwv1.HTTPRouteRule{BackendRefs: refs})}
+	res := Translate(in, gwOpts)
+	var rp *ReverseProxy
+	for _, r := range res.Config.Apps.HTTP.Servers[ServerHTTP].NamedRoutes {
+		rp = r.Handle[0].(*ReverseProxy)
+	}
+	if rp == nil || len(rp.Upstreams) != 13+17+19+23+29 {
+		t.Fatalf("reverse proxy %+v", rp)
+	}
+	w := rp.LoadBalancing.SelectionPolicy.Weights
+	// Per backend: endpoints × endpoint weight must be about the same (equal backend weights).
+	share := map[int]int{}
+	for i, u := range rp.Upstreams {
+		if w[i] <= 0 {
+			t.Fatalf("weight %d of %s", w[i], u.Dial)
+		}
+		var b, h int
+		fmt.Sscanf(u.Dial, "10.1.%d.%d", &b, &h)
+		share[b] += w[i]
+	}
+	for b, s := range share {
+		if d := float64(s)/float64(share[0]) - 1; d > 0.01 || d < -0.01 {
+			t.Fatalf("backend %d gets %d against %d: shares differ by more than 1%%", b, s, share[0])
+		}
 	}
 }
