@@ -129,6 +129,6 @@ type Result struct {
 	// Routes counts the path routes (Ingress paths after conflicts) in the config.
 	Routes int
 	// Gateway is the Gateway API analysis (accepted classes, listeners, attached routes), from
-	// which the controller computes the Gateway API statuses (GatewayStatuses).
+	// which the controller computes the Gateway API statuses (gateway_status.go).
 	Gateway GatewayAPI
 }
