@@ -53,6 +53,16 @@ func TestRealProxyServesGatewayRoutes(t *testing.T) {
 		svc, es := serviceFor(name, echoBackend(t, name))
 		in.Services, in.EndpointSlices = append(in.Services, svc), append(in.EndpointSlices, es)
 	}
+	slowSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(3 * time.Second):
+		case <-r.Context().Done():
+		}
+		fmt.Fprint(w, "slow")
+	}))
+	t.Cleanup(slowSrv.Close)
+	slowSvc, slowES := serviceFor("slow", &backend{name: "slow", srv: slowSrv, port: int32(slowSrv.Listener.Addr().(*net.TCPAddr).Port)})
+	in.Services, in.EndpointSlices = append(in.Services, slowSvc), append(in.EndpointSlices, slowES)
 	mirrored := make(chan string, 16)
 	mirrorSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
@@ -91,6 +101,10 @@ func TestRealProxyServesGatewayRoutes(t *testing.T) {
 			BackendRefs: []gwv1.HTTPBackendRef{to("a", 1)}},
 		{Matches: []gwv1.HTTPRouteMatch{match(gwv1.PathMatchPathPrefix, "/split")}, BackendRefs: []gwv1.HTTPBackendRef{to("a", 3), to("b", 1)}},
 		{Matches: []gwv1.HTTPRouteMatch{match(gwv1.PathMatchPathPrefix, "/none")}},
+		{Matches: []gwv1.HTTPRouteMatch{match(gwv1.PathMatchPathPrefix, "/slow")}, BackendRefs: []gwv1.HTTPBackendRef{to("slow", 1)},
+			Timeouts: &gwv1.HTTPRouteTimeouts{Request: ptrTo(gwv1.Duration("10s")), BackendRequest: ptrTo(gwv1.Duration("200ms"))}},
+		{Matches: []gwv1.HTTPRouteMatch{match(gwv1.PathMatchPathPrefix, "/in-time")}, BackendRefs: []gwv1.HTTPBackendRef{to("a", 1)},
+			Timeouts: &gwv1.HTTPRouteTimeouts{Request: ptrTo(gwv1.Duration("10s"))}},
 		// An expression that does not compile must not stop the config from loading.
 		{Matches: []gwv1.HTTPRouteMatch{match(gwv1.PathMatchRegularExpression, "/bad[")}, BackendRefs: []gwv1.HTTPBackendRef{to("b", 1)}},
 		{Matches: []gwv1.HTTPRouteMatch{match(gwv1.PathMatchPathPrefix, "/halfbad")}, BackendRefs: []gwv1.HTTPBackendRef{to("a", 1), to("missing", 1)}},
@@ -137,6 +151,8 @@ func TestRealProxyServesGatewayRoutes(t *testing.T) {
 		{"/rewrite/deep/er", nil, 200, "a host=internal.test path=/deep/er"},
 		{"/rewrite", nil, 200, "a host=internal.test path=/ "},
 		{"/none", nil, 500, "500"},
+		{"/slow", nil, 504, ""},
+		{"/in-time", nil, 200, "a "},
 	} {
 		resp, body := do(tc.path, tc.hdr)
 		if resp.StatusCode != tc.status || !strings.HasPrefix(body+" ", tc.body) {

@@ -54,3 +54,10 @@ type FailShare struct {
 	Numerator   int    `json:"numerator"`
 	Denominator int    `json:"denominator"`
 }
+
+// Timeout is plexus-ingress's handler "plexus_timeout" (ingress/proxy/timeout.go): the handlers
+// after it must answer within Duration (a Caddy duration), else 504.
+type Timeout struct {
+	Handler  string `json:"handler"`
+	Duration string `json:"duration"`
+}

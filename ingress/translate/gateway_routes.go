@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -242,6 +243,9 @@ func (b *ruleBuilder) ruleHandlers(rule *gwv1.HTTPRouteRule, m *gwMatch) []any {
 		return []any{serverError()}
 	}
 	var hs []any
+	if d := ruleTimeout(rule); d > 0 {
+		hs = append(hs, &Timeout{Handler: "plexus_timeout", Duration: d.String()})
+	}
 	for _, f := range rule.Filters {
 		switch f.Type {
 		case gwv1.HTTPRouteFilterRequestHeaderModifier:
@@ -478,6 +482,29 @@ func gcd(a, b int) int {
 // filter), as the Gateway API requires.
 func serverError() *StaticResponse {
 	return &StaticResponse{Handler: "static_response", StatusCode: 500, Body: "500 internal server error\n"}
+}
+
+// ruleTimeout is the rule's deadline: the shorter of timeouts.request and
+// timeouts.backendRequest (one backend try per request, so they bound the same time); 0 for none
+// ("0s" disables a timeout, as the API says).
+func ruleTimeout(rule *gwv1.HTTPRouteRule) time.Duration {
+	if rule.Timeouts == nil {
+		return 0
+	}
+	var d time.Duration
+	for _, v := range []*gwv1.Duration{rule.Timeouts.Request, rule.Timeouts.BackendRequest} {
+		if v == nil {
+			continue
+		}
+		t, err := time.ParseDuration(string(*v))
+		if err != nil || t <= 0 {
+			continue
+		}
+		if d == 0 || t < d {
+			d = t
+		}
+	}
+	return d
 }
 
 // unsupportedInRule names what in the rule plexus-ingress cannot serve, or "".

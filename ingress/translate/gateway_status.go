@@ -223,6 +223,7 @@ func SupportedFeatures() []gwv1.SupportedFeature {
 		features.SupportHTTPRouteHostRewrite, features.SupportHTTPRoutePathRewrite,
 		features.SupportHTTPRouteRequestMirror, features.SupportHTTPRouteRequestMultipleMirrors, features.SupportHTTPRouteRequestPercentageMirror,
 		features.SupportHTTPRouteParentRefPort,
+		features.SupportHTTPRouteRequestTimeout, features.SupportHTTPRouteBackendTimeout,
 	}
 	out := make([]gwv1.SupportedFeature, 0, len(names))
 	for _, n := range names {

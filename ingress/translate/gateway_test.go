@@ -46,7 +46,7 @@ func TestGatewayMatchesAndPrecedence(t *testing.T) {
 	assertGatewayGolden(t, "gateway-matches-precedence", Translate(in, gwOpts))
 }
 
-// TestGatewayFiltersAndWeights covers header modifiers, redirects, rewrites, a sampled mirror,
+// TestGatewayFiltersAndWeights covers timeouts, header modifiers, redirects, rewrites, a sampled mirror,
 // weighted backends,
 // an unsupported filter (500, PartiallyInvalid) and a rule without backends (500).
 func TestGatewayFiltersAndWeights(t *testing.T) {
@@ -59,7 +59,8 @@ func TestGatewayFiltersAndWeights(t *testing.T) {
 					Set: []gwv1.HTTPHeader{{Name: "X-Set", Value: "1"}}, Add: []gwv1.HTTPHeader{{Name: "X-Add", Value: "2"}}, Remove: []string{"X-Drop"}}},
 				{Type: gwv1.HTTPRouteFilterResponseHeaderModifier, ResponseHeaderModifier: &gwv1.HTTPHeaderFilter{
 					Set: []gwv1.HTTPHeader{{Name: "X-Served-By", Value: "plexus"}}}}},
-			BackendRefs: []gwv1.HTTPBackendRef{backendRef("", "web", 80, 1)}},
+			BackendRefs: []gwv1.HTTPBackendRef{backendRef("", "web", 80, 1)},
+			Timeouts:    &gwv1.HTTPRouteTimeouts{Request: ptr(gwv1.Duration("30s")), BackendRequest: ptr(gwv1.Duration("1500ms"))}},
 		{Matches: []gwv1.HTTPRouteMatch{pathMatch(gwv1.PathMatchPathPrefix, "/old")},
 			Filters: []gwv1.HTTPRouteFilter{{Type: gwv1.HTTPRouteFilterRequestRedirect, RequestRedirect: &gwv1.HTTPRequestRedirectFilter{
 				Scheme: &https, StatusCode: &code, Path: &gwv1.HTTPPathModifier{Type: pre, ReplacePrefixMatch: ptr("/new")}}}}},
