@@ -52,6 +52,10 @@ conformance: require-root deps ## Upstream e2e v1.37.2 [sig-network] [Conformanc
 	@mkdir -p $(dir $(CONFORMANCE_LOCK))
 	@flock $(CONFORMANCE_LOCK) $(CONFORMANCE_DIR)/bin/conformance -repo $(CURDIR) $(CONFORMANCE_ARGS)
 
+.PHONY: gateway-conformance
+gateway-conformance: ## Build the Gateway API v1.6.3 conformance suite and its echo-basic images into the cache (build only; no lab run yet).
+	@hack/gateway-conformance/build.sh
+
 .PHONY: deps
 deps: ## Install the Debian packages tests need (nftables, iproute2, ...), if missing.
 	@hack/deps.sh

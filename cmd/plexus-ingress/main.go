@@ -36,6 +36,7 @@ type flags struct {
 	manifests   string
 	printConfig bool
 	accessLog   bool
+	gatewayAPI  bool
 	defaultTLS  string
 	opts        translate.Options
 	cluster     clusterFlags
@@ -54,8 +55,13 @@ func parseFlags() (flags, error) {
 	flag.StringVar(&f.opts.LogLevel, "log-level", "INFO", "proxy log level: DEBUG, INFO, WARN or ERROR")
 	flag.BoolVar(&f.opts.Metrics, "metrics", false, "count plexus_ingress_* request, latency and upstream error metrics per route, served on -metrics-bind-address (cluster mode)")
 	flag.BoolVar(&f.accessLog, "access-log", false, "write an access log line (JSON) per request to stdout")
+	flag.BoolVar(&f.gatewayAPI, "gateway-api", false, "serve the Gateway API (GatewayClass, Gateway, HTTPRoute, ReferenceGrant) when its CRDs are installed")
+	gatewayName := flag.String("gateway-controller-name", "plexus.dev/gateway", "spec.controllerName of the GatewayClasses to serve (with -gateway-api)")
 	f.cluster.bind()
 	flag.Parse()
+	if f.gatewayAPI {
+		f.opts.GatewayControllerName = *gatewayName
+	}
 	if f.manifests == "" {
 		if f.printConfig {
 			return f, fmt.Errorf("-print-config needs -manifests: it prints the config of manifest files")

@@ -48,6 +48,8 @@ type ConfigReconciler struct {
 	Fallback *translate.PEMPair
 	// Loader runs the config.
 	Loader Loader
+	// GatewayAPI adds the Gateway API objects to the inputs (their CRDs are installed).
+	GatewayAPI bool
 
 	loaded atomic.Bool
 }
@@ -57,6 +59,11 @@ func (r *ConfigReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (
 	in, err := Gather(ctx, r.Reader)
 	if err != nil {
 		return reconcile.Result{}, err
+	}
+	if r.GatewayAPI {
+		if err := GatherGateway(ctx, r.Reader, &in); err != nil {
+			return reconcile.Result{}, err
+		}
 	}
 	in.FallbackCertificate = r.Fallback
 	res := translate.Translate(in, r.Options)

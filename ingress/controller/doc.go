@@ -13,6 +13,12 @@
 //     Ingress for each problem the translation reports (a missing Service or Secret, a path
 //     conflict), once per distinct problem rather than on every reconcile.
 //
+// With the Gateway API enabled (Options.GatewayControllerName, the -gateway-api flag) and its
+// CRDs installed, GatewayClasses, Gateways, HTTPRoutes, ReferenceGrants and Namespaces are
+// watched and translated too, and a third, leader-only GatewayStatusReconciler writes their
+// statuses (ingress/translate computes them; an unchanged status is not written). Enabled without
+// the CRDs, the controller logs it and serves Ingress only.
+//
 // Secrets are cached only when of type kubernetes.io/tls (a field selector on the watch), so the
 // controller never holds other Secrets of the cluster in memory.
 package controller

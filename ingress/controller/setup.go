@@ -19,6 +19,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
 	"github.com/plexus-net/plexus/ingress/translate"
 )
 
@@ -49,6 +51,9 @@ func NewScheme() *runtime.Scheme {
 	if err := clientgoscheme.AddToScheme(s); err != nil {
 		panic(fmt.Sprintf("client-go scheme: %v", err)) // static registration; cannot fail at run time
 	}
+	if err := gwv1.Install(s); err != nil {
+		panic(fmt.Sprintf("gateway-api scheme: %v", err))
+	}
 	return s
 }
 
@@ -67,7 +72,9 @@ func watched() []client.Object {
 }
 
 // Setup adds both reconcilers to mgr (whose cache must be built with CacheOptions) and returns
-// the config reconciler, whose Loaded is the replica's readiness.
+// the config reconciler, whose Loaded is the replica's readiness. With
+// Options.GatewayControllerName set and the Gateway API CRDs installed, it also feeds the Gateway
+// API objects to the config and adds the leader-only GatewayStatusReconciler.
 func Setup(mgr ctrl.Manager, s Settings) (*ConfigReconciler, error) {
 	if s.Options.ControllerName == "" {
 		return nil, fmt.Errorf("ingress controller: no controller name (the spec.controller of the IngressClasses to serve)")
@@ -75,9 +82,14 @@ func Setup(mgr ctrl.Manager, s Settings) (*ConfigReconciler, error) {
 	if s.Loader == nil {
 		return nil, fmt.Errorf("ingress controller: no loader")
 	}
-	cfg := &ConfigReconciler{Reader: mgr.GetClient(), Options: s.Options, Fallback: s.Fallback, Loader: s.Loader}
+	gatewayOn := setupGateway(mgr, &s)
+	var extra []client.Object
+	if gatewayOn {
+		extra = gatewayWatched()
+	}
+	cfg := &ConfigReconciler{Reader: mgr.GetClient(), Options: s.Options, Fallback: s.Fallback, Loader: s.Loader, GatewayAPI: gatewayOn}
 	// Every replica serves traffic, so every replica loads the config: not only the leader.
-	if err := register(mgr, ConfigControllerName, cfg, ptr.To(false)); err != nil {
+	if err := register(mgr, ConfigControllerName, cfg, ptr.To(false), extra...); err != nil {
 		return nil, err
 	}
 	st := &StatusReconciler{Client: mgr.GetClient(), Options: s.Options, PublishService: s.PublishService,
@@ -85,16 +97,23 @@ func Setup(mgr ctrl.Manager, s Settings) (*ConfigReconciler, error) {
 	if err := register(mgr, StatusControllerName, st, ptr.To(true)); err != nil {
 		return nil, err
 	}
+	if gatewayOn {
+		gs := &GatewayStatusReconciler{Client: mgr.GetClient(), Options: s.Options, PublishService: s.PublishService,
+			BundleVersion: gatewayBundleVersion(context.Background(), mgr.GetAPIReader())}
+		if err := register(mgr, GatewayStatusControllerName, gs, ptr.To(true), extra...); err != nil {
+			return nil, err
+		}
+	}
 	return cfg, nil
 }
 
 // register builds a controller that runs r for any change of a watched kind.
-func register(mgr ctrl.Manager, name string, r reconcile.Reconciler, needLeader *bool) error {
+func register(mgr ctrl.Manager, name string, r reconcile.Reconciler, needLeader *bool, extra ...client.Object) error {
 	toKey := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{configKey}
 	})
 	b := ctrl.NewControllerManagedBy(mgr).Named(name)
-	for _, o := range watched() {
+	for _, o := range append(watched(), extra...) {
 		b = b.Watches(o, toKey)
 	}
 	if err := b.WithOptions(controller.Options{MaxConcurrentReconciles: 1, NeedLeaderElection: needLeader}).Complete(r); err != nil {

@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/plexus-net/plexus/ingress/translate"
 )
@@ -27,7 +28,7 @@ import (
 // decoder knows only the kinds the translation reads.
 var decoder = func() runtime.Decoder {
 	s := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, networkingv1.AddToScheme, discoveryv1.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, networkingv1.AddToScheme, discoveryv1.AddToScheme, gwv1.Install} {
 		if err := add(s); err != nil {
 			panic(fmt.Sprintf("build manifest scheme: %v", err))
 		}
@@ -37,7 +38,8 @@ var decoder = func() runtime.Decoder {
 
 // Read decodes every *.yaml, *.yml and *.json file of the given files and directories (not
 // recursive; multi-document YAML allowed) into an Input. IngressClasses, Ingresses, Services,
-// EndpointSlices and Secrets are kept; documents of other kinds are skipped.
+// EndpointSlices, Secrets, Namespaces and the Gateway API v1 GatewayClasses, Gateways,
+// HTTPRoutes and ReferenceGrants are kept; documents of other kinds are skipped.
 func Read(paths ...string) (translate.Input, error) {
 	var files []string
 	for _, p := range paths {
@@ -108,6 +110,16 @@ func readFile(name string, in *translate.Input) error {
 			in.EndpointSlices = append(in.EndpointSlices, *o)
 		case *corev1.Secret:
 			in.Secrets = append(in.Secrets, *o)
+		case *corev1.Namespace:
+			in.Namespaces = append(in.Namespaces, *o)
+		case *gwv1.GatewayClass:
+			in.GatewayClasses = append(in.GatewayClasses, *o)
+		case *gwv1.Gateway:
+			in.Gateways = append(in.Gateways, *o)
+		case *gwv1.HTTPRoute:
+			in.HTTPRoutes = append(in.HTTPRoutes, *o)
+		case *gwv1.ReferenceGrant:
+			in.ReferenceGrants = append(in.ReferenceGrants, *o)
 		}
 	}
 }

@@ -13,24 +13,6 @@ import (
 
 // Caddy JSON of the handlers the annotations add.
 
-// Rewrite is Caddy's rewrite handler, with regular expression path replacements applied in
-// order.
-type Rewrite struct {
-	Handler    string           `json:"handler"`
-	PathRegexp []RegexpReplacer `json:"path_regexp"`
-}
-
-// RegexpReplacer replaces matches of Find in the path with Replace (${N} are capture groups).
-type RegexpReplacer struct {
-	Find    string `json:"find"`
-	Replace string `json:"replace"`
-}
-
-// HeaderOps sets request or response headers.
-type HeaderOps struct {
-	Set map[string][]string `json:"set,omitempty"`
-}
-
 // ProxyHeaders are the header changes of a reverse_proxy (upstream request and response).
 type ProxyHeaders struct {
 	Request  *HeaderOps `json:"request,omitempty"`
@@ -92,7 +74,7 @@ func rewriteFor(r pathRoute) *Rewrite {
 	if r.regex {
 		find = nginxPathRegexp(r.key) + ".*"
 	}
-	return &Rewrite{Handler: "rewrite", PathRegexp: []RegexpReplacer{{Find: find, Replace: replace}}}
+	return &Rewrite{Handler: "rewrite", PathRegexp: []PathRegexpRep{{Find: find, Replace: replace}}}
 }
 
 // nginxPathRegexp is how ingress-nginx matches a path under use-regex: case-insensitive,
@@ -119,12 +101,13 @@ func annotatedProxy(b resolvedBackend, a *ingressAnnotations, opts *Options) *Re
 	tr.ReadTimeout, tr.WriteTimeout = a.readTimeout, a.sendTimeout
 	rp.Transport = &tr
 	if len(a.requestHeaders) > 0 || len(a.responseHeaders) > 0 {
-		rp.Headers = &ProxyHeaders{Request: headerOps(a.requestHeaders), Response: headerOps(a.responseHeaders)}
+		rp.Headers = &ProxyHeaders{Request: headerSetOps(a.requestHeaders), Response: headerSetOps(a.responseHeaders)}
 	}
 	return rp
 }
 
-func headerOps(h map[string]string) *HeaderOps {
+// headerSetOps sets each header of h to its value.
+func headerSetOps(h map[string]string) *HeaderOps {
 	if len(h) == 0 {
 		return nil
 	}

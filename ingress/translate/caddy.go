@@ -211,7 +211,9 @@ type TLSConnectionPolicy struct {
 
 // TLSMatch matches handshakes by SNI (a leading "*." matches one label).
 type TLSMatch struct {
-	SNI []string `json:"sni"`
+	SNI []string `json:"sni,omitempty"`
+	// SNIRegexp matches the SNI by expression (Gateway wildcards cover several labels).
+	SNIRegexp *Regexp `json:"sni_regexp,omitempty"`
 }
 
 // CertificateSelection restricts the candidate certificates to those with one of the tags.

@@ -5,6 +5,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/types"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
 // Input is everything a translation reads. The controller lists these objects (any order; the
@@ -20,6 +21,14 @@ type Input struct {
 	// FallbackCertificate is served as the default certificate when Options.DefaultTLSSecret is
 	// unset or unusable, typically a self-signed one the controller made at start (ingress/certs).
 	FallbackCertificate *PEMPair
+
+	// Gateway API objects (served when Options.GatewayControllerName is set; see gateway.go).
+	GatewayClasses  []gwv1.GatewayClass
+	Gateways        []gwv1.Gateway
+	HTTPRoutes      []gwv1.HTTPRoute
+	ReferenceGrants []gwv1.ReferenceGrant
+	// Namespaces are read for the listeners' allowedRoutes namespace selectors.
+	Namespaces []corev1.Namespace
 }
 
 // PEMPair is a certificate chain and its private key, PEM encoded.
@@ -33,6 +42,9 @@ type PEMPair struct {
 type Options struct {
 	// ControllerName is the spec.controller of the IngressClasses served, e.g. plexus.dev/ingress.
 	ControllerName string
+	// GatewayControllerName is the spec.controllerName of the GatewayClasses served, e.g.
+	// plexus.dev/gateway; empty serves no Gateway API objects.
+	GatewayControllerName string
 	// HTTPListen and HTTPSListen are the listen addresses, e.g. ":80" and ":443".
 	HTTPListen  string
 	HTTPSListen string
@@ -121,4 +133,7 @@ type Result struct {
 	Ingresses []types.NamespacedName
 	// Routes counts the path routes (Ingress paths after conflicts) in the config.
 	Routes int
+	// Gateway is the Gateway API analysis (accepted classes, listeners, attached routes), from
+	// which the controller computes the Gateway API statuses (gateway_status.go).
+	Gateway GatewayAPI
 }

@@ -21,8 +21,10 @@ func Translate(in Input, opts Options) Result {
 	opts = opts.Defaults()
 	p := &problems{}
 	served := servedIngresses(in.IngressClasses, in.Ingresses, opts.ControllerName)
-	table := buildRoutingTable(served, newBackendIndex(in.Services, in.EndpointSlices), p)
+	idx := newBackendIndex(in.Services, in.EndpointSlices)
+	table := buildRoutingTable(served, idx, p)
 	plan := planTLS(&in, &opts, served, p)
+	gw := analyzeGateways(&in, &opts, newSecretLoader(&plan, in.Secrets), idx)
 
 	hosts := table.orderedHosts()
 	for h := range plan.hostTag {
@@ -54,6 +56,11 @@ func Translate(in Input, opts Options) Result {
 			httpsRoutes = append(httpsRoutes, hostRoute(h, sub, false))
 		}
 	}
+	// Gateway routes go first: a hostname a listener serves is the Gateway's, and a request no
+	// Gateway rule matches falls through to the Ingress routes.
+	gwRoutes := buildGatewayRoutes(&gw, idx, &opts, named)
+	httpRoutes = append(gwRoutes[ServerHTTP], httpRoutes...)
+	httpsRoutes = append(gwRoutes[ServerHTTPS], httpsRoutes...)
 	last := Route{Handle: []any{notFound()}, Terminal: true}
 	if table.defaultBackend != nil {
 		last = Route{Handle: []any{backendHandler(*table.defaultBackend, &opts, named)}, Terminal: true}
@@ -86,7 +93,7 @@ func Translate(in Input, opts Options) Result {
 			Listen:                []string{opts.HTTPSListen},
 			Routes:                httpsRoutes,
 			NamedRoutes:           named,
-			TLSConnectionPolicies: plan.connectionPolicies(),
+			TLSConnectionPolicies: gatewayTLSPolicies(plan, &gw),
 			AutomaticHTTPS:        AutomaticHTTPS{Disable: true},
 			Protocols:             []string{"h1", "h2"},
 		}
@@ -97,7 +104,7 @@ func Translate(in Input, opts Options) Result {
 		cfg.Apps.Front = &FrontAppConfig{}
 	}
 
-	res := Result{Config: cfg, Problems: p.sorted(), Routes: table.routes}
+	res := Result{Config: cfg, Problems: p.sorted(), Routes: table.routes, Gateway: gw.api}
 	for _, ing := range served {
 		res.Ingresses = append(res.Ingresses, types.NamespacedName{Namespace: ing.Namespace, Name: ing.Name})
 	}

@@ -1,0 +1,103 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/plexus-net/plexus/ingress/translate"
+)
+
+// GatewayStatusControllerName names the leader-only controller that writes Gateway API statuses.
+const GatewayStatusControllerName = "gateway-status"
+
+// DefaultGatewayControllerName is the spec.controllerName of the GatewayClasses plexus-ingress
+// serves when the Gateway API is enabled.
+const DefaultGatewayControllerName = "plexus.dev/gateway"
+
+// gatewayKinds are the Gateway API kinds the controller needs (all served in v1).
+var gatewayKinds = []string{"GatewayClass", "Gateway", "HTTPRoute", "ReferenceGrant"}
+
+// gatewayWatched are the kinds whose changes may change the config when the Gateway API is on:
+// its four kinds and Namespaces (allowedRoutes selectors match namespace labels).
+func gatewayWatched() []client.Object {
+	return []client.Object{&gwv1.GatewayClass{}, &gwv1.Gateway{}, &gwv1.HTTPRoute{}, &gwv1.ReferenceGrant{}, &corev1.Namespace{}}
+}
+
+// GatewayAPIInstalled says whether the API server serves the Gateway API kinds in v1; it names
+// the first kind missing.
+func GatewayAPIInstalled(mapper meta.RESTMapper) (bool, string) {
+	for _, k := range gatewayKinds {
+		if _, err := mapper.RESTMapping(schema.GroupKind{Group: gwv1.GroupName, Kind: k}, "v1"); err != nil {
+			return false, k
+		}
+	}
+	return true, ""
+}
+
+// gatewayBundleVersion reads the installed GatewayClass CRD's bundle-version annotation; "" when
+// it cannot be read (no permission to read CRDs, for instance): the version is then unknown.
+func gatewayBundleVersion(ctx context.Context, r client.Reader) string {
+	crd := &metav1.PartialObjectMetadata{}
+	crd.SetGroupVersionKind(schema.GroupVersionKind{Group: "apiextensions.k8s.io", Version: "v1", Kind: "CustomResourceDefinition"})
+	if err := r.Get(ctx, types.NamespacedName{Name: "gatewayclasses." + gwv1.GroupName}, crd); err != nil {
+		return ""
+	}
+	return crd.Annotations[translate.BundleVersionAnnotation]
+}
+
+// GatherGateway adds the Gateway API objects and the Namespaces to in.
+func GatherGateway(ctx context.Context, r client.Reader, in *translate.Input) error {
+	var (
+		classes gwv1.GatewayClassList
+		gws     gwv1.GatewayList
+		routes  gwv1.HTTPRouteList
+		grants  gwv1.ReferenceGrantList
+		nss     corev1.NamespaceList
+	)
+	for _, l := range []struct {
+		what string
+		list client.ObjectList
+	}{{"GatewayClasses", &classes}, {"Gateways", &gws}, {"HTTPRoutes", &routes}, {"ReferenceGrants", &grants}, {"Namespaces", &nss}} {
+		if err := r.List(ctx, l.list); err != nil {
+			return fmt.Errorf("list %s: %w", l.what, err)
+		}
+	}
+	in.GatewayClasses, in.Gateways, in.HTTPRoutes, in.ReferenceGrants, in.Namespaces = classes.Items, gws.Items, routes.Items, grants.Items, nss.Items
+	return nil
+}
+
+// setupGateway decides whether the Gateway API is served: asked for (a gateway controller
+// name) and installed. Without the CRDs it logs why and serves Ingress only; a restart after
+// installing them turns the Gateway API on.
+func setupGateway(mgr ctrl.Manager, s *Settings) bool {
+	if s.Options.GatewayControllerName == "" {
+		return false
+	}
+	log := mgr.GetLogger().WithName("gateway-api")
+	if ok, missing := GatewayAPIInstalled(mgr.GetRESTMapper()); !ok {
+		log.Error(nil, "the Gateway API is enabled but its CRDs are not installed: serving Ingress only; install the standard-channel CRDs (sigs.k8s.io/gateway-api v1.6) and restart",
+			"missingKind", missing)
+		s.Options.GatewayControllerName = ""
+		return false
+	}
+	log.Info("serving the Gateway API", "controllerName", s.Options.GatewayControllerName)
+	return true
+}
+
+// ignoreGone treats a deleted object as nothing to write.
+func ignoreGone(err error) error {
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,146 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/plexus-net/plexus/ingress/translate"
+)
+
+// GatewayStatusReconciler writes the Gateway API statuses: the conditions of the served
+// GatewayClasses, the served Gateways' status (addresses from the controller's Service,
+// conditions, listeners) and this controller's entries of the HTTPRoutes' status.parents. It
+// runs on the elected leader only and writes an object only when its status differs.
+type GatewayStatusReconciler struct {
+	// Client reads from the cache and writes to the API server.
+	Client client.Client
+	// Options are the translation's settings, GatewayControllerName set.
+	Options translate.Options
+	// PublishService is the controller's Service, whose addresses the Gateways publish.
+	PublishService types.NamespacedName
+	// BundleVersion is the installed CRDs' release ("" when unknown).
+	BundleVersion string
+	// Now is the clock of condition transition times (time.Now when nil).
+	Now func() metav1.Time
+}
+
+// Reconcile implements reconcile.Reconciler.
+func (r *GatewayStatusReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+	in, err := Gather(ctx, r.Client)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	if err := GatherGateway(ctx, r.Client, &in); err != nil {
+		return reconcile.Result{}, err
+	}
+	res := translate.Translate(in, r.Options)
+	now := metav1.Now()
+	if r.Now != nil {
+		now = r.Now()
+	}
+	var addrs []gwv1.GatewayStatusAddress
+	if r.PublishService.Name != "" {
+		svc, err := r.publishService(ctx)
+		if err != nil {
+			return reconcile.Result{}, err
+		}
+		addrs = translate.GatewayAddresses(svc)
+	}
+	for _, c := range res.Gateway.Classes {
+		if err := r.writeClass(ctx, c, now); err != nil {
+			return reconcile.Result{}, err
+		}
+	}
+	for _, g := range res.Gateway.Gateways {
+		if err := r.writeGateway(ctx, g, addrs, now); err != nil {
+			return reconcile.Result{}, err
+		}
+	}
+	ours := map[types.NamespacedName]translate.RouteResult{}
+	for _, rr := range res.Gateway.Routes {
+		ours[rr.Key] = rr
+	}
+	// Every route: one that no longer names a served Gateway loses this controller's entries.
+	for i := range in.HTTPRoutes {
+		route := &in.HTTPRoutes[i]
+		rr := ours[types.NamespacedName{Namespace: route.Namespace, Name: route.Name}]
+		rr.Generation = route.Generation
+		if err := r.writeRoute(ctx, route, rr, now); err != nil {
+			return reconcile.Result{}, err
+		}
+	}
+	return reconcile.Result{}, nil
+}
+
+func (r *GatewayStatusReconciler) writeClass(ctx context.Context, c translate.ClassResult, now metav1.Time) error {
+	obj := &gwv1.GatewayClass{}
+	if err := r.Client.Get(ctx, types.NamespacedName{Name: c.Name}, obj); err != nil {
+		return ignoreGone(err)
+	}
+	c.Generation = obj.Generation
+	conds := translate.GatewayClassConditions(c, r.BundleVersion)
+	merged := translate.MergeConditions(obj.Status.Conditions, conds, now)
+	var supported []gwv1.SupportedFeature
+	if conds[0].Status == metav1.ConditionTrue {
+		supported = translate.SupportedFeatures()
+	}
+	if equality.Semantic.DeepEqual(merged, obj.Status.Conditions) && equality.Semantic.DeepEqual(supported, obj.Status.SupportedFeatures) {
+		return nil
+	}
+	obj.Status.Conditions, obj.Status.SupportedFeatures = merged, supported
+	if err := r.Client.Status().Update(ctx, obj); err != nil {
+		return ignoreGone(fmt.Errorf("write the status of GatewayClass %s: %w", c.Name, err))
+	}
+	return nil
+}
+
+func (r *GatewayStatusReconciler) writeGateway(ctx context.Context, g translate.GatewayResult, addrs []gwv1.GatewayStatusAddress, now metav1.Time) error {
+	obj := &gwv1.Gateway{}
+	if err := r.Client.Get(ctx, g.Key, obj); err != nil {
+		return ignoreGone(err)
+	}
+	merged, changed := translate.MergeGatewayStatus(obj.Status, translate.GatewayStatus(g, addrs), now)
+	if !changed {
+		return nil
+	}
+	obj.Status = merged
+	if err := r.Client.Status().Update(ctx, obj); err != nil {
+		return ignoreGone(fmt.Errorf("write the status of Gateway %s: %w", g.Key, err))
+	}
+	return nil
+}
+
+func (r *GatewayStatusReconciler) writeRoute(ctx context.Context, route *gwv1.HTTPRoute, rr translate.RouteResult, now metav1.Time) error {
+	name := r.Options.GatewayControllerName
+	merged, changed := translate.MergeRouteParents(route.Status.Parents, translate.RouteParentStatuses(rr, name), name, now)
+	if !changed {
+		return nil
+	}
+	obj := route.DeepCopy()
+	obj.Status.Parents = merged
+	if err := r.Client.Status().Update(ctx, obj); err != nil {
+		return ignoreGone(fmt.Errorf("write the status of HTTPRoute %s/%s: %w", route.Namespace, route.Name, err))
+	}
+	return nil
+}
+
+// publishService reads the controller's Service; nil when it does not exist (yet).
+func (r *GatewayStatusReconciler) publishService(ctx context.Context) (*corev1.Service, error) {
+	svc := &corev1.Service{}
+	if err := r.Client.Get(ctx, r.PublishService, svc); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("read the controller's Service %s: %w", r.PublishService, err)
+	}
+	return svc, nil
+}

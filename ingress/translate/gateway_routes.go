@@ -1,0 +1,546 @@
+package translate
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+)
+
+// gwMatch is one HTTPRouteMatch of one rule on one hostname: the unit of precedence.
+type gwMatch struct {
+	route    *gwv1.HTTPRoute
+	ruleIdx  int
+	matchIdx int
+	match    gwv1.HTTPRouteMatch
+	pathType gwv1.PathMatchType
+	path     string
+}
+
+// gatewayServerRoutes are the Caddy routes of the programmed listeners, per server, to run
+// before the Ingress routes.
+type gatewayServerRoutes map[string][]Route
+
+// buildGatewayRoutes groups the attachments' matches by server and hostname and orders them.
+func buildGatewayRoutes(a *gatewayAnalysis, idx backendIndex, opts *Options, named map[string]*Route) gatewayServerRoutes {
+	type hostKey struct{ server, host string }
+	groups := map[hostKey][]gwMatch{}
+	seen := map[string]bool{}
+	for _, att := range a.attachments {
+		for _, h := range att.hostnames {
+			k := hostKey{att.listener.server, h}
+			id := k.server + "\x00" + h + "\x00" + att.route.Namespace + "/" + att.route.Name
+			if seen[id] {
+				continue // the same route through two listeners of one server and hostname
+			}
+			seen[id] = true
+			groups[k] = append(groups[k], routeMatches(att.route)...)
+		}
+	}
+	out := gatewayServerRoutes{}
+	keys := make([]hostKey, 0, len(groups))
+	for k := range groups {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].server != keys[j].server {
+			return keys[i].server < keys[j].server
+		}
+		return moreSpecificHost(keys[i].host, keys[j].host)
+	})
+	for _, k := range keys {
+		ms := groups[k]
+		sort.SliceStable(ms, func(i, j int) bool { return matchBefore(&ms[i], &ms[j]) })
+		b := ruleBuilder{server: k.server, idx: idx, grants: a.grants, opts: opts, named: named}
+		routes := make([]Route, 0, len(ms))
+		for i := range ms {
+			if r, ok := b.matchRoute(&ms[i]); ok {
+				routes = append(routes, r)
+			}
+		}
+		r := Route{Handle: []any{&Subroute{Handler: "subroute", Routes: routes}}}
+		if m := hostMatcher(k.host); m != nil {
+			r.Match = []MatcherSet{*m}
+		}
+		out[k.server] = append(out[k.server], r)
+	}
+	return out
+}
+
+// routeMatches lists a route's matches (a rule without matches matches every path).
+func routeMatches(r *gwv1.HTTPRoute) []gwMatch {
+	var out []gwMatch
+	for ri := range r.Spec.Rules {
+		matches := r.Spec.Rules[ri].Matches
+		if len(matches) == 0 {
+			matches = []gwv1.HTTPRouteMatch{{}}
+		}
+		for mi, m := range matches {
+			g := gwMatch{route: r, ruleIdx: ri, matchIdx: mi, match: m, pathType: gwv1.PathMatchPathPrefix, path: "/"}
+			if m.Path != nil {
+				if m.Path.Type != nil {
+					g.pathType = *m.Path.Type
+				}
+				if m.Path.Value != nil {
+					g.path = *m.Path.Value
+				}
+			}
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// moreSpecificHost orders hostnames: precise ones first, then wildcards by length (longest
+// first), then "" (any host).
+func moreSpecificHost(a, b string) bool {
+	rank := func(h string) int {
+		switch {
+		case h == "":
+			return 2
+		case strings.HasPrefix(h, "*"):
+			return 1
+		}
+		return 0
+	}
+	if rank(a) != rank(b) {
+		return rank(a) < rank(b)
+	}
+	if len(a) != len(b) {
+		return len(a) > len(b)
+	}
+	return a < b
+}
+
+// matchBefore is the API's match precedence (see gateway.go).
+func matchBefore(a, b *gwMatch) bool {
+	rank := map[gwv1.PathMatchType]int{gwv1.PathMatchExact: 0, gwv1.PathMatchRegularExpression: 1, gwv1.PathMatchPathPrefix: 2}
+	if rank[a.pathType] != rank[b.pathType] {
+		return rank[a.pathType] < rank[b.pathType]
+	}
+	if la, lb := len(prefixKey(a)), len(prefixKey(b)); la != lb {
+		return la > lb
+	}
+	if (a.match.Method != nil) != (b.match.Method != nil) {
+		return a.match.Method != nil
+	}
+	if len(a.match.Headers) != len(b.match.Headers) {
+		return len(a.match.Headers) > len(b.match.Headers)
+	}
+	if len(a.match.QueryParams) != len(b.match.QueryParams) {
+		return len(a.match.QueryParams) > len(b.match.QueryParams)
+	}
+	if a.route != b.route {
+		return olderObject(&a.route.ObjectMeta, &b.route.ObjectMeta)
+	}
+	if a.ruleIdx != b.ruleIdx {
+		return a.ruleIdx < b.ruleIdx
+	}
+	return a.matchIdx < b.matchIdx
+}
+
+// prefixKey is the path compared for length: prefixes without trailing slashes.
+func prefixKey(m *gwMatch) string {
+	if m.pathType == gwv1.PathMatchPathPrefix {
+		return strings.TrimRight(m.path, "/")
+	}
+	return m.path
+}
+
+// hostMatcher matches a Gateway hostname; nil for any host. A Gateway wildcard covers one or
+// more labels, Caddy's host matcher only one, so wildcards match the Host header by expression.
+func hostMatcher(host string) *MatcherSet {
+	switch {
+	case host == "":
+		return nil
+	case strings.HasPrefix(host, "*."):
+		pattern := `(?i)^[^.:]+(\.[^.:]+)*` + regexp.QuoteMeta(host[1:]) + `(:[0-9]+)?$`
+		return &MatcherSet{HeaderRE: map[string]*Regexp{"Host": {Pattern: pattern}}}
+	}
+	return &MatcherSet{Host: []string{host}}
+}
+
+// ruleBuilder turns matches into Caddy routes for one server.
+type ruleBuilder struct {
+	server string
+	idx    backendIndex
+	grants referenceGrants
+	opts   *Options
+	named  map[string]*Route
+}
+
+// matchRoute is one match's route: its matchers and the rule's filters and backends; false when
+// the match cannot be expressed (an expression that does not compile: the route's status says so).
+func (b *ruleBuilder) matchRoute(m *gwMatch) (Route, bool) {
+	rule := &m.route.Spec.Rules[m.ruleIdx]
+	set := MatcherSet{}
+	switch m.pathType {
+	case gwv1.PathMatchExact:
+		set.PathRegexp = &Regexp{Pattern: "^" + regexp.QuoteMeta(m.path) + "$"}
+	case gwv1.PathMatchRegularExpression:
+		if _, err := regexp.Compile(m.path); err != nil {
+			return Route{}, false
+		}
+		set.PathRegexp = &Regexp{Pattern: "^(?:" + m.path + ")$"}
+	default:
+		if key := prefixKey(m); key != "" {
+			set.PathRegexp = &Regexp{Pattern: "^" + regexp.QuoteMeta(key) + "(?:/.*)?$"}
+		}
+	}
+	if m.match.Method != nil {
+		set.Method = []string{string(*m.match.Method)}
+	}
+	for _, h := range m.match.Headers {
+		if set.HeaderRE == nil {
+			set.HeaderRE = map[string]*Regexp{}
+		}
+		name := canonicalHeader(string(h.Name))
+		if _, dup := set.HeaderRE[name]; dup {
+			continue // the API: the first match of a name wins
+		}
+		pattern := "^" + regexp.QuoteMeta(h.Value) + "$"
+		if h.Type != nil && *h.Type == gwv1.HeaderMatchRegularExpression {
+			if _, err := regexp.Compile(h.Value); err != nil {
+				return Route{}, false
+			}
+			pattern = h.Value
+		}
+		set.HeaderRE[name] = &Regexp{Pattern: pattern}
+	}
+	for _, q := range m.match.QueryParams {
+		if set.Query == nil {
+			set.Query = map[string][]string{}
+		}
+		if _, dup := set.Query[string(q.Name)]; !dup {
+			set.Query[string(q.Name)] = []string{q.Value}
+		}
+	}
+	route := Route{Handle: b.ruleHandlers(rule, m), Terminal: true}
+	if set.PathRegexp != nil || set.Method != nil || set.HeaderRE != nil || set.Query != nil {
+		route.Match = []MatcherSet{set}
+	}
+	return route, true
+}
+
+// canonicalHeader is the MIME-canonical form of a header name (case-insensitive in HTTP).
+func canonicalHeader(name string) string {
+	parts := strings.Split(strings.ToLower(name), "-")
+	for i, p := range parts {
+		if p != "" {
+			parts[i] = strings.ToUpper(p[:1]) + p[1:]
+		}
+	}
+	return strings.Join(parts, "-")
+}
+
+// ruleHandlers are the rule's filters in order, then its backends; a redirect ends the chain.
+func (b *ruleBuilder) ruleHandlers(rule *gwv1.HTTPRouteRule, m *gwMatch) []any {
+	if msg := unsupportedInRule(rule); msg != "" {
+		return []any{serverError()}
+	}
+	var hs []any
+	if d := ruleTimeout(rule); d > 0 {
+		hs = append(hs, &Timeout{Handler: "plexus_timeout", Duration: d.String()})
+	}
+	for _, f := range rule.Filters {
+		switch f.Type {
+		case gwv1.HTTPRouteFilterRequestHeaderModifier:
+			hs = append(hs, &Headers{Handler: "headers", Request: headerOps(f.RequestHeaderModifier)})
+		case gwv1.HTTPRouteFilterResponseHeaderModifier:
+			hs = append(hs, &Headers{Handler: "headers", Response: &ResponseHeaders{HeaderOps: *headerOps(f.ResponseHeaderModifier), Deferred: true}})
+		case gwv1.HTTPRouteFilterURLRewrite:
+			if rw := f.URLRewrite; rw != nil {
+				if rw.Hostname != nil {
+					hs = append(hs, &Headers{Handler: "headers", Request: &HeaderOps{Set: map[string][]string{"Host": {string(*rw.Hostname)}}}})
+				}
+				if rw.Path != nil {
+					hs = append(hs, pathRewrite(m, rw.Path))
+				}
+			}
+		case gwv1.HTTPRouteFilterRequestRedirect:
+			return append(hs, b.redirect(m, f.RequestRedirect)...)
+		case gwv1.HTTPRouteFilterRequestMirror:
+			if mh := b.mirror(m.route, f.RequestMirror); mh != nil {
+				hs = append(hs, mh)
+			}
+		}
+	}
+	return append(hs, b.backends(m.route, rule)...)
+}
+
+// mirror copies requests to the filter's backend; nil (no mirroring) when the backend is not
+// usable, which the route's ResolvedRefs reports.
+func (b *ruleBuilder) mirror(r *gwv1.HTTPRoute, f *gwv1.HTTPRequestMirrorFilter) *Mirror {
+	if f == nil || !backendRefVerdict(r.Namespace, &f.BackendRef, b.grants, b.idx).OK {
+		return nil
+	}
+	ns := r.Namespace
+	if f.BackendRef.Namespace != nil {
+		ns = string(*f.BackendRef.Namespace)
+	}
+	rb := b.idx.resolveServicePort(types.NamespacedName{Namespace: ns, Name: string(f.BackendRef.Name)}, *f.BackendRef.Port)
+	if len(rb.upstreams) == 0 {
+		return nil
+	}
+	m := &Mirror{Handler: "plexus_mirror", Upstreams: rb.upstreams}
+	switch {
+	case f.Percent != nil:
+		m.Numerator, m.Denominator = int(*f.Percent), 100
+	case f.Fraction != nil:
+		m.Numerator, m.Denominator = int(f.Fraction.Numerator), 100
+		if f.Fraction.Denominator != nil {
+			m.Denominator = int(*f.Fraction.Denominator)
+		}
+	}
+	return m
+}
+
+// headerOps translates a header filter.
+func headerOps(f *gwv1.HTTPHeaderFilter) *HeaderOps {
+	ops := &HeaderOps{}
+	if f == nil {
+		return ops
+	}
+	for _, h := range f.Set {
+		if ops.Set == nil {
+			ops.Set = map[string][]string{}
+		}
+		ops.Set[string(h.Name)] = []string{h.Value}
+	}
+	for _, h := range f.Add {
+		if ops.Add == nil {
+			ops.Add = map[string][]string{}
+		}
+		ops.Add[string(h.Name)] = append(ops.Add[string(h.Name)], h.Value)
+	}
+	ops.Delete = append(ops.Delete, f.Remove...)
+	return ops
+}
+
+// pathRewrite replaces the full path, or the matched prefix, of the request.
+func pathRewrite(m *gwMatch, p *gwv1.HTTPPathModifier) *Rewrite {
+	rw := &Rewrite{Handler: "rewrite"}
+	switch {
+	case p.Type == gwv1.FullPathHTTPPathModifier && p.ReplaceFullPath != nil:
+		rw.PathRegexp = []PathRegexpRep{{Find: "^.*$", Replace: literalReplacement(*p.ReplaceFullPath)}}
+	case p.Type == gwv1.PrefixMatchHTTPPathModifier && p.ReplacePrefixMatch != nil:
+		prefix := ""
+		if m.pathType == gwv1.PathMatchPathPrefix {
+			prefix = prefixKey(m)
+		}
+		repl := strings.TrimRight(*p.ReplacePrefixMatch, "/")
+		if repl == "" {
+			// "/foo" → "/", "/foo/bar" → "/bar".
+			rw.PathRegexp = []PathRegexpRep{{Find: "^" + regexp.QuoteMeta(prefix) + "/?(.*)$", Replace: "/$1"}}
+		} else {
+			rw.PathRegexp = []PathRegexpRep{{Find: "^" + regexp.QuoteMeta(prefix) + "(/.*)?$", Replace: literalReplacement(repl) + "$1"}}
+		}
+	}
+	return rw
+}
+
+// literalReplacement escapes $ for a regular-expression replacement.
+func literalReplacement(s string) string { return strings.ReplaceAll(s, "$", "$$") }
+
+// redirect answers with a redirect built from the filter (scheme, host, port, path, status).
+func (b *ruleBuilder) redirect(m *gwMatch, f *gwv1.HTTPRequestRedirectFilter) []any {
+	if f == nil {
+		return []any{serverError()}
+	}
+	scheme := "http"
+	if b.server == ServerHTTPS {
+		scheme = "https"
+	}
+	port := map[string]int32{"http": httpPort, "https": httpsPort}[scheme]
+	if f.Scheme != nil {
+		scheme = *f.Scheme
+		port = map[string]int32{"http": httpPort, "https": httpsPort}[scheme]
+	}
+	if f.Port != nil {
+		port = *f.Port
+	}
+	host := "{http.request.host}"
+	if f.Hostname != nil {
+		host = string(*f.Hostname)
+	}
+	if !(scheme == "http" && port == httpPort) && !(scheme == "https" && port == httpsPort) && port != 0 {
+		host = fmt.Sprintf("%s:%d", host, port)
+	}
+	var hs []any
+	if f.Path != nil {
+		hs = append(hs, pathRewrite(m, f.Path))
+	}
+	code := 302
+	if f.StatusCode != nil {
+		code = *f.StatusCode
+	}
+	return append(hs, &StaticResponse{Handler: "static_response", StatusCode: code,
+		Headers: map[string][]string{"Location": {scheme + "://" + host + "{http.request.uri}"}}})
+}
+
+// backends proxies to the rule's usable backends, weighted; 500 when there is none. Invalid
+// backendRefs (refused, missing, without ready endpoints) keep their weight: that share of
+// requests gets a 500 (a FailShare before the proxy), as the API requires.
+func (b *ruleBuilder) backends(r *gwv1.HTTPRoute, rule *gwv1.HTTPRouteRule) []any {
+	type weighted struct {
+		rb     resolvedBackend
+		weight int
+	}
+	var usable []weighted
+	failing, total := 0, 0
+	for _, ref := range rule.BackendRefs {
+		w := 1
+		if ref.Weight != nil {
+			w = int(*ref.Weight)
+		}
+		if w == 0 {
+			continue
+		}
+		total += w
+		if !backendRefVerdict(r.Namespace, &ref.BackendObjectReference, b.grants, b.idx).OK {
+			failing += w
+			continue
+		}
+		ns := r.Namespace
+		if ref.Namespace != nil {
+			ns = string(*ref.Namespace)
+		}
+		rb := b.idx.resolveServicePort(types.NamespacedName{Namespace: ns, Name: string(ref.Name)}, *ref.Port)
+		if len(rb.upstreams) == 0 {
+			failing += w
+			continue
+		}
+		usable = append(usable, weighted{rb, w})
+	}
+	if len(usable) == 0 {
+		return []any{serverError()}
+	}
+	var hs []any
+	if failing > 0 {
+		g := gcd(failing, total)
+		hs = append(hs, &FailShare{Handler: "plexus_fail_share", Numerator: failing / g, Denominator: total / g})
+	}
+	if len(usable) == 1 {
+		return append(hs, backendHandler(usable[0].rb, b.opts, b.named))
+	}
+	// Each backend's share is split evenly over its endpoints: endpoint weight = backend weight
+	// × L / its own endpoint count, L the least common multiple of the endpoint counts, reduced
+	// by the common divisor. Where that could overflow, weights are rounded to 1/1000 of a
+	// backend's weight per endpoint instead (never below 1).
+	l, exact := 1, true
+	for _, u := range usable {
+		n := len(u.rb.upstreams)
+		l = l / gcd(l, n) * n
+		if l > 1<<20 {
+			exact = false
+			break
+		}
+	}
+	var ids []string
+	merged := resolvedBackend{}
+	var weights []int
+	for _, u := range usable {
+		ids = append(ids, fmt.Sprintf("%s*%d", u.rb.id, u.weight))
+		n := len(u.rb.upstreams)
+		w := u.weight * l / n
+		if !exact {
+			w = max(1, u.weight*1000/n)
+		}
+		for _, up := range u.rb.upstreams {
+			merged.upstreams = append(merged.upstreams, up)
+			weights = append(weights, w)
+		}
+	}
+	g := weights[0]
+	for _, w := range weights {
+		g = gcd(g, w)
+	}
+	for i := range weights {
+		weights[i] /= g
+	}
+	merged.id = "weighted:" + strings.Join(ids, ",")
+	if _, done := b.named[merged.id]; !done {
+		rp := reverseProxy(merged, b.opts)
+		rp.LoadBalancing.SelectionPolicy = SelectionPolicy{Policy: "weighted_round_robin", Weights: weights}
+		b.named[merged.id] = &Route{Handle: []any{rp}, Terminal: true}
+	}
+	return append(hs, &Invoke{Handler: "invoke", Name: merged.id})
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+// serverError is the answer of a rule that cannot be served (no usable backend, an unsupported
+// filter), as the Gateway API requires.
+func serverError() *StaticResponse {
+	return &StaticResponse{Handler: "static_response", StatusCode: 500, Body: "500 internal server error\n"}
+}
+
+// ruleTimeout is the rule's deadline: the shorter of timeouts.request and
+// timeouts.backendRequest (one backend try per request, so they bound the same time); 0 for none
+// ("0s" disables a timeout, as the API says).
+func ruleTimeout(rule *gwv1.HTTPRouteRule) time.Duration {
+	if rule.Timeouts == nil {
+		return 0
+	}
+	var d time.Duration
+	for _, v := range []*gwv1.Duration{rule.Timeouts.Request, rule.Timeouts.BackendRequest} {
+		if v == nil {
+			continue
+		}
+		t, err := time.ParseDuration(string(*v))
+		if err != nil || t <= 0 {
+			continue
+		}
+		if d == 0 || t < d {
+			d = t
+		}
+	}
+	return d
+}
+
+// unsupportedInRule names what in the rule plexus-ingress cannot serve, or "".
+func unsupportedInRule(rule *gwv1.HTTPRouteRule) string {
+	for _, f := range rule.Filters {
+		switch f.Type {
+		case gwv1.HTTPRouteFilterRequestHeaderModifier, gwv1.HTTPRouteFilterResponseHeaderModifier,
+			gwv1.HTTPRouteFilterRequestRedirect, gwv1.HTTPRouteFilterURLRewrite, gwv1.HTTPRouteFilterRequestMirror:
+		default:
+			return fmt.Sprintf("filter %s is not supported", f.Type)
+		}
+	}
+	for _, b := range rule.BackendRefs {
+		if len(b.Filters) > 0 {
+			return "backendRef filters are not supported"
+		}
+	}
+	for _, m := range rule.Matches {
+		for _, q := range m.QueryParams {
+			if q.Type != nil && *q.Type != gwv1.QueryParamMatchExact {
+				return "query parameter match type " + string(*q.Type) + " is not supported"
+			}
+		}
+		// An expression Caddy cannot compile would fail the whole config's load: refuse it here.
+		if m.Path != nil && m.Path.Type != nil && *m.Path.Type == gwv1.PathMatchRegularExpression && m.Path.Value != nil {
+			if _, err := regexp.Compile(*m.Path.Value); err != nil {
+				return fmt.Sprintf("path expression %q does not compile: %v", *m.Path.Value, err)
+			}
+		}
+		for _, h := range m.Headers {
+			if h.Type != nil && *h.Type == gwv1.HeaderMatchRegularExpression {
+				if _, err := regexp.Compile(h.Value); err != nil {
+					return fmt.Sprintf("header %s expression %q does not compile: %v", h.Name, h.Value, err)
+				}
+			}
+		}
+	}
+	return ""
+}
