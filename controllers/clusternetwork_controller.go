@@ -94,7 +94,7 @@ func (r *ClusterNetworkReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 		return ctrl.Result{}, phaseErr
 	}
 	cn.Status.ObservedGeneration = cn.Generation
-	return ctrl.Result{}, nil
+	return ctrl.Result{RequeueAfter: res.requeueAfter}, nil
 }
 
 // SetupWithManager registers the controller: ClusterNetworks, and Node and NodeNetwork changes

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"time"
 
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
 
@@ -17,7 +18,10 @@ type phaseResult struct {
 	dns *dnsObservation
 	// ingress is what the ingress phase saw; nil when it did not run.
 	ingress *ingressObservation
-	errs    []error
+	// requeueAfter asks for another reconcile this long after a phase that waits on the API
+	// server (0: none).
+	requeueAfter time.Duration
+	errs         []error
 }
 
 // phaseScope is what every phase of one reconcile reads and fills.

@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 
-	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -18,6 +16,7 @@ import (
 	v1 "github.com/plexus-net/plexus/api/v1alpha1"
 	"github.com/plexus-net/plexus/controllers/apply"
 	"github.com/plexus-net/plexus/controllers/component"
+	"github.com/plexus-net/plexus/controllers/render"
 	"github.com/plexus-net/plexus/internal/gatewayapi"
 )
 
@@ -38,70 +37,6 @@ import (
 // +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=gatewayclasses/status;gateways/status;httproutes/status,verbs=update;patch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 
-const (
-	// GatewayAPIComponent is the LabelComponent value of the GatewayClass the operator makes.
-	GatewayAPIComponent = "gateway-api"
-	// FieldOwnerGatewayAPI is the field manager of the GatewayClass.
-	FieldOwnerGatewayAPI = "plexus/gateway-api"
-	// GatewayControllerName is the spec.controllerName of the GatewayClasses plexus-ingress serves
-	// (its -gateway-controller-name default).
-	GatewayControllerName = "plexus.dev/gateway"
-	// DefaultGatewayClassName is the GatewayClass made when ingress.gatewayAPI names none.
-	DefaultGatewayClassName = "plexus"
-)
-
-// GatewayAPIEnabled says whether spec asks for the Gateway API: ingress and its gatewayAPI both on.
-func GatewayAPIEnabled(spec v1.ClusterNetworkSpec) bool {
-	ing := spec.Ingress
-	return ing != nil && ing.Enabled != nil && *ing.Enabled &&
-		ing.GatewayAPI != nil && ing.GatewayAPI.Enabled != nil && *ing.GatewayAPI.Enabled
-}
-
-// GatewayClassName is the GatewayClass plexus-ingress serves for spec.
-func GatewayClassName(spec v1.ClusterNetworkSpec) string {
-	if spec.Ingress != nil && spec.Ingress.GatewayAPI != nil && spec.Ingress.GatewayAPI.GatewayClassName != "" {
-		return spec.Ingress.GatewayAPI.GatewayClassName
-	}
-	return DefaultGatewayClassName
-}
-
-// GatewayAPIObjects renders what the operator applies for the Gateway API (pure): the GatewayClass,
-// or nothing when the Gateway API is not enabled. The CRDs are not among them: they are created
-// only when absent (EnsureGatewayAPI), never applied over an installed release.
-func GatewayAPIObjects(spec v1.ClusterNetworkSpec) []client.Object {
-	if !GatewayAPIEnabled(spec) {
-		return nil
-	}
-	desc := "plexus-ingress, managed by the Plexus operator" // at most 64 bytes
-	return []client.Object{&gwv1.GatewayClass{
-		TypeMeta:   metav1.TypeMeta{APIVersion: gwv1.GroupVersion.String(), Kind: "GatewayClass"},
-		ObjectMeta: metav1.ObjectMeta{Name: GatewayClassName(spec), Labels: component.Labels(GatewayAPIComponent)},
-		Spec:       gwv1.GatewayClassSpec{ControllerName: GatewayControllerName, Description: &desc},
-	}}
-}
-
-// GatewayIngressRules are the rules plexus-ingress's ClusterRole needs for the Gateway API when
-// it is enabled: read the four kinds and Namespaces (allowedRoutes selectors), write the three
-// statuses, and read the GatewayClass CRD for its bundle version (SupportedVersion; without it the
-// version is reported unknown).
-func GatewayIngressRules() []rbacv1.PolicyRule {
-	return []rbacv1.PolicyRule{
-		{APIGroups: []string{gwv1.GroupName}, Resources: []string{"gatewayclasses", "gateways", "httproutes", "referencegrants"}, Verbs: []string{"get", "list", "watch"}},
-		{APIGroups: []string{gwv1.GroupName}, Resources: []string{"gatewayclasses/status", "gateways/status", "httproutes/status"}, Verbs: []string{"update", "patch"}},
-		{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}},
-		{APIGroups: []string{"apiextensions.k8s.io"}, Resources: []string{"customresourcedefinitions"}, ResourceNames: []string{gatewayClassCRD}, Verbs: []string{"get"}},
-	}
-}
-
-// GatewayIngressArgs are the plexus-ingress arguments that turn the Gateway API on for spec
-// (none when it is off).
-func GatewayIngressArgs(spec v1.ClusterNetworkSpec) []string {
-	if !GatewayAPIEnabled(spec) {
-		return nil
-	}
-	return []string{"-gateway-api", "-gateway-controller-name=" + GatewayControllerName}
-}
-
 // GatewayAPIOutcome is what EnsureGatewayAPI did.
 type GatewayAPIOutcome struct {
 	// Created are the CRDs it created; Present those already installed (left as they were).
@@ -116,7 +51,7 @@ type GatewayAPIOutcome struct {
 // GatewayClasses it made. Other GatewayClasses it made (a renamed class) are deleted too.
 func EnsureGatewayAPI(ctx context.Context, c client.Client, spec v1.ClusterNetworkSpec) (GatewayAPIOutcome, error) {
 	var out GatewayAPIOutcome
-	desired := GatewayAPIObjects(spec)
+	desired := render.GatewayAPIObjects(spec)
 	if len(desired) > 0 {
 		crds, err := gatewayapi.CRDs()
 		if err != nil {
@@ -129,7 +64,7 @@ func EnsureGatewayAPI(ctx context.Context, c client.Client, spec v1.ClusterNetwo
 			switch {
 			case err == nil:
 				out.Present = append(out.Present, name)
-				if name == gatewayClassCRD && !crdEstablished(live) {
+				if name == render.GatewayClassCRD && !crdEstablished(live) {
 					out.Pending = true
 				}
 			case apierrors.IsNotFound(err):
@@ -144,7 +79,7 @@ func EnsureGatewayAPI(ctx context.Context, c client.Client, spec v1.ClusterNetwo
 					return out, fmt.Errorf("create CRD %s: %w", name, err)
 				}
 				out.Created = append(out.Created, name)
-				if name == gatewayClassCRD {
+				if name == render.GatewayClassCRD {
 					out.Pending = true
 				}
 			default:
@@ -155,7 +90,7 @@ func EnsureGatewayAPI(ctx context.Context, c client.Client, spec v1.ClusterNetwo
 			return out, nil
 		}
 		for _, o := range desired {
-			if err := apply.Object(ctx, c, FieldOwnerGatewayAPI, o); err != nil {
+			if err := apply.Object(ctx, c, render.FieldOwnerGatewayAPI, o); err != nil {
 				return out, err
 			}
 		}
@@ -169,7 +104,7 @@ func pruneGatewayClasses(ctx context.Context, c client.Client, keep []client.Obj
 	list := &unstructured.UnstructuredList{}
 	list.SetAPIVersion(gwv1.GroupVersion.String())
 	list.SetKind("GatewayClassList")
-	if err := c.List(ctx, list, component.Selector(GatewayAPIComponent)); err != nil {
+	if err := c.List(ctx, list, component.Selector(render.GatewayAPIComponent)); err != nil {
 		if meta.IsNoMatchError(err) || apierrors.IsNotFound(err) || errors.Is(err, &meta.NoKindMatchError{}) {
 			return nil
 		}
@@ -190,9 +125,6 @@ func pruneGatewayClasses(ctx context.Context, c client.Client, keep []client.Obj
 	}
 	return nil
 }
-
-// gatewayClassCRD is the CRD the GatewayClass needs served before it can be applied.
-const gatewayClassCRD = "gatewayclasses." + gwv1.GroupName
 
 // crdObject is an empty CRD to read into. CRDs are read and created as unstructured objects, which
 // the manager's client does not cache: the operator holds no informer on every CRD of the cluster

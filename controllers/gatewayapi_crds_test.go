@@ -17,6 +17,7 @@ import (
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	v1 "github.com/plexus-net/plexus/api/v1alpha1"
+	"github.com/plexus-net/plexus/controllers/render"
 	"github.com/plexus-net/plexus/internal/controlplane"
 	"github.com/plexus-net/plexus/internal/gatewayapi"
 )
@@ -39,7 +40,7 @@ func TestGatewayAPIObjects(t *testing.T) {
 		{"named class", gatewaySpec(true, true, "edge"), "edge"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			objs := GatewayAPIObjects(tc.spec)
+			objs := render.GatewayAPIObjects(tc.spec)
 			if tc.want == "" {
 				if len(objs) != 0 {
 					t.Fatalf("rendered %d objects, want none", len(objs))
@@ -47,8 +48,8 @@ func TestGatewayAPIObjects(t *testing.T) {
 				return
 			}
 			gc, ok := objs[0].(*gwv1.GatewayClass)
-			if len(objs) != 1 || !ok || gc.Name != tc.want || gc.Spec.ControllerName != GatewayControllerName || gc.Kind != "GatewayClass" {
-				t.Fatalf("rendered %+v, want the GatewayClass %s of %s", objs, tc.want, GatewayControllerName)
+			if len(objs) != 1 || !ok || gc.Name != tc.want || gc.Spec.ControllerName != render.GatewayControllerName || gc.Kind != "GatewayClass" {
+				t.Fatalf("rendered %+v, want the GatewayClass %s of %s", objs, tc.want, render.GatewayControllerName)
 			}
 		})
 	}
@@ -140,7 +141,7 @@ func TestEnsureGatewayAPI(t *testing.T) {
 	if err := c.Get(ctx, client.ObjectKey{Name: "plexus"}, gc); err != nil {
 		t.Fatalf("the GatewayClass was not applied: %v", err)
 	}
-	if gc.Spec.ControllerName != GatewayControllerName {
+	if gc.Spec.ControllerName != render.GatewayControllerName {
 		t.Fatalf("GatewayClass controllerName %s", gc.Spec.ControllerName)
 	}
 

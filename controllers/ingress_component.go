@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -65,6 +66,10 @@ func ingressComponent(namespace string) ManagedComponent {
 	}
 }
 
+// gatewayCRDWait is how long the operator waits before it looks again at Gateway API CRDs it
+// created and the API server does not serve yet.
+const gatewayCRDWait = 2 * time.Second
+
 // ingressPhase applies and prunes the ingress controller, then records what runs for
 // IngressAvailable.
 func ingressPhase(r *ClusterNetworkReconciler, c ManagedComponent) phase {
@@ -76,6 +81,15 @@ func ingressPhase(r *ClusterNetworkReconciler, c ManagedComponent) phase {
 		s.res.ingress = &obs
 		if applyErr != nil {
 			return applyErr
+		}
+		// The Gateway API runs on every reconcile, enabled or not, so that its GatewayClass goes
+		// when it is turned off. CRDs it has just created are served a moment later.
+		gw, gwErr := EnsureGatewayAPI(ctx, r.Client, s.served)
+		if gwErr != nil {
+			return fmt.Errorf("gateway API: %w", gwErr)
+		}
+		if gw.Pending {
+			s.res.requeueAfter = gatewayCRDWait
 		}
 		if err != nil {
 			return fmt.Errorf("observe the ingress controller: %w", err)

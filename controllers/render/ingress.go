@@ -71,7 +71,7 @@ func Ingress(cfg IngressConfig) []client.Object {
 			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
 			ObjectMeta: metav1.ObjectMeta{Name: IngressName, Namespace: ns, Labels: IngressLabels()},
 		},
-		ingressClusterRole(),
+		ingressClusterRole(cfg.Spec),
 		&rbacv1.ClusterRoleBinding{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRoleBinding"},
 			ObjectMeta: metav1.ObjectMeta{Name: IngressName, Labels: IngressLabels()},
@@ -98,19 +98,19 @@ func IngressServiceRef(ns string) string { return ns + "/" + IngressName }
 // watch only (the controller reads them from its cache, which holds only kubernetes.io/tls ones);
 // RBAC cannot limit by type, and an Ingress may name a TLS Secret in any namespace it lives in,
 // so the grant is cluster-wide. No get: nothing reads a Secret by name past the cache.
-func ingressClusterRole() *rbacv1.ClusterRole {
+func ingressClusterRole(spec v1.ClusterNetworkSpec) *rbacv1.ClusterRole {
 	read := []string{"get", "list", "watch"}
 	return &rbacv1.ClusterRole{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole"},
 		ObjectMeta: metav1.ObjectMeta{Name: IngressName, Labels: IngressLabels()},
-		Rules: []rbacv1.PolicyRule{
+		Rules: append([]rbacv1.PolicyRule{
 			{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingressclasses", "ingresses"}, Verbs: read},
 			{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingresses/status"}, Verbs: []string{"update", "patch"}},
 			{APIGroups: []string{""}, Resources: []string{"services"}, Verbs: read},
 			{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"list", "watch"}},
 			{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"list", "watch"}},
 			{APIGroups: []string{"", "events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
-		},
+		}, GatewayIngressRules(spec)...),
 	}
 }
 

@@ -41,7 +41,7 @@ func ingressArgs(ns string, cfg IngressConfig) []string {
 	if s := cfg.Spec.Ingress.DefaultTLSSecret; s != nil {
 		args = append(args, "-default-tls-secret="+s.Namespace+"/"+s.Name)
 	}
-	return args
+	return append(args, GatewayIngressArgs(cfg.Spec)...)
 }
 
 func ingressDeployment(cfg IngressConfig) *appsv1.Deployment {

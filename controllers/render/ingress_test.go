@@ -31,6 +31,34 @@ func TestIngressGolden(t *testing.T) {
 	})))
 }
 
+// TestIngressGatewayAPI: with the Gateway API on, plexus-ingress is told to serve it and its
+// ClusterRole gains the Gateway API rules; off, neither.
+func TestIngressGatewayAPI(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		objs := Ingress(ingressConfig(3, &v1.Ingress{Enabled: ptr.To(true), GatewayAPI: &v1.GatewayAPI{Enabled: ptr.To(on)}}))
+		var args []string
+		var gatewayRules int
+		for _, o := range objs {
+			switch r := o.(type) {
+			case *appsv1.Deployment:
+				args = r.Spec.Template.Spec.Containers[0].Args
+			case *rbacv1.ClusterRole:
+				for _, rule := range r.Rules {
+					if slices.Contains(rule.APIGroups, "gateway.networking.k8s.io") {
+						gatewayRules++
+					}
+				}
+			}
+		}
+		if got := slices.Contains(args, "-gateway-api"); got != on {
+			t.Errorf("gatewayAPI.enabled=%v: -gateway-api in args %v is %v", on, args, got)
+		}
+		if got := gatewayRules > 0; got != on {
+			t.Errorf("gatewayAPI.enabled=%v: %d Gateway API rules in the ClusterRole", on, gatewayRules)
+		}
+	}
+}
+
 func TestIngressDisabledRendersNothing(t *testing.T) {
 	for _, in := range []*v1.Ingress{nil, {}, {Enabled: ptr.To(false), Replicas: ptr.To[int32](3)}} {
 		if objs := Ingress(ingressConfig(3, in)); len(objs) != 0 {

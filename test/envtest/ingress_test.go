@@ -9,6 +9,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -123,5 +124,42 @@ var _ = Describe("Ingress controller", func() {
 		Expect(c.Reason).To(Equal(v1.ReasonIngressDisabled))
 		// The cluster DNS, a ClusterRole of the other component, is untouched by the ingress prune.
 		Expect(k8s.Get(ctx(), client.ObjectKey{Name: render.DNSClusterRole}, &rbacv1.ClusterRole{})).To(Succeed())
+	})
+
+	It("installs the Gateway API CRDs and its GatewayClass, and removes only the class when turned off", func() {
+		createNodes("ingress", 2)
+		createNetwork(withIngress(&v1.Ingress{Enabled: ptr.To(true), ServiceType: v1.IngressServiceType("ClusterIP"),
+			GatewayAPI: &v1.GatewayAPI{Enabled: ptr.To(true)}}))
+		gatewayClass := func() *unstructured.Unstructured {
+			u := &unstructured.Unstructured{}
+			u.SetAPIVersion("gateway.networking.k8s.io/v1")
+			u.SetKind("GatewayClass")
+			u.SetName("plexus")
+			return u
+		}
+		Eventually(func(g Gomega) {
+			gc := gatewayClass()
+			g.Expect(k8s.Get(ctx(), client.ObjectKeyFromObject(gc), gc)).To(Succeed())
+			name, _, _ := unstructured.NestedString(gc.Object, "spec", "controllerName")
+			g.Expect(name).To(Equal("plexus.dev/gateway"))
+		}, timeout, interval).Should(Succeed())
+		d := &appsv1.Deployment{}
+		Expect(k8s.Get(ctx(), client.ObjectKey{Namespace: controllers.DefaultNamespace, Name: render.IngressName}, d)).To(Succeed())
+		Expect(d.Spec.Template.Spec.Containers[0].Args).To(ContainElement("-gateway-api"))
+
+		updateNetwork(func(cn *v1.ClusterNetwork) { cn.Spec.Ingress.GatewayAPI.Enabled = ptr.To(false) })
+		Eventually(func() bool {
+			gc := gatewayClass()
+			return apierrors.IsNotFound(k8s.Get(ctx(), client.ObjectKeyFromObject(gc), gc))
+		}, timeout, interval).Should(BeTrue(), "the GatewayClass is removed")
+		Eventually(func(g Gomega) {
+			g.Expect(k8s.Get(ctx(), client.ObjectKey{Namespace: controllers.DefaultNamespace, Name: render.IngressName}, d)).To(Succeed())
+			g.Expect(d.Spec.Template.Spec.Containers[0].Args).NotTo(ContainElement("-gateway-api"))
+		}, timeout, interval).Should(Succeed())
+		// The CRDs stay: deleting one would delete every user's object of its kind.
+		crd := &unstructured.Unstructured{}
+		crd.SetAPIVersion("apiextensions.k8s.io/v1")
+		crd.SetKind("CustomResourceDefinition")
+		Expect(k8s.Get(ctx(), client.ObjectKey{Name: "httproutes.gateway.networking.k8s.io"}, crd)).To(Succeed())
 	})
 })
