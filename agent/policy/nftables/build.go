@@ -19,7 +19,7 @@ import (
 type builder struct {
 	// prevPods and prevChains are the last build's pods and, per pod
 	// and direction, the policy-set chain it points to ("" if none).
-	prevPods   []policy.LocalPod
+	prevPods   []*policy.LocalPod
 	prevChains [][2]string
 	// spareChains is an array prevChains no longer uses.
 	spareChains [][2]string
@@ -412,7 +412,7 @@ func (b *builder) updatePods(m *policy.Model, changed map[policy.PolicyKey]bool)
 			b.shared--
 		}
 	}
-	drop := func(p policy.LocalPod, c [2]string) {
+	drop := func(p *policy.LocalPod, c [2]string) {
 		for d, chain := range c {
 			if chain == "" {
 				continue
@@ -433,7 +433,7 @@ func (b *builder) updatePods(m *policy.Model, changed map[policy.PolicyKey]bool)
 			}
 		}
 	}
-	add := func(p policy.LocalPod, c [2]string, named [2][]namedRef) [2]string {
+	add := func(p *policy.LocalPod, c [2]string, named [2][]namedRef) [2]string {
 		for d, keys := range [][]policy.PolicyKey{p.Ingress, p.Egress} {
 			if len(keys) == 0 {
 				continue
@@ -475,7 +475,7 @@ func (b *builder) updatePods(m *policy.Model, changed map[policy.PolicyKey]bool)
 	var freshChains [][2]string
 	var freshNamed [][2][]namedRef
 	addFresh := func(j int) {
-		c, n := podChains(m, &pods[j])
+		c, n := podChains(m, pods[j])
 		fresh, freshChains, freshNamed = append(fresh, j), append(freshChains, c), append(freshNamed, n)
 	}
 	i, j := 0, 0
@@ -488,13 +488,13 @@ func (b *builder) updatePods(m *policy.Model, changed map[policy.PolicyKey]bool)
 			addFresh(j)
 			j++
 		default:
-			same := samePodEntry(&b.prevPods[i], &pods[j])
+			same := samePodEntry(b.prevPods[i], pods[j])
 			if same && anyChanged(pods[j].Ingress, changed) {
 				// Its ingress named ports may resolve differently now;
 				// its chain is named by them (and the same keys), so
 				// equal ones keep it.
 				e := b.setChains[b.prevChains[i][policy.Ingress]]
-				if e == nil || !slices.Equal(resolvedNamed(m, &pods[j]), e.named) {
+				if e == nil || !slices.Equal(resolvedNamed(m, pods[j]), e.named) {
 					same = false
 				}
 			}
@@ -546,12 +546,15 @@ func dirStem(d int) string {
 	return mapIngressPods
 }
 
-func comparePodNames(a []policy.LocalPod, i int, b []policy.LocalPod, j int) int {
+func comparePodNames(a []*policy.LocalPod, i int, b []*policy.LocalPod, j int) int {
 	switch {
 	case i >= len(a):
 		return 1
 	case j >= len(b):
 		return -1
+	}
+	if a[i] == b[j] {
+		return 0 // shared between models: the same pod
 	}
 	if a[i].Namespace != b[j].Namespace {
 		if a[i].Namespace < b[j].Namespace {
@@ -568,7 +571,8 @@ func comparePodNames(a []policy.LocalPod, i int, b []policy.LocalPod, j int) int
 	return 0
 }
 
-// samePodEntry reports whether a and b put the same elements in the maps.
+// samePodEntry reports whether a and b put the same elements in the maps
+// (policy.Compiler hands back the same *LocalPod for an unchanged pod).
 func samePodEntry(a, b *policy.LocalPod) bool {
-	return slices.Equal(a.IPs, b.IPs) && slices.Equal(a.Ingress, b.Ingress) && slices.Equal(a.Egress, b.Egress)
+	return a == b || slices.Equal(a.IPs, b.IPs) && slices.Equal(a.Ingress, b.Ingress) && slices.Equal(a.Egress, b.Egress)
 }
