@@ -168,10 +168,15 @@ func rulePeers(r *policy.Rule, f fam) peers {
 	if r.HasBlockPeers {
 		pe.ranges = r.PeerBlocks.Family(f.is6)
 	}
-	for _, a := range r.PeerPods {
-		if famOf(a) == f {
-			pe.points = append(pe.points, a.Unmap())
-		}
+	// PeerPods are sorted and unmapped, IPv4 before IPv6: the family's
+	// part is a subslice (read only), not a copy.
+	split, _ := slices.BinarySearchFunc(r.PeerPods, true, func(a netip.Addr, is6 bool) int {
+		return cmp.Compare(b2i(a.Is6()), b2i(is6))
+	})
+	if f.is6 {
+		pe.points = r.PeerPods[split:]
+	} else {
+		pe.points = r.PeerPods[:split]
 	}
 	return pe
 }
@@ -268,22 +273,43 @@ func (c *addrText) exactPortElements(ts []term) []string {
 			if pr.First != pr.Last {
 				continue
 			}
-			suffix := " . " + pr.Protocol.String() + " . " + itoa(int(pr.First))
+			var suffix string
 			for _, a := range t.peers.points {
-				out = append(out, c.of(a)+suffix)
+				k := portElement{a, pr.Protocol, pr.First}
+				text, ok := c.ports[k]
+				if !ok {
+					if suffix == "" {
+						suffix = " . " + pr.Protocol.String() + " . " + itoa(int(pr.First))
+					}
+					text = c.of(a) + suffix
+					if c.ports == nil || len(c.ports) >= maxAddrText {
+						c.ports = map[portElement]string{}
+					}
+					c.ports[k] = text
+				}
+				out = append(out, text)
 			}
 		}
 	}
 	return out
 }
 
-// addrText caches addresses' text: a pod added refills sets of thousands
-// of pod addresses, and formatting each was a third of its allocations.
+// addrText caches addresses' text, and that of exact ports set elements:
+// a pod added refills sets of thousands of pod addresses, and formatting
+// each element was a third of its allocations.
 type addrText struct {
-	m map[netip.Addr]string
+	m     map[netip.Addr]string
+	ports map[portElement]string
 }
 
-// maxAddrText bounds the cache; past it, it starts over.
+// portElement is one element of an exact ports set.
+type portElement struct {
+	addr  netip.Addr
+	proto policy.Protocol
+	port  uint16
+}
+
+// maxAddrText bounds each of the caches; past it, it starts over.
 const maxAddrText = 1 << 17
 
 func (c *addrText) of(a netip.Addr) string {
