@@ -267,7 +267,15 @@ func rangeAnyElements(ts []term, f fam) []string {
 // exactPortElements returns the exact ports set's elements for ts: pod
 // addresses × single ports.
 func (c *addrText) exactPortElements(ts []term) []string {
-	var out []string
+	n := 0
+	for _, t := range ts {
+		for _, pr := range t.ports {
+			if pr.First == pr.Last {
+				n += len(t.peers.points)
+			}
+		}
+	}
+	out := make([]string, 0, n)
 	for _, t := range ts {
 		for _, pr := range t.ports {
 			if pr.First != pr.Last {
