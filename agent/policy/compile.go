@@ -39,6 +39,9 @@ type pod struct {
 	// localIndex is the pod's position in the Model.Pods being built
 	// (local pods only).
 	localIndex int
+	// published is the LocalPod the last model made of this parse (see
+	// Compiler.publish), nil before.
+	published *LocalPod
 }
 
 // index holds the inputs arranged for selector matching.

@@ -45,6 +45,12 @@ type Compiler struct {
 	// prev is the previous model, whose address index a call without pod
 	// changes reuses.
 	prev *Model
+	// Scratch of assemble, kept between calls: the local pods, their
+	// policy counts and lists, and the array the lists are cut from.
+	local  []*pod
+	counts [][2]int
+	lists  [][2][]PolicyKey
+	keys   []PolicyKey
 }
 
 type podID struct{ namespace, name string }
@@ -279,22 +285,25 @@ func (cp *compiledPolicy) dependsOn(pods []*pod, namespaces []string, oldNS, new
 
 // assemble builds the model from the compiled policies in policy order.
 // samePods: the pods are the previous call's, so its address index holds.
+//
+// A local pod whose isolating policies are the previous call's keeps its
+// *LocalPod (pod.published): at 10k pods, a copy of every pod per sync was
+// a megabyte of garbage and made the backend compare every pod.
 func (c *Compiler) assemble(in Input, ix *index, order []*compiledPolicy, samePods bool) *Model {
 	m := &Model{
 		NodeIPs:  sortedAddrs(in.NodeIPs),
 		Policies: make(map[PolicyKey]*Policy, len(order)),
-		Pods:     make([]LocalPod, 0, len(ix.pods)),
 	}
+	local := c.local[:0]
 	for _, p := range ix.pods {
 		if p.local {
-			p.localIndex = len(m.Pods)
-			m.Pods = append(m.Pods, LocalPod{Namespace: p.namespace, Name: p.name, IPs: p.ips})
+			p.localIndex = len(local)
+			local = append(local, p)
 		}
 	}
-	// Every pod's Ingress and Egress lists are cut from one array (a
-	// first pass counts them): 10k small slices per sync kept the GC
-	// busy.
-	counts := make([][2]int, len(m.Pods))
+	// Every pod's Ingress and Egress lists are first cut from one
+	// scratch array (a first pass counts them), kept between calls.
+	counts := growClear(c.counts, len(local))
 	total := 0
 	for _, cp := range order {
 		pol := cp.policy
@@ -312,7 +321,10 @@ func (c *Compiler) assemble(in Input, ix *index, order []*compiledPolicy, samePo
 			}
 		}
 	}
-	keys := make([]PolicyKey, total)
+	keys := growClear(c.keys, total)
+	c.counts, c.keys = counts, keys
+	lists := growClear(c.lists, len(local))
+	c.lists = lists
 	cut := func(n int) []PolicyKey {
 		if n == 0 {
 			return nil // not isolated, as before any policy
@@ -321,8 +333,8 @@ func (c *Compiler) assemble(in Input, ix *index, order []*compiledPolicy, samePo
 		keys = keys[n:]
 		return out
 	}
-	for i := range m.Pods {
-		m.Pods[i].Ingress, m.Pods[i].Egress = cut(counts[i][Ingress]), cut(counts[i][Egress])
+	for i := range local {
+		lists[i] = [2][]PolicyKey{cut(counts[i][Ingress]), cut(counts[i][Egress])}
 	}
 	seen := map[string]bool{}
 	for _, cp := range order {
@@ -341,19 +353,75 @@ func (c *Compiler) assemble(in Input, ix *index, order []*compiledPolicy, samePo
 		}
 		m.Policies[pol.Key] = pol
 		for _, p := range cp.selected {
-			lp := &m.Pods[p.localIndex]
+			l := &lists[p.localIndex]
 			if pol.IsolatesIngress {
-				lp.Ingress = append(lp.Ingress, pol.Key)
+				l[Ingress] = append(l[Ingress], pol.Key)
 			}
 			if pol.IsolatesEgress {
-				lp.Egress = append(lp.Egress, pol.Key)
+				l[Egress] = append(l[Egress], pol.Key)
 			}
 		}
 	}
+	m.Pods = c.publish(local, lists)
+	clear(local[:cap(local)]) // the scratch keeps no parse alive
+	c.local = local[:0]
 	if samePods && c.prev != nil && len(c.prev.Pods) == len(m.Pods) {
 		m.addrs = c.prev.addrs // the same pods at the same indices
 	} else {
 		m.addrs = &addrIndex{}
 	}
 	return m
+}
+
+// publish returns the local pods as LocalPods: a pod's previous one when
+// its isolating policies are unchanged, else a new one (all new ones cut
+// from one array, their lists from another).
+func (c *Compiler) publish(local []*pod, lists [][2][]PolicyKey) []*LocalPod {
+	out := make([]*LocalPod, len(local))
+	fresh, freshKeys := 0, 0
+	for i, p := range local {
+		if lp := p.published; lp != nil && slices.Equal(lp.Ingress, lists[i][Ingress]) && slices.Equal(lp.Egress, lists[i][Egress]) {
+			out[i] = lp
+			continue
+		}
+		fresh++
+		freshKeys += len(lists[i][Ingress]) + len(lists[i][Egress])
+	}
+	if fresh == 0 {
+		return out
+	}
+	pods := make([]LocalPod, fresh)
+	keys := make([]PolicyKey, freshKeys)
+	copyKeys := func(l []PolicyKey) []PolicyKey {
+		if len(l) == 0 {
+			return nil
+		}
+		n := copy(keys, l)
+		out := keys[:n:n]
+		keys = keys[n:]
+		return out
+	}
+	for i, p := range local {
+		if out[i] != nil {
+			continue
+		}
+		lp := &pods[0]
+		pods = pods[1:]
+		*lp = LocalPod{Namespace: p.namespace, Name: p.name, IPs: p.ips,
+			Ingress: copyKeys(lists[i][Ingress]), Egress: copyKeys(lists[i][Egress])}
+		p.published = lp
+		out[i] = lp
+	}
+	return out
+}
+
+// growClear returns s resized to n zeroed elements, reusing its array
+// when it is large enough.
+func growClear[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	s = s[:n]
+	clear(s)
+	return s
 }

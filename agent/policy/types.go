@@ -228,8 +228,10 @@ type Model struct {
 	// NodeIPs are the node's own addresses, sorted: traffic from them to
 	// a local pod is always allowed.
 	NodeIPs []netip.Addr
-	// Pods are the local pods, sorted by namespace/name.
-	Pods []LocalPod
+	// Pods are the local pods, sorted by namespace/name. Models of one
+	// Compiler share the *LocalPod of a pod whose addresses and isolating
+	// policies did not change (a backend tells unchanged pods by pointer).
+	Pods []*LocalPod
 	// Policies holds every policy that selects at least one local pod.
 	Policies map[PolicyKey]*Policy
 	// Errors lists the policies the compiler could not read fully (a
@@ -254,14 +256,14 @@ func (m *Model) PodByIP(a netip.Addr) *LocalPod {
 	}
 	m.addrs.once.Do(func() {
 		m.addrs.byIP = make(map[netip.Addr]int, 2*len(m.Pods))
-		for i := range m.Pods {
-			for _, a := range m.Pods[i].IPs {
+		for i, p := range m.Pods {
+			for _, a := range p.IPs {
 				m.addrs.byIP[a] = i
 			}
 		}
 	})
 	if i, ok := m.addrs.byIP[a]; ok {
-		return &m.Pods[i]
+		return m.Pods[i]
 	}
 	return nil
 }

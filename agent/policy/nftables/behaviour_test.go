@@ -120,7 +120,7 @@ func expectedCounters(m *policy.Model, r policy.Result) []string {
 func podNamed(m *policy.Model, name string) *policy.LocalPod {
 	for i := range m.Pods {
 		if m.Pods[i].String() == name {
-			return &m.Pods[i]
+			return m.Pods[i]
 		}
 	}
 	panic(fmt.Sprintf("no local pod %s", name))

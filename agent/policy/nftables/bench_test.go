@@ -326,13 +326,16 @@ func percentile(ds []time.Duration, p float64) float64 {
 	return float64(sorted[max(i, 0)].Microseconds()) / 1000
 }
 
-// threadCPU returns the calling thread's user and system time.
+// threadCPU returns the calling thread's CPU time. CLOCK_THREAD_CPUTIME_ID
+// counts the scheduler's exact run time; getrusage(RUSAGE_THREAD) splits
+// it into user and system time by sampled ticks, and on this kernel its
+// sum moved in steps of several ms, too coarse for one op.
 func threadCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(unix.RUSAGE_THREAD, &ru); err != nil {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
 		return 0
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return time.Duration(ts.Nano())
 }
 
 // reportCPU adds cpu-ms/op for the CPU time the loop used.

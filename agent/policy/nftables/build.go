@@ -1,7 +1,6 @@
 package nftables
 
 import (
-	"maps"
 	"net/netip"
 	"slices"
 
@@ -19,7 +18,7 @@ import (
 type builder struct {
 	// prevPods and prevChains are the last build's pods and, per pod
 	// and direction, the policy-set chain it points to ("" if none).
-	prevPods   []policy.LocalPod
+	prevPods   []*policy.LocalPod
 	prevChains [][2]string
 	// spareChains is an array prevChains no longer uses.
 	spareChains [][2]string
@@ -30,6 +29,15 @@ type builder struct {
 	// setChains are the policy-set chains in use and the number of pod
 	// directions pointing at each.
 	setChains map[string]*setChainEntry
+	// chainNames are setChains' names, sorted; nil when a chain came or
+	// went since they were sorted.
+	chainNames []string
+	// gen counts builds; a merged set a build uses is marked with it.
+	gen uint64
+	// keys is mergedSet's scratch.
+	keys map[string]struct{}
+	// text caches pod addresses' text for the merged sets' elements.
+	text addrText
 	// merged are the merged sets built so far by name, with the
 	// policies they were built from.
 	merged map[string]*mergedEntry
@@ -66,6 +74,7 @@ type setChainEntry struct {
 type mergedEntry struct {
 	set  *set
 	deps []*policy.Policy
+	used uint64 // the last build that used it (builder.gen)
 }
 
 func newBuilder() *builder { return &builder{} }
@@ -103,8 +112,11 @@ func (b *builder) build(m *policy.Model) *state {
 	}
 	b.prevPolicies = m.Policies
 	b.buildPods(s, m, changed)
-	used := map[string]bool{}
-	names := sortedKeys(b.setChains)
+	b.gen++
+	if b.chainNames == nil {
+		b.chainNames = sortedKeys(b.setChains)
+	}
+	names := b.chainNames
 	// The last build's chains and counters are this one's when every
 	// chain is the same with the same rules (a pod or a peer changed):
 	// states share them, as they never change once built.
@@ -119,8 +131,9 @@ func (b *builder) build(m *policy.Model) *state {
 			same = ok && equalRules(rules, e.rules)
 		}
 		for _, n := range e.sets {
-			s.sets[n] = b.merged[n].set
-			used[n] = true
+			me := b.merged[n]
+			s.sets[n] = me.set
+			me.used = b.gen
 		}
 		sum.plus(e.sum)
 	}
@@ -140,8 +153,8 @@ func (b *builder) build(m *policy.Model) *state {
 	}
 	b.last = s
 	b.ids.keep(m)
-	for n := range b.merged {
-		if !used[n] {
+	for n, me := range b.merged {
+		if me.used != b.gen {
 			delete(b.merged, n)
 		}
 	}
@@ -184,6 +197,12 @@ func (b *builder) fill(name string, e *setChainEntry, m *policy.Model) {
 	if e.rules == nil || !b.ids.sameSpecs(e.dir, old, e.deps) {
 		names = b.setNames(e)
 	}
+	if e.rules != nil && names == e.names && b.setsCurrent(e.sets, m) {
+		// The same sets, already built from m's policies (a pod that
+		// is a peer of hundreds of chains' policies changes a few
+		// sets they share): nothing to build.
+		return
+	}
 	e.sets = e.sets[:0]
 	for _, f := range fams {
 		var anyTerms, portTerms []term
@@ -200,7 +219,7 @@ func (b *builder) fill(name string, e *setChainEntry, m *policy.Model) {
 			elements  func() []string
 		}{
 			{names.anyPods, f.addr, false, func() []string { terms(); return exactAnyElements(anyTerms) }},
-			{names.portsPods, portsSetType(f), false, func() []string { terms(); return exactPortElements(portTerms) }},
+			{names.portsPods, portsSetType(f), false, func() []string { terms(); return b.text.exactPortElements(portTerms) }},
 			{names.anyRanges, anySetType(f), true, func() []string { terms(); return rangeAnyElements(anyTerms, f) }},
 			{names.portsRanges, portsSetType(f), true, func() []string { terms(); return rangePortElements(portTerms, f) }},
 		} {
@@ -216,7 +235,7 @@ func (b *builder) fill(name string, e *setChainEntry, m *policy.Model) {
 			if me := b.merged[n]; me != nil {
 				prev = me.set
 			}
-			b.merged[n] = &mergedEntry{set: mergedSet(n, kind.typ, kind.interval, kind.elements(), prev), deps: e.deps}
+			b.merged[n] = &mergedEntry{set: b.mergedSet(n, kind.typ, kind.interval, kind.elements(), prev), deps: e.deps}
 		}
 	}
 	if e.rules != nil && names == e.names {
@@ -255,33 +274,59 @@ func (b *builder) setNames(e *setChainEntry) chainSets {
 }
 
 // mergedSet returns the merged set n holding keys. When old is the set of
-// that name the last build made, the new one records its changes from it
-// (see setChanges) and its digest is old's updated by them: a pod coming
-// changes a few of a set's thousands of elements.
-func mergedSet(n, typ string, interval bool, keys []string, old *set) *set {
-	x := &set{name: n, typ: typ, interval: interval, elements: make(map[string]string, len(keys))}
-	for _, k := range keys {
-		x.elements[k] = ""
-	}
+// that name the last build made, the new one takes over old's elements
+// and changes them in place, recording what it changed (see set.was), and
+// its digest is old's updated by them: a pod coming changes a few of a
+// set's thousands of elements, and a new map per set was most of what a
+// pod added allocated. The keys are gathered in a scratch map the builder
+// keeps.
+func (b *builder) mergedSet(n, typ string, interval bool, keys []string, old *set) *set {
+	x := &set{name: n, typ: typ, interval: interval}
 	if old == nil || !old.sameShape(x) {
+		x.elements = make(map[string]string, len(keys))
+		for _, k := range keys {
+			x.elements[k] = ""
+		}
 		return x
 	}
+	if b.keys == nil {
+		b.keys = map[string]struct{}{}
+	}
+	want := b.keys
+	clear(want)
+	for _, k := range keys {
+		want[k] = struct{}{}
+	}
+	x.elements, x.was = old.elements, map[string]prior{}
 	x.sum, x.summed = old.digest(), true
-	for k := range old.elements {
-		if _, ok := x.elements[k]; !ok {
-			x.sum.minus(elementDigest(n, k, ""))
-			x.touched = append(x.touched, k)
-		}
-	}
+	x.base, old.base, old.touched, old.was, old.lent = old, nil, nil, nil, true
 	for k := range x.elements {
-		if _, ok := old.elements[k]; !ok {
-			x.sum.plus(elementDigest(n, k, ""))
-			x.touched = append(x.touched, k)
+		if _, ok := want[k]; !ok {
+			x.sum.minus(elementDigest(n, k, ""))
+			x.remember(k)
+			delete(x.elements, k)
 		}
 	}
-	// x records its changes from old; old's own are of no use any more.
-	x.base, old.base, old.touched = old, nil, nil
+	for k := range want {
+		if _, ok := x.elements[k]; !ok {
+			x.sum.plus(elementDigest(n, k, ""))
+			x.remember(k)
+			x.elements[k] = ""
+		}
+	}
+	clear(want) // keeps no key alive
 	return x
+}
+
+// setsCurrent reports whether every merged set in names was built from
+// m's policies.
+func (b *builder) setsCurrent(names []string, m *policy.Model) bool {
+	for _, n := range names {
+		if me := b.merged[n]; me == nil || !depsCurrent(me.deps, m) {
+			return false
+		}
+	}
+	return true
 }
 
 // depsCurrent reports whether every policy in deps is still m's.
@@ -302,6 +347,7 @@ func depsCurrent(deps []*policy.Policy, m *policy.Model) bool {
 func (b *builder) buildPods(s *state, m *policy.Model, changed map[policy.PolicyKey]bool) {
 	if b.prevMaps == nil || !b.updatePods(m, changed) {
 		b.prevPods, b.prevChains, b.prevMaps, b.setChains, b.owners, b.shared = nil, nil, nil, nil, nil, 0
+		b.chainNames = nil
 		b.updatePods(m, changed)
 	}
 	for name, x := range b.prevMaps {
@@ -392,11 +438,13 @@ func (b *builder) updatePods(m *policy.Model, changed map[policy.PolicyKey]bool)
 			return x
 		}
 		old := b.prevMaps[name]
-		x := &set{name: name, isMap: true, typ: old.typ, elements: maps.Clone(old.elements)}
+		// x takes over old's elements and changes them in place,
+		// recording what it changed (a copy of a 10k-element map per
+		// sync was most of what a pod change allocated): old is not to
+		// be read any more, except through x (see set.lent).
+		x := &set{name: name, isMap: true, typ: old.typ, elements: old.elements, was: map[string]prior{}}
 		x.sum, x.summed = old.digest(), true
-		// x records its changes from old (see setChanges); old's own
-		// are of no use any more.
-		x.base, old.base, old.touched = old, nil, nil
+		x.base, old.base, old.touched, old.was, old.lent = old, nil, nil, nil, true
 		next[name] = x
 		return x
 	}
@@ -412,7 +460,7 @@ func (b *builder) updatePods(m *policy.Model, changed map[policy.PolicyKey]bool)
 			b.shared--
 		}
 	}
-	drop := func(p policy.LocalPod, c [2]string) {
+	drop := func(p *policy.LocalPod, c [2]string) {
 		for d, chain := range c {
 			if chain == "" {
 				continue
@@ -423,8 +471,8 @@ func (b *builder) updatePods(m *policy.Model, changed map[policy.PolicyKey]bool)
 				k := a.String()
 				if v, ok := x.elements[k]; ok && b.owners[ownerKey{d, a}] == 1 {
 					x.sum.minus(elementDigest(name, k, v))
+					x.remember(k)
 					delete(x.elements, k)
-					x.touched = append(x.touched, k)
 				}
 				own(ownerKey{d, a}, -1)
 			}
@@ -433,7 +481,7 @@ func (b *builder) updatePods(m *policy.Model, changed map[policy.PolicyKey]bool)
 			}
 		}
 	}
-	add := func(p policy.LocalPod, c [2]string, named [2][]namedRef) [2]string {
+	add := func(p *policy.LocalPod, c [2]string, named [2][]namedRef) [2]string {
 		for d, keys := range [][]policy.PolicyKey{p.Ingress, p.Egress} {
 			if len(keys) == 0 {
 				continue
@@ -442,6 +490,7 @@ func (b *builder) updatePods(m *policy.Model, changed map[policy.PolicyKey]bool)
 			if e == nil {
 				e = &setChainEntry{dir: policy.Direction(d), keys: keys, named: named[d]}
 				b.setChains[c[d]] = e
+				b.chainNames = nil
 			}
 			e.users++
 			for _, a := range p.IPs {
@@ -451,9 +500,9 @@ func (b *builder) updatePods(m *policy.Model, changed map[policy.PolicyKey]bool)
 				if old, ok := x.elements[k]; ok {
 					x.sum.minus(elementDigest(name, k, old))
 				}
+				x.remember(k)
 				x.elements[k] = v
 				x.sum.plus(elementDigest(name, k, v))
-				x.touched = append(x.touched, k)
 				own(ownerKey{d, a}, +1)
 			}
 		}
@@ -475,7 +524,7 @@ func (b *builder) updatePods(m *policy.Model, changed map[policy.PolicyKey]bool)
 	var freshChains [][2]string
 	var freshNamed [][2][]namedRef
 	addFresh := func(j int) {
-		c, n := podChains(m, &pods[j])
+		c, n := podChains(m, pods[j])
 		fresh, freshChains, freshNamed = append(fresh, j), append(freshChains, c), append(freshNamed, n)
 	}
 	i, j := 0, 0
@@ -488,13 +537,13 @@ func (b *builder) updatePods(m *policy.Model, changed map[policy.PolicyKey]bool)
 			addFresh(j)
 			j++
 		default:
-			same := samePodEntry(&b.prevPods[i], &pods[j])
+			same := samePodEntry(b.prevPods[i], pods[j])
 			if same && anyChanged(pods[j].Ingress, changed) {
 				// Its ingress named ports may resolve differently now;
 				// its chain is named by them (and the same keys), so
 				// equal ones keep it.
 				e := b.setChains[b.prevChains[i][policy.Ingress]]
-				if e == nil || !slices.Equal(resolvedNamed(m, &pods[j]), e.named) {
+				if e == nil || !slices.Equal(resolvedNamed(m, pods[j]), e.named) {
 					same = false
 				}
 			}
@@ -513,11 +562,17 @@ func (b *builder) updatePods(m *policy.Model, changed map[policy.PolicyKey]bool)
 		chains[j] = add(pods[j], freshChains[i], freshNamed[i])
 	}
 	if incremental && b.shared > 0 {
+		// The last build's maps must hold what they held: the caller
+		// starts over, and the last state is still diffed against.
+		for _, x := range next {
+			x.undo()
+		}
 		return false
 	}
 	for name, e := range b.setChains {
 		if e.users <= 0 {
 			delete(b.setChains, name)
+			b.chainNames = nil
 		}
 	}
 	for name, x := range b.prevMaps {
@@ -546,12 +601,15 @@ func dirStem(d int) string {
 	return mapIngressPods
 }
 
-func comparePodNames(a []policy.LocalPod, i int, b []policy.LocalPod, j int) int {
+func comparePodNames(a []*policy.LocalPod, i int, b []*policy.LocalPod, j int) int {
 	switch {
 	case i >= len(a):
 		return 1
 	case j >= len(b):
 		return -1
+	}
+	if a[i] == b[j] {
+		return 0 // shared between models: the same pod
 	}
 	if a[i].Namespace != b[j].Namespace {
 		if a[i].Namespace < b[j].Namespace {
@@ -568,7 +626,8 @@ func comparePodNames(a []policy.LocalPod, i int, b []policy.LocalPod, j int) int
 	return 0
 }
 
-// samePodEntry reports whether a and b put the same elements in the maps.
+// samePodEntry reports whether a and b put the same elements in the maps
+// (policy.Compiler hands back the same *LocalPod for an unchanged pod).
 func samePodEntry(a, b *policy.LocalPod) bool {
-	return slices.Equal(a.IPs, b.IPs) && slices.Equal(a.Ingress, b.Ingress) && slices.Equal(a.Egress, b.Egress)
+	return a == b || slices.Equal(a.IPs, b.IPs) && slices.Equal(a.Ingress, b.Ingress) && slices.Equal(a.Egress, b.Egress)
 }

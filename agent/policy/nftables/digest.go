@@ -3,6 +3,7 @@ package nftables
 import (
 	"encoding/binary"
 	"hash/fnv"
+	"maps"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -64,8 +65,28 @@ func (x *set) digest() digest {
 // value. When next was made from prev by the builder, only the keys it
 // touched are compared (a pod changed: 2 of 20k elements).
 func setChanges(prev, next *set) (gone, come []string) {
+	if prev != nil && prev.lent && next.base != prev {
+		// The Enforcer diffs the last written state against the next
+		// build only; anything else is a programming error.
+		panic("nftables: diff from set " + prev.name + ", whose elements a later build took over")
+	}
 	if next.base != prev || prev == nil {
 		return changedKeys(prev.elements, next.elements), changedKeys(next.elements, prev.elements)
+	}
+	if next.was != nil {
+		// Changed in place: prev's elements are next's but for was.
+		keys := slices.Sorted(maps.Keys(next.was))
+		for _, k := range keys {
+			p := next.was[k]
+			nv, inNext := next.elements[k]
+			if p.in && (!inNext || p.value != nv) {
+				gone = append(gone, k)
+			}
+			if inNext && (!p.in || p.value != nv) {
+				come = append(come, k)
+			}
+		}
+		return gone, come
 	}
 	keys := slices.Clone(next.touched)
 	slices.Sort(keys)

@@ -73,6 +73,10 @@ func (e *Enforcer) Sync(ctx context.Context, m *policy.Model, fullSync bool) (po
 		send, ok := e.netlinkWrite(next)
 		if ok {
 			if send == nil {
+				// The kernel holds next already; the next diff is
+				// from it (the builder may have changed the last
+				// state's maps in place, see set.lent).
+				e.prev = next
 				return res, nil
 			}
 			if err := send(); err != nil {
@@ -103,6 +107,7 @@ func (e *Enforcer) Sync(ctx context.Context, m *policy.Model, fullSync bool) (po
 		writeDiff(tx, e.prev, next)
 	}
 	if tx.NumOperations() == 0 {
+		e.prev = next
 		return res, nil
 	}
 	if err := e.nft.Run(ctx, tx); err != nil {
@@ -241,12 +246,11 @@ func writeFull(tx *knftables.Transaction, next *state) {
 // chains; then delete chains (set chains before the policy chains they
 // jump to), sets and counters nothing refers to any more.
 func writeDiff(tx *knftables.Transaction, prev, next *state) {
-	for _, name := range sortedKeys(next.counters) {
-		if _, ok := prev.counters[name]; !ok {
-			tx.Add(&knftables.Counter{Name: name})
-		}
+	for _, name := range keysNotIn(next.counters, prev.counters) {
+		tx.Add(&knftables.Counter{Name: name})
 	}
-	for _, name := range sortedKeys(next.sets) {
+	changed := changedSets(prev, next)
+	for _, name := range changed {
 		if _, ok := prev.sets[name]; !ok && !isStaticSet(name) {
 			tx.Add(setObject(name, next.sets[name]))
 		}
@@ -256,7 +260,7 @@ func writeDiff(tx *knftables.Transaction, prev, next *state) {
 			tx.Add(&knftables.Chain{Name: name})
 		}
 	}
-	for _, name := range sortedKeys(next.sets) {
+	for _, name := range changed {
 		writeElements(tx, name, prev.sets[name], next.sets[name])
 	}
 	for _, name := range next.order {
@@ -277,15 +281,11 @@ func writeDiff(tx *knftables.Transaction, prev, next *state) {
 			tx.Delete(&knftables.Chain{Name: name})
 		}
 	}
-	for _, name := range sortedKeys(prev.sets) {
-		if _, ok := next.sets[name]; !ok {
-			tx.Delete(setObject(name, prev.sets[name]))
-		}
+	for _, name := range keysNotIn(prev.sets, next.sets) {
+		tx.Delete(setObject(name, prev.sets[name]))
 	}
-	for _, name := range sortedKeys(prev.counters) {
-		if _, ok := next.counters[name]; !ok {
-			tx.Delete(&knftables.Counter{Name: name})
-		}
+	for _, name := range keysNotIn(prev.counters, next.counters) {
+		tx.Delete(&knftables.Counter{Name: name})
 	}
 }
 

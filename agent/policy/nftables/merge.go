@@ -168,10 +168,15 @@ func rulePeers(r *policy.Rule, f fam) peers {
 	if r.HasBlockPeers {
 		pe.ranges = r.PeerBlocks.Family(f.is6)
 	}
-	for _, a := range r.PeerPods {
-		if famOf(a) == f {
-			pe.points = append(pe.points, a.Unmap())
-		}
+	// PeerPods are sorted and unmapped, IPv4 before IPv6: the family's
+	// part is a subslice (read only), not a copy.
+	split, _ := slices.BinarySearchFunc(r.PeerPods, true, func(a netip.Addr, is6 bool) int {
+		return cmp.Compare(b2i(a.Is6()), b2i(is6))
+	})
+	if f.is6 {
+		pe.points = r.PeerPods[split:]
+	} else {
+		pe.points = r.PeerPods[:split]
 	}
 	return pe
 }
@@ -261,20 +266,70 @@ func rangeAnyElements(ts []term, f fam) []string {
 
 // exactPortElements returns the exact ports set's elements for ts: pod
 // addresses × single ports.
-func exactPortElements(ts []term) []string {
-	var out []string
+func (c *addrText) exactPortElements(ts []term) []string {
+	n := 0
+	for _, t := range ts {
+		for _, pr := range t.ports {
+			if pr.First == pr.Last {
+				n += len(t.peers.points)
+			}
+		}
+	}
+	out := make([]string, 0, n)
 	for _, t := range ts {
 		for _, pr := range t.ports {
 			if pr.First != pr.Last {
 				continue
 			}
-			suffix := " . " + pr.Protocol.String() + " . " + itoa(int(pr.First))
+			var suffix string
 			for _, a := range t.peers.points {
-				out = append(out, a.String()+suffix)
+				k := portElement{a, pr.Protocol, pr.First}
+				text, ok := c.ports[k]
+				if !ok {
+					if suffix == "" {
+						suffix = " . " + pr.Protocol.String() + " . " + itoa(int(pr.First))
+					}
+					text = c.of(a) + suffix
+					if c.ports == nil || len(c.ports) >= maxAddrText {
+						c.ports = map[portElement]string{}
+					}
+					c.ports[k] = text
+				}
+				out = append(out, text)
 			}
 		}
 	}
 	return out
+}
+
+// addrText caches addresses' text, and that of exact ports set elements:
+// a pod added refills sets of thousands of pod addresses, and formatting
+// each element was a third of its allocations.
+type addrText struct {
+	m     map[netip.Addr]string
+	ports map[portElement]string
+}
+
+// portElement is one element of an exact ports set.
+type portElement struct {
+	addr  netip.Addr
+	proto policy.Protocol
+	port  uint16
+}
+
+// maxAddrText bounds each of the caches; past it, it starts over.
+const maxAddrText = 1 << 17
+
+func (c *addrText) of(a netip.Addr) string {
+	if s, ok := c.m[a]; ok {
+		return s
+	}
+	if c.m == nil || len(c.m) >= maxAddrText {
+		c.m = map[netip.Addr]string{}
+	}
+	s := a.String()
+	c.m[a] = s
+	return s
 }
 
 // rangePortElements returns the range ports set's elements for ts: their
@@ -434,20 +489,30 @@ func (c *idCache) sameSpecs(d policy.Direction, a, b []*policy.Policy) bool {
 
 // idCache keeps each compiled policy's ruleIDs while the policy is
 // unchanged (policy.Compiler hands back the same *policy.Policy): a peer
-// coming refills hundreds of chains of the same few policies.
+// coming refills hundreds of chains of the same few policies. A policy
+// compiled again whose rules have the specs of its last version (its
+// peers changed) takes that version's ruleIDs.
 type idCache struct {
 	byPolicy map[*policy.Policy]*[2][]ruleIDs
+	// byKey is the policy of each key the cache holds.
+	byKey map[policy.PolicyKey]*policy.Policy
 }
 
 // of returns p's ruleIDs in direction d.
 func (c *idCache) of(p *policy.Policy, d policy.Direction) []ruleIDs {
 	if c.byPolicy == nil {
 		c.byPolicy = map[*policy.Policy]*[2][]ruleIDs{}
+		c.byKey = map[policy.PolicyKey]*policy.Policy{}
 	}
 	e := c.byPolicy[p]
 	if e == nil {
-		e = &[2][]ruleIDs{ruleIDsOf(p, policy.Ingress), ruleIDsOf(p, policy.Egress)}
+		if last := c.byKey[p.Key]; last != nil && sameRuleSpecs(last, p) {
+			e = c.byPolicy[last]
+		} else {
+			e = &[2][]ruleIDs{ruleIDsOf(p, policy.Ingress), ruleIDsOf(p, policy.Egress)}
+		}
 		c.byPolicy[p] = e
+		c.byKey[p.Key] = p
 	}
 	return e[d]
 }
@@ -459,6 +524,36 @@ func (c *idCache) keep(m *policy.Model) {
 			delete(c.byPolicy, p)
 		}
 	}
+	for k, p := range c.byKey {
+		if m.Policies[k] != p {
+			delete(c.byKey, k)
+		}
+	}
+}
+
+// sameRuleSpecs reports whether a and b, two versions of one policy, have
+// rules that ruleIDsOf reads alike (everything but their peers' and named
+// ports' resolutions).
+func sameRuleSpecs(a, b *policy.Policy) bool {
+	if a.Key != b.Key {
+		return false
+	}
+	for _, d := range []policy.Direction{policy.Ingress, policy.Egress} {
+		ra, rb := a.Rules(d), b.Rules(d)
+		if len(ra) != len(rb) {
+			return false
+		}
+		for i := range ra {
+			x, y := &ra[i], &rb[i]
+			if x.Index != y.Index || x.AnyPeer != y.AnyPeer || x.AnyPort != y.AnyPort ||
+				x.HasPodPeers != y.HasPodPeers || x.HasBlockPeers != y.HasBlockPeers || x.HasNamedPorts != y.HasNamedPorts ||
+				x.PodPeerKey != y.PodPeerKey || x.BlockPeerKey != y.BlockPeerKey || x.NamedKey != y.NamedKey ||
+				!slices.Equal(x.Ports, y.Ports) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func ruleIDsOf(p *policy.Policy, d policy.Direction) []ruleIDs {

@@ -25,6 +25,43 @@ type set struct {
 	// of the keys in touched (see setChanges); nil when built anew.
 	base    *set
 	touched []string
+	// was, when not nil, says that this set took over base's elements
+	// map and changed it in place: it holds each changed key's element
+	// in base (the keys are the touched ones). base is then lent: its
+	// elements are this set's, and only a diff from base to this set
+	// may read what base held.
+	was  map[string]prior
+	lent bool
+}
+
+// prior is a key's element before a set changed it in place.
+type prior struct {
+	value string
+	in    bool // false: the key was not in the set
+}
+
+// remember records key's current element in was, once, before the set
+// changes it in place.
+func (s *set) remember(key string) {
+	if _, ok := s.was[key]; !ok {
+		v, in := s.elements[key]
+		s.was[key] = prior{value: v, in: in}
+	}
+}
+
+// undo restores what the set's base held and gives it its elements back.
+func (s *set) undo() {
+	for k, p := range s.was {
+		if p.in {
+			s.elements[k] = p.value
+		} else {
+			delete(s.elements, k)
+		}
+	}
+	if s.base != nil {
+		s.base.lent = false
+	}
+	s.was, s.base = nil, nil
 }
 
 func (s *set) sameShape(o *set) bool {
@@ -102,6 +139,31 @@ type counterID struct {
 // sortedKeys returns m's keys in order, for deterministic transactions.
 func sortedKeys[V any](m map[string]V) []string {
 	return slices.Sorted(maps.Keys(m))
+}
+
+// keysNotIn returns, sorted, the keys of a that b lacks.
+func keysNotIn[V, W any](a map[string]V, b map[string]W) []string {
+	var out []string
+	for k := range a {
+		if _, ok := b[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// changedSets returns, sorted, the names of next's sets that prev does
+// not share (new or rebuilt ones).
+func changedSets(prev, next *state) []string {
+	var out []string
+	for name, x := range next.sets {
+		if prev.sets[name] != x {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // splitKey undoes the join of element fields.
