@@ -28,7 +28,8 @@ if [ "$(id -u)" -eq 0 ] && command -v nginx >/dev/null; then
         printf "  %-14s %12s %10s %10s %16s\n", "", "requests/s", "p50 ms", "p99 ms", "CPU µs/request"
         printf "  %-14s %12.0f %10.2f %10.2f %16.1f\n", "plexus-ingress", v["plexus-rps"], v["plexus-p50-ms"], v["plexus-p99-ms"], v["plexus-cpu-us/req"]
         printf "  %-14s %12.0f %10.2f %10.2f %16.1f\n", "nginx", v["nginx-rps"], v["nginx-p50-ms"], v["nginx-p99-ms"], v["nginx-cpu-us/req"]
-        printf "  plexus-ingress: %.0f %% of nginx requests/s (target >= 80), p99 %.2fx nginx (target <= 1.5)\n", v["rps-%-of-nginx"], v["p99-x-nginx"]
+        printf "  plexus-ingress: %.0f %% of nginx requests/s (target >= 80; median of the same-round ratios: %.0f %%), p99 %.2fx nginx (target <= 1.5)\n", v["rps-%-of-nginx"], v["rps-%-of-nginx-same-round"], v["p99-x-nginx"]
+        printf "  CPU per request: plexus-ingress %.1fx nginx\n", v["plexus-cpu-us/req"] / v["nginx-cpu-us/req"]
       }'
 else
   printf '\n==> [bench] ingress proxy vs nginx skipped: needs root (network namespaces) and nginx (apt-get install nginx-light)\n'
