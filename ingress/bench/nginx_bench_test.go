@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -9,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -155,6 +157,9 @@ func measureOnce(b *testing.B, client *testnet.Netns, t target) run {
 		return run{Result: r}
 	}
 	perReq := func(d time.Duration) time.Duration { return d / time.Duration(r.Requests) }
+	if h, ok := backendSaw.Load().(http.Header); ok {
+		b.Logf("%s: the backend saw the headers %s", t.name, strings.Join(slices.Sorted(maps.Keys(h)), ", "))
+	}
 	return run{Result: r, proxyCPU: perReq(proxyAfter - proxyBefore), ownCPU: perReq(ownAfter - ownBefore), backendDials: int(dials)}
 }
 
@@ -193,6 +198,10 @@ func loadAvg() string {
 // a proxy opens a few per round, not one per request.
 var backendConns atomic.Int64
 
+// backendSaw is the sorted header names of the last request the backend served, to check that
+// both proxies send the backend the same request.
+var backendSaw atomic.Value
+
 // serveBackend answers every request with a 64-byte body, in ns.
 func serveBackend(b *testing.B, ns *testnet.Netns) {
 	var ln net.Listener
@@ -203,7 +212,8 @@ func serveBackend(b *testing.B, ns *testnet.Netns) {
 		b.Fatal(err)
 	}
 	body := []byte(strings.Repeat("x", 63) + "\n")
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		backendSaw.Store(r.Header)
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write(body)
 	}), ConnState: func(_ net.Conn, s http.ConnState) {
@@ -292,6 +302,10 @@ http {
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_set_header Host $host;
+      # plexus-ingress (Caddy) sends these to the backend too, as ingress-nginx does.
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Host $host;
     }
   }
 }
