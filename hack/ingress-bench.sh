@@ -16,19 +16,20 @@ go test -run '^$' -bench BenchmarkTranslateAndLoad -benchtime 10x ./ingress/prox
 
 # Needs root (network namespaces) and Debian's nginx; both proxies get the same connections.
 if [ "$(id -u)" -eq 0 ] && command -v nginx >/dev/null; then
-  printf '\n==> [bench] Ingress proxy vs nginx, same backend, same 64 keep-alive connections, 5 s each, in network namespaces (targets: >= 80 %% of nginx requests/s, p99 <= 1.5x nginx)\n'
+  printf '\n==> [bench] Ingress proxy vs nginx, same backend, same 64 keep-alive connections, 3 alternating rounds of 5 s each (medians), in network namespaces (targets: >= 80 %% of nginx requests/s, p99 <= 1.5x nginx)\n'
   printf '  load before: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
   go test -run '^$' -bench BenchmarkVsNginx -benchtime 1x -timeout 10m ./ingress/bench/ 2>&1 |
-    grep -E '^(Benchmark|FAIL|---)|nginx_bench_test' |
+    grep -E '^(Benchmark|FAIL|---)|nginx_bench_test' | sed 's/ *nginx_bench_test.go:[0-9]*: /  /' |
     awk '
       /^BenchmarkVsNginx/ { for (i = 3; i < NF; i += 2) v[$(i + 1)] = $i; next }
       { print }
       END {
         if (!("plexus-rps" in v)) exit
-        printf "  %-14s %12s %10s %10s\n", "", "requests/s", "p50 ms", "p99 ms"
-        printf "  %-14s %12.0f %10.2f %10.2f\n", "plexus-ingress", v["plexus-rps"], v["plexus-p50-ms"], v["plexus-p99-ms"]
-        printf "  %-14s %12.0f %10.2f %10.2f\n", "nginx", v["nginx-rps"], v["nginx-p50-ms"], v["nginx-p99-ms"]
-        printf "  plexus-ingress: %.0f %% of nginx requests/s (target >= 80), p99 %.2fx nginx (target <= 1.5)\n", v["rps-%-of-nginx"], v["p99-x-nginx"]
+        printf "  %-14s %12s %10s %10s %16s\n", "", "requests/s", "p50 ms", "p99 ms", "CPU µs/request"
+        printf "  %-14s %12.0f %10.2f %10.2f %16.1f\n", "plexus-ingress", v["plexus-rps"], v["plexus-p50-ms"], v["plexus-p99-ms"], v["plexus-cpu-us/req"]
+        printf "  %-14s %12.0f %10.2f %10.2f %16.1f\n", "nginx", v["nginx-rps"], v["nginx-p50-ms"], v["nginx-p99-ms"], v["nginx-cpu-us/req"]
+        printf "  plexus-ingress: %.0f %% of nginx requests/s (target >= 80; median of the same-round ratios: %.0f %%), p99 %.2fx nginx (target <= 1.5)\n", v["rps-%-of-nginx"], v["rps-%-of-nginx-same-round"], v["p99-x-nginx"]
+        printf "  CPU per request: plexus-ingress %.1fx nginx\n", v["plexus-cpu-us/req"] / v["nginx-cpu-us/req"]
       }'
 else
   printf '\n==> [bench] ingress proxy vs nginx skipped: needs root (network namespaces) and nginx (apt-get install nginx-light)\n'

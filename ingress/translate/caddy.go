@@ -175,6 +175,10 @@ type Transport struct {
 	Versions     []string      `json:"versions,omitempty"`
 	TLS          *TransportTLS `json:"tls,omitempty"`
 	KeepAlive    *KeepAlive    `json:"keep_alive,omitempty"`
+	// Compression false stops Go's transport from asking the upstream for gzip when the client
+	// did not and then unzipping the answer itself (Caddy's default): the upstream gets the
+	// client's Accept-Encoding as sent, as behind nginx.
+	Compression *bool `json:"compression,omitempty"`
 }
 
 // KeepAlive sizes the pool of idle connections to upstreams.

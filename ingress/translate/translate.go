@@ -180,7 +180,7 @@ func reverseProxy(b resolvedBackend, opts *Options) *ReverseProxy {
 		HealthChecks: &HealthChecks{Passive: PassiveHealthCheck{FailDuration: opts.FailDuration, MaxFails: 1}},
 		// Caddy keeps 32 idle connections per pod by default; with more requests in flight
 		// than that, every burst closes and redials connections (measured against nginx).
-		Transport: &Transport{Protocol: "http", DialTimeout: opts.DialTimeout, KeepAlive: &KeepAlive{MaxIdleConnsPerHost: 1024}},
+		Transport: &Transport{Protocol: "http", DialTimeout: opts.DialTimeout, KeepAlive: &KeepAlive{MaxIdleConnsPerHost: 1024}, Compression: new(false)},
 	}
 }
 
