@@ -290,11 +290,19 @@ var _ = Describe("Gateway API through plexus-ingress", Ordered, func() {
 			Expect(gw.Get(ctx, client.ObjectKey{Name: crd + "." + gwv1.GroupName}, &o)).To(Succeed(), "CRD %s must stay", crd)
 		}
 		waitServing()
-		var d corev1.PodList
-		Expect(k8s.List(ctx, &d, client.InNamespace(plexusNamespace), client.MatchingLabels{"app.kubernetes.io/component": "ingress"})).To(Succeed())
-		for _, p := range d.Items {
-			Expect(p.Spec.Containers[0].Args).NotTo(ContainElement("-gateway-api"), "pod %s", p.Name)
-		}
+		// Old pods may still be terminating (their grace period) when the new ones are ready.
+		Eventually(func(g Gomega) {
+			var pods corev1.PodList
+			g.Expect(k8s.List(ctx, &pods, client.InNamespace(plexusNamespace), client.MatchingLabels{"app.kubernetes.io/component": "ingress"})).To(Succeed())
+			running := 0
+			for _, p := range pods.Items {
+				if p.DeletionTimestamp == nil {
+					running++
+					g.Expect(p.Spec.Containers[0].Args).NotTo(ContainElement("-gateway-api"), "pod %s", p.Name)
+				}
+			}
+			g.Expect(running).To(Equal(2))
+		}, 2*time.Minute, time.Second).Should(Succeed())
 
 		c := ingressClient(lbIP, false)
 		Eventually(func(g Gomega) {
