@@ -41,8 +41,9 @@ import (
 type GatewayAPIOutcome struct {
 	// Created are the CRDs it created; Present those already installed (left as they were).
 	Created, Present []string
-	// Pending is true when a created CRD is not established yet: the GatewayClass is applied on a
-	// later reconcile (requeue).
+	// Pending is true when a CRD is not established yet: the GatewayClass is applied, and the
+	// plexus-ingress Deployment that serves the Gateway API rolled out, on a later reconcile
+	// (requeue).
 	Pending bool
 }
 
@@ -64,7 +65,9 @@ func EnsureGatewayAPI(ctx context.Context, c client.Client, spec v1.ClusterNetwo
 			switch {
 			case err == nil:
 				out.Present = append(out.Present, name)
-				if name == render.GatewayClassCRD && !crdEstablished(live) {
+				// Every CRD, not only GatewayClass's: plexus-ingress looks for all of its kinds
+				// once when it starts, and serves Ingress only if one is missing.
+				if !crdEstablished(live) {
 					out.Pending = true
 				}
 			case apierrors.IsNotFound(err):
@@ -79,9 +82,7 @@ func EnsureGatewayAPI(ctx context.Context, c client.Client, spec v1.ClusterNetwo
 					return out, fmt.Errorf("create CRD %s: %w", name, err)
 				}
 				out.Created = append(out.Created, name)
-				if name == render.GatewayClassCRD {
-					out.Pending = true
-				}
+				out.Pending = true
 			default:
 				return out, fmt.Errorf("read CRD %s: %w", name, err)
 			}

@@ -74,22 +74,30 @@ const gatewayCRDWait = 2 * time.Second
 // IngressAvailable.
 func ingressPhase(r *ClusterNetworkReconciler, c ManagedComponent) phase {
 	return phase{name: c.Name, run: func(ctx context.Context, s *phaseScope) error {
+		// The Gateway API runs on every reconcile, enabled or not, so that its GatewayClass goes
+		// when it is turned off. It runs before the Deployment is applied: plexus-ingress looks
+		// for the CRDs once, when it starts, so a Deployment with -gateway-api must not roll out
+		// before every CRD is served (seen on the lab: pods started 6 s before the CRDs, and
+		// served Ingress only until restarted). While CRDs are pending the Deployment is left as
+		// it is and the phase looks again shortly.
+		gw, gwErr := EnsureGatewayAPI(ctx, r.Client, s.served)
+		hold := gwErr == nil && gw.Pending
+		if hold {
+			s.res.requeueAfter = gatewayCRDWait
+		}
 		objs := c.Render(s.renderInput())
 		render.Annotate(objs, s.cn.Status.AppliedGeneration)
-		applyErr := apply.Reconcile(ctx, r.Client, c.Component, s.cn, objs)
+		var applyErr error
+		if !hold {
+			applyErr = apply.Reconcile(ctx, r.Client, c.Component, s.cn, objs)
+		}
 		obs, err := observeIngress(ctx, r.APIReader, objs)
 		s.res.ingress = &obs
 		if applyErr != nil {
 			return applyErr
 		}
-		// The Gateway API runs on every reconcile, enabled or not, so that its GatewayClass goes
-		// when it is turned off. CRDs it has just created are served a moment later.
-		gw, gwErr := EnsureGatewayAPI(ctx, r.Client, s.served)
 		if gwErr != nil {
 			return fmt.Errorf("gateway API: %w", gwErr)
-		}
-		if gw.Pending {
-			s.res.requeueAfter = gatewayCRDWait
 		}
 		if err != nil {
 			return fmt.Errorf("observe the ingress controller: %w", err)
