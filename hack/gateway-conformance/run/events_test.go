@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -136,5 +138,24 @@ func TestSummaryLine(t *testing.T) {
 		if !strings.Contains(out.String(), line+"\n") {
 			t.Errorf("output lacks %q:\n%s", line, out.String())
 		}
+	}
+}
+
+func TestSuiteImageRefs(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "images.txt")
+	txt := "not built images.example.test/coredns/coredns:v1.12.2\nnot built images.example.test/gateway-api/echo-advanced:v1\n" +
+		"built images.example.test/gateway-api/echo-basic:v1\nbuilt images.example.test/gateway-api/echo-basic:v2\n"
+	if err := os.WriteFile(p, []byte(txt), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	echo, coredns, err := suiteImageRefs(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(echo, " ") != "images.example.test/gateway-api/echo-basic:v1 images.example.test/gateway-api/echo-basic:v2" {
+		t.Errorf("echo images %v", echo)
+	}
+	if coredns != "images.example.test/coredns/coredns:v1.12.2" {
+		t.Errorf("coredns image %q", coredns)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -25,23 +26,42 @@ import (
 // load-balancer address.
 const ingressNamespace, ingressService = "plexus-system", "plexus-ingress"
 
-// echoImageRefs reads the echo-basic image names build.sh found in the suite's manifests
-// (images.txt lines "built NAME").
-func echoImageRefs(imagesTxt string) ([]string, error) {
+// suiteImageRefs reads the image names build.sh found in the suite's manifests: the echo-basic
+// ones it built (images.txt lines "built NAME") and the CoreDNS one (a "not built" line).
+func suiteImageRefs(imagesTxt string) (echo []string, coredns string, err error) {
 	b, err := os.ReadFile(imagesTxt)
 	if err != nil {
-		return nil, fmt.Errorf("%s: run hack/gateway-conformance/build.sh: %w", imagesTxt, err)
+		return nil, "", fmt.Errorf("%s: run hack/gateway-conformance/build.sh: %w", imagesTxt, err)
 	}
-	var refs []string
 	for _, l := range strings.Split(string(b), "\n") {
-		if ref, ok := strings.CutPrefix(l, "built "); ok && strings.TrimSpace(ref) != "" {
-			refs = append(refs, strings.TrimSpace(ref))
+		l = strings.TrimSpace(l)
+		if ref, ok := strings.CutPrefix(l, "built "); ok && ref != "" {
+			echo = append(echo, ref)
+		}
+		if ref, ok := strings.CutPrefix(l, "not built "); ok && strings.Contains(ref, "/coredns:") {
+			coredns = ref
 		}
 	}
-	if len(refs) == 0 {
-		return nil, fmt.Errorf("%s names no built echo-basic image", imagesTxt)
+	if len(echo) == 0 {
+		return nil, "", fmt.Errorf("%s names no built echo-basic image", imagesTxt)
 	}
-	return refs, nil
+	return echo, coredns, nil
+}
+
+// corednsImage is the suite's CoreDNS image (a UDP backend in the base manifests, whose pods the
+// set-up waits for) made of the CoreDNS the lab builds (hack/coredns, a newer release than the
+// name says: the Deployment only passes -conf and a Corefile, which it reads alike).
+func corednsImage(ref, cacheDir string) (lab.ExtraImage, error) {
+	bins, _ := filepath.Glob(filepath.Join(cacheDir, "coredns", "*", "coredns"))
+	if len(bins) == 0 {
+		return lab.ExtraImage{}, fmt.Errorf("no CoreDNS under %s/coredns: run make coredns", cacheDir)
+	}
+	return lab.ExtraImage{
+		Ref:        ref,
+		File:       "gwconf-" + strings.NewReplacer("/", "_", ":", "_").Replace(ref) + ".tar",
+		Files:      []lab.ImageFile{{Src: bins[len(bins)-1], Dst: "/coredns", Mode: 0o755}},
+		Entrypoint: []string{"/coredns"},
+	}, nil
 }
 
 // echoImages are the lab images of the echo backend: the static echo-basic as the entrypoint,

@@ -9,7 +9,8 @@
 //
 // The lab (namespaces plexus-gwconf-*, underlay 10.99.<slot>.0/24) is torn down after the run, also
 // when it fails or is interrupted (unless -keep). The echo-basic images are built from the suite's
-// echo-basic binary and imported into every node under the exact names the suite's manifests use.
+// echo-basic binary, its CoreDNS image from the lab's CoreDNS, and imported into every node under
+// the exact names the suite's manifests use.
 // The suite runs inside the lab's underlay namespace: that is where the lab routes its
 // load-balancer pool (10.99.<slot>.240/28) to a node, so a Gateway's address — the address of
 // plexus-ingress's LoadBalancer Service — is reached there as a client outside the cluster reaches
@@ -104,7 +105,7 @@ func run(o options) (int, error) {
 			return 2, fmt.Errorf("%s missing: run hack/gateway-conformance/build.sh (make gateway-conformance does): %w", p, err)
 		}
 	}
-	refs, err := echoImageRefs(filepath.Join(o.cacheDir, "images.txt"))
+	refs, corednsRef, err := suiteImageRefs(filepath.Join(o.cacheDir, "images.txt"))
 	if err != nil {
 		return 2, err
 	}
@@ -119,6 +120,13 @@ func run(o options) (int, error) {
 	c := lab.NamedConfig(repo, labName, o.slot)
 	c.Nodes = o.nodes
 	c.ExtraImages = echoImages(refs, echoBin)
+	if corednsRef != "" {
+		img, err := corednsImage(corednsRef, c.CacheDir)
+		if err != nil {
+			return 2, err
+		}
+		c.ExtraImages = append(c.ExtraImages, img)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -136,7 +144,7 @@ func run(o options) (int, error) {
 			fmt.Fprintln(os.Stderr, "gateway-conformance: lab down:", err)
 		}
 	}()
-	step("starting lab %q (slot %d, %d nodes) with %d echo-basic images", labName, o.slot, o.nodes, len(c.ExtraImages))
+	step("starting lab %q (slot %d, %d nodes) with %d images of the suite", labName, o.slot, o.nodes, len(c.ExtraImages))
 	if err := lab.Up(c); err != nil {
 		return 2, fmt.Errorf("lab up: %w", err)
 	}
