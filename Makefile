@@ -18,6 +18,10 @@ TEST_TIMEOUT ?= 45m
 CONFORMANCE_DIR := $(CACHE_HOME)/plexus/conformance/$(K8S_VERSION)
 # The conformance lab (slot 5) is one per machine: runs queue on this lock.
 CONFORMANCE_LOCK ?= /tmp/plx/conf.lock
+GATEWAY_CONFORMANCE_DIR := $(CACHE_HOME)/plexus/gateway-conformance/v1.6.3
+# The Gateway API run's lab slot (10.99.6.0/24) and lock: by default it queues behind make conformance.
+GATEWAY_CONFORMANCE_SLOT ?= 6
+GATEWAY_CONFORMANCE_LOCK ?= $(CONFORMANCE_LOCK)
 CONFORMANCE_ARGS ?=
 
 .PHONY: help
@@ -53,8 +57,11 @@ conformance: require-root deps ## Upstream e2e v1.37.2 [sig-network] [Conformanc
 	@flock $(CONFORMANCE_LOCK) $(CONFORMANCE_DIR)/bin/conformance -repo $(CURDIR) $(CONFORMANCE_ARGS)
 
 .PHONY: gateway-conformance
-gateway-conformance: ## Build the Gateway API v1.6.3 conformance suite and its echo-basic images into the cache (build only; no lab run yet).
-	@hack/gateway-conformance/build.sh
+gateway-conformance: require-root deps ## Upstream Gateway API v1.6.3 conformance (GATEWAY-HTTP) on a lab of its own; writes docs/gateway-conformance-report.yaml.
+	@hack/gateway-conformance/build.sh >/dev/null
+	@$(GO) build -o $(GATEWAY_CONFORMANCE_DIR)/bin/run ./hack/gateway-conformance/run
+	@mkdir -p $(dir $(GATEWAY_CONFORMANCE_LOCK))
+	@flock $(GATEWAY_CONFORMANCE_LOCK) $(GATEWAY_CONFORMANCE_DIR)/bin/run -repo $(CURDIR) -slot $(GATEWAY_CONFORMANCE_SLOT) $(GATEWAY_CONFORMANCE_ARGS)
 
 .PHONY: deps
 deps: ## Install the Debian packages tests need (nftables, iproute2, ...), if missing.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds (or reuses) what the Gateway API conformance run needs, into a cache outside the checkout
-# (make gateway-conformance; the lab run comes later):
+# (make gateway-conformance runs it with hack/gateway-conformance/run):
 #
 #   bin/gateway-conformance.test  the suite of sigs.k8s.io/gateway-api/conformance $VERSION
 #                                 (go test -c), from a scratch module that requires only it, so the
@@ -37,12 +37,22 @@ MOD
 fi
 moddir=$(go list -m -f '{{.Dir}}' sigs.k8s.io/gateway-api/conformance)
 
-step "go test -c sigs.k8s.io/gateway-api/conformance"
+# The binaries are reused when newer than the scratch module (a version change rewrites it):
+# relinking the suite and vetting it costs minutes on a loaded machine even with a warm cache.
 t0=$(date +%s)
-go test -c -o "$cache/bin/gateway-conformance.test" sigs.k8s.io/gateway-api/conformance
-step "echo-basic (static)"
-CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$cache/bin/echo-basic" sigs.k8s.io/gateway-api/conformance/echo-basic
-step "binaries built in $(( $(date +%s) - t0 ))s"
+if [ "$cache/bin/gateway-conformance.test" -nt go.mod ]; then
+	step "suite binary reused (remove $cache/bin to rebuild)"
+else
+	step "go test -c sigs.k8s.io/gateway-api/conformance"
+	go test -c -o "$cache/bin/gateway-conformance.test" sigs.k8s.io/gateway-api/conformance
+fi
+if [ "$cache/bin/echo-basic" -nt go.mod ]; then
+	step "echo-basic reused"
+else
+	step "echo-basic (static)"
+	CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$cache/bin/echo-basic" sigs.k8s.io/gateway-api/conformance/echo-basic
+fi
+step "binaries ready in $(( $(date +%s) - t0 ))s"
 
 # Every image reference of the suite's manifests; echo-basic ones are built, others listed.
 grep -rhoE 'image:[[:space:]]*[^[:space:]]+' "$moddir/base" "$moddir/tests" "$moddir/mesh" 2>/dev/null |
@@ -52,7 +62,8 @@ while read -r ref; do
 	case "$ref" in
 	*/echo-basic:*)
 		file="$cache/images/$(echo "$ref" | tr '/:' '__').tar"
-		(cd "$repo" && go run ./hack/gateway-conformance -binary "$cache/bin/echo-basic" -ref "$ref" -out "$file") >&2
+		[ "$file" -nt "$cache/bin/echo-basic" ] ||
+			(cd "$repo" && go run ./hack/gateway-conformance -binary "$cache/bin/echo-basic" -ref "$ref" -out "$file") >&2
 		echo "built $ref" >>"$cache/images.txt"
 		;;
 	*) echo "not built $ref" >>"$cache/images.txt" ;;

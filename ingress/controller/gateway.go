@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -76,15 +77,40 @@ func GatherGateway(ctx context.Context, r client.Reader, in *translate.Input) er
 	return nil
 }
 
+// DefaultGatewayCRDWait is how long a starting controller waits for the Gateway API CRDs when
+// Settings.GatewayCRDWait is zero. The operator applies the CRDs and the controller's Deployment in
+// one pass, so the first replicas often start before the API server serves the new kinds.
+const DefaultGatewayCRDWait = 90 * time.Second
+
+// gatewayCRDPoll is how often waitGatewayAPI asks the API server again.
+const gatewayCRDPoll = 2 * time.Second
+
+// waitGatewayAPI polls GatewayAPIInstalled until the kinds are served or wait has passed; it
+// returns the last answer. controller-runtime's RESTMapper asks the API server again on a miss.
+func waitGatewayAPI(mapper meta.RESTMapper, wait, poll time.Duration) (bool, string) {
+	deadline := time.Now().Add(wait)
+	for {
+		ok, missing := GatewayAPIInstalled(mapper)
+		if ok || !time.Now().Add(poll).Before(deadline) {
+			return ok, missing
+		}
+		time.Sleep(poll)
+	}
+}
+
 // setupGateway decides whether the Gateway API is served: asked for (a gateway controller
-// name) and installed. Without the CRDs it logs why and serves Ingress only; a restart after
-// installing them turns the Gateway API on.
+// name) and installed, waiting up to Settings.GatewayCRDWait for the CRDs. Without them it logs
+// why and serves Ingress only; a restart after installing them turns the Gateway API on.
 func setupGateway(mgr ctrl.Manager, s *Settings) bool {
 	if s.Options.GatewayControllerName == "" {
 		return false
 	}
 	log := mgr.GetLogger().WithName("gateway-api")
-	if ok, missing := GatewayAPIInstalled(mgr.GetRESTMapper()); !ok {
+	wait := s.GatewayCRDWait
+	if wait == 0 {
+		wait = DefaultGatewayCRDWait
+	}
+	if ok, missing := waitGatewayAPI(mgr.GetRESTMapper(), wait, gatewayCRDPoll); !ok {
 		log.Error(nil, "the Gateway API is enabled but its CRDs are not installed: serving Ingress only; install the standard-channel CRDs (sigs.k8s.io/gateway-api v1.6) and restart",
 			"missingKind", missing)
 		s.Options.GatewayControllerName = ""

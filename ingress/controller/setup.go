@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -43,6 +44,9 @@ type Settings struct {
 	PublishService types.NamespacedName
 	// Loader runs the config in this process.
 	Loader Loader
+	// GatewayCRDWait bounds the wait for the Gateway API CRDs at start (DefaultGatewayCRDWait
+	// when zero); it matters only with Options.GatewayControllerName set.
+	GatewayCRDWait time.Duration
 }
 
 // NewScheme has the kinds the controller reads.
