@@ -67,7 +67,8 @@ policy_bench() {
       row("  (informer-like objects, untrimmed, MiB)", f("BenchmarkKeptMemory/pods=1000", "objects-MiB"), f("BenchmarkKeptMemory/pods=10000", "objects-MiB"), "")
       fp = "BenchmarkKernelFirstPacket/policies="
       row("first packet (TCP connect), median us", "0 policies: " f(fp "0/selecting=0", "median-µs/connect"), "1k policies: " f(fp "1000/selecting=10", "median-µs/connect"), "")
-      row("  added by 1k policies, us", "10 select dst: " f(fp "1000/selecting=10", "added-µs"), "all 1k select dst: " f(fp "1000/selecting=1000", "added-µs"), "<= 10")
+      row("  added (paired with an unselected pod), us", "10 select dst: " f(fp "1000/selecting=10", "added-µs"), "all 1k select dst: " f(fp "1000/selecting=1000", "added-µs"), "<= 10")
+      row("  the pairing's zero: 0 policies, us", f(fp "0/selecting=0", "added-µs"), "", "")
     }' "$raw"
   rm -f "$raw"
 }
