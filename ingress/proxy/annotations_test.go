@@ -62,6 +62,7 @@ func TestNginxAnnotationsThroughTheProxy(t *testing.T) {
 		t.Fatal(err)
 	}
 	cl := newClient(httpPort, 0, nil)
+	t.Cleanup(cl.closeIdle)
 	for _, tc := range []struct {
 		host, path string
 		status     int

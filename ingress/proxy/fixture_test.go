@@ -153,6 +153,9 @@ func newClient(httpPort, httpsPort int, roots *x509.CertPool) *client {
 	}}
 }
 
+// closeIdle closes the client's idle connections, also those it dialled and never used.
+func (c *client) closeIdle() { c.c.CloseIdleConnections() }
+
 // answer is what a request got.
 type answer struct {
 	status   int

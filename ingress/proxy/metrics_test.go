@@ -74,6 +74,7 @@ func TestMetricsAndAccessLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	cl := newClient(port, 0, nil)
+	t.Cleanup(cl.closeIdle)
 	for path, want := range map[string]int{"/ok/a": 200, "/ok": 200, "/down": 502, "/none/x": 503} {
 		got, err := cl.get("http", "m.test", path)
 		if err != nil || got.status != want {

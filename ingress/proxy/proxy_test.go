@@ -110,6 +110,9 @@ func TestRealProxyRoutesTLSAndReloads(t *testing.T) {
 		t.Fatalf("loading the same config again: %+v, want no change and hash %s", again, first.Hash)
 	}
 	cl := newClient(s.httpPort, s.httpsPort, s.roots)
+	// A connection the client dialled but never sent a request on stays "new" to the server, and
+	// http.Server.Shutdown waits 5 s before it counts such a connection idle: close them before Stop.
+	t.Cleanup(cl.closeIdle)
 
 	t.Run("problems", func(t *testing.T) {
 		res := translate.Translate(s.in, s.opts)
@@ -194,6 +197,8 @@ func TestRealProxyRoutesTLSAndReloads(t *testing.T) {
 		var wg sync.WaitGroup
 		keepAlive := newClient(s.httpPort, s.httpsPort, s.roots)
 		oneShot := newClient(s.httpPort, s.httpsPort, s.roots)
+		t.Cleanup(keepAlive.closeIdle)
+		t.Cleanup(oneShot.closeIdle)
 		oneShot.c.Transport.(*http.Transport).DisableKeepAlives = true
 		for w := 0; w < 8; w++ {
 			wg.Add(1)

@@ -69,6 +69,7 @@ func testRollout(t *testing.T, crash bool) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	cl := newClient(port, 0, nil)
+	t.Cleanup(cl.closeIdle)
 	for w := 0; w < 4; w++ {
 		wg.Add(1)
 		go func(w int) {
