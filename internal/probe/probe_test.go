@@ -54,7 +54,8 @@ func TestServeAndRun(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		rs = Run(context.Background(), targets, time.Second)
-		if rs[0].OK || time.Now().After(deadline) {
+		// Serve opens its TCP listener before its UDP socket: the server is up when both answer.
+		if rs[0].OK && rs[1].OK || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(50 * time.Millisecond) // the server is still starting
