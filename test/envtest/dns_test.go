@@ -7,7 +7,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -52,14 +51,7 @@ func markDNSReady() {
 // removeDNS deletes what earlier specs' operators left of the DNS objects (envtest runs no garbage
 // collector) and waits until it is gone.
 func removeDNS() {
-	for _, o := range dnsObjects() {
-		Expect(client.IgnoreNotFound(k8s.Delete(ctx(), o))).To(Succeed())
-	}
-	Eventually(func(g Gomega) {
-		for _, o := range dnsObjects() {
-			g.Expect(apierrors.IsNotFound(k8s.Get(ctx(), client.ObjectKeyFromObject(o), o))).To(BeTrue(), "%T %s", o, o.GetName())
-		}
-	}, timeout, interval).Should(Succeed())
+	deleteUntilGone(dnsObjects())
 }
 
 var _ = Describe("Cluster DNS", func() {

@@ -10,6 +10,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -169,6 +170,25 @@ func cleanup() {
 		g.Expect(cns.Items).To(BeEmpty())
 		g.Expect(nodes.Items).To(BeEmpty())
 		g.Expect(nns.Items).To(BeEmpty())
+	}, timeout, interval).Should(Succeed())
+}
+
+// deleteUntilGone deletes objs and waits until none exists. A reconcile that read the
+// ClusterNetwork from the cache just before cleanup deleted it may still apply its objects after
+// the first delete (in a cluster the garbage collector removes them with their owner; envtest runs
+// none), so whatever is back is deleted again.
+func deleteUntilGone(objs []client.Object) {
+	for _, o := range objs {
+		Expect(client.IgnoreNotFound(k8s.Delete(ctx(), o))).To(Succeed())
+	}
+	Eventually(func(g Gomega) {
+		for _, o := range objs {
+			err := k8s.Get(ctx(), client.ObjectKeyFromObject(o), o)
+			if err == nil {
+				g.Expect(client.IgnoreNotFound(k8s.Delete(ctx(), o))).To(Succeed())
+			}
+			g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "%T %s", o, o.GetName())
+		}
 	}, timeout, interval).Should(Succeed())
 }
 

@@ -49,15 +49,7 @@ func markIngressReady() {
 
 // removeIngress deletes what earlier specs' operators left (envtest runs no garbage collector).
 func removeIngress() {
-	objs := append(ingressObjects("plexus"), ingressObjects("edge")[7])
-	for _, o := range objs {
-		Expect(client.IgnoreNotFound(k8s.Delete(ctx(), o))).To(Succeed())
-	}
-	Eventually(func(g Gomega) {
-		for _, o := range objs {
-			g.Expect(apierrors.IsNotFound(k8s.Get(ctx(), client.ObjectKeyFromObject(o), o))).To(BeTrue(), "%T %s", o, o.GetName())
-		}
-	}, timeout, interval).Should(Succeed())
+	deleteUntilGone(append(ingressObjects("plexus"), ingressObjects("edge")[7]))
 }
 
 func withIngress(in *v1.Ingress) *v1.ClusterNetwork {
