@@ -25,6 +25,9 @@ type Proxy struct {
 	mu      sync.Mutex
 	running string   // sha256 of the running config, "" before the first load
 	fronts  []*front // listening sockets opened by Listen
+	// dynamic are the fronts opened because a config listens on them (the Gateways' internal
+	// ports), by address; they close when a loaded config no longer does.
+	dynamic map[string]*front
 }
 
 // LoadResult says what a Load did.
@@ -57,12 +60,18 @@ func (p *Proxy) LoadJSON(cfgJSON []byte) (LoadResult, error) {
 		return LoadResult{Hash: hash}, nil
 	}
 	start := time.Now()
+	opened, err := p.openFronts(cfgJSON)
+	if err != nil {
+		return LoadResult{Hash: p.running}, fmt.Errorf("load caddy config %.12s: %w", hash, err)
+	}
 	// forceReload: our own hash already said the config changed; Caddy's comparison of its
 	// re-encoded JSON must not second-guess it.
 	if err := caddy.Load(cfgJSON, true); err != nil {
+		p.closeDynamic(opened)
 		return LoadResult{Hash: p.running}, fmt.Errorf("load caddy config %.12s: %w", hash, err)
 	}
 	p.running = hash
+	p.closeUnused(cfgJSON)
 	return LoadResult{Changed: true, Hash: hash, Duration: time.Since(start)}, nil
 }
 

@@ -21,8 +21,8 @@ type gwMatch struct {
 	path     string
 }
 
-// gatewayServerRoutes are the Caddy routes of the programmed listeners, per server, to run
-// before the Ingress routes.
+// gatewayServerRoutes are the Caddy routes of the programmed listeners, per server (one per
+// Gateway and listener port), without the final 404.
 type gatewayServerRoutes map[string][]Route
 
 // buildGatewayRoutes groups the attachments' matches by server and hostname and orders them.
@@ -30,7 +30,9 @@ func buildGatewayRoutes(a *gatewayAnalysis, idx backendIndex, opts *Options, nam
 	type hostKey struct{ server, host string }
 	groups := map[hostKey][]gwMatch{}
 	seen := map[string]bool{}
+	listeners := map[string]*ListenerResult{} // server → one of its listeners (port, TLS)
 	for _, att := range a.attachments {
+		listeners[att.listener.server] = att.listener
 		for _, h := range att.hostnames {
 			k := hostKey{att.listener.server, h}
 			id := k.server + "\x00" + h + "\x00" + att.route.Namespace + "/" + att.route.Name
@@ -55,7 +57,8 @@ func buildGatewayRoutes(a *gatewayAnalysis, idx backendIndex, opts *Options, nam
 	for _, k := range keys {
 		ms := groups[k]
 		sort.SliceStable(ms, func(i, j int) bool { return matchBefore(&ms[i], &ms[j]) })
-		b := ruleBuilder{server: k.server, idx: idx, grants: a.grants, opts: opts, named: named}
+		l := listeners[k.server]
+		b := ruleBuilder{tls: l.tls, port: l.Port, idx: idx, grants: a.grants, opts: opts, named: named}
 		routes := make([]Route, 0, len(ms))
 		for i := range ms {
 			if r, ok := b.matchRoute(&ms[i]); ok {
@@ -164,9 +167,10 @@ func hostMatcher(host string) *MatcherSet {
 	return &MatcherSet{Host: []string{host}}
 }
 
-// ruleBuilder turns matches into Caddy routes for one server.
+// ruleBuilder turns matches into Caddy routes for one server: a Gateway's listeners on one port.
 type ruleBuilder struct {
-	server string
+	tls    bool  // the listeners are HTTPS
+	port   int32 // the listeners' port
 	idx    backendIndex
 	grants referenceGrants
 	opts   *Options
@@ -351,11 +355,12 @@ func (b *ruleBuilder) redirect(m *gwMatch, f *gwv1.HTTPRequestRedirectFilter) []
 	if f == nil {
 		return []any{serverError()}
 	}
-	scheme := "http"
-	if b.server == ServerHTTPS {
+	// The API: without a port, the redirect goes to the well-known port of the filter's scheme,
+	// or to the listener's port when the filter keeps the scheme.
+	scheme, port := "http", b.port
+	if b.tls {
 		scheme = "https"
 	}
-	port := map[string]int32{"http": httpPort, "https": httpsPort}[scheme]
 	if f.Scheme != nil {
 		scheme = *f.Scheme
 		port = map[string]int32{"http": httpPort, "https": httpsPort}[scheme]
