@@ -247,8 +247,9 @@ func (b *ruleBuilder) ruleHandlers(rule *gwv1.HTTPRouteRule, m *gwMatch) []any {
 		return []any{serverError()}
 	}
 	var hs []any
-	if d := ruleTimeout(rule); d > 0 {
-		hs = append(hs, &Timeout{Handler: "plexus_timeout", Duration: d.String()})
+	timed := ruleTimeout(rule)
+	if timed > 0 {
+		hs = append(hs, &Timeout{Handler: "plexus_timeout", Duration: timed.String()})
 	}
 	for _, f := range rule.Filters {
 		switch f.Type {
@@ -273,7 +274,7 @@ func (b *ruleBuilder) ruleHandlers(rule *gwv1.HTTPRouteRule, m *gwMatch) []any {
 			}
 		}
 	}
-	return append(hs, b.backends(m.route, rule)...)
+	return append(hs, b.backends(m.route, rule, timed > 0)...)
 }
 
 // mirror copies requests to the filter's backend; nil (no mirroring) when the backend is not
@@ -390,7 +391,12 @@ func (b *ruleBuilder) redirect(m *gwMatch, f *gwv1.HTTPRequestRedirectFilter) []
 // backends proxies to the rule's usable backends, weighted; 500 when there is none. Invalid
 // backendRefs (refused, missing, without ready endpoints) keep their weight: that share of
 // requests gets a 500 (a FailShare before the proxy), as the API requires.
-func (b *ruleBuilder) backends(r *gwv1.HTTPRoute, rule *gwv1.HTTPRouteRule) []any {
+//
+// A rule with a timeout (timed) proxies through a reverse_proxy of its own without passive health
+// checks: Caddy counts a request its deadline cut short as a failure of the endpoint (only a
+// client's cancellation is exempt), and with the shared proxy's checks one timed-out request
+// would mark every endpoint of the Service down for every route using it.
+func (b *ruleBuilder) backends(r *gwv1.HTTPRoute, rule *gwv1.HTTPRouteRule, timed bool) []any {
 	type weighted struct {
 		rb     resolvedBackend
 		weight int
@@ -430,7 +436,10 @@ func (b *ruleBuilder) backends(r *gwv1.HTTPRoute, rule *gwv1.HTTPRouteRule) []an
 		hs = append(hs, &FailShare{Handler: "plexus_fail_share", Numerator: failing / g, Denominator: total / g})
 	}
 	if len(usable) == 1 {
-		return append(hs, backendHandler(usable[0].rb, b.opts, b.named))
+		if !timed {
+			return append(hs, backendHandler(usable[0].rb, b.opts, b.named))
+		}
+		return append(hs, b.invoke("timed:"+usable[0].rb.id, usable[0].rb, nil, true))
 	}
 	// Each backend's share is split evenly over its endpoints: endpoint weight = backend weight
 	// × L / its own endpoint count, L the least common multiple of the endpoint counts, reduced
@@ -467,13 +476,28 @@ func (b *ruleBuilder) backends(r *gwv1.HTTPRoute, rule *gwv1.HTTPRouteRule) []an
 	for i := range weights {
 		weights[i] /= g
 	}
-	merged.id = "weighted:" + strings.Join(ids, ",")
-	if _, done := b.named[merged.id]; !done {
-		rp := reverseProxy(merged, b.opts)
-		rp.LoadBalancing.SelectionPolicy = SelectionPolicy{Policy: "weighted_round_robin", Weights: weights}
-		b.named[merged.id] = &Route{Handle: []any{rp}, Terminal: true}
+	id := "weighted:" + strings.Join(ids, ",")
+	if timed {
+		id = "timed:" + id
 	}
-	return append(hs, &Invoke{Handler: "invoke", Name: merged.id})
+	return append(hs, b.invoke(id, merged, &SelectionPolicy{Policy: "weighted_round_robin", Weights: weights}, timed))
+}
+
+// invoke runs the named route id, a reverse_proxy to rb's upstreams (adding it to the server's
+// named routes once): with policy as its selection policy when set, and without passive health
+// checks when timed.
+func (b *ruleBuilder) invoke(id string, rb resolvedBackend, policy *SelectionPolicy, timed bool) *Invoke {
+	if _, done := b.named[id]; !done {
+		rp := reverseProxy(rb, b.opts)
+		if policy != nil {
+			rp.LoadBalancing.SelectionPolicy = *policy
+		}
+		if timed {
+			rp.HealthChecks = nil
+		}
+		b.named[id] = &Route{Handle: []any{rp}, Terminal: true}
+	}
+	return &Invoke{Handler: "invoke", Name: id}
 }
 
 func gcd(a, b int) int {
