@@ -170,3 +170,45 @@ func serviceOf(t *testing.T, in *translate.Input, opts translate.Options, gw str
 	t.Fatalf("no Gateway %s", gw)
 	return corev1.Service{}
 }
+
+// TestRealProxyGatewayListenerIsolation is GatewayHTTPListenerIsolation on loopback: four
+// listeners of one port (no hostname, *.example.com, *.foo.example.com, abc.foo.example.com),
+// a route on each, and a fifth listener without routes; a request is served only by the routes
+// of the most specific listener its Host matches, every other path gets 404.
+func TestRealProxyGatewayListenerIsolation(t *testing.T) {
+	p := &Proxy{}
+	t.Cleanup(func() { _ = p.Stop() })
+	opts := optionsFor(t, p, freePort(t), freePort(t))
+	opts.DefaultTLSSecret = nil
+	opts.GatewayControllerName = "plexus.dev/gateway"
+	in := translate.Input{}
+	svc, es := serviceFor("a", echoBackend(t, "a"))
+	in.Services, in.EndpointSlices = append(in.Services, svc), append(in.EndpointSlices, es)
+	in.GatewayClasses = []gwv1.GatewayClass{{ObjectMeta: metav1.ObjectMeta{Name: "plexus"}, Spec: gwv1.GatewayClassSpec{ControllerName: "plexus.dev/gateway"}}}
+	listeners := map[string]string{"empty-hostname": "", "wildcard-example-com": "*.example.com", "wildcard-foo-example-com": "*.foo.example.com", "abc-foo-example-com": "abc.foo.example.com"}
+	gw := gwv1.Gateway{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "iso"}, Spec: gwv1.GatewaySpec{GatewayClassName: "plexus"}}
+	for _, name := range []string{"empty-hostname", "wildcard-example-com", "wildcard-foo-example-com", "abc-foo-example-com"} {
+		gw.Spec.Listeners = append(gw.Spec.Listeners, gwListener(name, 80, listeners[name]))
+		in.HTTPRoutes = append(in.HTTPRoutes, gwRoute(name, []gwv1.ParentReference{gwParent("iso", name)}, "/"+name, "a", ""))
+	}
+	// A listener without routes still owns its hostname.
+	gw.Spec.Listeners = append(gw.Spec.Listeners, gwListener("quiet", 80, "quiet.example.com"))
+	in.Gateways = []gwv1.Gateway{gw}
+	port := gatewayServices(t, &in, opts)["shop/iso/80"]
+	if _, err := p.Load(translate.Translate(in, opts).Config); err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	owner := map[string]string{"bar.com": "empty-hostname", "bar.example.com": "wildcard-example-com",
+		"bar.foo.example.com": "wildcard-foo-example-com", "abc.foo.example.com": "abc-foo-example-com", "quiet.example.com": "quiet"}
+	for host, own := range owner {
+		for path := range listeners {
+			want := 404
+			if path == own {
+				want = 200
+			}
+			if status, body := gwGet(t, port, host, "/"+path); status != want {
+				t.Errorf("GET %s/%s: %d %q, want %d", host, path, status, body, want)
+			}
+		}
+	}
+}

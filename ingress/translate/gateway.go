@@ -28,12 +28,15 @@ import (
 //     (AddressNotAssigned before). Ingress keeps the controller's own two sockets and Service.
 //   - HTTPS listeners terminate TLS with their first certificateRef (a kubernetes.io/tls Secret,
 //     across namespaces only when a ReferenceGrant allows it); TLS passthrough is unsupported.
-//   - Matches are ordered as the API specifies: hostnames precise first, then wildcards longest
-//     first, then listeners without hostname; within a hostname Exact paths, then regular
-//     expressions (longest first, an implementation-specific choice), then prefixes longest first;
-//     then a method match, more header matches, more query matches, the older route, rule and
-//     match order. A request that no rule of its most specific hostname matches falls through to
-//     less specific hostnames of the same Gateway and port, then gets a 404.
+//   - Listeners are isolated: a request goes to the most specific listener hostname of its
+//     Gateway and port that matches its Host, and only that listener's routes serve it (404 when
+//     none matches, also for a listener without routes). Inside a listener, matches are ordered
+//     as the API specifies: route hostnames precise first, then wildcards longest first, then
+//     none; within a hostname Exact paths, then regular expressions (longest first, an
+//     implementation-specific choice), then prefixes longest first; then a method match, more
+//     header matches, more query matches, the older route, rule and match order. A request that
+//     no rule of its most specific hostname matches falls through to the listener's less
+//     specific hostnames, then gets a 404.
 //   - Backends are Services (group "", kind Service) resolved to ready endpoints like Ingress
 //     backends, weighted round-robin across backendRefs; an invalid backendRef keeps its weight as
 //     that share of 500s, and a rule without a usable backend answers 500, as the API requires.

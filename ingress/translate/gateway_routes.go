@@ -25,17 +25,21 @@ type gwMatch struct {
 // Gateway and listener port), without the final 404.
 type gatewayServerRoutes map[string][]Route
 
-// buildGatewayRoutes groups the attachments' matches by server and hostname and orders them.
+// buildGatewayRoutes groups the attachments' matches by server, listener hostname and effective
+// hostname, and orders them. Listeners are isolated (GatewayHTTPListenerIsolation): a request
+// goes to the most specific listener hostname of its server that matches its Host and is served
+// only by the routes attached to that listener, else 404; inside a listener, hostnames are tried
+// most specific first, a request no rule of a hostname matches falling through to the next.
 func buildGatewayRoutes(a *gatewayAnalysis, idx backendIndex, opts *Options, named map[string]*Route) gatewayServerRoutes {
-	type hostKey struct{ server, host string }
+	type hostKey struct{ server, listener, host string }
 	groups := map[hostKey][]gwMatch{}
 	seen := map[string]bool{}
 	listeners := map[string]*ListenerResult{} // server → one of its listeners (port, TLS)
 	for _, att := range a.attachments {
 		listeners[att.listener.server] = att.listener
 		for _, h := range att.hostnames {
-			k := hostKey{att.listener.server, h}
-			id := k.server + "\x00" + h + "\x00" + att.route.Namespace + "/" + att.route.Name
+			k := hostKey{att.listener.server, att.listener.Hostname, h}
+			id := k.server + "\x00" + k.listener + "\x00" + h + "\x00" + att.route.Namespace + "/" + att.route.Name
 			if seen[id] {
 				continue // the same route through two listeners of one server and hostname
 			}
@@ -43,33 +47,59 @@ func buildGatewayRoutes(a *gatewayAnalysis, idx backendIndex, opts *Options, nam
 			groups[k] = append(groups[k], routeMatches(att.route)...)
 		}
 	}
-	out := gatewayServerRoutes{}
-	keys := make([]hostKey, 0, len(groups))
-	for k := range groups {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i].server != keys[j].server {
-			return keys[i].server < keys[j].server
-		}
-		return moreSpecificHost(keys[i].host, keys[j].host)
-	})
-	for _, k := range keys {
-		ms := groups[k]
-		sort.SliceStable(ms, func(i, j int) bool { return matchBefore(&ms[i], &ms[j]) })
-		l := listeners[k.server]
-		b := ruleBuilder{tls: l.tls, port: l.Port, idx: idx, grants: a.grants, opts: opts, named: named}
-		routes := make([]Route, 0, len(ms))
-		for i := range ms {
-			if r, ok := b.matchRoute(&ms[i]); ok {
-				routes = append(routes, r)
+	// Every programmed listener owns its hostname, with routes or without (then it answers 404).
+	type listenerKey struct{ server, listener string }
+	hosts := map[listenerKey][]string{}
+	for gi := range a.api.Gateways {
+		for li := range a.api.Gateways[gi].Listeners {
+			if l := &a.api.Gateways[gi].Listeners[li]; l.Programmed() {
+				hosts[listenerKey{l.server, l.Hostname}] = nil
+				listeners[l.server] = l
 			}
 		}
-		r := Route{Handle: []any{&Subroute{Handler: "subroute", Routes: routes}}}
-		if m := hostMatcher(k.host); m != nil {
+	}
+	for k := range groups {
+		lk := listenerKey{k.server, k.listener}
+		hosts[lk] = append(hosts[lk], k.host)
+	}
+	lkeys := make([]listenerKey, 0, len(hosts))
+	for k := range hosts {
+		lkeys = append(lkeys, k)
+	}
+	sort.Slice(lkeys, func(i, j int) bool {
+		if lkeys[i].server != lkeys[j].server {
+			return lkeys[i].server < lkeys[j].server
+		}
+		return moreSpecificHost(lkeys[i].listener, lkeys[j].listener)
+	})
+	out := gatewayServerRoutes{}
+	for _, lk := range lkeys {
+		hs := hosts[lk]
+		sort.Slice(hs, func(i, j int) bool { return moreSpecificHost(hs[i], hs[j]) })
+		l := listeners[lk.server]
+		b := ruleBuilder{tls: l.tls, port: l.Port, idx: idx, grants: a.grants, opts: opts, named: named}
+		inner := make([]Route, 0, len(hs)+1)
+		for _, h := range hs {
+			ms := groups[hostKey{lk.server, lk.listener, h}]
+			sort.SliceStable(ms, func(i, j int) bool { return matchBefore(&ms[i], &ms[j]) })
+			routes := make([]Route, 0, len(ms))
+			for i := range ms {
+				if r, ok := b.matchRoute(&ms[i]); ok {
+					routes = append(routes, r)
+				}
+			}
+			r := Route{Handle: []any{&Subroute{Handler: "subroute", Routes: routes}}}
+			// The listener's matcher admits the hostname already when they are equal.
+			if m := hostMatcher(h); m != nil && h != lk.listener {
+				r.Match = []MatcherSet{*m}
+			}
+			inner = append(inner, r)
+		}
+		r := Route{Handle: []any{&Subroute{Handler: "subroute", Routes: append(inner, Route{Handle: []any{notFound()}, Terminal: true})}}, Terminal: true}
+		if m := hostMatcher(lk.listener); m != nil {
 			r.Match = []MatcherSet{*m}
 		}
-		out[k.server] = append(out[k.server], r)
+		out[lk.server] = append(out[lk.server], r)
 	}
 	return out
 }

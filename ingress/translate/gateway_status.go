@@ -230,7 +230,7 @@ func MergeRouteParents(existing, ours []gwv1.RouteParentStatus, controllerName s
 func SupportedFeatures() []gwv1.SupportedFeature {
 	names := []features.FeatureName{
 		features.SupportGateway, features.SupportHTTPRoute, features.SupportReferenceGrant,
-		features.SupportGatewayPort8080,
+		features.SupportGatewayPort8080, features.SupportGatewayHTTPListenerIsolation,
 		features.SupportHTTPRouteQueryParamMatching, features.SupportHTTPRouteMethodMatching,
 		features.SupportHTTPRouteResponseHeaderModification,
 		features.SupportHTTPRoutePortRedirect, features.SupportHTTPRouteSchemeRedirect, features.SupportHTTPRoutePathRedirect,
