@@ -239,6 +239,8 @@ func SupportedFeatures() []gwv1.SupportedFeature {
 		features.SupportHTTPRouteRequestMirror, features.SupportHTTPRouteRequestMultipleMirrors, features.SupportHTTPRouteRequestPercentageMirror,
 		features.SupportHTTPRouteParentRefPort,
 		features.SupportHTTPRouteRequestTimeout, features.SupportHTTPRouteBackendTimeout,
+		// Rule names are accepted and ignored; upgrades (WebSocket) pass through the proxy.
+		features.SupportHTTPRouteNamedRouteRule, features.SupportHTTPRouteBackendProtocolWebSocket,
 	}
 	out := make([]gwv1.SupportedFeature, 0, len(names))
 	for _, n := range names {
