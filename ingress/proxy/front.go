@@ -223,11 +223,8 @@ func (a *FrontApp) Start() error {
 	a.alive.Store(true)
 	frontsMu.Lock()
 	defer frontsMu.Unlock()
-	for addr := range byAddr {
-		if fronts[addr] == nil {
-			return fmt.Errorf("plexus_front: %s was not opened by Proxy.Listen", addr)
-		}
-	}
+	// An address without a front (its socket could not be opened: Proxy.Load reports it) is not
+	// served; the other servers are.
 	for addr, f := range fronts {
 		mine := byAddr[addr]
 		if mine == nil {

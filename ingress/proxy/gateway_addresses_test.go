@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"syscall"
@@ -210,5 +211,53 @@ func TestRealProxyGatewayListenerIsolation(t *testing.T) {
 				t.Errorf("GET %s/%s: %d %q, want %d", host, path, status, body, want)
 			}
 		}
+	}
+}
+
+// TestRealProxyGatewayPortTaken: a Gateway whose internal port something else holds costs that
+// Gateway only: the config loads, the other Gateway is served, Load reports the address, and the
+// same config loaded again serves it once the port is free.
+func TestRealProxyGatewayPortTaken(t *testing.T) {
+	p := &Proxy{}
+	t.Cleanup(func() { _ = p.Stop() })
+	opts := optionsFor(t, p, freePort(t), freePort(t))
+	opts.DefaultTLSSecret = nil
+	opts.GatewayControllerName = "plexus.dev/gateway"
+	in := translate.Input{}
+	for _, name := range []string{"a", "b"} {
+		svc, es := serviceFor(name, echoBackend(t, name))
+		in.Services, in.EndpointSlices = append(in.Services, svc), append(in.EndpointSlices, es)
+	}
+	in.GatewayClasses = []gwv1.GatewayClass{{ObjectMeta: metav1.ObjectMeta{Name: "plexus"}, Spec: gwv1.GatewayClassSpec{ControllerName: "plexus.dev/gateway"}}}
+	for _, name := range []string{"gw-a", "gw-b"} {
+		in.Gateways = append(in.Gateways, gwv1.Gateway{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name}, Spec: gwv1.GatewaySpec{
+			GatewayClassName: "plexus", Listeners: []gwv1.Listener{gwListener("http", 80, "")}}})
+	}
+	in.HTTPRoutes = []gwv1.HTTPRoute{
+		gwRoute("a", []gwv1.ParentReference{gwParent("gw-a", "")}, "/", "a", ""),
+		gwRoute("b", []gwv1.ParentReference{gwParent("gw-b", "")}, "/", "b", ""),
+	}
+	ports := gatewayServices(t, &in, opts)
+	squatter, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", ports["shop/gw-b/80"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := translate.Translate(in, opts).Config
+	res, err := p.Load(cfg)
+	if err != nil {
+		t.Fatalf("a taken Gateway port failed the whole load: %v", err)
+	}
+	if len(res.Unserved) != 1 || !strings.HasSuffix(res.Unserved[0], fmt.Sprintf(":%d", ports["shop/gw-b/80"])) || res.UnservedErr == nil {
+		t.Fatalf("unserved %v (%v), want gw-b's port", res.Unserved, res.UnservedErr)
+	}
+	if status, body := gwGet(t, ports["shop/gw-a/80"], "example.com", "/"); status != 200 || !strings.HasPrefix(body, "a ") {
+		t.Errorf("gw-a next to a taken port: %d %q", status, body)
+	}
+	squatter.Close()
+	if res, err := p.Load(cfg); err != nil || len(res.Unserved) != 0 {
+		t.Fatalf("the same config again, port free: %+v %v", res, err)
+	}
+	if status, body := gwGet(t, ports["shop/gw-b/80"], "example.com", "/"); status != 200 || !strings.HasPrefix(body, "b ") {
+		t.Errorf("gw-b once its port is free: %d %q", status, body)
 	}
 }

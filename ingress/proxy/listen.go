@@ -3,7 +3,10 @@ package proxy
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -66,25 +69,31 @@ func frontAddresses(cfgJSON []byte) (map[string]bool, error) {
 }
 
 // openFronts opens a front for every front address of cfgJSON that has none yet (a Gateway's
-// internal port) and returns those it opened. On error it opened none.
-func (p *Proxy) openFronts(cfgJSON []byte) ([]*front, error) {
+// internal port) and returns those it opened, and the addresses it could not open with the
+// reasons.
+func (p *Proxy) openFronts(cfgJSON []byte) ([]*front, []string, error) {
 	addrs, err := frontAddresses(cfgJSON)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	static := map[string]bool{}
 	for _, f := range p.fronts {
 		static[f.addr] = true
 	}
-	var opened []*front
-	for addr := range addrs {
+	var (
+		opened   []*front
+		unserved []string
+		errs     []error
+	)
+	for _, addr := range slices.Sorted(maps.Keys(addrs)) {
 		if static[addr] || p.dynamic[addr] != nil {
 			continue
 		}
 		f, err := registerFront(addr)
 		if err != nil {
-			p.closeDynamic(opened)
-			return nil, err
+			unserved = append(unserved, addr)
+			errs = append(errs, err)
+			continue
 		}
 		if p.dynamic == nil {
 			p.dynamic = map[string]*front{}
@@ -92,7 +101,7 @@ func (p *Proxy) openFronts(cfgJSON []byte) ([]*front, error) {
 		p.dynamic[addr] = f
 		opened = append(opened, f)
 	}
-	return opened, nil
+	return opened, unserved, errors.Join(errs...)
 }
 
 // closeUnused closes the dynamic fronts that the running config cfgJSON no longer listens on; the
