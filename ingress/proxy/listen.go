@@ -18,7 +18,7 @@ import (
 // in translate.Options. Every config loaded later serves the socket's requests through the
 // front, so a config change never closes the socket nor a client's connection.
 func (p *Proxy) Listen(addr string) (string, error) {
-	f, err := registerFront(addr)
+	f, err := registerFront(addr, false)
 	if err != nil {
 		return "", err
 	}
@@ -28,14 +28,14 @@ func (p *Proxy) Listen(addr string) (string, error) {
 	return translate.FrontNetwork + "/" + addr, nil
 }
 
-// registerFront opens the front of addr, once per process.
-func registerFront(addr string) (*front, error) {
+// registerFront opens the front of addr (see newFront for h2c), once per process.
+func registerFront(addr string, h2c bool) (*front, error) {
 	frontsMu.Lock()
 	defer frontsMu.Unlock()
 	if _, ok := fronts[addr]; ok {
 		return nil, fmt.Errorf("listen on %s: already served by this process", addr)
 	}
-	f, err := newFront(addr)
+	f, err := newFront(addr, h2c)
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +89,7 @@ func (p *Proxy) openFronts(cfgJSON []byte) ([]*front, []string, error) {
 		if static[addr] || p.dynamic[addr] != nil {
 			continue
 		}
-		f, err := registerFront(addr)
+		f, err := registerFront(addr, true)
 		if err != nil {
 			unserved = append(unserved, addr)
 			errs = append(errs, err)

@@ -3,6 +3,7 @@ package translate
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -466,10 +467,10 @@ func (b *ruleBuilder) backends(r *gwv1.HTTPRoute, rule *gwv1.HTTPRouteRule, time
 		hs = append(hs, &FailShare{Handler: "plexus_fail_share", Numerator: failing / g, Denominator: total / g})
 	}
 	if len(usable) == 1 {
-		if !timed {
+		if !timed && !usable[0].rb.h2c {
 			return append(hs, backendHandler(usable[0].rb, b.opts, b.named))
 		}
-		return append(hs, b.invoke("timed:"+usable[0].rb.id, usable[0].rb, nil, true))
+		return append(hs, b.invoke(usable[0].rb.id, usable[0].rb, nil, timed))
 	}
 	// Each backend's share is split evenly over its endpoints: endpoint weight = backend weight
 	// × L / its own endpoint count, L the least common multiple of the endpoint counts, reduced
@@ -506,21 +507,29 @@ func (b *ruleBuilder) backends(r *gwv1.HTTPRoute, rule *gwv1.HTTPRouteRule, time
 	for i := range weights {
 		weights[i] /= g
 	}
-	id := "weighted:" + strings.Join(ids, ",")
+	// One transport for all: HTTP/2 cleartext only when every backend speaks it.
+	merged.h2c = !slices.ContainsFunc(usable, func(u weighted) bool { return !u.rb.h2c })
+	return append(hs, b.invoke("weighted:"+strings.Join(ids, ","), merged, &SelectionPolicy{Policy: "weighted_round_robin", Weights: weights}, timed))
+}
+
+// invoke runs the named route of a reverse_proxy to rb's upstreams (adding it to the server's
+// named routes once): with policy as its selection policy when set, over HTTP/2 cleartext when
+// rb.h2c, and without passive health checks when timed. Variants get their own name (id with a
+// "timed:" or "h2c:" prefix): the plain one is shared with Ingress.
+func (b *ruleBuilder) invoke(id string, rb resolvedBackend, policy *SelectionPolicy, timed bool) *Invoke {
+	if rb.h2c {
+		id = "h2c:" + id
+	}
 	if timed {
 		id = "timed:" + id
 	}
-	return append(hs, b.invoke(id, merged, &SelectionPolicy{Policy: "weighted_round_robin", Weights: weights}, timed))
-}
-
-// invoke runs the named route id, a reverse_proxy to rb's upstreams (adding it to the server's
-// named routes once): with policy as its selection policy when set, and without passive health
-// checks when timed.
-func (b *ruleBuilder) invoke(id string, rb resolvedBackend, policy *SelectionPolicy, timed bool) *Invoke {
 	if _, done := b.named[id]; !done {
 		rp := reverseProxy(rb, b.opts)
 		if policy != nil {
 			rp.LoadBalancing.SelectionPolicy = *policy
+		}
+		if rb.h2c {
+			rp.Transport.Versions = []string{"h2c"}
 		}
 		if timed {
 			rp.HealthChecks = nil

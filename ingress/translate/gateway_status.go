@@ -239,8 +239,10 @@ func SupportedFeatures() []gwv1.SupportedFeature {
 		features.SupportHTTPRouteRequestMirror, features.SupportHTTPRouteRequestMultipleMirrors, features.SupportHTTPRouteRequestPercentageMirror,
 		features.SupportHTTPRouteParentRefPort,
 		features.SupportHTTPRouteRequestTimeout, features.SupportHTTPRouteBackendTimeout,
-		// Rule names are accepted and ignored; upgrades (WebSocket) pass through the proxy.
+		// Rule names are accepted and ignored; upgrades (WebSocket) pass through the proxy;
+		// appProtocol kubernetes.io/h2c backends get HTTP/2 cleartext.
 		features.SupportHTTPRouteNamedRouteRule, features.SupportHTTPRouteBackendProtocolWebSocket,
+		features.SupportHTTPRouteBackendProtocolH2C,
 	}
 	out := make([]gwv1.SupportedFeature, 0, len(names))
 	for _, n := range names {

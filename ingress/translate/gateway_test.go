@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
@@ -302,5 +303,23 @@ func TestGatewayAddressesIsolate(t *testing.T) {
 	}
 	if servers["gateway/shop/gw-b/80"].TLSConnectionPolicies != nil || len(servers["gateway/shop/gw-a/443"].TLSConnectionPolicies) == 0 {
 		t.Errorf("TLS policies on the wrong servers")
+	}
+}
+
+// TestGatewayH2CBackend: a Gateway backend whose Service port has appProtocol kubernetes.io/h2c
+// is proxied over HTTP/2 cleartext by a proxy of its own; an Ingress to the same port is not.
+func TestGatewayH2CBackend(t *testing.T) {
+	in := gatewayInput([]gwv1.Gateway{gateway("shop", "edge", httpListener("http", ""))},
+		httpRoute("shop", "r", 0, nil, []gwv1.ParentReference{parent("shop", "edge", "")}, gwv1.HTTPRouteRule{BackendRefs: []gwv1.HTTPBackendRef{backendRef("", "web", 80, 1)}}))
+	in.Services[0].Spec.Ports[0].AppProtocol = ptr(AppProtocolH2C)
+	in.IngressClasses = []networkingv1.IngressClass{ingressClass("plexus", false)}
+	in.Ingresses = []networkingv1.Ingress{ing("shop", "site", 0, rule("", prefix("/", svcPort("web", 80))))}
+	res := Translate(withGatewayServices(in, gwOpts), gwOpts)
+	named := res.Config.Apps.HTTP.Servers[ServerHTTP].NamedRoutes
+	if rp := named["h2c:shop/web:80"]; rp == nil || !reflect.DeepEqual(rp.Handle[0].(*ReverseProxy).Transport.Versions, []string{"h2c"}) {
+		t.Fatalf("no h2c proxy for the Gateway backend: %v", named)
+	}
+	if rp := named["shop/web:80"]; rp == nil || rp.Handle[0].(*ReverseProxy).Transport.Versions != nil {
+		t.Fatalf("the Ingress backend's proxy changed: %+v", rp)
 	}
 }
