@@ -86,7 +86,10 @@ func ingressPhase(r *ClusterNetworkReconciler, c ManagedComponent) phase {
 		// served Ingress only until restarted). While CRDs are pending the Deployment is left as
 		// it is and the phase looks again shortly.
 		gw, gwErr := EnsureGatewayAPI(ctx, r.Client, s.served)
-		if gwErr == nil && !render.GatewayAPIEnabled(s.served) {
+		// With ingress off altogether the garbage collector removes them (owner: the
+		// plexus-ingress Service), so only a running plexus-ingress without the Gateway API
+		// costs this list.
+		if gwErr == nil && render.IngressEnabled(s.served) && !render.GatewayAPIEnabled(s.served) {
 			gwErr = pruneGatewayServices(ctx, r.APIReader, r.Client, c.Namespace)
 		}
 		hold := gwErr == nil && gw.Pending
