@@ -9,11 +9,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/plexus-net/plexus/controllers/apply"
 	"github.com/plexus-net/plexus/controllers/component"
 	"github.com/plexus-net/plexus/controllers/render"
+	"github.com/plexus-net/plexus/ingress/translate"
 )
 
 // The ingress controller's objects, in the operator's namespace: every verb but create limited to
@@ -38,6 +40,9 @@ import (
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=list;watch
 // +kubebuilder:rbac:groups="";events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=coordination.k8s.io,namespace=plexus-system,resources=leases,verbs=get;list;watch;create;update;patch
+// With the Gateway API on, plexus-ingress's Role lets it write the per-Gateway Services in this
+// namespace (any name: they are named after the Gateways), so the operator holds that too.
+// +kubebuilder:rbac:groups="",namespace=plexus-system,resources=services,verbs=update;patch;delete
 
 // ingressComponent is the ingress controller: plexus-ingress in the operator's namespace, its
 // Service and RBAC, and its IngressClass.
@@ -81,6 +86,12 @@ func ingressPhase(r *ClusterNetworkReconciler, c ManagedComponent) phase {
 		// served Ingress only until restarted). While CRDs are pending the Deployment is left as
 		// it is and the phase looks again shortly.
 		gw, gwErr := EnsureGatewayAPI(ctx, r.Client, s.served)
+		// With ingress off altogether the garbage collector removes them (owner: the
+		// plexus-ingress Service), so only a running plexus-ingress without the Gateway API
+		// costs this list.
+		if gwErr == nil && render.IngressEnabled(s.served) && !render.GatewayAPIEnabled(s.served) {
+			gwErr = pruneGatewayServices(ctx, r.APIReader, r.Client, c.Namespace)
+		}
 		hold := gwErr == nil && gw.Pending
 		if hold {
 			s.res.requeueAfter = gatewayCRDWait
@@ -104,4 +115,22 @@ func ingressPhase(r *ClusterNetworkReconciler, c ManagedComponent) phase {
 		}
 		return nil
 	}}
+}
+
+// pruneGatewayServices deletes the per-Gateway Services plexus-ingress made in ns (labelled
+// translate.GatewayServiceLabel). With the Gateway API off, plexus-ingress neither manages nor
+// may write them any more, so the operator removes them; with ingress off altogether the garbage
+// collector does too (they are owned by the plexus-ingress Service). Listed with reader, the API
+// server: the operator's cache holds only the Services it renders.
+func pruneGatewayServices(ctx context.Context, reader client.Reader, c client.Client, ns string) error {
+	var list corev1.ServiceList
+	if err := reader.List(ctx, &list, client.InNamespace(ns), client.MatchingLabels{translate.GatewayServiceLabel: "true"}); err != nil {
+		return fmt.Errorf("list the Gateway Services in %s: %w", ns, err)
+	}
+	for i := range list.Items {
+		if err := c.Delete(ctx, &list.Items[i]); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete the Gateway Service %s/%s: %w", ns, list.Items[i].Name, err)
+		}
+	}
+	return nil
 }

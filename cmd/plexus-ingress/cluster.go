@@ -91,7 +91,7 @@ func runCluster(f flags, fallback *translate.PEMPair) error {
 	}
 	loader := controller.LoaderFunc(func(c translate.Config) (controller.LoadOutcome, error) {
 		r, err := p.Load(c)
-		return controller.LoadOutcome{Changed: r.Changed, Took: r.Duration}, err
+		return controller.LoadOutcome{Changed: r.Changed, Took: r.Duration, Unserved: r.Unserved, Err: r.UnservedErr}, err
 	})
 	cr, err := controller.Setup(mgr, controller.Settings{Options: f.opts, Fallback: fallback, PublishService: publish, Loader: loader})
 	if err != nil {

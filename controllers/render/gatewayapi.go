@@ -72,6 +72,20 @@ func GatewayIngressRules(spec v1.ClusterNetworkSpec) []rbacv1.PolicyRule {
 	}
 }
 
+// GatewayIngressRoleRules are the rules plexus-ingress's Role (its own namespace only) needs for
+// the Gateway API when it is enabled: every served Gateway gets a Service there, named after the
+// Gateway, that the elected leader creates (server-side apply), updates and deletes when the
+// Gateway goes. Reading Services is in the ClusterRole already. RBAC cannot limit create by name,
+// and the names follow the Gateways, so the rule covers the namespace's Services.
+func GatewayIngressRoleRules(spec v1.ClusterNetworkSpec) []rbacv1.PolicyRule {
+	if !GatewayAPIEnabled(spec) {
+		return nil
+	}
+	return []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"services"}, Verbs: []string{"create", "update", "patch", "delete"}},
+	}
+}
+
 // GatewayIngressArgs are the plexus-ingress arguments that turn the Gateway API on for spec
 // (none when it is off).
 func GatewayIngressArgs(spec v1.ClusterNetworkSpec) []string {

@@ -78,7 +78,7 @@ func Ingress(cfg IngressConfig) []client.Object {
 			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: IngressName},
 			Subjects:   subjects,
 		},
-		ingressLeaderRole(ns),
+		ingressRole(ns, cfg.Spec),
 		&rbacv1.RoleBinding{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"},
 			ObjectMeta: metav1.ObjectMeta{Name: IngressName, Namespace: ns, Labels: IngressLabels()},
@@ -114,15 +114,16 @@ func ingressClusterRole(spec v1.ClusterNetworkSpec) *rbacv1.ClusterRole {
 	}
 }
 
-// ingressLeaderRole lets the replicas elect the one that writes status, with a Lease in their own
-// namespace only.
-func ingressLeaderRole(ns string) *rbacv1.Role {
+// ingressRole is what the controller may write in its own namespace only: the Lease that elects
+// the replica writing status and, with the Gateway API on, the per-Gateway Services the leader
+// creates, updates and deletes there (GatewayIngressRoleRules).
+func ingressRole(ns string, spec v1.ClusterNetworkSpec) *rbacv1.Role {
 	return &rbacv1.Role{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"},
 		ObjectMeta: metav1.ObjectMeta{Name: IngressName, Namespace: ns, Labels: IngressLabels()},
-		Rules: []rbacv1.PolicyRule{
+		Rules: append([]rbacv1.PolicyRule{
 			{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "list", "watch", "create", "update", "patch"}},
-		},
+		}, GatewayIngressRoleRules(spec)...),
 	}
 }
 

@@ -37,11 +37,17 @@ func TestIngressGatewayAPI(t *testing.T) {
 	for _, on := range []bool{false, true} {
 		objs := Ingress(ingressConfig(3, &v1.Ingress{Enabled: ptr.To(true), GatewayAPI: &v1.GatewayAPI{Enabled: ptr.To(on)}}))
 		var args []string
-		var gatewayRules int
+		var gatewayRules, serviceWrites int
 		for _, o := range objs {
 			switch r := o.(type) {
 			case *appsv1.Deployment:
 				args = r.Spec.Template.Spec.Containers[0].Args
+			case *rbacv1.Role:
+				for _, rule := range r.Rules {
+					if slices.Contains(rule.Resources, "services") && slices.Contains(rule.Verbs, "create") {
+						serviceWrites++
+					}
+				}
 			case *rbacv1.ClusterRole:
 				for _, rule := range r.Rules {
 					if slices.Contains(rule.APIGroups, "gateway.networking.k8s.io") {
@@ -55,6 +61,10 @@ func TestIngressGatewayAPI(t *testing.T) {
 		}
 		if got := gatewayRules > 0; got != on {
 			t.Errorf("gatewayAPI.enabled=%v: %d Gateway API rules in the ClusterRole", on, gatewayRules)
+		}
+		// The per-Gateway Services: written in the controller's namespace only (its Role).
+		if got := serviceWrites > 0; got != on {
+			t.Errorf("gatewayAPI.enabled=%v: %d Service write rules in the Role", on, serviceWrites)
 		}
 	}
 }

@@ -23,7 +23,14 @@ type LoadOutcome struct {
 	Changed bool
 	// Took is how long replacing the running config took.
 	Took time.Duration
+	// Unserved are listen addresses of the config whose socket could not be opened (a Gateway's
+	// internal port taken by something else): everything else is served. Err says why.
+	Unserved []string
+	Err      error
 }
+
+// unservedRetry is how soon a config with unserved addresses is loaded again.
+const unservedRetry = 10 * time.Second
 
 // Loader runs a config in the process's proxy, replacing the running one only when it differs. On
 // error the running config must stay as it was.
@@ -76,6 +83,10 @@ func (r *ConfigReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (
 	if out.Changed {
 		log.FromContext(ctx).Info("config loaded", "ingresses", len(res.Ingresses), "routes", res.Routes,
 			"problems", len(res.Problems), "took", out.Took.String())
+	}
+	if len(out.Unserved) > 0 {
+		log.FromContext(ctx).Error(out.Err, "listen addresses not served; trying again", "addresses", out.Unserved, "in", unservedRetry.String())
+		return reconcile.Result{RequeueAfter: unservedRetry}, nil
 	}
 	return reconcile.Result{}, nil
 }

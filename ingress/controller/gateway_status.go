@@ -6,7 +6,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -16,16 +15,18 @@ import (
 	"github.com/plexus-net/plexus/ingress/translate"
 )
 
-// GatewayStatusReconciler writes the Gateway API statuses: the conditions of the served
-// GatewayClasses, the served Gateways' status (addresses from the controller's Service,
-// conditions, listeners) and this controller's entries of the HTTPRoutes' status.parents. It
-// runs on the elected leader only and writes an object only when its status differs.
+// GatewayStatusReconciler gives every served Gateway its Service (gateway_service.go) and writes
+// the Gateway API statuses: the conditions of the served GatewayClasses, the served Gateways'
+// status (addresses from their own Service, conditions, listeners) and this controller's entries
+// of the HTTPRoutes' status.parents. It runs on the elected leader only and writes an object only
+// when it differs.
 type GatewayStatusReconciler struct {
 	// Client reads from the cache and writes to the API server.
 	Client client.Client
 	// Options are the translation's settings, GatewayControllerName set.
 	Options translate.Options
-	// PublishService is the controller's Service, whose addresses the Gateways publish.
+	// PublishService is the controller's Service: the per-Gateway Services copy its type and
+	// selector and live in its namespace.
 	PublishService types.NamespacedName
 	// BundleVersion is the installed CRDs' release ("" when unknown).
 	BundleVersion string
@@ -43,17 +44,16 @@ func (r *GatewayStatusReconciler) Reconcile(ctx context.Context, _ reconcile.Req
 		return reconcile.Result{}, err
 	}
 	res := translate.Translate(in, r.Options)
+	// The Services first; a failure there still lets the statuses say where things stand.
+	svcErr := r.reconcileGatewayServices(ctx, &in, res.Gateway)
 	now := metav1.Now()
 	if r.Now != nil {
 		now = r.Now()
 	}
-	var addrs []gwv1.GatewayStatusAddress
-	if r.PublishService.Name != "" {
-		svc, err := r.publishService(ctx)
-		if err != nil {
-			return reconcile.Result{}, err
-		}
-		addrs = translate.GatewayAddresses(svc)
+	services := map[types.NamespacedName]*corev1.Service{}
+	for i := range in.Services {
+		s := &in.Services[i]
+		services[types.NamespacedName{Namespace: s.Namespace, Name: s.Name}] = s
 	}
 	for _, c := range res.Gateway.Classes {
 		if err := r.writeClass(ctx, c, now); err != nil {
@@ -61,6 +61,7 @@ func (r *GatewayStatusReconciler) Reconcile(ctx context.Context, _ reconcile.Req
 		}
 	}
 	for _, g := range res.Gateway.Gateways {
+		addrs := translate.GatewayAddressesOf(services[types.NamespacedName{Namespace: r.PublishService.Namespace, Name: g.Service}])
 		if err := r.writeGateway(ctx, g, addrs, now); err != nil {
 			return reconcile.Result{}, err
 		}
@@ -78,7 +79,7 @@ func (r *GatewayStatusReconciler) Reconcile(ctx context.Context, _ reconcile.Req
 			return reconcile.Result{}, err
 		}
 	}
-	return reconcile.Result{}, nil
+	return reconcile.Result{}, svcErr
 }
 
 func (r *GatewayStatusReconciler) writeClass(ctx context.Context, c translate.ClassResult, now metav1.Time) error {
@@ -131,16 +132,4 @@ func (r *GatewayStatusReconciler) writeRoute(ctx context.Context, route *gwv1.HT
 		return ignoreGone(fmt.Errorf("write the status of HTTPRoute %s/%s: %w", route.Namespace, route.Name, err))
 	}
 	return nil
-}
-
-// publishService reads the controller's Service; nil when it does not exist (yet).
-func (r *GatewayStatusReconciler) publishService(ctx context.Context) (*corev1.Service, error) {
-	svc := &corev1.Service{}
-	if err := r.Client.Get(ctx, r.PublishService, svc); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("read the controller's Service %s: %w", r.PublishService, err)
-	}
-	return svc, nil
 }

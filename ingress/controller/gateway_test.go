@@ -131,7 +131,8 @@ func TestGatewayAPIServedWithStatus(t *testing.T) {
 		create(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
 	}
 	create(&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "plexus-system", Name: "plexus-ingress"},
-		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80}}}})
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Selector: map[string]string{"app": "plexus-ingress"},
+			Ports: []corev1.ServicePort{{Name: "http", Port: 80}}}})
 	for _, ns := range []string{"web", "backends"} {
 		create(&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"},
 			Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80}}}})
@@ -166,10 +167,6 @@ func TestGatewayAPIServedWithStatus(t *testing.T) {
 		}
 		return nil
 	})
-	svc := &corev1.Service{}
-	if err := c.Get(ctx, types.NamespacedName{Namespace: "plexus-system", Name: "plexus-ingress"}, svc); err != nil {
-		t.Fatal(err)
-	}
 	eventually(t, "the GatewayClass is accepted", func() error {
 		gc := &gwv1.GatewayClass{}
 		if err := c.Get(ctx, types.NamespacedName{Name: "plexus"}, gc); err != nil {
@@ -183,8 +180,42 @@ func TestGatewayAPIServedWithStatus(t *testing.T) {
 		}
 		return hasCondition(gc.Status.Conditions, "SupportedVersion", metav1.ConditionTrue, "SupportedVersion", gc.Generation)
 	})
+	// The Gateway's own Service: in the controller's namespace, of its Service's type and selector,
+	// port 80 onto the first internal port, owned by the controller's Service.
+	gwSvcKey := types.NamespacedName{Namespace: "plexus-system", Name: translate.GatewayServiceName(types.NamespacedName{Namespace: "web", Name: "edge"})}
+	svc := &corev1.Service{}
+	eventually(t, "the Gateway gets a Service of its own", func() error {
+		if err := c.Get(ctx, gwSvcKey, svc); err != nil {
+			return err
+		}
+		if svc.Spec.Type != corev1.ServiceTypeLoadBalancer || svc.Spec.Selector["app"] != "plexus-ingress" || len(svc.OwnerReferences) != 1 ||
+			len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Port != 80 || svc.Spec.Ports[0].TargetPort.IntValue() != translate.DefaultGatewayPortFirst {
+			return fmt.Errorf("service %+v", svc.Spec)
+		}
+		return nil
+	})
+	eventually(t, "every replica serves the Gateway on its internal port", func() error {
+		if cfg := loader.last(); !strings.Contains(cfg, fmt.Sprintf(`":%d"`, translate.DefaultGatewayPortFirst)) || !strings.Contains(cfg, "gateway/web/edge/80") {
+			return fmt.Errorf("last config: %.400s", cfg)
+		}
+		return nil
+	})
 	gw := &gwv1.Gateway{}
-	eventually(t, "the Gateway is programmed at the Service's address with two attached routes", func() error {
+	eventually(t, "the Gateway waits for its Service's load-balancer address", func() error {
+		if err := c.Get(ctx, types.NamespacedName{Namespace: "web", Name: "edge"}, gw); err != nil {
+			return err
+		}
+		if len(gw.Status.Addresses) != 0 {
+			return fmt.Errorf("addresses %+v before the load balancer gave one", gw.Status.Addresses)
+		}
+		return hasCondition(gw.Status.Conditions, "Programmed", metav1.ConditionFalse, "AddressNotAssigned", gw.Generation)
+	})
+	// What a load-balancer implementation (the lab's, MetalLB) does.
+	svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "192.0.2.41"}}
+	if err := c.Status().Update(ctx, svc); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the Gateway is programmed at its Service's address with two attached routes", func() error {
 		if err := c.Get(ctx, types.NamespacedName{Namespace: "web", Name: "edge"}, gw); err != nil {
 			return err
 		}
@@ -193,8 +224,8 @@ func TestGatewayAPIServedWithStatus(t *testing.T) {
 				return err
 			}
 		}
-		if len(gw.Status.Addresses) != 1 || gw.Status.Addresses[0].Value != svc.Spec.ClusterIP {
-			return fmt.Errorf("addresses %+v, want %s", gw.Status.Addresses, svc.Spec.ClusterIP)
+		if len(gw.Status.Addresses) != 1 || gw.Status.Addresses[0].Value != "192.0.2.41" {
+			return fmt.Errorf("addresses %+v, want 192.0.2.41", gw.Status.Addresses)
 		}
 		if len(gw.Status.Listeners) != 1 || gw.Status.Listeners[0].AttachedRoutes != 2 {
 			return fmt.Errorf("listeners %+v, want one with 2 attached routes", gw.Status.Listeners)
@@ -245,6 +276,35 @@ func TestGatewayAPIServedWithStatus(t *testing.T) {
 	if gw.ResourceVersion != version {
 		t.Fatalf("the Gateway was rewritten (resourceVersion %s → %s) though its status did not change", version, gw.ResourceVersion)
 	}
+
+	// A listener on another port adds a port to the same Service; the first keeps its target.
+	gw.Spec.Listeners = append(gw.Spec.Listeners, gwv1.Listener{Name: "alt", Port: 8080, Protocol: gwv1.HTTPProtocolType})
+	if err := c.Update(ctx, gw); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the Service gets the listener's port 8080", func() error {
+		if err := c.Get(ctx, gwSvcKey, svc); err != nil {
+			return err
+		}
+		if len(svc.Spec.Ports) != 2 || svc.Spec.Ports[0].TargetPort.IntValue() != translate.DefaultGatewayPortFirst ||
+			svc.Spec.Ports[1].Port != 8080 || svc.Spec.Ports[1].TargetPort.IntValue() != translate.DefaultGatewayPortFirst+1 {
+			return fmt.Errorf("ports %+v", svc.Spec.Ports)
+		}
+		return nil
+	})
+	// The Gateway goes: so does its Service (it lives in another namespace: no owner reference
+	// can do it).
+	if err := c.Delete(ctx, gw); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the Service of the deleted Gateway is deleted", func() error {
+		if err := c.Get(ctx, gwSvcKey, svc); err == nil {
+			return fmt.Errorf("Service %s still exists", gwSvcKey)
+		} else if client.IgnoreNotFound(err) != nil {
+			return err
+		}
+		return nil
+	})
 }
 
 // TestGatewayAPIEnabledWithoutCRDs: asked to serve the Gateway API on a cluster without its

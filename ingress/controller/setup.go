@@ -87,6 +87,10 @@ func Setup(mgr ctrl.Manager, s Settings) (*ConfigReconciler, error) {
 		return nil, fmt.Errorf("ingress controller: no loader")
 	}
 	gatewayOn := setupGateway(mgr, &s)
+	if s.Options.GatewayServiceNamespace == "" {
+		// The per-Gateway Services live next to the controller's own.
+		s.Options.GatewayServiceNamespace = s.PublishService.Namespace
+	}
 	var extra []client.Object
 	if gatewayOn {
 		extra = gatewayWatched()

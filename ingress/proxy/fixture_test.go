@@ -227,6 +227,9 @@ func optionsFor(t *testing.T, p *Proxy, httpPort, httpsPort int) translate.Optio
 		DefaultTLSSecret:  &types.NamespacedName{Namespace: "shop", Name: "default-tls"},
 		StorageDir:        t.TempDir(),
 		LogLevel:          "ERROR",
+		// Gateway internal ports are free loopback ports here (gatewayServices), anywhere.
+		GatewayPortFirst: 1024,
+		GatewayPortLast:  65535,
 	}
 }
 

@@ -50,8 +50,10 @@ var (
 	fronts   = map[string]*front{}
 )
 
-// newFront listens on addr and serves it until close.
-func newFront(addr string) (*front, error) {
+// newFront listens on addr and serves it until close. With h2c, plain-text connections may also
+// speak HTTP/2 with prior knowledge (the Gateways' fronts; the Ingress fronts stay HTTP/1.1 in
+// clear text, as they always were).
+func newFront(addr string, h2c bool) (*front, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
@@ -66,6 +68,7 @@ func newFront(addr string) (*front, error) {
 	f.srv.Protocols = new(http.Protocols)
 	f.srv.Protocols.SetHTTP1(true)
 	f.srv.Protocols.SetHTTP2(true)
+	f.srv.Protocols.SetUnencryptedHTTP2(h2c)
 	go func() {
 		defer close(f.done)
 		_ = f.srv.Serve(&frontListener{f: f})
@@ -223,11 +226,8 @@ func (a *FrontApp) Start() error {
 	a.alive.Store(true)
 	frontsMu.Lock()
 	defer frontsMu.Unlock()
-	for addr := range byAddr {
-		if fronts[addr] == nil {
-			return fmt.Errorf("plexus_front: %s was not opened by Proxy.Listen", addr)
-		}
-	}
+	// An address without a front (its socket could not be opened: Proxy.Load reports it) is not
+	// served; the other servers are.
 	for addr, f := range fronts {
 		mine := byAddr[addr]
 		if mine == nil {

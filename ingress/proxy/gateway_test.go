@@ -117,6 +117,7 @@ func TestRealProxyServesGatewayRoutes(t *testing.T) {
 	in.HTTPRoutes = []gwv1.HTTPRoute{{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "site"}, Spec: gwv1.HTTPRouteSpec{
 		CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: []gwv1.ParentReference{{Name: "edge"}}},
 		Hostnames:       []gwv1.Hostname{"*.shop.test"}, Rules: rules}}}
+	gwPort := gatewayServices(t, &in, opts)["shop/edge/80"]
 	res := translate.Translate(in, opts)
 	if _, err := p.Load(res.Config); err != nil {
 		t.Fatalf("load: %v", err)
@@ -124,7 +125,7 @@ func TestRealProxyServesGatewayRoutes(t *testing.T) {
 
 	do := func(path string, hdr map[string]string) (*http.Response, string) {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d%s", httpPort, path), nil)
+		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d%s", gwPort, path), nil)
 		req.Host = "www.eu.shop.test"
 		for k, v := range hdr {
 			req.Header.Set(k, v)
@@ -166,7 +167,7 @@ func TestRealProxyServesGatewayRoutes(t *testing.T) {
 		t.Errorf("redirect: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	// The mirror gets a copy, after the filters before it, body included; the client the real answer.
-	req, _ := http.NewRequest(http.MethodPost, fmt.Sprintf("http://127.0.0.1:%d/mirror/x?y=1", httpPort), strings.NewReader("payload"))
+	req, _ := http.NewRequest(http.MethodPost, fmt.Sprintf("http://127.0.0.1:%d/mirror/x?y=1", gwPort), strings.NewReader("payload"))
 	req.Host = "m.shop.test"
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -208,6 +209,28 @@ func TestRealProxyServesGatewayRoutes(t *testing.T) {
 
 func ptrTo[T any](v T) *T { return &v }
 
+// gatewayServices adds to in the per-Gateway Services the controller's leader would make, with a
+// free loopback port as the internal port of each Gateway and listener port, and returns those
+// ports by "namespace/name/listener port".
+func gatewayServices(t *testing.T, in *translate.Input, opts translate.Options) map[string]int {
+	t.Helper()
+	res := translate.Translate(*in, opts)
+	ports := map[string]int{}
+	for i := range res.Gateway.Gateways {
+		g := &res.Gateway.Gateways[i]
+		internal := translate.GatewayPorts{}
+		for _, lp := range g.ServicePorts() {
+			p := freePort(t)
+			internal[lp.Port] = int32(p)
+			ports[fmt.Sprintf("%s/%d", g.Key, lp.Port)] = p
+		}
+		if svc := translate.GatewayService(translate.GatewayServiceSpec{Gateway: g.Key, Namespace: "plexus-system", Ports: g.ServicePorts(), Internal: internal}); svc != nil {
+			in.Services = append(in.Services, *svc)
+		}
+	}
+	return ports
+}
+
 // TestRealProxyGatewayTLS: HTTPS listeners terminate with their Secrets, picked by SNI; a
 // wildcard listener covers names several labels deep; other names get the fallback certificate.
 func TestRealProxyGatewayTLS(t *testing.T) {
@@ -234,11 +257,12 @@ func TestRealProxyGatewayTLS(t *testing.T) {
 		CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: []gwv1.ParentReference{{Name: "edge"}}},
 		Rules: []gwv1.HTTPRouteRule{{BackendRefs: []gwv1.HTTPBackendRef{{BackendRef: gwv1.BackendRef{
 			BackendObjectReference: gwv1.BackendObjectReference{Name: "a", Port: ptrTo(int32(80))}}}}}}}}}
+	gwPort := gatewayServices(t, &in, opts)["shop/edge/443"]
 	if _, err := p.Load(translate.Translate(in, opts).Config); err != nil {
 		t.Fatalf("load: %v", err)
 	}
 	for sni, want := range map[string]string{"a.b.shop.test": "*.shop.test", "x.shop.test": "*.shop.test", "api.other.test": "api.other.test", "else.test": "fallback.invalid"} {
-		cert, err := getInsecure(httpsPort, sni)
+		cert, err := getInsecure(gwPort, sni)
 		if err != nil {
 			t.Fatalf("handshake with SNI %s: %v", sni, err)
 		}
@@ -249,7 +273,7 @@ func TestRealProxyGatewayTLS(t *testing.T) {
 	roots := x509.NewCertPool()
 	roots.AddCert(wild.leaf)
 	// (X.509 lets *.shop.test cover one label only, so the verified request uses one.)
-	a, err := newClient(httpPort, httpsPort, roots).get("https", "x.shop.test", "/x")
+	a, err := newClient(httpPort, gwPort, roots).get("https", "x.shop.test", "/x")
 	if err != nil || a.status != 200 || !strings.HasPrefix(a.body, "a host=x.shop.test:") {
 		t.Fatalf("HTTPS through the wildcard listener: %+v %v", a, err)
 	}

@@ -25,6 +25,11 @@ type Proxy struct {
 	mu      sync.Mutex
 	running string   // sha256 of the running config, "" before the first load
 	fronts  []*front // listening sockets opened by Listen
+	// dynamic are the fronts opened because a config listens on them (the Gateways' internal
+	// ports), by address; they close when a loaded config no longer does.
+	dynamic map[string]*front
+	// unserved are the addresses the running config listens on whose socket could not be opened.
+	unserved []string
 }
 
 // LoadResult says what a Load did.
@@ -35,6 +40,11 @@ type LoadResult struct {
 	Hash string
 	// Duration is how long Caddy took to start the new config and stop the old one.
 	Duration time.Duration
+	// Unserved are the listen addresses of the config whose socket could not be opened (a port
+	// taken by something else); everything else is served, and every later Load tries them again.
+	Unserved []string
+	// UnservedErr says why, nil when Unserved is empty.
+	UnservedErr error
 }
 
 // Load runs cfg unless it is the config already running. On error the previous config keeps
@@ -53,17 +63,26 @@ func (p *Proxy) LoadJSON(cfgJSON []byte) (LoadResult, error) {
 	hash := hex.EncodeToString(sum[:])
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if hash == p.running {
+	if hash == p.running && len(p.unserved) == 0 {
 		return LoadResult{Hash: hash}, nil
 	}
 	start := time.Now()
+	// A socket that cannot be opened costs its own server only, not the whole config: one
+	// Gateway's port taken by something else must not freeze every other change.
+	opened, unserved, openErr := p.openFronts(cfgJSON)
+	if hash == p.running && len(opened) == 0 {
+		p.unserved = unserved
+		return LoadResult{Hash: hash, Unserved: unserved, UnservedErr: openErr}, nil
+	}
 	// forceReload: our own hash already said the config changed; Caddy's comparison of its
 	// re-encoded JSON must not second-guess it.
 	if err := caddy.Load(cfgJSON, true); err != nil {
+		p.closeDynamic(opened)
 		return LoadResult{Hash: p.running}, fmt.Errorf("load caddy config %.12s: %w", hash, err)
 	}
-	p.running = hash
-	return LoadResult{Changed: true, Hash: hash, Duration: time.Since(start)}, nil
+	p.running, p.unserved = hash, unserved
+	p.closeUnused(cfgJSON)
+	return LoadResult{Changed: true, Hash: hash, Duration: time.Since(start), Unserved: unserved, UnservedErr: openErr}, nil
 }
 
 // Running is the hash of the running config, "" when none was loaded.

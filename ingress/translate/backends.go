@@ -45,9 +45,15 @@ type resolvedBackend struct {
 	// id names the backend (namespace/service:port) for its named route.
 	id        string
 	upstreams []string
-	reason    string
-	message   string
+	// h2c says the Service port's appProtocol is kubernetes.io/h2c: HTTP/2 over cleartext with
+	// prior knowledge (Gateway API backends honour it; Ingress, which has no such notion, not).
+	h2c     bool
+	reason  string
+	message string
 }
+
+// AppProtocolH2C is the Service port appProtocol of HTTP/2 over cleartext (prior knowledge).
+const AppProtocolH2C = "kubernetes.io/h2c"
 
 // resolve finds the ready endpoints of an Ingress backend in namespace ns.
 func (idx backendIndex) resolve(ns string, b *networkingv1.IngressBackend) resolvedBackend {
@@ -103,7 +109,7 @@ func (idx backendIndex) resolve(ns string, b *networkingv1.IngressBackend) resol
 		return resolvedBackend{reason: ReasonNoReadyEndpoints, message: fmt.Sprintf("service %s port %s has no ready endpoints", key, portDesc)}
 	}
 	sort.Strings(ups)
-	return resolvedBackend{id: key.String() + ":" + portDesc, upstreams: ups}
+	return resolvedBackend{id: key.String() + ":" + portDesc, upstreams: ups, h2c: sp.AppProtocol != nil && *sp.AppProtocol == AppProtocolH2C}
 }
 
 // slicePort is the TCP port number of the slice's port named name (the Service port's name,

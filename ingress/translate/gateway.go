@@ -16,20 +16,27 @@ import (
 //   - A GatewayClass is ours when spec.controllerName is Options.GatewayControllerName; it is
 //     accepted unless it names parameters (plexus-ingress has none). Gateways of accepted classes
 //     are served.
-//   - Listener ports map to the controller's two sockets: an HTTP listener on port 80 is served by
-//     the HTTP server (the controller's -http-listen, behind the Service's port 80), an HTTPS
-//     listener on port 443 by the HTTPS server (-https-listen, Service port 443). Any other port,
-//     or HTTP on 443 / HTTPS on 80, is not served: the listener is not accepted (PortUnavailable).
-//     Other protocols (TCP, UDP, TLS) are UnsupportedProtocol. Every Gateway shares the two
-//     servers, so listeners on the same port of different Gateways share their hostnames.
+//   - Every served Gateway has an address of its own: a Service in the controller's namespace
+//     selecting the plexus-ingress pods, one port per distinct listener port, each targeting an
+//     internal container port allocated for that Gateway and port (gateway_service.go). A proxy
+//     server listens on each internal port and serves that Gateway's listeners of that port only,
+//     so a route attached to one Gateway is never served at another's address, and listeners may
+//     use any port. Listeners of one Gateway on one port share it and must agree on the protocol
+//     (HTTP or HTTPS); a listener with the other protocol is Conflicted (ProtocolConflict). Other
+//     protocols (TCP, UDP, TLS) are UnsupportedProtocol. A listener is programmed once its port
+//     has an internal port (Pending before), the Gateway once its Service has an address
+//     (AddressNotAssigned before). Ingress keeps the controller's own two sockets and Service.
 //   - HTTPS listeners terminate TLS with their first certificateRef (a kubernetes.io/tls Secret,
 //     across namespaces only when a ReferenceGrant allows it); TLS passthrough is unsupported.
-//   - Matches are ordered as the API specifies: hostnames precise first, then wildcards longest
-//     first, then listeners without hostname; within a hostname Exact paths, then regular
-//     expressions (longest first, an implementation-specific choice), then prefixes longest first;
-//     then a method match, more header matches, more query matches, the older route, rule and
-//     match order. A request that no rule of its most specific hostname matches falls through to
-//     less specific hostnames, then to the Ingress routes and their 404.
+//   - Listeners are isolated: a request goes to the most specific listener hostname of its
+//     Gateway and port that matches its Host, and only that listener's routes serve it (404 when
+//     none matches, also for a listener without routes). Inside a listener, matches are ordered
+//     as the API specifies: route hostnames precise first, then wildcards longest first, then
+//     none; within a hostname Exact paths, then regular expressions (longest first, an
+//     implementation-specific choice), then prefixes longest first; then a method match, more
+//     header matches, more query matches, the older route, rule and match order. A request that
+//     no rule of its most specific hostname matches falls through to the listener's less
+//     specific hostnames, then gets a 404.
 //   - Backends are Services (group "", kind Service) resolved to ready endpoints like Ingress
 //     backends, weighted round-robin across backendRefs; an invalid backendRef keeps its weight as
 //     that share of 500s, and a rule without a usable backend answers 500, as the API requires.
@@ -40,7 +47,8 @@ const (
 	kindHTTPRoute = "HTTPRoute"
 	kindService   = "Service"
 	kindSecret    = "Secret"
-	// httpPort and httpsPort are the Gateway listener ports served by the HTTP and HTTPS servers.
+	// httpPort and httpsPort are the well-known ports of the two schemes (redirects leave them
+	// out of the Location).
 	httpPort  = 80
 	httpsPort = 443
 )
@@ -80,6 +88,8 @@ type GatewayResult struct {
 	// Accepted is false when no listener is accepted or spec.addresses asks for addresses.
 	Accepted  Verdict
 	Listeners []ListenerResult
+	// Service is the name of the Gateway's Service (GatewayServiceName).
+	Service string
 }
 
 // ListenerResult is one listener's analysis.
@@ -93,8 +103,13 @@ type ListenerResult struct {
 	ResolvedRefs   Verdict
 	// Conflicted.OK means a conflict (the API's condition is True when conflicted).
 	Conflicted Verdict
-	// server is ServerHTTP or ServerHTTPS for a served listener, "" otherwise.
+	// server is the name of the proxy server of the listener's Gateway and port, "" when the
+	// listener is not accepted; tls says it terminates TLS (HTTPS).
 	server string
+	tls    bool
+	// internalPort is the container port serving the listener's Gateway and port, 0 until the
+	// Gateway's Service has allocated one.
+	internalPort int32
 	// certTag is the tag of an HTTPS listener's certificate.
 	certTag string
 	gw      *gwv1.Gateway
@@ -102,12 +117,20 @@ type ListenerResult struct {
 }
 
 // Programmed says whether the listener carries traffic: accepted, not conflicted, with a route
-// kind it serves and, for HTTPS, a certificate (an unsupported kind next to HTTPRoute does not
-// stop it from serving HTTPRoutes).
+// kind it serves, an internal port and, for HTTPS, a certificate (an unsupported kind next to
+// HTTPRoute does not stop it from serving HTTPRoutes).
 func (l *ListenerResult) Programmed() bool {
-	return l.Accepted.OK && !l.Conflicted.OK && l.server != "" && len(l.SupportedKinds) > 0 &&
-		(l.server != ServerHTTPS || l.certTag != "")
+	return l.valid() && l.internalPort != 0
 }
+
+// valid is Programmed but for the internal port.
+func (l *ListenerResult) valid() bool {
+	return l.Accepted.OK && !l.Conflicted.OK && l.server != "" && len(l.SupportedKinds) > 0 &&
+		(!l.tls || l.certTag != "")
+}
+
+// Pending says the listener is valid and waits for its Gateway's Service to allocate its port.
+func (l *ListenerResult) Pending() bool { return l.valid() && l.internalPort == 0 }
 
 // RouteResult is one HTTPRoute's analysis.
 type RouteResult struct {
@@ -163,12 +186,13 @@ func analyzeGateways(in *Input, opts *Options, secrets *secretLoader, idx backen
 	sort.Slice(a.api.Classes, func(i, j int) bool { return a.api.Classes[i].Name < a.api.Classes[j].Name })
 
 	gws := map[types.NamespacedName]*GatewayResult{}
+	ports := ReadGatewayPorts(in.Services, opts.GatewayServiceNamespace, opts.GatewayPortFirst, opts.GatewayPortLast)
 	for i := range in.Gateways {
 		gw := &in.Gateways[i]
 		if !accepted[string(gw.Spec.GatewayClassName)] {
 			continue
 		}
-		a.api.Gateways = append(a.api.Gateways, analyzeGateway(gw, a.grants, secrets))
+		a.api.Gateways = append(a.api.Gateways, analyzeGateway(gw, a.grants, secrets, ports))
 	}
 	sort.Slice(a.api.Gateways, func(i, j int) bool {
 		return a.api.Gateways[i].Key.String() < a.api.Gateways[j].Key.String()
@@ -197,10 +221,13 @@ func analyzeGateways(in *Input, opts *Options, secrets *secretLoader, idx backen
 	return a
 }
 
-// analyzeGateway validates one Gateway's listeners.
-func analyzeGateway(gw *gwv1.Gateway, grants referenceGrants, secrets *secretLoader) GatewayResult {
-	res := GatewayResult{Key: types.NamespacedName{Namespace: gw.Namespace, Name: gw.Name}, Generation: gw.Generation}
-	seen := map[string]string{} // port/hostname → first listener
+// analyzeGateway validates one Gateway's listeners; ports is the allocation read from the
+// per-Gateway Services.
+func analyzeGateway(gw *gwv1.Gateway, grants referenceGrants, secrets *secretLoader, ports PortAllocation) GatewayResult {
+	key := types.NamespacedName{Namespace: gw.Namespace, Name: gw.Name}
+	res := GatewayResult{Key: key, Generation: gw.Generation, Service: GatewayServiceName(key)}
+	seen := map[string]string{}                // port/hostname → first listener
+	protocols := map[int32]gwv1.ProtocolType{} // port → protocol of its first accepted listener
 	accepted := 0
 	for i := range gw.Spec.Listeners {
 		l := &gw.Spec.Listeners[i]
@@ -213,32 +240,34 @@ func analyzeGateway(gw *gwv1.Gateway, grants referenceGrants, secrets *secretLoa
 			lr.Hostname = strings.ToLower(string(*l.Hostname))
 		}
 		lr.SupportedKinds, lr.ResolvedRefs = routeKinds(l)
-		switch {
-		case l.Protocol != gwv1.HTTPProtocolType && l.Protocol != gwv1.HTTPSProtocolType:
+		switch l.Protocol {
+		case gwv1.HTTPProtocolType:
+		case gwv1.HTTPSProtocolType:
+			lr.tls = true
+			lr.Accepted, lr.certTag = listenerCertificate(gw, l, grants, secrets, &lr.ResolvedRefs)
+		default:
 			lr.Accepted = bad(string(gwv1.ListenerReasonUnsupportedProtocol), fmt.Sprintf("protocol %s is not supported; plexus-ingress serves HTTP and HTTPS", l.Protocol))
 			lr.SupportedKinds = nil
-		case l.Protocol == gwv1.HTTPProtocolType && l.Port != httpPort, l.Protocol == gwv1.HTTPSProtocolType && l.Port != httpsPort:
-			lr.Accepted = bad(string(gwv1.ListenerReasonPortUnavailable), fmt.Sprintf("plexus-ingress serves HTTP on port %d and HTTPS on port %d only, not %s on %d", httpPort, httpsPort, l.Protocol, l.Port))
-		case l.Protocol == gwv1.HTTPProtocolType:
-			lr.server = ServerHTTP
-		default:
-			lr.server = ServerHTTPS
-			lr.Accepted, lr.certTag = listenerCertificate(gw, l, grants, secrets, &lr.ResolvedRefs)
-		}
-		key := fmt.Sprintf("%d/%s", l.Port, lr.Hostname)
-		if first, dup := seen[key]; dup && lr.Accepted.OK {
-			lr.Conflicted = ok(string(gwv1.ListenerReasonHostnameConflict), fmt.Sprintf("listener %s already serves port %d with hostname %q", first, l.Port, lr.Hostname))
-		} else if lr.Accepted.OK {
-			seen[key] = lr.Name
 		}
 		if lr.Accepted.OK {
+			lr.server = gatewayServerName(key, l.Port)
+			lr.internalPort = ports[key][l.Port]
+			key := fmt.Sprintf("%d/%s", l.Port, lr.Hostname)
+			if p, taken := protocols[l.Port]; taken && p != l.Protocol {
+				lr.Conflicted = ok(string(gwv1.ListenerReasonProtocolConflict), fmt.Sprintf("port %d already serves %s; listeners of one port share its protocol", l.Port, p))
+			} else if first, dup := seen[key]; dup {
+				lr.Conflicted = ok(string(gwv1.ListenerReasonHostnameConflict), fmt.Sprintf("listener %s already serves port %d with hostname %q", first, l.Port, lr.Hostname))
+			} else {
+				seen[key] = lr.Name
+				protocols[l.Port] = l.Protocol
+			}
 			accepted++
 		}
 		res.Listeners = append(res.Listeners, lr)
 	}
 	switch {
 	case len(gw.Spec.Addresses) > 0:
-		res.Accepted = bad(string(gwv1.GatewayReasonUnsupportedAddress), "spec.addresses is not supported: the Gateway is reached at the plexus-ingress Service's addresses")
+		res.Accepted = bad(string(gwv1.GatewayReasonUnsupportedAddress), "spec.addresses is not supported: the Gateway is reached at the addresses of the Service plexus-ingress makes for it")
 	case accepted == 0:
 		res.Accepted = bad(string(gwv1.GatewayReasonListenersNotValid), "no listener is valid")
 	case accepted < len(gw.Spec.Listeners):
@@ -247,6 +276,11 @@ func analyzeGateway(gw *gwv1.Gateway, grants referenceGrants, secrets *secretLoa
 		res.Accepted = ok(string(gwv1.GatewayReasonAccepted), "all listeners accepted")
 	}
 	return res
+}
+
+// gatewayServerName names the proxy server of one Gateway's listeners on one port.
+func gatewayServerName(gw types.NamespacedName, port int32) string {
+	return fmt.Sprintf("gateway/%s/%s/%d", gw.Namespace, gw.Name, port)
 }
 
 // routeKinds returns the listener's supported route kinds: HTTPRoute, the only kind served,

@@ -17,7 +17,7 @@ import (
 
 const gatewayController = "plexus.dev/gateway"
 
-var gwOpts = Options{ControllerName: controller, GatewayControllerName: gatewayController}
+var gwOpts = Options{ControllerName: controller, GatewayControllerName: gatewayController, GatewayServiceNamespace: gatewayServiceNS}
 
 func gatewayClass(name, controllerName string) gwv1.GatewayClass {
 	return gwv1.GatewayClass{ObjectMeta: metav1.ObjectMeta{Name: name, Generation: 1},
@@ -148,3 +148,18 @@ func assertGatewayGolden(t *testing.T, name string, res Result) {
 	}
 	golden.Assert(t, filepath.Join("testdata", name+".golden"), append(b, '\n'), "./ingress/translate/ -run "+t.Name())
 }
+
+// withGatewayServices adds to in the per-Gateway Services the leader would make for it, as the
+// controller does: translate, plan the Services, translate again with them.
+func withGatewayServices(in Input, o Options) Input {
+	o = o.Defaults()
+	want, _ := PlanGatewayServices(Translate(in, o).Gateway, in.Services, o, GatewayServiceSpec{
+		Namespace: gatewayServiceNS, Type: corev1.ServiceTypeLoadBalancer, Selector: map[string]string{"app": "plexus-ingress"}})
+	for _, s := range want {
+		in.Services = append(in.Services, *s)
+	}
+	return in
+}
+
+// gatewayServiceNS is the controller's namespace in these tests.
+const gatewayServiceNS = "plexus-system"

@@ -3,6 +3,7 @@ package translate
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -21,19 +22,25 @@ type gwMatch struct {
 	path     string
 }
 
-// gatewayServerRoutes are the Caddy routes of the programmed listeners, per server, to run
-// before the Ingress routes.
+// gatewayServerRoutes are the Caddy routes of the programmed listeners, per server (one per
+// Gateway and listener port), without the final 404.
 type gatewayServerRoutes map[string][]Route
 
-// buildGatewayRoutes groups the attachments' matches by server and hostname and orders them.
+// buildGatewayRoutes groups the attachments' matches by server, listener hostname and effective
+// hostname, and orders them. Listeners are isolated (GatewayHTTPListenerIsolation): a request
+// goes to the most specific listener hostname of its server that matches its Host and is served
+// only by the routes attached to that listener, else 404; inside a listener, hostnames are tried
+// most specific first, a request no rule of a hostname matches falling through to the next.
 func buildGatewayRoutes(a *gatewayAnalysis, idx backendIndex, opts *Options, named map[string]*Route) gatewayServerRoutes {
-	type hostKey struct{ server, host string }
+	type hostKey struct{ server, listener, host string }
 	groups := map[hostKey][]gwMatch{}
 	seen := map[string]bool{}
+	listeners := map[string]*ListenerResult{} // server → one of its listeners (port, TLS)
 	for _, att := range a.attachments {
+		listeners[att.listener.server] = att.listener
 		for _, h := range att.hostnames {
-			k := hostKey{att.listener.server, h}
-			id := k.server + "\x00" + h + "\x00" + att.route.Namespace + "/" + att.route.Name
+			k := hostKey{att.listener.server, att.listener.Hostname, h}
+			id := k.server + "\x00" + k.listener + "\x00" + h + "\x00" + att.route.Namespace + "/" + att.route.Name
 			if seen[id] {
 				continue // the same route through two listeners of one server and hostname
 			}
@@ -41,32 +48,59 @@ func buildGatewayRoutes(a *gatewayAnalysis, idx backendIndex, opts *Options, nam
 			groups[k] = append(groups[k], routeMatches(att.route)...)
 		}
 	}
-	out := gatewayServerRoutes{}
-	keys := make([]hostKey, 0, len(groups))
-	for k := range groups {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i].server != keys[j].server {
-			return keys[i].server < keys[j].server
-		}
-		return moreSpecificHost(keys[i].host, keys[j].host)
-	})
-	for _, k := range keys {
-		ms := groups[k]
-		sort.SliceStable(ms, func(i, j int) bool { return matchBefore(&ms[i], &ms[j]) })
-		b := ruleBuilder{server: k.server, idx: idx, grants: a.grants, opts: opts, named: named}
-		routes := make([]Route, 0, len(ms))
-		for i := range ms {
-			if r, ok := b.matchRoute(&ms[i]); ok {
-				routes = append(routes, r)
+	// Every programmed listener owns its hostname, with routes or without (then it answers 404).
+	type listenerKey struct{ server, listener string }
+	hosts := map[listenerKey][]string{}
+	for gi := range a.api.Gateways {
+		for li := range a.api.Gateways[gi].Listeners {
+			if l := &a.api.Gateways[gi].Listeners[li]; l.Programmed() {
+				hosts[listenerKey{l.server, l.Hostname}] = nil
+				listeners[l.server] = l
 			}
 		}
-		r := Route{Handle: []any{&Subroute{Handler: "subroute", Routes: routes}}}
-		if m := hostMatcher(k.host); m != nil {
+	}
+	for k := range groups {
+		lk := listenerKey{k.server, k.listener}
+		hosts[lk] = append(hosts[lk], k.host)
+	}
+	lkeys := make([]listenerKey, 0, len(hosts))
+	for k := range hosts {
+		lkeys = append(lkeys, k)
+	}
+	sort.Slice(lkeys, func(i, j int) bool {
+		if lkeys[i].server != lkeys[j].server {
+			return lkeys[i].server < lkeys[j].server
+		}
+		return moreSpecificHost(lkeys[i].listener, lkeys[j].listener)
+	})
+	out := gatewayServerRoutes{}
+	for _, lk := range lkeys {
+		hs := hosts[lk]
+		sort.Slice(hs, func(i, j int) bool { return moreSpecificHost(hs[i], hs[j]) })
+		l := listeners[lk.server]
+		b := ruleBuilder{tls: l.tls, port: l.Port, idx: idx, grants: a.grants, opts: opts, named: named}
+		inner := make([]Route, 0, len(hs)+1)
+		for _, h := range hs {
+			ms := groups[hostKey{lk.server, lk.listener, h}]
+			sort.SliceStable(ms, func(i, j int) bool { return matchBefore(&ms[i], &ms[j]) })
+			routes := make([]Route, 0, len(ms))
+			for i := range ms {
+				if r, ok := b.matchRoute(&ms[i]); ok {
+					routes = append(routes, r)
+				}
+			}
+			r := Route{Handle: []any{&Subroute{Handler: "subroute", Routes: routes}}}
+			// The listener's matcher admits the hostname already when they are equal.
+			if m := hostMatcher(h); m != nil && h != lk.listener {
+				r.Match = []MatcherSet{*m}
+			}
+			inner = append(inner, r)
+		}
+		r := Route{Handle: []any{&Subroute{Handler: "subroute", Routes: append(inner, Route{Handle: []any{notFound()}, Terminal: true})}}, Terminal: true}
+		if m := hostMatcher(lk.listener); m != nil {
 			r.Match = []MatcherSet{*m}
 		}
-		out[k.server] = append(out[k.server], r)
+		out[lk.server] = append(out[lk.server], r)
 	}
 	return out
 }
@@ -164,9 +198,10 @@ func hostMatcher(host string) *MatcherSet {
 	return &MatcherSet{Host: []string{host}}
 }
 
-// ruleBuilder turns matches into Caddy routes for one server.
+// ruleBuilder turns matches into Caddy routes for one server: a Gateway's listeners on one port.
 type ruleBuilder struct {
-	server string
+	tls    bool  // the listeners are HTTPS
+	port   int32 // the listeners' port
 	idx    backendIndex
 	grants referenceGrants
 	opts   *Options
@@ -243,8 +278,9 @@ func (b *ruleBuilder) ruleHandlers(rule *gwv1.HTTPRouteRule, m *gwMatch) []any {
 		return []any{serverError()}
 	}
 	var hs []any
-	if d := ruleTimeout(rule); d > 0 {
-		hs = append(hs, &Timeout{Handler: "plexus_timeout", Duration: d.String()})
+	timed := ruleTimeout(rule)
+	if timed > 0 {
+		hs = append(hs, &Timeout{Handler: "plexus_timeout", Duration: timed.String()})
 	}
 	for _, f := range rule.Filters {
 		switch f.Type {
@@ -269,7 +305,7 @@ func (b *ruleBuilder) ruleHandlers(rule *gwv1.HTTPRouteRule, m *gwMatch) []any {
 			}
 		}
 	}
-	return append(hs, b.backends(m.route, rule)...)
+	return append(hs, b.backends(m.route, rule, timed > 0)...)
 }
 
 // mirror copies requests to the filter's backend; nil (no mirroring) when the backend is not
@@ -351,11 +387,12 @@ func (b *ruleBuilder) redirect(m *gwMatch, f *gwv1.HTTPRequestRedirectFilter) []
 	if f == nil {
 		return []any{serverError()}
 	}
-	scheme := "http"
-	if b.server == ServerHTTPS {
+	// The API: without a port, the redirect goes to the well-known port of the filter's scheme,
+	// or to the listener's port when the filter keeps the scheme.
+	scheme, port := "http", b.port
+	if b.tls {
 		scheme = "https"
 	}
-	port := map[string]int32{"http": httpPort, "https": httpsPort}[scheme]
 	if f.Scheme != nil {
 		scheme = *f.Scheme
 		port = map[string]int32{"http": httpPort, "https": httpsPort}[scheme]
@@ -385,7 +422,12 @@ func (b *ruleBuilder) redirect(m *gwMatch, f *gwv1.HTTPRequestRedirectFilter) []
 // backends proxies to the rule's usable backends, weighted; 500 when there is none. Invalid
 // backendRefs (refused, missing, without ready endpoints) keep their weight: that share of
 // requests gets a 500 (a FailShare before the proxy), as the API requires.
-func (b *ruleBuilder) backends(r *gwv1.HTTPRoute, rule *gwv1.HTTPRouteRule) []any {
+//
+// A rule with a timeout (timed) proxies through a reverse_proxy of its own without passive health
+// checks: Caddy counts a request its deadline cut short as a failure of the endpoint (only a
+// client's cancellation is exempt), and with the shared proxy's checks one timed-out request
+// would mark every endpoint of the Service down for every route using it.
+func (b *ruleBuilder) backends(r *gwv1.HTTPRoute, rule *gwv1.HTTPRouteRule, timed bool) []any {
 	type weighted struct {
 		rb     resolvedBackend
 		weight int
@@ -425,7 +467,10 @@ func (b *ruleBuilder) backends(r *gwv1.HTTPRoute, rule *gwv1.HTTPRouteRule) []an
 		hs = append(hs, &FailShare{Handler: "plexus_fail_share", Numerator: failing / g, Denominator: total / g})
 	}
 	if len(usable) == 1 {
-		return append(hs, backendHandler(usable[0].rb, b.opts, b.named))
+		if !timed && !usable[0].rb.h2c {
+			return append(hs, backendHandler(usable[0].rb, b.opts, b.named))
+		}
+		return append(hs, b.invoke(usable[0].rb.id, usable[0].rb, nil, timed))
 	}
 	// Each backend's share is split evenly over its endpoints: endpoint weight = backend weight
 	// × L / its own endpoint count, L the least common multiple of the endpoint counts, reduced
@@ -462,13 +507,36 @@ func (b *ruleBuilder) backends(r *gwv1.HTTPRoute, rule *gwv1.HTTPRouteRule) []an
 	for i := range weights {
 		weights[i] /= g
 	}
-	merged.id = "weighted:" + strings.Join(ids, ",")
-	if _, done := b.named[merged.id]; !done {
-		rp := reverseProxy(merged, b.opts)
-		rp.LoadBalancing.SelectionPolicy = SelectionPolicy{Policy: "weighted_round_robin", Weights: weights}
-		b.named[merged.id] = &Route{Handle: []any{rp}, Terminal: true}
+	// One transport for all: HTTP/2 cleartext only when every backend speaks it.
+	merged.h2c = !slices.ContainsFunc(usable, func(u weighted) bool { return !u.rb.h2c })
+	return append(hs, b.invoke("weighted:"+strings.Join(ids, ","), merged, &SelectionPolicy{Policy: "weighted_round_robin", Weights: weights}, timed))
+}
+
+// invoke runs the named route of a reverse_proxy to rb's upstreams (adding it to the server's
+// named routes once): with policy as its selection policy when set, over HTTP/2 cleartext when
+// rb.h2c, and without passive health checks when timed. Variants get their own name (id with a
+// "timed:" or "h2c:" prefix): the plain one is shared with Ingress.
+func (b *ruleBuilder) invoke(id string, rb resolvedBackend, policy *SelectionPolicy, timed bool) *Invoke {
+	if rb.h2c {
+		id = "h2c:" + id
 	}
-	return append(hs, &Invoke{Handler: "invoke", Name: merged.id})
+	if timed {
+		id = "timed:" + id
+	}
+	if _, done := b.named[id]; !done {
+		rp := reverseProxy(rb, b.opts)
+		if policy != nil {
+			rp.LoadBalancing.SelectionPolicy = *policy
+		}
+		if rb.h2c {
+			rp.Transport.Versions = []string{"h2c"}
+		}
+		if timed {
+			rp.HealthChecks = nil
+		}
+		b.named[id] = &Route{Handle: []any{rp}, Terminal: true}
+	}
+	return &Invoke{Handler: "invoke", Name: id}
 }
 
 func gcd(a, b int) int {

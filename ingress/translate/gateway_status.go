@@ -64,24 +64,17 @@ func GatewayClassConditions(c ClassResult, bundleVersion string) []metav1.Condit
 	}
 }
 
-// GatewayAddresses are the addresses of a Gateway: those of the controller's Service, as for
-// Ingress status.loadBalancer (load-balancer addresses, else external IPs, else cluster IPs).
+// GatewayAddresses are the addresses of a Service as for Ingress status.loadBalancer:
+// load-balancer addresses, else external IPs, else cluster IPs.
 func GatewayAddresses(svc *corev1.Service) []gwv1.GatewayStatusAddress {
 	if svc == nil {
 		return nil
 	}
-	ipType, hostType := gwv1.IPAddressType, gwv1.HostnameAddressType
-	var out []gwv1.GatewayStatusAddress
-	for _, lb := range svc.Status.LoadBalancer.Ingress {
-		if lb.IP != "" {
-			out = append(out, gwv1.GatewayStatusAddress{Type: &ipType, Value: lb.IP})
-		} else if lb.Hostname != "" {
-			out = append(out, gwv1.GatewayStatusAddress{Type: &hostType, Value: lb.Hostname})
-		}
-	}
-	if len(out) > 0 {
+	if out := lbAddresses(svc); len(out) > 0 {
 		return out
 	}
+	ipType := gwv1.IPAddressType
+	var out []gwv1.GatewayStatusAddress
 	ips := svc.Spec.ExternalIPs
 	if len(ips) == 0 {
 		ips = svc.Spec.ClusterIPs
@@ -94,16 +87,35 @@ func GatewayAddresses(svc *corev1.Service) []gwv1.GatewayStatusAddress {
 	return out
 }
 
-// GatewayStatus is a served Gateway's status: addresses, Accepted and Programmed, and per
-// listener Accepted, Programmed, ResolvedRefs, Conflicted, supportedKinds and attachedRoutes.
+// lbAddresses are a Service's load-balancer addresses (IPs, else hostnames).
+func lbAddresses(svc *corev1.Service) []gwv1.GatewayStatusAddress {
+	ipType, hostType := gwv1.IPAddressType, gwv1.HostnameAddressType
+	var out []gwv1.GatewayStatusAddress
+	for _, lb := range svc.Status.LoadBalancer.Ingress {
+		if lb.IP != "" {
+			out = append(out, gwv1.GatewayStatusAddress{Type: &ipType, Value: lb.IP})
+		} else if lb.Hostname != "" {
+			out = append(out, gwv1.GatewayStatusAddress{Type: &hostType, Value: lb.Hostname})
+		}
+	}
+	return out
+}
+
+// GatewayStatus is a served Gateway's status: addresses (those of its Service,
+// GatewayAddressesOf), Accepted and Programmed, and per listener Accepted, Programmed,
+// ResolvedRefs, Conflicted, supportedKinds and attachedRoutes.
 func GatewayStatus(g GatewayResult, addrs []gwv1.GatewayStatusAddress) gwv1.GatewayStatus {
 	st := gwv1.GatewayStatus{Addresses: addrs}
-	programmed := 0
+	programmed, pending := 0, 0
 	for _, l := range g.Listeners {
 		p := bad(string(gwv1.ListenerReasonInvalid), "the listener is not valid; see its other conditions")
-		if l.Programmed() {
+		switch {
+		case l.Programmed():
 			p = ok(string(gwv1.ListenerReasonProgrammed), "served by plexus-ingress")
 			programmed++
+		case l.Pending():
+			p = bad(string(gwv1.ListenerReasonPending), fmt.Sprintf("waiting for the Service %s to allocate port %d", g.Service, l.Port))
+			pending++
 		}
 		kinds := l.SupportedKinds
 		if kinds == nil {
@@ -123,10 +135,12 @@ func GatewayStatus(g GatewayResult, addrs []gwv1.GatewayStatusAddress) gwv1.Gate
 	switch {
 	case !g.Accepted.OK:
 		prog = bad(string(gwv1.GatewayReasonInvalid), "the Gateway is not accepted")
+	case programmed == 0 && pending > 0:
+		prog = bad(string(gwv1.GatewayReasonPending), fmt.Sprintf("waiting for the Service %s to allocate the listeners' ports", g.Service))
 	case programmed == 0:
 		prog = bad(string(gwv1.GatewayReasonInvalid), "no listener is programmed")
 	case len(addrs) == 0:
-		prog = bad(string(gwv1.GatewayReasonAddressNotAssigned), "the plexus-ingress Service has no address yet")
+		prog = bad(string(gwv1.GatewayReasonAddressNotAssigned), fmt.Sprintf("the Service %s has no address yet", g.Service))
 	}
 	st.Conditions = []metav1.Condition{
 		condition(string(gwv1.GatewayConditionAccepted), g.Accepted, g.Generation),
@@ -216,6 +230,7 @@ func MergeRouteParents(existing, ours []gwv1.RouteParentStatus, controllerName s
 func SupportedFeatures() []gwv1.SupportedFeature {
 	names := []features.FeatureName{
 		features.SupportGateway, features.SupportHTTPRoute, features.SupportReferenceGrant,
+		features.SupportGatewayPort8080, features.SupportGatewayHTTPListenerIsolation,
 		features.SupportHTTPRouteQueryParamMatching, features.SupportHTTPRouteMethodMatching,
 		features.SupportHTTPRouteResponseHeaderModification,
 		features.SupportHTTPRoutePortRedirect, features.SupportHTTPRouteSchemeRedirect, features.SupportHTTPRoutePathRedirect,
@@ -224,6 +239,10 @@ func SupportedFeatures() []gwv1.SupportedFeature {
 		features.SupportHTTPRouteRequestMirror, features.SupportHTTPRouteRequestMultipleMirrors, features.SupportHTTPRouteRequestPercentageMirror,
 		features.SupportHTTPRouteParentRefPort,
 		features.SupportHTTPRouteRequestTimeout, features.SupportHTTPRouteBackendTimeout,
+		// Rule names are accepted and ignored; upgrades (WebSocket) pass through the proxy;
+		// appProtocol kubernetes.io/h2c backends get HTTP/2 cleartext.
+		features.SupportHTTPRouteNamedRouteRule, features.SupportHTTPRouteBackendProtocolWebSocket,
+		features.SupportHTTPRouteBackendProtocolH2C,
 	}
 	out := make([]gwv1.SupportedFeature, 0, len(names))
 	for _, n := range names {

@@ -72,6 +72,18 @@ func TestGatewayProgrammedAndAddresses(t *testing.T) {
 	if got := GatewayAddresses(lbSvc); len(got) != 1 || got[0].Value != "10.96.0.50" {
 		t.Fatalf("cluster IP address %+v", got)
 	}
+	// A Gateway's own LoadBalancer Service has no address until the load balancer gives one.
+	lbSvc.Spec.Type = corev1.ServiceTypeLoadBalancer
+	if got := GatewayAddressesOf(lbSvc); len(got) != 0 {
+		t.Fatalf("a LoadBalancer Service without load-balancer address gave %+v", got)
+	}
+	lbSvc.Spec.Type = corev1.ServiceTypeClusterIP
+	if got := GatewayAddressesOf(lbSvc); len(got) != 1 || got[0].Value != "10.96.0.50" {
+		t.Fatalf("ClusterIP Service address %+v", got)
+	}
+	if got := GatewayAddressesOf(nil); got != nil {
+		t.Fatalf("no Service gave %+v", got)
+	}
 	withAddr := gateway("shop", "asks-address", httpListener("http", ""))
 	withAddr.Spec.Addresses = []gwv1.GatewaySpecAddress{{Value: "192.0.2.99"}}
 	tcp := httpListener("tcp", "")
@@ -79,18 +91,24 @@ func TestGatewayProgrammedAndAddresses(t *testing.T) {
 	ip := gwv1.IPAddressType
 	addrs := []gwv1.GatewayStatusAddress{{Type: &ip, Value: "10.96.0.50"}}
 	for _, tc := range []struct {
-		name  string
-		gw    gwv1.Gateway
-		addrs []gwv1.GatewayStatusAddress
-		want  []brief
+		name     string
+		gw       gwv1.Gateway
+		services bool // the Gateway's Service exists (its ports allocated)
+		addrs    []gwv1.GatewayStatusAddress
+		want     []brief
 	}{
-		{"served", gateway("shop", "g", httpListener("http", "")), addrs, []brief{{"Accepted", "True", "Accepted", 2}, {"Programmed", "True", "Programmed", 2}}},
-		{"no address yet", gateway("shop", "g", httpListener("http", "")), nil, []brief{{"Accepted", "True", "Accepted", 2}, {"Programmed", "False", "AddressNotAssigned", 2}}},
-		{"spec.addresses", withAddr, addrs, []brief{{"Accepted", "False", "UnsupportedAddress", 2}, {"Programmed", "False", "Invalid", 2}}},
-		{"no valid listener", gateway("shop", "g", tcp), addrs, []brief{{"Accepted", "False", "ListenersNotValid", 2}, {"Programmed", "False", "Invalid", 2}}},
+		{"served", gateway("shop", "g", httpListener("http", "")), true, addrs, []brief{{"Accepted", "True", "Accepted", 2}, {"Programmed", "True", "Programmed", 2}}},
+		{"no address yet", gateway("shop", "g", httpListener("http", "")), true, nil, []brief{{"Accepted", "True", "Accepted", 2}, {"Programmed", "False", "AddressNotAssigned", 2}}},
+		{"no Service yet", gateway("shop", "g", httpListener("http", "")), false, nil, []brief{{"Accepted", "True", "Accepted", 2}, {"Programmed", "False", "Pending", 2}}},
+		{"spec.addresses", withAddr, true, addrs, []brief{{"Accepted", "False", "UnsupportedAddress", 2}, {"Programmed", "False", "Invalid", 2}}},
+		{"no valid listener", gateway("shop", "g", tcp), true, addrs, []brief{{"Accepted", "False", "ListenersNotValid", 2}, {"Programmed", "False", "Invalid", 2}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			res := Translate(gatewayInput([]gwv1.Gateway{tc.gw}), gwOpts)
+			in := gatewayInput([]gwv1.Gateway{tc.gw})
+			if tc.services {
+				in = withGatewayServices(in, gwOpts)
+			}
+			res := Translate(in, gwOpts)
 			st := GatewayStatus(res.Gateway.Gateways[0], tc.addrs)
 			sameBriefs(t, "gateway", st.Conditions, tc.want)
 			if len(st.Addresses) != len(tc.addrs) {

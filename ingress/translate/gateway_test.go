@@ -1,11 +1,15 @@
 package translate
 
 import (
+	"encoding/json"
 	"fmt"
+	"reflect"
+	"sort"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
@@ -43,7 +47,7 @@ func TestGatewayMatchesAndPrecedence(t *testing.T) {
 			BackendRefs: []gwv1.HTTPBackendRef{backendRef("", "api", 8080, 1)}},
 		gwv1.HTTPRouteRule{BackendRefs: []gwv1.HTTPBackendRef{backendRef("", "web", 80, 1)}})
 	in := gatewayInput([]gwv1.Gateway{gateway("shop", "edge", httpListener("http", ""))}, newer, older)
-	assertGatewayGolden(t, "gateway-matches-precedence", Translate(in, gwOpts))
+	assertGatewayGolden(t, "gateway-matches-precedence", Translate(withGatewayServices(in, gwOpts), gwOpts))
 }
 
 // TestGatewayFiltersAndWeights covers timeouts, header modifiers, redirects, rewrites, a sampled mirror,
@@ -87,7 +91,7 @@ func TestGatewayFiltersAndWeights(t *testing.T) {
 	}
 	r := httpRoute("shop", "filters", 0, []string{"shop.example.com"}, []gwv1.ParentReference{parent("shop", "edge", "")}, rules...)
 	in := gatewayInput([]gwv1.Gateway{gateway("shop", "edge", httpListener("http", ""))}, r)
-	assertGatewayGolden(t, "gateway-filters-weights", Translate(in, gwOpts))
+	assertGatewayGolden(t, "gateway-filters-weights", Translate(withGatewayServices(in, gwOpts), gwOpts))
 }
 
 // TestGatewayListenersAndRefs covers listener validation (ports, protocols, conflicts, kinds,
@@ -140,12 +144,12 @@ func TestGatewayListenersAndRefs(t *testing.T) {
 	in.HTTPRoutes = append(in.HTTPRoutes, httpRoute("infra", "bad-kind", 0, []string{"kinds.example.com"}, []gwv1.ParentReference{parent("infra", "edge", "kinds")},
 		gwv1.HTTPRouteRule{BackendRefs: []gwv1.HTTPBackendRef{kindRef}}))
 	t.Run("without grants", func(t *testing.T) {
-		assertGatewayGolden(t, "gateway-listeners-refs", Translate(in, gwOpts))
+		assertGatewayGolden(t, "gateway-listeners-refs", Translate(withGatewayServices(in, gwOpts), gwOpts))
 	})
 	t.Run("with grants", func(t *testing.T) {
 		granted := in
 		granted.ReferenceGrants = []gwv1.ReferenceGrant{grant("shop", kindGateway, "infra", kindSecret), grant("infra", kindHTTPRoute, "shop", kindService)}
-		assertGatewayGolden(t, "gateway-listeners-refs-granted", Translate(granted, gwOpts))
+		assertGatewayGolden(t, "gateway-listeners-refs-granted", Translate(withGatewayServices(granted, gwOpts), gwOpts))
 	})
 }
 
@@ -172,7 +176,7 @@ func TestGatewayBadExpressionStaysOut(t *testing.T) {
 		gwv1.HTTPRouteRule{Matches: []gwv1.HTTPRouteMatch{pathMatch(gwv1.PathMatchRegularExpression, "/bad["), badHeader},
 			BackendRefs: []gwv1.HTTPBackendRef{backendRef("", "web", 80, 1)}},
 		gwv1.HTTPRouteRule{Matches: []gwv1.HTTPRouteMatch{pathMatch(gwv1.PathMatchExact, "/good")}, BackendRefs: []gwv1.HTTPBackendRef{backendRef("", "web", 80, 1)}})
-	res := Translate(gatewayInput([]gwv1.Gateway{gateway("shop", "edge", httpListener("http", ""))}, r), gwOpts)
+	res := Translate(withGatewayServices(gatewayInput([]gwv1.Gateway{gateway("shop", "edge", httpListener("http", ""))}, r), gwOpts), gwOpts)
 	b, err := res.Config.JSON()
 	if err != nil {
 		t.Fatal(err)
@@ -202,7 +206,7 @@ func TestGatewayWeightsManyEndpoints(t *testing.T) {
 		refs = append(refs, backendRef("", name, 80, int32(1000000)))
 	}
 	in.HTTPRoutes = []gwv1.HTTPRoute{httpRoute("shop", "wide", 0, nil, []gwv1.ParentReference{parent("shop", "edge", "")}, gwv1.HTTPRouteRule{BackendRefs: refs})}
-	res := Translate(in, gwOpts)
+	res := Translate(withGatewayServices(in, gwOpts), gwOpts)
 	var rp *ReverseProxy
 	for _, r := range res.Config.Apps.HTTP.Servers[ServerHTTP].NamedRoutes {
 		rp = r.Handle[0].(*ReverseProxy)
@@ -225,5 +229,97 @@ func TestGatewayWeightsManyEndpoints(t *testing.T) {
 		if d := float64(s)/float64(share[0]) - 1; d > 0.01 || d < -0.01 {
 			t.Fatalf("backend %d gets %d against %d: shares differ by more than 1%%", b, s, share[0])
 		}
+	}
+}
+
+// TestGatewayAddressesIsolate: two Gateways with listeners on the same port, and listeners on
+// ports other than 80 and 443, each get a proxy server of their own on an internal port: a
+// route attached to one Gateway appears only in that Gateway's servers, a route attached to both
+// in both, and the Ingress servers carry no Gateway route. A redirect that keeps the scheme keeps
+// the listener's port.
+func TestGatewayAddressesIsolate(t *testing.T) {
+	shop := testCert(t, "shop.example.com")
+	in := gatewayInput(nil)
+	in.FallbackCertificate = ptr(testCert(t, "fallback.invalid"))
+	in.Secrets = []corev1.Secret{tlsSecret("shop", "shop-cert", shop.CertPEM, shop.KeyPEM)}
+	foo8080, bar8080, conflict := httpListener("foo-8080", "foo.com"), httpListener("bar-8080", "bar.com"), httpsListener("https-8080", "", "shop", "shop-cert")
+	foo8080.Port, bar8080.Port, conflict.Port = 8080, 8080, 8080
+	in.Gateways = []gwv1.Gateway{
+		gateway("shop", "gw-a", httpListener("http", ""), httpsListener("https", "shop.example.com", "", "shop-cert")),
+		gateway("shop", "gw-b", httpListener("http", ""), foo8080, bar8080, conflict),
+	}
+	to := func(name string, port int32) []gwv1.HTTPBackendRef {
+		return []gwv1.HTTPBackendRef{backendRef("", name, port, 1)}
+	}
+	prefix := func(p string) []gwv1.HTTPRouteMatch {
+		return []gwv1.HTTPRouteMatch{pathMatch(gwv1.PathMatchPathPrefix, p)}
+	}
+	keep := gwv1.HTTPRouteFilter{Type: gwv1.HTTPRouteFilterRequestRedirect, RequestRedirect: &gwv1.HTTPRequestRedirectFilter{Hostname: ptr(gwv1.PreciseHostname("elsewhere.example.com"))}}
+	on8080 := parent("shop", "gw-b", "")
+	on8080.Port = ptr(gwv1.PortNumber(8080))
+	in.HTTPRoutes = []gwv1.HTTPRoute{
+		httpRoute("shop", "only-a", 0, nil, []gwv1.ParentReference{parent("shop", "gw-a", "")}, gwv1.HTTPRouteRule{Matches: prefix("/"), BackendRefs: to("web", 80)}),
+		httpRoute("shop", "only-b", 0, nil, []gwv1.ParentReference{parent("shop", "gw-b", "http")}, gwv1.HTTPRouteRule{Matches: prefix("/"), BackendRefs: to("api", 8080)}),
+		httpRoute("shop", "shared", 0, nil, []gwv1.ParentReference{parent("shop", "gw-a", "http"), parent("shop", "gw-b", "http")},
+			gwv1.HTTPRouteRule{Matches: prefix("/shared"), BackendRefs: to("web", 80)}),
+		httpRoute("shop", "port-8080", 0, nil, []gwv1.ParentReference{on8080},
+			gwv1.HTTPRouteRule{Matches: prefix("/moved"), Filters: []gwv1.HTTPRouteFilter{keep}}, gwv1.HTTPRouteRule{BackendRefs: to("api", 8080)}),
+	}
+	res := Translate(withGatewayServices(in, gwOpts), gwOpts)
+	assertGatewayGolden(t, "gateway-addresses-isolate", res)
+	servers := res.Config.Apps.HTTP.Servers
+	names := make([]string, 0, len(servers))
+	for n := range servers {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	if want := []string{"gateway/shop/gw-a/443", "gateway/shop/gw-a/80", "gateway/shop/gw-b/80", "gateway/shop/gw-b/8080", "http", "https"}; !reflect.DeepEqual(names, want) {
+		t.Fatalf("servers %v, want %v", names, want)
+	}
+	listen := map[string]bool{}
+	for _, n := range names {
+		b, _ := json.Marshal(servers[n].Routes)
+		s := string(b)
+		switch n {
+		case "http", "https":
+			if strings.Contains(s, "subroute") && strings.Contains(s, "/shared") {
+				t.Errorf("Ingress server %s serves a Gateway route: %s", n, s)
+			}
+		case "gateway/shop/gw-a/80":
+			if !strings.Contains(s, "/shared") || strings.Contains(s, ":8080") {
+				t.Errorf("gw-a's port 80 routes %s", s)
+			}
+		case "gateway/shop/gw-b/8080":
+			if !strings.Contains(s, "elsewhere.example.com:8080") {
+				t.Errorf("gw-b's port-8080 redirect does not keep the listener port: %s", s)
+			}
+		}
+		for _, l := range servers[n].Listen {
+			if listen[l] {
+				t.Errorf("%s listens on %s twice", n, l)
+			}
+			listen[l] = true
+		}
+	}
+	if servers["gateway/shop/gw-b/80"].TLSConnectionPolicies != nil || len(servers["gateway/shop/gw-a/443"].TLSConnectionPolicies) == 0 {
+		t.Errorf("TLS policies on the wrong servers")
+	}
+}
+
+// TestGatewayH2CBackend: a Gateway backend whose Service port has appProtocol kubernetes.io/h2c
+// is proxied over HTTP/2 cleartext by a proxy of its own; an Ingress to the same port is not.
+func TestGatewayH2CBackend(t *testing.T) {
+	in := gatewayInput([]gwv1.Gateway{gateway("shop", "edge", httpListener("http", ""))},
+		httpRoute("shop", "r", 0, nil, []gwv1.ParentReference{parent("shop", "edge", "")}, gwv1.HTTPRouteRule{BackendRefs: []gwv1.HTTPBackendRef{backendRef("", "web", 80, 1)}}))
+	in.Services[0].Spec.Ports[0].AppProtocol = ptr(AppProtocolH2C)
+	in.IngressClasses = []networkingv1.IngressClass{ingressClass("plexus", false)}
+	in.Ingresses = []networkingv1.Ingress{ing("shop", "site", 0, rule("", prefix("/", svcPort("web", 80))))}
+	res := Translate(withGatewayServices(in, gwOpts), gwOpts)
+	named := res.Config.Apps.HTTP.Servers[ServerHTTP].NamedRoutes
+	if rp := named["h2c:shop/web:80"]; rp == nil || !reflect.DeepEqual(rp.Handle[0].(*ReverseProxy).Transport.Versions, []string{"h2c"}) {
+		t.Fatalf("no h2c proxy for the Gateway backend: %v", named)
+	}
+	if rp := named["shop/web:80"]; rp == nil || rp.Handle[0].(*ReverseProxy).Transport.Versions != nil {
+		t.Fatalf("the Ingress backend's proxy changed: %+v", rp)
 	}
 }

@@ -44,48 +44,34 @@ func (l *secretLoader) load(key types.NamespacedName) (tag, reason, msg string) 
 	return tag, "", ""
 }
 
-// gatewayTLSPolicies are the connection policies with the programmed HTTPS listeners' hostnames
-// added to the Ingress hosts (an Ingress host keeps its own certificate). Precise listener
-// hostnames join the Ingress hosts; wildcard ones, which cover one or more labels unlike Caddy's
-// SNI wildcards, match by expression after every Ingress policy, longest first. A listener
-// without hostname provides the default certificate when none was configured (only the
-// self-signed fallback): the first such listener, in hostname order, wins.
-func gatewayTLSPolicies(plan tlsPlan, a *gatewayAnalysis) []TLSConnectionPolicy {
+// gatewayTLSPolicies are the connection policies of one Gateway's HTTPS server (its programmed
+// listeners of one port). Precise listener hostnames select their certificate by SNI; wildcard
+// ones, which cover one or more labels unlike Caddy's SNI wildcards, match by expression, longest
+// first; a listener without hostname provides the certificate for any other SNI (the first such
+// listener in listener order), else the controller's default certificate does.
+func gatewayTLSPolicies(plan tlsPlan, listeners []*ListenerResult) []TLSConnectionPolicy {
 	merged := tlsPlan{certs: plan.certs, defaultTag: plan.defaultTag, hostTag: map[string]string{}}
-	for h, t := range plan.hostTag {
-		merged.hostTag[h] = t
-	}
-	type hostCert struct{ host, tag string }
-	var extra []hostCert
-	for gi := range a.api.Gateways {
-		for li := range a.api.Gateways[gi].Listeners {
-			l := &a.api.Gateways[gi].Listeners[li]
-			if l.server == ServerHTTPS && l.Programmed() {
-				extra = append(extra, hostCert{l.Hostname, l.certTag})
-			}
-		}
-	}
-	sort.SliceStable(extra, func(i, j int) bool { return extra[i].host < extra[j].host })
 	var wild []TLSConnectionPolicy
 	seenWild := map[string]bool{}
-	for _, e := range extra {
+	anyHost := false
+	for _, l := range listeners {
 		switch {
-		case e.host == "":
-			if merged.defaultTag == tagFallback || merged.defaultTag == "" {
-				merged.defaultTag = e.tag
+		case l.Hostname == "":
+			if !anyHost {
+				merged.defaultTag, anyHost = l.certTag, true
 			}
-		case strings.HasPrefix(e.host, "*."):
-			if seenWild[e.host] {
+		case strings.HasPrefix(l.Hostname, "*."):
+			if seenWild[l.Hostname] {
 				continue
 			}
-			seenWild[e.host] = true
+			seenWild[l.Hostname] = true
 			wild = append(wild, TLSConnectionPolicy{
-				Match:                &TLSMatch{SNIRegexp: &Regexp{Pattern: `(?i)^[^.]+(\.[^.]+)*` + regexp.QuoteMeta(e.host[1:]) + `$`}},
-				CertificateSelection: &CertificateSelection{AnyTag: []string{e.tag}},
+				Match:                &TLSMatch{SNIRegexp: &Regexp{Pattern: `(?i)^[^.]+(\.[^.]+)*` + regexp.QuoteMeta(l.Hostname[1:]) + `$`}},
+				CertificateSelection: &CertificateSelection{AnyTag: []string{l.certTag}},
 			})
 		default:
-			if _, taken := merged.hostTag[e.host]; !taken {
-				merged.hostTag[e.host] = e.tag
+			if _, taken := merged.hostTag[l.Hostname]; !taken {
+				merged.hostTag[l.Hostname] = l.certTag
 			}
 		}
 	}

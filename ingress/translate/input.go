@@ -45,6 +45,14 @@ type Options struct {
 	// GatewayControllerName is the spec.controllerName of the GatewayClasses served, e.g.
 	// plexus.dev/gateway; empty serves no Gateway API objects.
 	GatewayControllerName string
+	// GatewayServiceNamespace is the controller's namespace, where the per-Gateway Services live
+	// (gateway_service.go); only Services there are read for the Gateways' internal ports. Empty
+	// reads them from every namespace (offline translation, tests).
+	GatewayServiceNamespace string
+	// GatewayPortFirst and GatewayPortLast bound the internal container ports allocated to
+	// Gateway listener ports (DefaultGatewayPortFirst, DefaultGatewayPortLast).
+	GatewayPortFirst int32
+	GatewayPortLast  int32
 	// HTTPListen and HTTPSListen are the listen addresses, e.g. ":80" and ":443".
 	HTTPListen  string
 	HTTPSListen string
@@ -96,6 +104,9 @@ func (o Options) Defaults() Options {
 	def(&o.DialTimeout, "2s")
 	def(&o.FailDuration, "5s")
 	def(&o.GracePeriod, "30s")
+	if o.GatewayPortFirst == 0 && o.GatewayPortLast == 0 {
+		o.GatewayPortFirst, o.GatewayPortLast = DefaultGatewayPortFirst, DefaultGatewayPortLast
+	}
 	return o
 }
 

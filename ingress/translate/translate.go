@@ -56,11 +56,7 @@ func Translate(in Input, opts Options) Result {
 			httpsRoutes = append(httpsRoutes, hostRoute(h, sub, false))
 		}
 	}
-	// Gateway routes go first: a hostname a listener serves is the Gateway's, and a request no
-	// Gateway rule matches falls through to the Ingress routes.
 	gwRoutes := buildGatewayRoutes(&gw, idx, &opts, named)
-	httpRoutes = append(gwRoutes[ServerHTTP], httpRoutes...)
-	httpsRoutes = append(gwRoutes[ServerHTTPS], httpsRoutes...)
 	last := Route{Handle: []any{notFound()}, Terminal: true}
 	if table.defaultBackend != nil {
 		last = Route{Handle: []any{backendHandler(*table.defaultBackend, &opts, named)}, Terminal: true}
@@ -88,19 +84,22 @@ func Translate(in Input, opts Options) Result {
 	}
 	// Without any certificate there is nothing to serve TLS with: no HTTPS listener at all,
 	// rather than one Caddy would run as plain HTTP.
-	if len(plan.certs) > 0 {
+	if policies := plan.connectionPolicies(); len(policies) > 0 {
 		cfg.Apps.HTTP.Servers[ServerHTTPS] = &Server{
 			Listen:                []string{opts.HTTPSListen},
 			Routes:                httpsRoutes,
 			NamedRoutes:           named,
-			TLSConnectionPolicies: gatewayTLSPolicies(plan, &gw),
+			TLSConnectionPolicies: policies,
 			AutomaticHTTPS:        AutomaticHTTPS{Disable: true},
 			Protocols:             []string{"h1", "h2"},
 		}
+	}
+	addGatewayServers(&cfg, &gw, gwRoutes, plan, &opts, named)
+	if len(plan.certs) > 0 {
 		cfg.Apps.TLS.Certificates = &Certificates{LoadPEM: plan.loadPEM()}
 	}
 
-	if onFront(opts.HTTPListen) || onFront(opts.HTTPSListen) {
+	if onFront(opts.HTTPListen) || onFront(opts.HTTPSListen) || gatewayOnFront(&cfg) {
 		cfg.Apps.Front = &FrontAppConfig{}
 	}
 

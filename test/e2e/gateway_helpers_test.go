@@ -11,6 +11,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
@@ -18,6 +19,7 @@ import (
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/plexus-net/plexus/controllers"
+	"github.com/plexus-net/plexus/ingress/translate"
 	"github.com/plexus-net/plexus/internal/lab"
 )
 
@@ -30,6 +32,7 @@ const (
 	gwSecureHost   = "secure.gw.test"
 	gwCrossHost    = "cross.gw.test"
 	gwIngressHost  = "ingress.gw.test"
+	gwSecondHost   = "second.gw.test"
 	gwName         = "web"
 	listenerHTTP   = "http"
 	listenerHTTPS  = "https"
@@ -104,6 +107,11 @@ func testGateway() *gwv1.Gateway {
 			},
 		},
 	}
+}
+
+// gatewayServiceKey is where plexus-ingress keeps the Service of Gateway namespace/name.
+func gatewayServiceKey(namespace, name string) client.ObjectKey {
+	return client.ObjectKey{Namespace: plexusNamespace, Name: translate.GatewayServiceName(types.NamespacedName{Namespace: namespace, Name: name})}
 }
 
 func parent(section string) gwv1.ParentReference {

@@ -26,7 +26,9 @@ import (
 var gatewayCRDs = []string{"gatewayclasses", "gateways", "httproutes", "referencegrants"}
 
 var _ = Describe("Gateway API through plexus-ingress", Ordered, func() {
-	var lbIP string
+	// ingressIP is the plexus-ingress Service's load-balancer address (Ingress); gwIP the test
+	// Gateway's own (its Service's).
+	var ingressIP, gwIP string
 	var saved *v1.Ingress
 	var gw client.Client
 
@@ -91,7 +93,7 @@ var _ = Describe("Gateway API through plexus-ingress", Ordered, func() {
 			var svc corev1.Service
 			g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: plexusNamespace, Name: render.IngressName}, &svc)).To(Succeed())
 			g.Expect(svc.Status.LoadBalancer.Ingress).NotTo(BeEmpty(), "no load-balancer address yet")
-			lbIP = svc.Status.LoadBalancer.Ingress[0].IP
+			ingressIP = svc.Status.LoadBalancer.Ingress[0].IP
 		}, time.Minute, time.Second).Should(Succeed())
 	})
 
@@ -117,7 +119,7 @@ var _ = Describe("Gateway API through plexus-ingress", Ordered, func() {
 		}, 2*time.Minute, time.Second).Should(Succeed())
 	})
 
-	It("programs a Gateway with an HTTP and an HTTPS listener and publishes the load-balancer address", func() {
+	It("programs a Gateway with an HTTP and an HTTPS listener at a load-balancer address of its own", func() {
 		t0 := time.Now()
 		g0 := testGateway()
 		Expect(gw.Create(ctx, g0)).To(Succeed())
@@ -126,7 +128,14 @@ var _ = Describe("Gateway API through plexus-ingress", Ordered, func() {
 			g.Expect(gw.Get(ctx, client.ObjectKeyFromObject(g0), &cur)).To(Succeed())
 			conditionIs(g, cur.Status.Conditions, string(gwv1.GatewayConditionAccepted), metav1.ConditionTrue, cur.Generation, "", "Gateway")
 			conditionIs(g, cur.Status.Conditions, string(gwv1.GatewayConditionProgrammed), metav1.ConditionTrue, cur.Generation, "", "Gateway")
-			g.Expect(cur.Status.Addresses).To(ContainElement(HaveField("Value", lbIP)))
+			// The Gateway's Service: in plexus-ingress's namespace, one port per listener port.
+			var svc corev1.Service
+			g.Expect(k8s.Get(ctx, gatewayServiceKey(gatewayTestNS, gwName), &svc)).To(Succeed())
+			g.Expect(svc.Spec.Ports).To(HaveLen(2))
+			g.Expect(svc.Status.LoadBalancer.Ingress).NotTo(BeEmpty())
+			g.Expect(cur.Status.Addresses).To(ConsistOf(HaveField("Value", svc.Status.LoadBalancer.Ingress[0].IP)))
+			gwIP = cur.Status.Addresses[0].Value
+			g.Expect(gwIP).NotTo(Equal(ingressIP), "the Gateway shares the Ingress address")
 			g.Expect(cur.Status.Listeners).To(HaveLen(2))
 			for _, l := range cur.Status.Listeners {
 				conditionIs(g, l.Conditions, string(gwv1.ListenerConditionProgrammed), metav1.ConditionTrue, cur.Generation, "", "listener "+string(l.Name))
@@ -134,7 +143,7 @@ var _ = Describe("Gateway API through plexus-ingress", Ordered, func() {
 			}
 		}, 2*time.Minute, 200*time.Millisecond).Should(Succeed())
 		took := time.Since(t0).Round(100 * time.Millisecond)
-		fmt.Fprintf(GinkgoWriter, "Gateway Programmed with address %s after %s\n", lbIP, took)
+		fmt.Fprintf(GinkgoWriter, "Gateway Programmed with address %s after %s\n", gwIP, took)
 		AddReportEntry("gateway: time to Gateway Programmed", took.String())
 
 		for _, r := range testRoutes() {
@@ -172,7 +181,7 @@ var _ = Describe("Gateway API through plexus-ingress", Ordered, func() {
 	})
 
 	It("matches path and headers, rewrites a path prefix and redirects", func() {
-		c := ingressClient(lbIP, false)
+		c := ingressClient(gwIP, false)
 		cases := []struct {
 			path    string
 			headers map[string]string
@@ -201,7 +210,7 @@ var _ = Describe("Gateway API through plexus-ingress", Ordered, func() {
 	})
 
 	It("terminates TLS on the HTTPS listener with the Gateway's certificate, and serves the same route on HTTP", func() {
-		c := ingressClient(lbIP, false)
+		c := ingressClient(gwIP, false)
 		Eventually(func(g Gomega) {
 			a, err := gwGet(c, "https://"+gwSecureHost+"/", nil)
 			g.Expect(err).NotTo(HaveOccurred())
@@ -221,7 +230,7 @@ var _ = Describe("Gateway API through plexus-ingress", Ordered, func() {
 		// would have a standard deviation of sqrt(0.75*0.25/400) = 2.2 points; 75 % ± 8 points is
 		// over 3.5 of them (a false failure about once in 4,000 runs), and an exact weighted
 		// rotation per replica (what plexus-ingress does) lands within a point.
-		c := ingressClient(lbIP, false)
+		c := ingressClient(gwIP, false)
 		counts := map[string]int{}
 		const n = 400
 		for range n {
@@ -238,7 +247,7 @@ var _ = Describe("Gateway API through plexus-ingress", Ordered, func() {
 	})
 
 	It("refuses a backend in another namespace until a ReferenceGrant allows it", func() {
-		c := ingressClient(lbIP, false)
+		c := ingressClient(gwIP, false)
 		// The spec: a request that would go to an invalid backendRef gets a 500.
 		Eventually(func(g Gomega) {
 			a, err := gwGet(c, "http://"+gwCrossHost+"/", nil)
@@ -269,6 +278,63 @@ var _ = Describe("Gateway API through plexus-ingress", Ordered, func() {
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(a.status).To(Equal(http.StatusInternalServerError), a.body)
 		}, time.Minute, 500*time.Millisecond).Should(Succeed())
+	})
+
+	It("isolates Gateways: a second Gateway serves only its own routes, at its own address, also on port 8080", func() {
+		second := &gwv1.Gateway{
+			ObjectMeta: metav1.ObjectMeta{Namespace: gatewayTestNS, Name: "second"},
+			Spec: gwv1.GatewaySpec{GatewayClassName: "plexus", Listeners: []gwv1.Listener{
+				{Name: "http", Protocol: gwv1.HTTPProtocolType, Port: 80},
+				{Name: "alt", Protocol: gwv1.HTTPProtocolType, Port: 8080, Hostname: ptr.To(gwv1.Hostname(gwSecondHost))},
+			}},
+		}
+		Expect(gw.Create(ctx, second)).To(Succeed())
+		onSecond := func(section string) gwv1.ParentReference {
+			return gwv1.ParentReference{Name: "second", SectionName: ptr.To(gwv1.SectionName(section))}
+		}
+		Expect(gw.Create(ctx, httpRoute("second-only", []string{gwSecondHost}, []gwv1.ParentReference{onSecond("http")},
+			gwv1.HTTPRouteRule{BackendRefs: []gwv1.HTTPBackendRef{backend("", "beta", 1)}}))).To(Succeed())
+		Expect(gw.Create(ctx, httpRoute("second-alt", []string{gwSecondHost}, []gwv1.ParentReference{onSecond("alt")},
+			gwv1.HTTPRouteRule{BackendRefs: []gwv1.HTTPBackendRef{backend("", "alpha", 1)}}))).To(Succeed())
+		var secondIP string
+		Eventually(func(g Gomega) {
+			var cur gwv1.Gateway
+			g.Expect(gw.Get(ctx, client.ObjectKeyFromObject(second), &cur)).To(Succeed())
+			conditionIs(g, cur.Status.Conditions, string(gwv1.GatewayConditionProgrammed), metav1.ConditionTrue, cur.Generation, "", "Gateway second")
+			g.Expect(cur.Status.Addresses).To(HaveLen(1))
+			secondIP = cur.Status.Addresses[0].Value
+		}, 2*time.Minute, 500*time.Millisecond).Should(Succeed())
+		Expect(secondIP).NotTo(BeElementOf(gwIP, ingressIP))
+		fmt.Fprintf(GinkgoWriter, "Gateway second at %s, %s at %s, Ingress at %s\n", secondIP, gwName, gwIP, ingressIP)
+
+		for _, tc := range []struct {
+			addr, url string
+			status    int
+			body      string
+		}{
+			{secondIP, "http://" + gwSecondHost + "/", http.StatusOK, "pod=beta-"},
+			{secondIP, "http://" + gwSecondHost + ":8080/", http.StatusOK, "pod=alpha-"},
+			{gwIP, "http://" + gwSecondHost + "/", http.StatusNotFound, ""},      // not the first Gateway's route
+			{ingressIP, "http://" + gwSecondHost + "/", http.StatusNotFound, ""}, // nor Ingress's
+			{secondIP, "http://" + gwAppHost + "/api", http.StatusNotFound, ""},  // the first's routes stay there
+			{ingressIP, "http://" + gwAppHost + "/api", http.StatusNotFound, ""},
+			{gwIP, "http://" + gwAppHost + "/api", http.StatusOK, "pod=alpha-"},
+		} {
+			c := ingressClient(tc.addr, false)
+			Eventually(func(g Gomega) {
+				a, err := gwGet(c, tc.url, nil)
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(a.status).To(Equal(tc.status), a.body)
+				g.Expect(a.body).To(ContainSubstring(tc.body))
+			}, time.Minute, 500*time.Millisecond).Should(Succeed(), "GET %s at %s", tc.url, tc.addr)
+		}
+
+		By("deleting the second Gateway deletes its Service")
+		Expect(gw.Delete(ctx, second)).To(Succeed())
+		Eventually(func() bool {
+			var svc corev1.Service
+			return apierrors.IsNotFound(k8s.Get(ctx, gatewayServiceKey(gatewayTestNS, "second"), &svc))
+		}, time.Minute, time.Second).Should(BeTrue(), "the Service of the deleted Gateway is still there")
 	})
 
 	It("turned off, removes the GatewayClass, keeps the CRDs and still serves Ingress", func() {
@@ -304,7 +370,7 @@ var _ = Describe("Gateway API through plexus-ingress", Ordered, func() {
 			g.Expect(running).To(Equal(2))
 		}, 2*time.Minute, time.Second).Should(Succeed())
 
-		c := ingressClient(lbIP, false)
+		c := ingressClient(ingressIP, false)
 		Eventually(func(g Gomega) {
 			a, err := gwGet(c, "http://"+gwIngressHost+"/", nil)
 			g.Expect(err).NotTo(HaveOccurred())
@@ -315,5 +381,10 @@ var _ = Describe("Gateway API through plexus-ingress", Ordered, func() {
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(a.status).To(Equal(http.StatusNotFound), a.body)
 		}, time.Minute, 500*time.Millisecond).Should(Succeed())
+		// Nor is the Gateway's address: the operator removed its Service.
+		Eventually(func() bool {
+			var svc corev1.Service
+			return apierrors.IsNotFound(k8s.Get(ctx, gatewayServiceKey(gatewayTestNS, gwName), &svc))
+		}, time.Minute, time.Second).Should(BeTrue(), "the Gateway's Service outlived the Gateway API")
 	})
 })
