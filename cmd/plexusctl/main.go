@@ -99,10 +99,14 @@ func run(args []string) error {
 	skipCheck := fs.Bool("skip-check", false, "up, status: leave out plexusctl check at the end of the summary")
 	install := fs.String("install", string(lab.InstallKustomize), "up: how Plexus is installed: kustomize (kubectl apply -k config/default), "+
 		"helm (helm install of config/helm/plexus; make helm builds the CLI) or manifests (kubectl apply -f dist/install.yaml)")
+	helmChart := fs.String("helm-chart", "", "up with -install helm: the chart to install, a folder or a packaged .tgz (default config/helm/plexus)")
 	_ = fs.Parse(rest)
 	mode, err := lab.ParseInstallMode(*install)
 	if err != nil {
 		return err
+	}
+	if *helmChart != "" && mode != lab.InstallHelm {
+		return fmt.Errorf("-helm-chart %s: only with -install helm", *helmChart)
 	}
 	root := *repo
 	if root == "" {
@@ -118,6 +122,11 @@ func run(args []string) error {
 	c.Nodes = *nodes
 	c.ReadyTimeout = *timeout
 	c.Install = mode
+	if *helmChart != "" {
+		if c.HelmChart, err = filepath.Abs(*helmChart); err != nil {
+			return err
+		}
+	}
 	switch cmd {
 	case "up":
 		if err := lab.Up(c); err != nil {
