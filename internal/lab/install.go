@@ -82,6 +82,12 @@ func (c Config) install(st *State) error {
 	if err := c.installPlexus(); err != nil {
 		return err
 	}
+	if c.AfterInstall != "" {
+		c.step("applying the lab's extra manifests after the install")
+		if _, err := c.kubectl(c.AfterInstall, "apply", "--server-side", "--field-manager", FieldManager, "-f", "-"); err != nil {
+			return err
+		}
+	}
 	t0 := time.Now()
 	if _, err := c.kubectl("", "-n", "plexus-system", "rollout", "status", "deployment/plexus-operator", "--timeout", "120s"); err != nil {
 		return fmt.Errorf("operator Deployment: %w", err)

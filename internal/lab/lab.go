@@ -78,6 +78,10 @@ type Config struct {
 	// HelmChart is the chart (folder or packaged .tgz) InstallHelm installs; config/helm/plexus
 	// when empty.
 	HelmChart string
+	// AfterInstall are manifests (YAML) applied right after Plexus is installed, before up waits
+	// for the operator and the nodes. The Helm e2e gives the previous chart's release, which runs
+	// this checkout's images, the RBAC this checkout's operator needs with them.
+	AfterInstall string
 }
 
 // DefaultConfig returns the configuration plexusctl uses, for the checkout at repoRoot: the lab

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -58,8 +59,57 @@ func helmLabConfig() lab.Config {
 	c.Nodes = helmLabNodes
 	c.Install = lab.InstallHelm
 	c.HelmChart = filepath.Join(repoRoot(), previousChart)
+	c.AfterInstall = operatorRBACBridge()
 	c.Out = GinkgoWriter
 	return c
+}
+
+// operatorRBACBridge is this checkout's operator RBAC (config/rbac/role.yaml: the ClusterRole and
+// the namespaced Role) under names of its own, bound to the operator's ServiceAccount. The lab has
+// only this checkout's images, so the previous chart's release runs today's operator, which
+// watches kinds the previous chart's ClusterRole does not grant (the ingress component's): without
+// the bridge its caches never sync and it renders nothing. A real 0.1.0 release runs 0.1.0 images
+// with that chart's RBAC; the upgrade below then installs these rules through the chart itself.
+func operatorRBACBridge() string {
+	raw, err := os.ReadFile(filepath.Join(repoRoot(), "config/rbac/role.yaml"))
+	if err != nil {
+		panic(fmt.Sprintf("read the operator's RBAC: %v", err))
+	}
+	const name = "plexus-e2e-previous-chart-bridge"
+	var docs []string
+	for _, doc := range strings.Split(string(raw), "\n---\n") {
+		var o map[string]any
+		if err := yaml.Unmarshal([]byte(doc), &o); err != nil || o == nil {
+			continue
+		}
+		meta, _ := o["metadata"].(map[string]any)
+		kind, _ := o["kind"].(string)
+		if meta == nil || (kind != "ClusterRole" && kind != "Role") {
+			continue
+		}
+		meta["name"] = name
+		binding := map[string]any{
+			"apiVersion": "rbac.authorization.k8s.io/v1",
+			"kind":       kind + "Binding",
+			"metadata":   map[string]any{"name": name},
+			"roleRef":    map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": name},
+			"subjects":   []any{map[string]any{"kind": "ServiceAccount", "name": "plexus-operator", "namespace": lab.PlexusNamespace}},
+		}
+		if kind == "Role" {
+			binding["metadata"].(map[string]any)["namespace"] = meta["namespace"]
+		}
+		for _, obj := range []map[string]any{o, binding} {
+			out, err := yaml.Marshal(obj)
+			if err != nil {
+				panic(err)
+			}
+			docs = append(docs, string(out))
+		}
+	}
+	if len(docs) != 4 {
+		panic(fmt.Sprintf("config/rbac/role.yaml: want a ClusterRole and a Role, got %d bridge objects", len(docs)))
+	}
+	return strings.Join(docs, "---\n")
 }
 
 // matrixGreen runs plexusctl check's matrix against the lab and expects no failed cell.
