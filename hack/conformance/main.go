@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"regexp"
@@ -30,6 +29,7 @@ import (
 	"time"
 
 	"github.com/plexus-net/plexus/internal/lab"
+	"github.com/plexus-net/plexus/internal/suiterun"
 )
 
 const (
@@ -223,31 +223,9 @@ func underlayKubeconfig(c lab.Config, runDir string) (string, error) {
 // runLogged runs a command with its output in logFile, printing a line every minute while it runs.
 // Cancelling ctx interrupts it (SIGINT, so ginkgo stops its processes and writes its report).
 func runLogged(ctx context.Context, logFile, name string, args ...string) error {
-	f, err := os.Create(logFile)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
-	cmd.WaitDelay = 2 * time.Minute
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t0 := time.Now()
-	tick := time.NewTicker(time.Minute)
-	defer tick.Stop()
-	for {
-		select {
-		case err := <-done:
-			return err
-		case <-tick.C:
-			step("%s: %d specs finished so far (output: %s)", time.Since(t0).Round(time.Second), specsDone(logFile), logFile)
-		}
-	}
+	return suiterun.Run(ctx, logFile, nil, time.Minute, 2*time.Minute, func(elapsed time.Duration) {
+		step("%s: %d specs finished so far (output: %s)", elapsed, specsDone(logFile), logFile)
+	}, name, args...)
 }
 
 // specsDone counts the specs that ran to the end in ginkgo's output so far: its default output

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -20,6 +19,7 @@ import (
 
 	v1 "github.com/plexus-net/plexus/api/v1alpha1"
 	"github.com/plexus-net/plexus/internal/lab"
+	"github.com/plexus-net/plexus/internal/suiterun"
 )
 
 // ingressService is the Service of plexus-ingress the operator renders: a Gateway's address is its
@@ -154,33 +154,9 @@ func gatewayReady(ctx context.Context, k client.Client) (features []string, addr
 // runSuite runs the conformance binary in the underlay namespace through `go tool test2json`,
 // writing its events to eventsFile and a line a minute while it runs. Cancelling ctx interrupts it.
 func runSuite(ctx context.Context, eventsFile, kubeconfig, netns, suiteBin string, args []string) error {
-	f, err := os.Create(eventsFile)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
 	cmdArgs := append([]string{"tool", "test2json", "-t", "-p", "gateway-conformance", "ip", "netns", "exec", netns, suiteBin}, args...)
-	cmd := exec.CommandContext(ctx, "go", cmdArgs...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
-	cmd.WaitDelay = time.Minute
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start the suite: %w", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t0 := time.Now()
-	tick := time.NewTicker(time.Minute)
-	defer tick.Stop()
-	for {
-		select {
-		case err := <-done:
-			return err
-		case <-tick.C:
-			step("%s: %s", time.Since(t0).Round(time.Second), progress(eventsFile))
-		}
-	}
+	return suiterun.Run(ctx, eventsFile, []string{"KUBECONFIG=" + kubeconfig}, time.Minute, time.Minute,
+		func(elapsed time.Duration) { step("%s: %s", elapsed, progress(eventsFile)) }, "go", cmdArgs...)
 }
 
 // progress counts the conformance tests finished so far in the events file.
