@@ -70,9 +70,13 @@ var _ = Describe("Cluster DNS", func() {
 				g.Expect(o.GetLabels()).To(HaveKeyWithValue("k8s-app", "kube-dns"))
 			}
 		}, timeout, interval).Should(Succeed())
-		d := &appsv1.Deployment{}
-		Expect(k8s.Get(ctx(), client.ObjectKey{Namespace: render.DNSNamespace, Name: render.DNSDeploymentName}, d)).To(Succeed())
-		Expect(*d.Spec.Replicas).To(Equal(int32(3)), "40 nodes: one replica per 16, rounded up")
+		// The first reconcile may run before the operator's cache holds all 40 Nodes; the Node
+		// events that follow resize the Deployment.
+		Eventually(func(g Gomega) {
+			d := &appsv1.Deployment{}
+			g.Expect(k8s.Get(ctx(), client.ObjectKey{Namespace: render.DNSNamespace, Name: render.DNSDeploymentName}, d)).To(Succeed())
+			g.Expect(*d.Spec.Replicas).To(Equal(int32(3)), "40 nodes: one replica per 16, rounded up")
+		}, timeout, interval).Should(Succeed())
 		Expect(kubeDNS().Spec.ClusterIPs).To(Equal([]string{"10.96.0.10", "fd00:10:96::a"}))
 		c := eventuallyCondition(v1.ConditionDNSAvailable, metav1.ConditionFalse)
 		Expect(c.Reason).To(Equal(v1.ReasonDNSUnavailable))
