@@ -149,18 +149,15 @@ func agentContainer(image string) corev1.Container {
 			{Name: "proxy-healthz", ContainerPort: agentProxyHealthPort},
 		},
 		ReadinessProbe: &corev1.Probe{
-			ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/readyz", Port: intstr.FromString("health")}},
+			ProbeHandler:  httpGet("/readyz", "health"),
 			PeriodSeconds: 5,
 		},
 		LivenessProbe: &corev1.Probe{
-			ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString("health")}},
+			ProbeHandler:     httpGet("/healthz", "health"),
 			PeriodSeconds:    20,
 			FailureThreshold: 6,
 		},
-		Resources: corev1.ResourceRequirements{
-			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("50m"), corev1.ResourceMemory: resource.MustParse("64Mi")},
-			Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("512Mi")},
-		},
+		Resources: requests("50m", "64Mi", "512Mi"),
 		SecurityContext: &corev1.SecurityContext{
 			// Root without privilege: netlink and nftables need NET_ADMIN, raw sockets (ICMP
 			// rejects, health checks) NET_RAW; root is needed to write the host's CNI folders.

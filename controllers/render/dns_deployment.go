@@ -4,7 +4,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
@@ -115,26 +114,19 @@ func dnsContainer(image string) corev1.Container {
 		// Ready once the kubernetes plugin has synced its caches: a pod that would answer
 		// NXDOMAIN for every Service never joins kube-dns.
 		ReadinessProbe: &corev1.Probe{
-			ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/ready", Port: intstr.FromString("ready")}},
+			ProbeHandler:  httpGet("/ready", "ready"),
 			PeriodSeconds: 2,
 		},
 		LivenessProbe: &corev1.Probe{
-			ProbeHandler:        corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/health", Port: intstr.FromString("health")}},
+			ProbeHandler:        httpGet("/health", "health"),
 			InitialDelaySeconds: 60,
 			PeriodSeconds:       10,
 			TimeoutSeconds:      5,
 			FailureThreshold:    5,
 		},
-		Resources: corev1.ResourceRequirements{
-			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("70Mi")},
-			Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("170Mi")},
-		},
-		SecurityContext: &corev1.SecurityContext{
-			AllowPrivilegeEscalation: ptr.To(false),
-			ReadOnlyRootFilesystem:   ptr.To(true),
-			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-		},
-		VolumeMounts: []corev1.VolumeMount{{Name: "config", MountPath: dnsConfigDir, ReadOnly: true}},
+		Resources:       requests("100m", "70Mi", "170Mi"),
+		SecurityContext: unprivileged(),
+		VolumeMounts:    []corev1.VolumeMount{{Name: "config", MountPath: dnsConfigDir, ReadOnly: true}},
 	}
 }
 

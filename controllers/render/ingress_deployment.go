@@ -6,7 +6,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
@@ -114,26 +113,19 @@ func ingressContainer(image string, args []string) corev1.Container {
 		// Ready once this replica has loaded its first config: before that it would refuse every
 		// request the Service sends it.
 		ReadinessProbe: &corev1.Probe{
-			ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/readyz", Port: intstr.FromString("health")}},
+			ProbeHandler:  httpGet("/readyz", "health"),
 			PeriodSeconds: 2,
 		},
 		LivenessProbe: &corev1.Probe{
-			ProbeHandler:        corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString("health")}},
+			ProbeHandler:        httpGet("/healthz", "health"),
 			InitialDelaySeconds: 30,
 			PeriodSeconds:       10,
 			TimeoutSeconds:      5,
 			FailureThreshold:    5,
 		},
-		Resources: corev1.ResourceRequirements{
-			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("64Mi")},
-			Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("512Mi")},
-		},
-		SecurityContext: &corev1.SecurityContext{
-			AllowPrivilegeEscalation: ptr.To(false),
-			ReadOnlyRootFilesystem:   ptr.To(true),
-			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-		},
-		VolumeMounts: []corev1.VolumeMount{{Name: "state", MountPath: ingressStateDir}},
+		Resources:       requests("100m", "64Mi", "512Mi"),
+		SecurityContext: unprivileged(),
+		VolumeMounts:    []corev1.VolumeMount{{Name: "state", MountPath: ingressStateDir}},
 	}
 }
 
