@@ -43,20 +43,11 @@ func observeDNS(ctx context.Context, r client.Reader, rendered []client.Object) 
 		key := client.ObjectKeyFromObject(o)
 		switch want := o.(type) {
 		case *appsv1.Deployment:
-			if want.Spec.Replicas != nil {
-				obs.WantReplicas = *want.Spec.Replicas
+			d, err := observeDeployment(ctx, r, want)
+			if err != nil {
+				return obs, err
 			}
-			var live appsv1.Deployment
-			if err := r.Get(ctx, key, &live); err != nil {
-				if apierrors.IsNotFound(err) {
-					continue
-				}
-				return obs, fmt.Errorf("read Deployment %s: %w", key, err)
-			}
-			// Status of an older spec says nothing about this one.
-			if live.Status.ObservedGeneration >= live.Generation {
-				obs.ReadyReplicas, obs.UpdatedReplicas = live.Status.ReadyReplicas, live.Status.UpdatedReplicas
-			}
+			obs.WantReplicas, obs.ReadyReplicas, obs.UpdatedReplicas = d.want, d.ready, d.updated
 		case *corev1.Service:
 			obs.WantServiceIPs = want.Spec.ClusterIPs
 			var live corev1.Service
@@ -81,4 +72,29 @@ func observeDNS(ctx context.Context, r client.Reader, rendered []client.Object) 
 		}
 	}
 	return obs, nil
+}
+
+// deploymentReplicas are a rendered Deployment's wanted replicas and its live ready and updated
+// ones.
+type deploymentReplicas struct{ want, ready, updated int32 }
+
+// observeDeployment reads the live Deployment of a rendered one. A missing Deployment has nothing
+// ready, and the status of an older spec says nothing about this one.
+func observeDeployment(ctx context.Context, r client.Reader, want *appsv1.Deployment) (deploymentReplicas, error) {
+	var d deploymentReplicas
+	if want.Spec.Replicas != nil {
+		d.want = *want.Spec.Replicas
+	}
+	key := client.ObjectKeyFromObject(want)
+	var live appsv1.Deployment
+	if err := r.Get(ctx, key, &live); err != nil {
+		if apierrors.IsNotFound(err) {
+			return d, nil
+		}
+		return d, fmt.Errorf("read Deployment %s: %w", key, err)
+	}
+	if live.Status.ObservedGeneration >= live.Generation {
+		d.ready, d.updated = live.Status.ReadyReplicas, live.Status.UpdatedReplicas
+	}
+	return d, nil
 }

@@ -92,20 +92,11 @@ func observeIngress(ctx context.Context, r client.Reader, rendered []client.Obje
 		key := client.ObjectKeyFromObject(o)
 		switch want := o.(type) {
 		case *appsv1.Deployment:
-			if want.Spec.Replicas != nil {
-				obs.WantReplicas = *want.Spec.Replicas
+			d, err := observeDeployment(ctx, r, want)
+			if err != nil {
+				return obs, err
 			}
-			var live appsv1.Deployment
-			if err := r.Get(ctx, key, &live); err != nil {
-				if apierrors.IsNotFound(err) {
-					continue
-				}
-				return obs, fmt.Errorf("read Deployment %s: %w", key, err)
-			}
-			// Status of an older spec says nothing about this one.
-			if live.Status.ObservedGeneration >= live.Generation {
-				obs.ReadyReplicas, obs.UpdatedReplicas = live.Status.ReadyReplicas, live.Status.UpdatedReplicas
-			}
+			obs.WantReplicas, obs.ReadyReplicas, obs.UpdatedReplicas = d.want, d.ready, d.updated
 		case *corev1.Service:
 			var live corev1.Service
 			if err := r.Get(ctx, key, &live); err != nil {
