@@ -98,8 +98,11 @@ func (c *Compiler) Compile(in Input) *Model {
 	for _, np := range policies {
 		key := PolicyKey{np.Namespace, np.Name}
 		cp := c.policies[key]
-		if full || cp == nil || !samePolicy(cp.np, np) || cp.dependsOn(changed, changedNS, c.nsLabels, nsLabels) {
+		switch {
+		case full || cp == nil || !samePolicy(cp.np, np):
 			cp = compilePolicy(ix, np, cache, cp)
+		case cp.dependsOn(changed, changedNS, c.nsLabels, nsLabels):
+			cp = recompilePeers(ix, np, cache, cp, changed)
 		}
 		compiled[key] = cp
 		order = append(order, cp)
@@ -424,4 +427,64 @@ func growClear[T any](s []T, n int) []T {
 	s = s[:n]
 	clear(s)
 	return s
+}
+
+// recompilePeers is compilePolicy(ix, prev.np's equal np, cache, prev) for
+// a policy whose spec did not change but whose peers may have (changed
+// pods or namespaces can match its peer selectors): when no changed pod
+// can be one it selects, its selected pods, isolation, ports and ingress
+// named ports (resolved for the selected pods) are prev's, and only its
+// rules' peers (and egress named ports, which depend on them) are
+// resolved again. A pod joining env=prod namespaces is a peer of every
+// policy allowing from them: hundreds of policies, each compiled again
+// from its spec before.
+func recompilePeers(ix *index, np *networkingv1.NetworkPolicy, cache *resolveCache, prev *compiledPolicy, changed []*pod) *compiledPolicy {
+	if len(prev.events) > 0 || !samePolicy(prev.np, np) {
+		return compilePolicy(ix, np, cache, prev) // errors are reported as a full compile does
+	}
+	for _, p := range changed {
+		if p.local && p.namespace == np.Namespace && prev.podSel.Matches(p.labels) {
+			return compilePolicy(ix, np, cache, prev)
+		}
+	}
+	cp := *prev
+	cp.np = np
+	if prev.policy == nil {
+		return &cp // selects nothing, still
+	}
+	c := compiler{ix: ix, policy: np, selected: cp.selected, events: &cp.events, cache: cache, keys: cp.peerKeys}
+	pol := *prev.policy
+	pol.Ingress = c.repeer(Ingress, prev.policy.Ingress, func(i int) ([]networkingv1.NetworkPolicyPeer, []networkingv1.NetworkPolicyPort) {
+		return np.Spec.Ingress[i].From, np.Spec.Ingress[i].Ports
+	})
+	pol.Egress = c.repeer(Egress, prev.policy.Egress, func(i int) ([]networkingv1.NetworkPolicyPeer, []networkingv1.NetworkPolicyPort) {
+		return np.Spec.Egress[i].To, np.Spec.Egress[i].Ports
+	})
+	cp.policy = &pol
+	return &cp
+}
+
+// repeer returns rules with their peers resolved against the compiler's
+// index. A rule whose named ports depend on its peers (egress) or whose
+// peers cannot be shared is compiled again from spec(i).
+func (c *compiler) repeer(d Direction, rules []Rule, spec func(i int) ([]networkingv1.NetworkPolicyPeer, []networkingv1.NetworkPolicyPort)) []Rule {
+	if rules == nil {
+		return nil
+	}
+	out := make([]Rule, len(rules))
+	for i, r := range rules {
+		peers, ports := spec(r.Index)
+		k, known := c.keys[ruleID{d, r.Index}]
+		switch {
+		case (d == Egress && r.HasNamedPorts) || (!r.AnyPeer && (!known || !k.readable)):
+			out[i] = c.rule(d, r.Index, peers, ports)
+		case r.AnyPeer:
+			out[i] = r
+		default:
+			res := c.sharedPeers(d, r.Index, k.pods+"|"+k.blocks, peers)
+			r.PeerPods, r.PeerBlocks = res.podAddrs, res.blocksSet
+			out[i] = r
+		}
+	}
+	return out
 }

@@ -74,7 +74,10 @@ type setChainEntry struct {
 type mergedEntry struct {
 	set  *set
 	deps []*policy.Policy
-	used uint64 // the last build that used it (builder.gen)
+	// terms are what an exact set was built from (nil for range sets),
+	// for patchExact.
+	terms []term
+	used  uint64 // the last build that used it (builder.gen)
 }
 
 func newBuilder() *builder { return &builder{} }
@@ -216,26 +219,39 @@ func (b *builder) fill(name string, e *setChainEntry, m *policy.Model) {
 		for _, kind := range []struct {
 			stem, typ string
 			interval  bool
+			exact     exactKind
+			terms     func() []term
 			elements  func() []string
 		}{
-			{names.anyPods, f.addr, false, func() []string { terms(); return exactAnyElements(anyTerms) }},
-			{names.portsPods, portsSetType(f), false, func() []string { terms(); return b.text.exactPortElements(portTerms) }},
-			{names.anyRanges, anySetType(f), true, func() []string { terms(); return rangeAnyElements(anyTerms, f) }},
-			{names.portsRanges, portsSetType(f), true, func() []string { terms(); return rangePortElements(portTerms, f) }},
+			{names.anyPods, f.addr, false, exactAny, func() []term { terms(); return anyTerms }, func() []string { terms(); return exactAnyElements(anyTerms) }},
+			{names.portsPods, portsSetType(f), false, exactPorts, func() []term { terms(); return portTerms }, func() []string { terms(); return b.text.exactPortElements(portTerms) }},
+			{names.anyRanges, anySetType(f), true, notExact, nil, func() []string { terms(); return rangeAnyElements(anyTerms, f) }},
+			{names.portsRanges, portsSetType(f), true, notExact, nil, func() []string { terms(); return rangePortElements(portTerms, f) }},
 		} {
 			if kind.stem == "" {
 				continue
 			}
 			n := f.name(kind.stem)
 			e.sets = append(e.sets, n)
-			if me := b.merged[n]; me != nil && depsCurrent(me.deps, m) {
+			me := b.merged[n]
+			if me != nil && depsCurrent(me.deps, m) {
 				continue
 			}
-			var prev *set
-			if me := b.merged[n]; me != nil {
-				prev = me.set
+			next := &mergedEntry{deps: e.deps}
+			if kind.exact != notExact {
+				next.terms = kind.terms()
 			}
-			b.merged[n] = &mergedEntry{set: b.mergedSet(n, kind.typ, kind.interval, kind.elements(), prev), deps: e.deps}
+			if me != nil && me.terms != nil {
+				next.set = b.patchExact(n, kind.typ, kind.exact, me.set, me.terms, next.terms)
+			}
+			if next.set == nil {
+				var prev *set
+				if me != nil {
+					prev = me.set
+				}
+				next.set = b.mergedSet(n, kind.typ, kind.interval, kind.elements(), prev)
+			}
+			b.merged[n] = next
 		}
 	}
 	if e.rules != nil && names == e.names {

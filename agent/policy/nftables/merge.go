@@ -276,27 +276,9 @@ func (c *addrText) exactPortElements(ts []term) []string {
 		}
 	}
 	out := make([]string, 0, n)
-	for _, t := range ts {
-		for _, pr := range t.ports {
-			if pr.First != pr.Last {
-				continue
-			}
-			var suffix string
-			for _, a := range t.peers.points {
-				k := portElement{a, pr.Protocol, pr.First}
-				text, ok := c.ports[k]
-				if !ok {
-					if suffix == "" {
-						suffix = " . " + pr.Protocol.String() + " . " + itoa(int(pr.First))
-					}
-					text = c.of(a) + suffix
-					if c.ports == nil || len(c.ports) >= maxAddrText {
-						c.ports = map[portElement]string{}
-					}
-					c.ports[k] = text
-				}
-				out = append(out, text)
-			}
+	for i := range ts {
+		for _, a := range ts[i].peers.points {
+			out = c.pointElements(out, exactPorts, &ts[i], a)
 		}
 	}
 	return out
