@@ -188,12 +188,24 @@ func (c *compiler) resolvePeers(d Direction, i int, peers []networkingv1.Network
 			res.blocks = append(res.blocks, c.ipBlock(d, i, j, peer.IPBlock)...)
 			continue
 		}
-		res.pods = append(res.pods, c.peerPods(peer)...)
+		if res.pods == nil {
+			res.pods = c.peerPods(peer) // a fresh slice: no copy
+		} else {
+			res.pods = append(res.pods, c.peerPods(peer)...)
+		}
 	}
+	// Sized once and sorted in place (pod addresses are unmapped when
+	// parsed): the peers of env=prod namespaces are thousands of pods.
+	n := 0
 	for _, p := range res.pods {
-		res.podAddrs = append(res.podAddrs, p.ips...)
+		n += len(p.ips)
 	}
-	res.podAddrs = sortedAddrs(res.podAddrs)
+	addrs := make([]netip.Addr, 0, n)
+	for _, p := range res.pods {
+		addrs = append(addrs, p.ips...)
+	}
+	slices.SortFunc(addrs, netip.Addr.Compare)
+	res.podAddrs = slices.Clip(slices.Compact(addrs))
 	res.blocksSet = newAddrSet(res.blocks)
 	return res
 }

@@ -1,6 +1,7 @@
 package nftables
 
 import (
+	"maps"
 	"net/netip"
 	"slices"
 
@@ -50,8 +51,10 @@ type builder struct {
 	// size is the last build's number of sets.
 	size struct{ sets int }
 	// last is the last build's state (see build: its chains and
-	// counters may be the next one's).
-	last *state
+	// counters may be the next one's), and lastNames the chainNames it
+	// was built with.
+	last      *state
+	lastNames []string
 }
 
 // setChainEntry is one policy-set chain: what it is for, and what was
@@ -140,9 +143,20 @@ func (b *builder) build(m *policy.Model) *state {
 		}
 		sum.plus(e.sum)
 	}
-	if same {
+	switch {
+	case same:
 		s.chains, s.counters, s.order, s.chainsID = b.last.chains, b.last.counters, b.last.order, b.last.chainsID
-	} else {
+	case b.last != nil && sameSlice(names, b.lastNames):
+		// The last build's chains, some with other rules (a policy's
+		// ports changed): a chain's counters and place in the order
+		// depend on its name alone, so they are the last build's.
+		s.chainsID = new(int)
+		s.counters, s.order = b.last.counters, b.last.order
+		s.chains = maps.Clone(b.last.chains)
+		for _, name := range names {
+			s.chains[name] = b.setChains[name].rules
+		}
+	default:
 		s.chainsID = new(int)
 		s.chains = make(map[string][]string, len(names))
 		s.counters = make(map[string]counterID, 2*len(names))
@@ -154,7 +168,7 @@ func (b *builder) build(m *policy.Model) *state {
 			}
 		}
 	}
-	b.last = s
+	b.last, b.lastNames = s, names
 	b.ids.keep(m)
 	for n, me := range b.merged {
 		if me.used != b.gen {
@@ -168,6 +182,11 @@ func (b *builder) build(m *policy.Model) *state {
 	s.element(setStamp, []string{sum.addr().String()}, "")
 	b.size.sets = len(s.sets)
 	return s
+}
+
+// sameSlice reports whether a and b are the same slice (not merely equal).
+func sameSlice(a, b []string) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
 // verdicts are a policy-set chain's counters, in setChainEntry.counters'
@@ -391,6 +410,13 @@ func podChains(m *policy.Model, p *policy.LocalPod) (names [2]string, named [2][
 // resolved for p (its addresses' entries in the rules' NamedPorts).
 func resolvedNamed(m *policy.Model, p *policy.LocalPod) []namedRef {
 	var out []namedRef
+	visitNamed(m, p, func(n namedRef) bool { out = append(out, n); return true })
+	return out
+}
+
+// visitNamed calls fn with each of resolvedNamed(m, p)'s entries in order
+// until fn returns false.
+func visitNamed(m *policy.Model, p *policy.LocalPod, fn func(namedRef) bool) {
 	for pi, k := range p.Ingress {
 		pol := m.Policies[k]
 		if pol == nil {
@@ -404,13 +430,31 @@ func resolvedNamed(m *policy.Model, p *policy.LocalPod) []namedRef {
 				i, _ := slices.BinarySearchFunc(r.NamedPorts, a, func(ap policy.AddrPort, a netip.Addr) int { return ap.Addr.Compare(a) })
 				for ; i < len(r.NamedPorts) && r.NamedPorts[i].Addr == a; i++ {
 					ap := r.NamedPorts[i]
-					out = append(out, namedRef{policy: pi, rule: r.Index, is6: famOf(a).is6,
-						port: policy.PortRange{Protocol: ap.Protocol, First: ap.Port, Last: ap.Port}})
+					if !fn(namedRef{policy: pi, rule: r.Index, is6: famOf(a).is6,
+						port: policy.PortRange{Protocol: ap.Protocol, First: ap.Port, Last: ap.Port}}) {
+						return
+					}
 				}
 			}
 		}
 	}
-	return out
+}
+
+// sameNamed reports whether resolvedNamed(m, p) equals named, without
+// building it: a policy that changed selects hundreds of pods that mostly
+// keep their chain.
+func sameNamed(m *policy.Model, p *policy.LocalPod, named []namedRef) bool {
+	i := 0
+	equal := true
+	visitNamed(m, p, func(n namedRef) bool {
+		if i >= len(named) || named[i] != n {
+			equal = false
+			return false
+		}
+		i++
+		return true
+	})
+	return equal && i == len(named)
 }
 
 // PodChains names, for tests and tools, the policy-set chains a local pod's
@@ -559,7 +603,7 @@ func (b *builder) updatePods(m *policy.Model, changed map[policy.PolicyKey]bool)
 				// its chain is named by them (and the same keys), so
 				// equal ones keep it.
 				e := b.setChains[b.prevChains[i][policy.Ingress]]
-				if e == nil || !slices.Equal(resolvedNamed(m, pods[j]), e.named) {
+				if e == nil || !sameNamed(m, pods[j], e.named) {
 					same = false
 				}
 			}
