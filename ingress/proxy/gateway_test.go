@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"io"
@@ -277,4 +278,39 @@ func TestRealProxyGatewayTLS(t *testing.T) {
 	if err != nil || a.status != 200 || !strings.HasPrefix(a.body, "a host=x.shop.test:") {
 		t.Fatalf("HTTPS through the wildcard listener: %+v %v", a, err)
 	}
+	// A Host of another listener than the connection's server name: 421
+	// (GatewayHTTPSListenerDetectMisdirectedRequests); another name of the same listener: served.
+	for _, c := range []struct {
+		sni, host string
+		want      int
+	}{
+		{"x.shop.test", "api.other.test", http.StatusMisdirectedRequest},
+		{"api.other.test", "x.shop.test", http.StatusMisdirectedRequest},
+		{"x.shop.test", "y.shop.test", http.StatusOK},
+		{"api.other.test", "api.other.test:443", http.StatusOK},
+	} {
+		status, err := statusWithSNI(gwPort, c.sni, c.host)
+		if err != nil || status != c.want {
+			t.Errorf("SNI %s, Host %s: status %d (%v), want %d", c.sni, c.host, status, err, c.want)
+		}
+	}
+}
+
+// statusWithSNI sends GET / over HTTPS to the loopback port with TLS server name sni and Host
+// host (certificates not verified) and returns the status.
+func statusWithSNI(port int, sni, host string) (int, error) {
+	tr := &http.Transport{TLSClientConfig: &tls.Config{ServerName: sni, InsecureSkipVerify: true}} // #nosec G402 -- a test of the server's name handling
+	defer tr.CloseIdleConnections()
+	req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("https://127.0.0.1:%d/", port), nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Host = host
+	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, nil
 }

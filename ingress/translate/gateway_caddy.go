@@ -55,6 +55,14 @@ type FailShare struct {
 	Denominator int    `json:"denominator"`
 }
 
+// Misdirected is plexus-ingress's handler "plexus_misdirected" (ingress/proxy/misdirected.go) at
+// the head of an HTTPS Gateway port: 421 for a request whose Host selects another of Hostnames
+// (the port's listener hostnames, "" for none) than its TLS server name does.
+type Misdirected struct {
+	Handler   string   `json:"handler"`
+	Hostnames []string `json:"hostnames"`
+}
+
 // Timeout is plexus-ingress's handler "plexus_timeout" (ingress/proxy/timeout.go): the handlers
 // after it must answer within Duration (a Caddy duration), else 504.
 type Timeout struct {

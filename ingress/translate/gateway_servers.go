@@ -38,6 +38,7 @@ func addGatewayServers(cfg *Config, a *gatewayAnalysis, routes gatewayServerRout
 			if ls[0].tls {
 				srv.TLSConnectionPolicies = gatewayTLSPolicies(plan, ls)
 				srv.Protocols = []string{"h1", "h2"}
+				srv.Routes = append([]Route{misdirectedGuard(ls)}, srv.Routes...)
 			}
 			cfg.Apps.HTTP.Servers[name] = srv
 		}
@@ -69,4 +70,15 @@ func gatewayOnFront(cfg *Config) bool {
 		}
 	}
 	return false
+}
+
+// misdirectedGuard is the first route of an HTTPS port's server: requests whose Host selects
+// another of the port's listeners than their TLS server name get 421
+// (GatewayHTTPSListenerDetectMisdirectedRequests).
+func misdirectedGuard(ls []*ListenerResult) Route {
+	hostnames := make([]string, len(ls))
+	for i, l := range ls {
+		hostnames[i] = l.Hostname
+	}
+	return Route{Handle: []any{&Misdirected{Handler: "plexus_misdirected", Hostnames: hostnames}}}
 }
