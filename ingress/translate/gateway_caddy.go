@@ -63,6 +63,19 @@ type Misdirected struct {
 	Hostnames []string `json:"hostnames"`
 }
 
+// Split is plexus-ingress's handler "plexus_split" (ingress/proxy/split.go): each request runs
+// the routes of one group, chosen by smooth weighted round-robin (backendRefs with filters).
+type Split struct {
+	Handler string       `json:"handler"`
+	Groups  []SplitGroup `json:"groups"`
+}
+
+// SplitGroup is one weighted choice of a Split.
+type SplitGroup struct {
+	Weight int     `json:"weight"`
+	Routes []Route `json:"routes"`
+}
+
 // Timeout is plexus-ingress's handler "plexus_timeout" (ingress/proxy/timeout.go): the handlers
 // after it must answer within Duration (a Caddy duration), else 504.
 type Timeout struct {

@@ -38,6 +38,29 @@ func (b *ruleBuilder) mirror(r *gwv1.HTTPRoute, f *gwv1.HTTPRequestMirrorFilter)
 	return m
 }
 
+// backendFilters translates a backendRef's filters (header modifiers: unsupportedInRule refuses
+// the rest) into the handlers before its proxy.
+func backendFilters(fs []gwv1.HTTPRouteFilter) []any {
+	var hs []any
+	for i := range fs {
+		if h := headerFilter(&fs[i]); h != nil {
+			hs = append(hs, h)
+		}
+	}
+	return hs
+}
+
+// headerFilter is the handler of a request or response header modifier; nil for other filters.
+func headerFilter(f *gwv1.HTTPRouteFilter) *Headers {
+	switch f.Type {
+	case gwv1.HTTPRouteFilterRequestHeaderModifier:
+		return &Headers{Handler: "headers", Request: headerOps(f.RequestHeaderModifier)}
+	case gwv1.HTTPRouteFilterResponseHeaderModifier:
+		return &Headers{Handler: "headers", Response: &ResponseHeaders{HeaderOps: *headerOps(f.ResponseHeaderModifier), Deferred: true}}
+	}
+	return nil
+}
+
 // headerOps translates a header filter.
 func headerOps(f *gwv1.HTTPHeaderFilter) *HeaderOps {
 	ops := &HeaderOps{}

@@ -85,6 +85,11 @@ func backendRef(ns, name string, port int32, weight int32) gwv1.HTTPBackendRef {
 	return b
 }
 
+func withFilters(b gwv1.HTTPBackendRef, fs ...gwv1.HTTPRouteFilter) gwv1.HTTPBackendRef {
+	b.Filters = fs
+	return b
+}
+
 func pathMatch(t gwv1.PathMatchType, v string) gwv1.HTTPRouteMatch {
 	return gwv1.HTTPRouteMatch{Path: &gwv1.HTTPPathMatch{Type: &t, Value: &v}}
 }

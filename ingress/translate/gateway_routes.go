@@ -284,10 +284,8 @@ func (b *ruleBuilder) ruleHandlers(rule *gwv1.HTTPRouteRule, m *gwMatch) []any {
 	}
 	for _, f := range rule.Filters {
 		switch f.Type {
-		case gwv1.HTTPRouteFilterRequestHeaderModifier:
-			hs = append(hs, &Headers{Handler: "headers", Request: headerOps(f.RequestHeaderModifier)})
-		case gwv1.HTTPRouteFilterResponseHeaderModifier:
-			hs = append(hs, &Headers{Handler: "headers", Response: &ResponseHeaders{HeaderOps: *headerOps(f.ResponseHeaderModifier), Deferred: true}})
+		case gwv1.HTTPRouteFilterRequestHeaderModifier, gwv1.HTTPRouteFilterResponseHeaderModifier:
+			hs = append(hs, headerFilter(&f))
 		case gwv1.HTTPRouteFilterURLRewrite:
 			if rw := f.URLRewrite; rw != nil {
 				if rw.Hostname != nil {
@@ -318,8 +316,9 @@ func (b *ruleBuilder) ruleHandlers(rule *gwv1.HTTPRouteRule, m *gwMatch) []any {
 // would mark every endpoint of the Service down for every route using it.
 func (b *ruleBuilder) backends(r *gwv1.HTTPRoute, rule *gwv1.HTTPRouteRule, timed bool) []any {
 	type weighted struct {
-		rb     resolvedBackend
-		weight int
+		rb      resolvedBackend
+		weight  int
+		filters []gwv1.HTTPRouteFilter
 	}
 	var usable []weighted
 	failing, total := 0, 0
@@ -345,7 +344,7 @@ func (b *ruleBuilder) backends(r *gwv1.HTTPRoute, rule *gwv1.HTTPRouteRule, time
 			failing += w
 			continue
 		}
-		usable = append(usable, weighted{rb, w})
+		usable = append(usable, weighted{rb, w, ref.Filters})
 	}
 	if len(usable) == 0 {
 		return []any{serverError()}
@@ -354,6 +353,20 @@ func (b *ruleBuilder) backends(r *gwv1.HTTPRoute, rule *gwv1.HTTPRouteRule, time
 	if failing > 0 {
 		g := gcd(failing, total)
 		hs = append(hs, &FailShare{Handler: "plexus_fail_share", Numerator: failing / g, Denominator: total / g})
+	}
+	if slices.ContainsFunc(usable, func(u weighted) bool { return len(u.filters) > 0 }) {
+		// Backends with filters of their own: one group per backend, its filters then its
+		// proxy, chosen by weight per request.
+		split := &Split{Handler: "plexus_split"}
+		g := 0
+		for _, u := range usable {
+			g = gcd(g, u.weight)
+		}
+		for _, u := range usable {
+			group := append(backendFilters(u.filters), b.invoke(u.rb.id, u.rb, nil, timed))
+			split.Groups = append(split.Groups, SplitGroup{Weight: u.weight / g, Routes: []Route{{Handle: group}}})
+		}
+		return append(hs, split)
 	}
 	if len(usable) == 1 {
 		if !timed && !usable[0].rb.h2c {
@@ -475,8 +488,10 @@ func unsupportedInRule(rule *gwv1.HTTPRouteRule) string {
 		}
 	}
 	for _, b := range rule.BackendRefs {
-		if len(b.Filters) > 0 {
-			return "backendRef filters are not supported"
+		for _, f := range b.Filters {
+			if f.Type != gwv1.HTTPRouteFilterRequestHeaderModifier && f.Type != gwv1.HTTPRouteFilterResponseHeaderModifier {
+				return fmt.Sprintf("backendRef filter %s is not supported (header modifiers are)", f.Type)
+			}
 		}
 	}
 	for _, m := range rule.Matches {

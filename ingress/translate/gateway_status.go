@@ -233,7 +233,7 @@ func SupportedFeatures() []gwv1.SupportedFeature {
 		features.SupportGatewayPort8080, features.SupportGatewayHTTPListenerIsolation,
 		features.SupportGatewayHTTPSListenerDetectMisdirectedRequests,
 		features.SupportHTTPRouteQueryParamMatching, features.SupportHTTPRouteMethodMatching,
-		features.SupportHTTPRouteResponseHeaderModification,
+		features.SupportHTTPRouteResponseHeaderModification, features.SupportHTTPRouteBackendRequestHeaderModification,
 		features.SupportHTTPRoutePortRedirect, features.SupportHTTPRouteSchemeRedirect, features.SupportHTTPRoutePathRedirect,
 		features.SupportHTTPRoute303RedirectStatusCode, features.SupportHTTPRoute307RedirectStatusCode, features.SupportHTTPRoute308RedirectStatusCode,
 		features.SupportHTTPRouteHostRewrite, features.SupportHTTPRoutePathRewrite,

@@ -51,7 +51,7 @@ func TestGatewayMatchesAndPrecedence(t *testing.T) {
 }
 
 // TestGatewayFiltersAndWeights covers timeouts, header modifiers, redirects, rewrites, a sampled mirror,
-// weighted backends,
+// weighted backends, backends with header filters of their own (and one with a filter refused),
 // an unsupported filter (500, PartiallyInvalid) and a rule without backends (500).
 func TestGatewayFiltersAndWeights(t *testing.T) {
 	https, code := "https", 301
@@ -84,6 +84,18 @@ func TestGatewayFiltersAndWeights(t *testing.T) {
 		{Matches: []gwv1.HTTPRouteMatch{pathMatch(gwv1.PathMatchPathPrefix, "/cors")},
 			Filters:     []gwv1.HTTPRouteFilter{{Type: gwv1.HTTPRouteFilterCORS, CORS: &gwv1.HTTPCORSFilter{}}},
 			BackendRefs: []gwv1.HTTPBackendRef{backendRef("", "web", 80, 1)}},
+		// Backends with filters of their own: one plexus_split group each (nowhere's share 500s).
+		{Matches: []gwv1.HTTPRouteMatch{pathMatch(gwv1.PathMatchPathPrefix, "/per-backend")},
+			BackendRefs: []gwv1.HTTPBackendRef{
+				withFilters(backendRef("", "web", 80, 2), gwv1.HTTPRouteFilter{Type: gwv1.HTTPRouteFilterRequestHeaderModifier,
+					RequestHeaderModifier: &gwv1.HTTPHeaderFilter{Set: []gwv1.HTTPHeader{{Name: "Backend", Value: "web"}}}}),
+				withFilters(backendRef("", "api", 8080, 2), gwv1.HTTPRouteFilter{Type: gwv1.HTTPRouteFilterResponseHeaderModifier,
+					ResponseHeaderModifier: &gwv1.HTTPHeaderFilter{Add: []gwv1.HTTPHeader{{Name: "X-Backend", Value: "api"}}}}),
+				backendRef("", "nowhere", 80, 1)}},
+		// A backendRef filter other than a header modifier: the rule answers 500.
+		{Matches: []gwv1.HTTPRouteMatch{pathMatch(gwv1.PathMatchPathPrefix, "/backend-rewrite")},
+			BackendRefs: []gwv1.HTTPBackendRef{withFilters(backendRef("", "web", 80, 1), gwv1.HTTPRouteFilter{Type: gwv1.HTTPRouteFilterURLRewrite,
+				URLRewrite: &gwv1.HTTPURLRewriteFilter{Hostname: ptr(gwv1.PreciseHostname("x.example.com"))}})}},
 		{Matches: []gwv1.HTTPRouteMatch{pathMatch(gwv1.PathMatchPathPrefix, "/nothing")}},
 		// Does not compile: left out of the config (which must still load), reported on the route.
 		{Matches: []gwv1.HTTPRouteMatch{pathMatch(gwv1.PathMatchRegularExpression, "/bad[")},
