@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/plexus-net/plexus/agent/agentrun"
+	"github.com/plexus-net/plexus/internal/memlimit"
 	"github.com/plexus-net/plexus/internal/probe"
 )
 
@@ -40,10 +41,10 @@ func main() {
 	}
 	var opts agentrun.Options
 	opts.BindFlags(fs)
-	memLimit := defaultMemoryLimit()
-	fs.Var(memLimit, "memory-limit", "Memory limit of the agent's container (a quantity like 512Mi, or bytes; default: $"+envMemoryLimit+
+	memLimit := memlimit.Default()
+	fs.Var(memLimit, "memory-limit", "Memory limit of the agent's container (a quantity like 512Mi, or bytes; default: $"+memlimit.EnvMemoryLimit+
 		"). The Go runtime's soft memory limit is set to 90% of it, so the garbage collector works harder rather than "+
-		"let the heap reach the limit; $"+envGoMemLimit+", when set, takes precedence. Empty or 0: no limit.")
+		"let the heap reach the limit; $"+memlimit.EnvGoMemLimit+", when set, takes precedence. Empty or 0: no limit.")
 	zopts := zap.Options{}
 	zopts.BindFlags(fs)
 	_ = fs.Parse(os.Args[1:])
@@ -53,7 +54,8 @@ func main() {
 		logger.Error(err, "Invalid flags")
 		os.Exit(2)
 	}
-	logger.Info(applyMemoryLimit(memLimit.bytes))
+	limitDesc, _ := memlimit.Apply(memLimit.Bytes)
+	logger.Info(limitDesc)
 	ctx := log.IntoContext(ctrl.SetupSignalHandler(), logger)
 	if err := agentrun.Run(ctx, opts); err != nil {
 		logger.Error(err, "plexus-agent failed")

@@ -22,6 +22,7 @@ import (
 	"github.com/plexus-net/plexus/ingress/manifests"
 	"github.com/plexus-net/plexus/ingress/proxy"
 	"github.com/plexus-net/plexus/ingress/translate"
+	"github.com/plexus-net/plexus/internal/memlimit"
 )
 
 func main() {
@@ -40,6 +41,7 @@ type flags struct {
 	defaultTLS  string
 	opts        translate.Options
 	cluster     clusterFlags
+	memLimit    *memlimit.Flag
 }
 
 func parseFlags() (flags, error) {
@@ -57,6 +59,9 @@ func parseFlags() (flags, error) {
 	flag.BoolVar(&f.accessLog, "access-log", false, "write an access log line (JSON) per request to stdout")
 	flag.BoolVar(&f.gatewayAPI, "gateway-api", false, "serve the Gateway API (GatewayClass, Gateway, HTTPRoute, ReferenceGrant) when its CRDs are installed")
 	gatewayName := flag.String("gateway-controller-name", "plexus.dev/gateway", "spec.controllerName of the GatewayClasses to serve (with -gateway-api)")
+	f.memLimit = memlimit.Default()
+	flag.Var(f.memLimit, "memory-limit", "memory limit of the container (a quantity like 512Mi, or bytes; default: $"+memlimit.EnvMemoryLimit+
+		"). The Go runtime's soft memory limit is set to 90% of it and GOGC to 400 ($GOGC and $"+memlimit.EnvGoMemLimit+", when set, take precedence). Empty or 0: no limit, GOGC as the runtime's default")
 	f.cluster.bind()
 	flag.Parse()
 	if f.gatewayAPI {
@@ -85,6 +90,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	fmt.Fprintln(os.Stderr, "plexus-ingress:", applyGC(f.memLimit.Bytes))
 	// The fallback default certificate, like other ingress controllers' "fake" certificate:
 	// TLS clients get a handshake rather than a reset when nothing else fits.
 	crt, key, err := certs.SelfSigned([]string{"plexus-ingress.invalid"}, time.Now().Add(-time.Hour), 365*24*time.Hour)

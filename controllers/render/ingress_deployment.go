@@ -6,6 +6,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
@@ -103,6 +104,12 @@ func ingressContainer(image string, args []string) corev1.Container {
 			{Name: "HOME", Value: ingressStateDir},
 			{Name: "XDG_CONFIG_HOME", Value: ingressStateDir},
 			{Name: "XDG_DATA_HOME", Value: ingressStateDir},
+			// The container's memory limit in bytes: plexus-ingress keeps the Go heap under 90%
+			// of it and, with that limit behind it, collects garbage less often under load
+			// (plexus-ingress -memory-limit).
+			{Name: "PLEXUS_MEMORY_LIMIT", ValueFrom: &corev1.EnvVarSource{ResourceFieldRef: &corev1.ResourceFieldSelector{
+				ContainerName: ingressContainerName, Resource: "limits.memory", Divisor: resource.MustParse("1"),
+			}}},
 		},
 		Ports: []corev1.ContainerPort{
 			{Name: "http", ContainerPort: IngressHTTPPort, Protocol: corev1.ProtocolTCP},

@@ -31,14 +31,21 @@ const (
 	nginxPort   = 8082
 	benchHost   = "bench.test"
 	connections = 64
-	warmUp      = time.Second
-	measure     = 5 * time.Second
+	// deployedMemoryLimit is plexus-ingress's container memory limit in the operator's
+	// Deployment (controllers/render/ingress_deployment.go).
+	deployedMemoryLimit = "512Mi"
+	warmUp              = time.Second
+	measure             = 5 * time.Second
 )
 
 // BenchmarkVsNginx runs the same load (connections keep-alive connections, measure long) from
 // a client namespace through plexus-ingress (the binary, -manifests) and through Debian's nginx,
 // both proxying to one Go backend in the server namespace, and reports requests/s, p50/p99 and
 // each proxy's CPU time per request side by side (the median of alternating rounds).
+//
+// plexus-ingress runs as the operator deploys it: with its container's memory limit
+// (-memory-limit, which sets its Go soft memory limit and GOGC 400); nginx runs as Debian
+// builds it, with the configuration below.
 //
 // What keeps it fair: both proxies get as many workers as the machine has CPUs (nginx
 // worker_processes, Go's GOMAXPROCS default), neither is pinned, both speak HTTP/1.1 on both
@@ -266,7 +273,10 @@ endpoints: [{addresses: [%s], conditions: {ready: true}}]
 	args = append(args, bin, "-manifests", path,
 		"-http-listen", net.JoinHostPort(serverIP, fmt.Sprint(plexusPort)),
 		"-https-listen", net.JoinHostPort(serverIP, fmt.Sprint(plexusPort+1000)),
-		"-storage-dir", filepath.Join(dir, "caddy"), "-log-level", "ERROR")
+		"-storage-dir", filepath.Join(dir, "caddy"), "-log-level", "ERROR",
+		// As deployed: the operator's Deployment gives plexus-ingress its container's memory
+		// limit (controllers/render), which sets its soft memory limit and GOGC.
+		"-memory-limit", deployedMemoryLimit)
 	cmd := ns.Start(b, args...)
 	stopGracefully(b, cmd)
 	return cmd

@@ -6,6 +6,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -20,6 +21,10 @@ import (
 type PathTable struct {
 	translate.PathTableHandler
 	regex []*regexp.Regexp // Regex, compiled
+	// compiled are the server's named routes compiled once, by name: Caddy's Route.Compile
+	// copies the route into a new closure per call, which cost an allocation of a few hundred
+	// bytes per request. Only routes that never reach the next handler are kept (see serve).
+	compiled sync.Map
 }
 
 // Provision compiles the regular expression paths.
@@ -91,11 +96,21 @@ func (t *PathTable) serve(w http.ResponseWriter, r *http.Request, next caddyhttp
 	if server == nil {
 		return fmt.Errorf("plexus_paths: no server in the request context")
 	}
+	if h, ok := t.compiled.Load(route); ok {
+		return h.(caddyhttp.Handler).ServeHTTP(w, r)
+	}
 	named, ok := server.NamedRoutes[route]
 	if !ok {
 		return fmt.Errorf("plexus_paths: route %q not found", route)
 	}
-	return named.Compile(next).ServeHTTP(w, r)
+	h := named.Compile(next)
+	// A terminal route without matchers or group ends the chain whatever next is (Caddy
+	// replaces next with its empty handler), so its compiled handler serves every request; the
+	// translation's named routes are all of this kind.
+	if named.Terminal && len(named.MatcherSets) == 0 && len(named.MatcherSetsRaw) == 0 && named.Group == "" {
+		t.compiled.Store(route, h)
+	}
+	return h.ServeHTTP(w, r)
 }
 
 // cleanPath cleans a request path as Caddy's path matchers do: path.Clean, keeping a trailing

@@ -30,10 +30,28 @@ type Logging struct {
 	Logs map[string]Log `json:"logs"`
 }
 
-// Log is one Caddy logger.
+// Log is one Caddy logger. The translation's default log discards through Caddy's own core and
+// writes through ingress/proxy's LogCoreModule instead, which encodes a logger's context fields
+// only for entries it writes (Caddy's reverse proxy adds them to every request's logger).
 type Log struct {
-	Level string `json:"level,omitempty"`
+	Level  string     `json:"level,omitempty"`
+	Writer *LogWriter `json:"writer,omitempty"`
+	Core   *LogCore   `json:"core,omitempty"`
 }
+
+// LogWriter is where a Caddy log writes ("discard", "stderr", "stdout").
+type LogWriter struct {
+	Output string `json:"output"`
+}
+
+// LogCore is a log core module and its level.
+type LogCore struct {
+	Module string `json:"module"`
+	Level  string `json:"level,omitempty"`
+}
+
+// LogCoreModule is ingress/proxy's log core: JSON to stderr, fields encoded only when written.
+const LogCoreModule = "plexus_log"
 
 // Storage is where Caddy's TLS machinery may keep state (locks); nothing is issued here.
 type Storage struct {
@@ -223,4 +241,14 @@ type TLSMatch struct {
 // CertificateSelection restricts the candidate certificates to those with one of the tags.
 type CertificateSelection struct {
 	AnyTag []string `json:"any_tag"`
+}
+
+// defaultLogging is Caddy's default log at level: written by LogCoreModule alone (Caddy's own
+// core, eager with every request's fields, discards).
+func defaultLogging(level string) *Logging {
+	return &Logging{Logs: map[string]Log{"default": {
+		Level:  level,
+		Writer: &LogWriter{Output: "discard"},
+		Core:   &LogCore{Module: LogCoreModule, Level: level},
+	}}}
 }

@@ -66,7 +66,7 @@ func Translate(in Input, opts Options) Result {
 
 	cfg := Config{
 		Admin:   Admin{Disabled: true, Config: AdminConfig{Persist: false}},
-		Logging: &Logging{Logs: map[string]Log{"default": {Level: opts.LogLevel}}},
+		Logging: defaultLogging(opts.LogLevel),
 		Storage: &Storage{Module: "file_system", Root: opts.StorageDir},
 		Apps: Apps{HTTP: HTTPApp{
 			GracePeriod: opts.GracePeriod,

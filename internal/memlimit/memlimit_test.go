@@ -1,4 +1,4 @@
-package main
+package memlimit
 
 import "testing"
 
@@ -16,10 +16,10 @@ func TestMemoryLimitFlag(t *testing.T) {
 		{"-1Mi", 0, true},
 		{"lots", 0, true},
 	} {
-		var f memoryLimitFlag
+		var f Flag
 		err := f.Set(tc.in)
-		if (err != nil) != tc.wantErr || (err == nil && f.bytes != tc.want) {
-			t.Errorf("--memory-limit=%q: %d, %v; want %d (error %v)", tc.in, f.bytes, err, tc.want, tc.wantErr)
+		if (err != nil) != tc.wantErr || (err == nil && f.Bytes != tc.want) {
+			t.Errorf("--memory-limit=%q: %d, %v; want %d (error %v)", tc.in, f.Bytes, err, tc.want, tc.wantErr)
 		}
 	}
 }
@@ -36,7 +36,7 @@ func TestSoftMemoryLimit(t *testing.T) {
 		{"90% of the container limit", 512 << 20, "", 483183820, true},
 		{"GOMEMLIMIT wins", 512 << 20, "300MiB", 0, false},
 	} {
-		got, set := softMemoryLimit(tc.container, tc.goMemLimit)
+		got, set := Soft(tc.container, tc.goMemLimit)
 		if got != tc.want || set != tc.set {
 			t.Errorf("%s: %d, %v; want %d, %v", tc.name, got, set, tc.want, tc.set)
 		}
