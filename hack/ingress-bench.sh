@@ -14,14 +14,12 @@ go test -run '^$' -bench BenchmarkTranslateAndLoad -benchtime 10x ./ingress/prox
       name, v["ns/op"] / 1e6, v["translate-ms/op"], v["load-ms/op"], v["heap-MiB-per-1000-routes"]
   }'
 
-# Needs root (network namespaces) and Debian's nginx; both proxies get the same connections.
-if [ "$(id -u)" -eq 0 ] && command -v nginx >/dev/null; then
-  printf '\n==> [bench] Ingress proxy vs nginx, same backend, same 64 keep-alive connections, 3 alternating rounds of 5 s each (medians), in network namespaces (targets: >= 80 %% of nginx requests/s, p99 <= 1.5x nginx)\n'
-  printf '  load before: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
-  go test -run '^$' -bench BenchmarkVsNginx -benchtime 1x -timeout 10m ./ingress/bench/ 2>&1 |
-    grep -E '^(Benchmark|FAIL|---)|nginx_bench_test' | sed 's/ *nginx_bench_test.go:[0-9]*: /  /' |
-    awk '
-      /^BenchmarkVsNginx/ { for (i = 3; i < NF; i += 2) v[$(i + 1)] = $i; next }
+# side_by_side formats a comparison benchmark's output (go test -v lines of file $1, the benchmark
+# line starting with $2): the rounds, then a table and the targets.
+side_by_side() {
+  grep -E "^(Benchmark|FAIL|---)|$1" | sed "s/ *$1:[0-9]*: /  /" |
+    awk -v bench="$2" '
+      index($0, bench) == 1 { for (i = 3; i < NF; i += 2) v[$(i + 1)] = $i; next }
       { print }
       END {
         if (!("plexus-rps" in v)) exit
@@ -31,6 +29,18 @@ if [ "$(id -u)" -eq 0 ] && command -v nginx >/dev/null; then
         printf "  plexus-ingress: %.0f %% of nginx requests/s (target >= 80; median of the same-round ratios: %.0f %%), p99 %.2fx nginx (target <= 1.5)\n", v["rps-%-of-nginx"], v["rps-%-of-nginx-same-round"], v["p99-x-nginx"]
         printf "  CPU per request: plexus-ingress %.1fx nginx\n", v["plexus-cpu-us/req"] / v["nginx-cpu-us/req"]
       }'
+}
+
+# Both need root and Debian's nginx; both proxies get the same connections and the same generator.
+if [ "$(id -u)" -eq 0 ] && command -v nginx >/dev/null; then
+  printf '\n==> [bench] Ingress proxy vs nginx on the lab (starts its own 3-node lab): plexus-ingress as the operator deploys it (1 replica) and nginx in the same pod network namespace, behind one LoadBalancer Service, both to the lab echo pods; 64 keep-alive connections from outside the cluster, 3 alternating rounds of 5 s (medians) (targets: >= 80 %% of nginx requests/s, p99 <= 1.5x nginx)\n'
+  printf '  load before: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+  go test -run '^$' -bench BenchmarkIngressVsNginx -benchtime 1x -timeout 20m -v ./test/labbench/ 2>&1 |
+    side_by_side ingress_test.go BenchmarkIngressVsNginx
+  printf '\n==> [bench] Ingress proxy vs nginx, in network namespaces (no lab: the proxy binary beside nginx, one Go backend), same 64 keep-alive connections, 3 alternating rounds of 5 s each (medians)\n'
+  printf '  load before: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+  go test -run '^$' -bench BenchmarkVsNginx -benchtime 1x -timeout 10m ./ingress/bench/ 2>&1 |
+    side_by_side nginx_bench_test.go BenchmarkVsNginx
 else
-  printf '\n==> [bench] ingress proxy vs nginx skipped: needs root (network namespaces) and nginx (apt-get install nginx-light)\n'
+  printf '\n==> [bench] ingress proxy vs nginx skipped: needs root (network namespaces, the lab) and nginx (apt-get install nginx-light)\n'
 fi

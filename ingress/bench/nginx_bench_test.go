@@ -45,7 +45,7 @@ const (
 //
 // plexus-ingress runs as the operator deploys it: with its container's memory limit
 // (-memory-limit, which sets its Go soft memory limit and GOGC 400); nginx runs as Debian
-// builds it, with the configuration below.
+// builds it, with the configuration of Nginx (nginx.go).
 //
 // What keeps it fair: both proxies get as many workers as the machine has CPUs (nginx
 // worker_processes, Go's GOMAXPROCS default), neither is pinned, both speak HTTP/1.1 on both
@@ -285,41 +285,8 @@ endpoints: [{addresses: [%s], conditions: {ready: true}}]
 // startNginx runs nginx in ns as a reverse proxy to the backend, with keep-alive upstream
 // connections like plexus-ingress.
 func startNginx(b *testing.B, ns *testnet.Netns, nginx, dir string) *exec.Cmd {
-	conf := fmt.Sprintf(`daemon off;
-worker_processes %[6]d;
-pid %[1]s/nginx.pid;
-error_log %[1]s/nginx-error.log error;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  # nginx closes a client connection after 1,000 requests by default; the load generator keeps
-  # its connections, as it does with plexus-ingress.
-  keepalive_requests 1000000;
-  client_body_temp_path %[1]s/body;
-  proxy_temp_path %[1]s/proxy;
-  fastcgi_temp_path %[1]s/fastcgi;
-  uwsgi_temp_path %[1]s/uwsgi;
-  scgi_temp_path %[1]s/scgi;
-  # Like plexus-ingress's transport (max_idle_conns_per_host 1024, no request limit), keep
-  # every backend connection: nginx's defaults (the keepalive cache, 1,000 requests per
-  # upstream connection) made it redial the backend about once per 1,000 requests.
-  upstream backend { server %[2]s:%[3]d; keepalive 1024; keepalive_requests 1000000; }
-  server {
-    listen %[2]s:%[4]d;
-    server_name %[5]s;
-    location / {
-      proxy_pass http://backend;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host $host;
-      # plexus-ingress (Caddy) sends these to the backend too, as ingress-nginx does.
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto $scheme;
-      proxy_set_header X-Forwarded-Host $host;
-    }
-  }
-}
-`, dir, serverIP, backendPort, nginxPort, benchHost, runtime.NumCPU())
+	conf := Nginx{Dir: dir, Listen: net.JoinHostPort(serverIP, fmt.Sprint(nginxPort)), Host: benchHost,
+		Upstreams: []string{net.JoinHostPort(serverIP, fmt.Sprint(backendPort))}, Workers: runtime.NumCPU()}.Config()
 	path := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		b.Fatal(err)
