@@ -22,6 +22,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
 const controllerName = "plexus.dev/ingress"
@@ -246,4 +247,27 @@ func getInsecure(port int, sni string) (*x509.Certificate, error) {
 	}
 	defer conn.Close()
 	return conn.ConnectionState().PeerCertificates[0], nil
+}
+
+// gatewayProxy returns a Proxy that stops when the test ends and translation options for Gateway
+// API tests: controller plexus.dev/gateway, no default certificate.
+func gatewayProxy(t *testing.T) (*Proxy, translate.Options) {
+	t.Helper()
+	p := &Proxy{}
+	t.Cleanup(func() { _ = p.Stop() })
+	opts := optionsFor(t, p, freePort(t), freePort(t))
+	opts.DefaultTLSSecret = nil
+	opts.GatewayControllerName = "plexus.dev/gateway"
+	return p, opts
+}
+
+// plexusClass is the GatewayClass "plexus" of controller plexus.dev/gateway.
+func plexusClass() []gwv1.GatewayClass {
+	return []gwv1.GatewayClass{{ObjectMeta: metav1.ObjectMeta{Name: "plexus"}, Spec: gwv1.GatewayClassSpec{ControllerName: "plexus.dev/gateway"}}}
+}
+
+// addBackend adds b to in as Service name with its EndpointSlice.
+func addBackend(in *translate.Input, name string, b *backend) {
+	svc, es := serviceFor(name, b)
+	in.Services, in.EndpointSlices = append(in.Services, svc), append(in.EndpointSlices, es)
 }

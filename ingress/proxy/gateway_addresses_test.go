@@ -85,7 +85,7 @@ func TestRealProxyGatewaysIsolated(t *testing.T) {
 		svc, es := serviceFor(name, echoBackend(t, name))
 		in.Services, in.EndpointSlices = append(in.Services, svc), append(in.EndpointSlices, es)
 	}
-	in.GatewayClasses = []gwv1.GatewayClass{{ObjectMeta: metav1.ObjectMeta{Name: "plexus"}, Spec: gwv1.GatewayClassSpec{ControllerName: "plexus.dev/gateway"}}}
+	in.GatewayClasses = plexusClass()
 	gwA := gwv1.Gateway{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "gw-a"}, Spec: gwv1.GatewaySpec{
 		GatewayClassName: "plexus", Listeners: []gwv1.Listener{gwListener("http", 80, "")}}}
 	gwB := gwv1.Gateway{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "gw-b"}, Spec: gwv1.GatewaySpec{
@@ -185,7 +185,7 @@ func TestRealProxyGatewayListenerIsolation(t *testing.T) {
 	in := translate.Input{}
 	svc, es := serviceFor("a", echoBackend(t, "a"))
 	in.Services, in.EndpointSlices = append(in.Services, svc), append(in.EndpointSlices, es)
-	in.GatewayClasses = []gwv1.GatewayClass{{ObjectMeta: metav1.ObjectMeta{Name: "plexus"}, Spec: gwv1.GatewayClassSpec{ControllerName: "plexus.dev/gateway"}}}
+	in.GatewayClasses = plexusClass()
 	listeners := map[string]string{"empty-hostname": "", "wildcard-example-com": "*.example.com", "wildcard-foo-example-com": "*.foo.example.com", "abc-foo-example-com": "abc.foo.example.com"}
 	gw := gwv1.Gateway{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "iso"}, Spec: gwv1.GatewaySpec{GatewayClassName: "plexus"}}
 	for _, name := range []string{"empty-hostname", "wildcard-example-com", "wildcard-foo-example-com", "abc-foo-example-com"} {
@@ -228,7 +228,7 @@ func TestRealProxyGatewayPortTaken(t *testing.T) {
 		svc, es := serviceFor(name, echoBackend(t, name))
 		in.Services, in.EndpointSlices = append(in.Services, svc), append(in.EndpointSlices, es)
 	}
-	in.GatewayClasses = []gwv1.GatewayClass{{ObjectMeta: metav1.ObjectMeta{Name: "plexus"}, Spec: gwv1.GatewayClassSpec{ControllerName: "plexus.dev/gateway"}}}
+	in.GatewayClasses = plexusClass()
 	for _, name := range []string{"gw-a", "gw-b"} {
 		in.Gateways = append(in.Gateways, gwv1.Gateway{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name}, Spec: gwv1.GatewaySpec{
 			GatewayClassName: "plexus", Listeners: []gwv1.Listener{gwListener("http", 80, "")}}})

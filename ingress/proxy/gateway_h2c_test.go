@@ -42,16 +42,12 @@ func h2cOnlyBackend(t *testing.T) int32 {
 // with prior knowledge to a Gateway reaches a backend whose Service port has appProtocol
 // kubernetes.io/h2c over HTTP/2 cleartext; an HTTP/1.1 client reaches it too.
 func TestRealProxyGatewayH2C(t *testing.T) {
-	p := &Proxy{}
-	t.Cleanup(func() { _ = p.Stop() })
-	opts := optionsFor(t, p, freePort(t), freePort(t))
-	opts.DefaultTLSSecret = nil
-	opts.GatewayControllerName = "plexus.dev/gateway"
+	p, opts := gatewayProxy(t)
 	in := translate.Input{}
 	svc, es := serviceFor("grpcish", &backend{name: "grpcish", port: h2cOnlyBackend(t)})
 	svc.Spec.Ports[0].AppProtocol = ptrTo(translate.AppProtocolH2C)
 	in.Services, in.EndpointSlices = []corev1.Service{svc}, append(in.EndpointSlices, es)
-	in.GatewayClasses = []gwv1.GatewayClass{{ObjectMeta: metav1.ObjectMeta{Name: "plexus"}, Spec: gwv1.GatewayClassSpec{ControllerName: "plexus.dev/gateway"}}}
+	in.GatewayClasses = plexusClass()
 	in.Gateways = []gwv1.Gateway{{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "edge"}, Spec: gwv1.GatewaySpec{
 		GatewayClassName: "plexus", Listeners: []gwv1.Listener{gwListener("http", 80, "")}}}}
 	in.HTTPRoutes = []gwv1.HTTPRoute{gwRoute("h2c", []gwv1.ParentReference{gwParent("edge", "")}, "/", "grpcish", "")}

@@ -6,12 +6,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -23,26 +20,16 @@ import (
 // counts follow the weights exactly over whole cycles, and a backend's response header filter
 // shows only on its answers.
 func TestRealProxyGatewayBackendFilters(t *testing.T) {
-	p := &Proxy{}
-	t.Cleanup(func() { _ = p.Stop() })
-	httpPort, httpsPort := freePort(t), freePort(t)
-	opts := optionsFor(t, p, httpPort, httpsPort)
-	opts.DefaultTLSSecret = nil
-	opts.GatewayControllerName = "plexus.dev/gateway"
+	p, opts := gatewayProxy(t)
 	in := translate.Input{}
 	for _, name := range []string{"a", "b"} {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprintf(w, "%s backend-header=%s", name, r.Header.Get("Backend"))
 		}))
 		t.Cleanup(srv.Close)
-		_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
-		n, _ := strconv.Atoi(port)
-		var svc corev1.Service
-		var es discoveryv1.EndpointSlice
-		svc, es = serviceFor(name, &backend{name: name, srv: srv, port: int32(n)})
-		in.Services, in.EndpointSlices = append(in.Services, svc), append(in.EndpointSlices, es)
+		addBackend(&in, name, &backend{name: name, srv: srv, port: int32(srv.Listener.Addr().(*net.TCPAddr).Port)})
 	}
-	in.GatewayClasses = []gwv1.GatewayClass{{ObjectMeta: metav1.ObjectMeta{Name: "plexus"}, Spec: gwv1.GatewayClassSpec{ControllerName: "plexus.dev/gateway"}}}
+	in.GatewayClasses = plexusClass()
 	in.Gateways = []gwv1.Gateway{{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "edge"}, Spec: gwv1.GatewaySpec{
 		GatewayClassName: "plexus", Listeners: []gwv1.Listener{{Name: "http", Port: 80, Protocol: gwv1.HTTPProtocolType}}}}}
 	to := func(svc string, weight int32, fs ...gwv1.HTTPRouteFilter) gwv1.HTTPBackendRef {

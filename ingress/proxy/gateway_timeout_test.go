@@ -19,12 +19,7 @@ import (
 // answers 504, and the endpoints it cut short stay in service for the rule without a timeout
 // (and for the timed rule's next requests) instead of being marked down for everyone.
 func TestRealProxyGatewayTimeoutSparesBackend(t *testing.T) {
-	p := &Proxy{}
-	t.Cleanup(func() { _ = p.Stop() })
-	httpPort, httpsPort := freePort(t), freePort(t)
-	opts := optionsFor(t, p, httpPort, httpsPort)
-	opts.DefaultTLSSecret = nil
-	opts.GatewayControllerName = "plexus.dev/gateway"
+	p, opts := gatewayProxy(t)
 	in := translate.Input{}
 	sleepy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if d, err := time.ParseDuration(r.URL.Query().Get("delay")); err == nil {
@@ -35,7 +30,7 @@ func TestRealProxyGatewayTimeoutSparesBackend(t *testing.T) {
 	t.Cleanup(sleepy.Close)
 	svc, es := serviceFor("sleepy", &backend{name: "sleepy", srv: sleepy, port: int32(sleepy.Listener.Addr().(*net.TCPAddr).Port)})
 	in.Services, in.EndpointSlices = append(in.Services, svc), append(in.EndpointSlices, es)
-	in.GatewayClasses = []gwv1.GatewayClass{{ObjectMeta: metav1.ObjectMeta{Name: "plexus"}, Spec: gwv1.GatewayClassSpec{ControllerName: "plexus.dev/gateway"}}}
+	in.GatewayClasses = plexusClass()
 	in.Gateways = []gwv1.Gateway{{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "edge"}, Spec: gwv1.GatewaySpec{
 		GatewayClassName: "plexus", Listeners: []gwv1.Listener{gwListener("http", 80, "")}}}}
 	in.HTTPRoutes = []gwv1.HTTPRoute{

@@ -21,11 +21,7 @@ import (
 // request asking to upgrade (Connection: Upgrade, Upgrade: websocket) through a Gateway's front
 // reaches the backend, the 101 comes back and both directions of the tunnel carry bytes.
 func TestRealProxyGatewayUpgrade(t *testing.T) {
-	p := &Proxy{}
-	t.Cleanup(func() { _ = p.Stop() })
-	opts := optionsFor(t, p, freePort(t), freePort(t))
-	opts.DefaultTLSSecret = nil
-	opts.GatewayControllerName = "plexus.dev/gateway"
+	p, opts := gatewayProxy(t)
 	upgrader := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
 			http.Error(w, "want an upgrade", http.StatusBadRequest)
@@ -52,7 +48,7 @@ func TestRealProxyGatewayUpgrade(t *testing.T) {
 	in := translate.Input{}
 	svc, es := serviceFor("ws", &backend{name: "ws", srv: upgrader, port: int32(upgrader.Listener.Addr().(*net.TCPAddr).Port)})
 	in.Services, in.EndpointSlices = append(in.Services, svc), append(in.EndpointSlices, es)
-	in.GatewayClasses = []gwv1.GatewayClass{{ObjectMeta: metav1.ObjectMeta{Name: "plexus"}, Spec: gwv1.GatewayClassSpec{ControllerName: "plexus.dev/gateway"}}}
+	in.GatewayClasses = plexusClass()
 	in.Gateways = []gwv1.Gateway{{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "edge"}, Spec: gwv1.GatewaySpec{
 		GatewayClassName: "plexus", Listeners: []gwv1.Listener{gwListener("http", 80, "")}}}}
 	in.HTTPRoutes = []gwv1.HTTPRoute{gwRoute("ws", []gwv1.ParentReference{gwParent("edge", "")}, "/", "ws", "")}
