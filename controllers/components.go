@@ -96,22 +96,21 @@ func ownedKinds(scheme *runtime.Scheme, comps []ManagedComponent) ([]client.Obje
 	return out, nil
 }
 
-// cacheByObject limits the cache to what the components' RBAC allows: namespaced kinds to the
-// namespaces of the components that own them, name-limited kinds to their one name there (two
-// components may each own one name of a kind, in different namespaces; see nameSelector for a
-// cluster-scoped kind two components own).
-func cacheByObject(scheme *runtime.Scheme, comps []ManagedComponent) (map[client.Object]cache.ByObject, error) {
-	type limit struct {
-		namespaced bool
-		// names per namespace ("" for a cluster-scoped kind)
-		names map[string]map[string]bool
-	}
-	limits := map[schema.GroupVersionKind]*limit{}
+// kindLimit is where the components own a kind: namespaced or not, and the names they own per
+// namespace ("" for a cluster-scoped kind; no names: every object of the kind there).
+type kindLimit struct {
+	namespaced bool
+	names      map[string]map[string]bool
+}
+
+// kindLimits returns, per kind the components own, where they own it.
+func kindLimits(comps []ManagedComponent) map[schema.GroupVersionKind]*kindLimit {
+	limits := map[schema.GroupVersionKind]*kindLimit{}
 	for _, c := range comps {
 		for _, k := range c.Kinds {
 			l := limits[k.GVK]
 			if l == nil {
-				l = &limit{namespaced: k.Namespaced, names: map[string]map[string]bool{}}
+				l = &kindLimit{namespaced: k.Namespaced, names: map[string]map[string]bool{}}
 				limits[k.GVK] = l
 			}
 			ns := ""
@@ -126,6 +125,15 @@ func cacheByObject(scheme *runtime.Scheme, comps []ManagedComponent) (map[client
 			}
 		}
 	}
+	return limits
+}
+
+// cacheByObject limits the cache to what the components' RBAC allows: namespaced kinds to the
+// namespaces of the components that own them, name-limited kinds to their one name there (two
+// components may each own one name of a kind, in different namespaces; see nameSelector for a
+// cluster-scoped kind two components own).
+func cacheByObject(scheme *runtime.Scheme, comps []ManagedComponent) (map[client.Object]cache.ByObject, error) {
+	limits := kindLimits(comps)
 	objs, err := ownedKinds(scheme, comps)
 	if err != nil {
 		return nil, err

@@ -11,9 +11,11 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -118,6 +120,9 @@ func run(ctx context.Context, s settings) error {
 
 // runManager builds a manager with the operator's controllers and runs it until it stops.
 func runManager(ctx context.Context, cfg *rest.Config, s settings, p *probes) error {
+	if err := checkAccess(ctx, cfg, s.controllers.Namespace); err != nil {
+		return err
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  controllers.NewScheme(),
 		Cache:   controllers.CacheOptions(s.controllers.Namespace),
@@ -145,4 +150,33 @@ func runManager(ctx context.Context, cfg *rest.Config, s settings, p *probes) er
 	// cancelled already, so a reconcile still in flight fails its next API call instead of writing
 	// beside the new leader, and the next manager has to win the lease before it reconciles.
 	return mgr.Start(ctx)
+}
+
+// checkAccess returns an error naming every list and watch permission the manager's caches need
+// and the operator's identity lacks: without one, a cache would never sync and the operator would
+// wait without saying why.
+func checkAccess(ctx context.Context, cfg *rest.Config, namespace string) error {
+	if namespace == "" {
+		namespace = controllers.DefaultNamespace
+	}
+	httpClient, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return err
+	}
+	mapper, err := apiutil.NewDynamicRESTMapper(cfg, httpClient)
+	if err != nil {
+		return fmt.Errorf("discover the API server's resources: %w", err)
+	}
+	kube, err := kubernetes.NewForConfigAndClient(cfg, httpClient)
+	if err != nil {
+		return err
+	}
+	missing, err := controllers.MissingAccess(ctx, kube, controllers.CacheAccess(mapper, namespace))
+	if err != nil {
+		return err
+	}
+	if len(missing) > 0 {
+		return controllers.MissingAccessError(missing)
+	}
+	return nil
 }
