@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -25,6 +26,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	v1 "github.com/plexus-net/plexus/api/v1alpha1"
 	"github.com/plexus-net/plexus/controllers"
@@ -228,6 +230,7 @@ func ctrlClient(l *benchLab) (client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	log.SetLogger(logr.Discard()) // the client logs nothing the benchmark wants
 	return client.New(rc, client.Options{Scheme: controllers.NewScheme()})
 }
 
