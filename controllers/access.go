@@ -54,20 +54,27 @@ var watchedKinds = []schema.GroupVersionKind{
 // limits them: the watched kinds cluster-wide; each owned kind where its components own it, by its
 // one name there when there is one (the cache then selects it by metadata.name, which RBAC checks
 // against resourceNames). A kind the mapper does not know is left out (its API is not served; the
-// manager reports that itself).
-func CacheAccess(mapper meta.RESTMapper, namespace string) []Access {
+// manager reports that itself); any other failure to map a kind (the API server unreachable) is
+// returned.
+func CacheAccess(mapper meta.RESTMapper, namespace string) ([]Access, error) {
 	var out []Access
-	add := func(gvk schema.GroupVersionKind, ns, name string) {
+	add := func(gvk schema.GroupVersionKind, ns, name string) error {
 		m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		if meta.IsNoMatchError(err) {
+			return nil
+		}
 		if err != nil {
-			return
+			return fmt.Errorf("find the resource of %s: %w", gvk.Kind, err)
 		}
 		for _, verb := range []string{"list", "watch"} {
 			out = append(out, Access{Verb: verb, Resource: m.Resource.GroupResource(), Namespace: ns, Name: name})
 		}
+		return nil
 	}
 	for _, gvk := range watchedKinds {
-		add(gvk, "", "")
+		if err := add(gvk, "", ""); err != nil {
+			return nil, err
+		}
 	}
 	limits := kindLimits(ManagedComponents(namespace))
 	gvks := make([]schema.GroupVersionKind, 0, len(limits))
@@ -89,10 +96,12 @@ func CacheAccess(mapper meta.RESTMapper, namespace string) []Access {
 					name = n
 				}
 			}
-			add(gvk, ns, name)
+			if err := add(gvk, ns, name); err != nil {
+				return nil, err
+			}
 		}
 	}
-	return out
+	return out, nil
 }
 
 // MissingAccess returns the permissions of want the client's identity does not have.

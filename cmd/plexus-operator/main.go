@@ -171,7 +171,11 @@ func checkAccess(ctx context.Context, cfg *rest.Config, namespace string) error 
 	if err != nil {
 		return err
 	}
-	missing, err := controllers.MissingAccess(ctx, kube, controllers.CacheAccess(mapper, namespace))
+	want, err := controllers.CacheAccess(mapper, namespace)
+	if err != nil {
+		return err
+	}
+	missing, err := controllers.MissingAccess(ctx, kube, want)
 	if err != nil {
 		return err
 	}
