@@ -51,6 +51,8 @@ type upConn struct {
 	br        *bufio.Reader
 	bw        *bufio.Writer
 	up        *upstream
+	raw       syscall.RawConn // nil when nc has no file descriptor
+	send      *sender
 	idleSince time.Time
 	// interrupted is set when the request's context ended while the connection was in use:
 	// its deadline was moved to the past and it must not be used again.
@@ -64,7 +66,12 @@ type upConn struct {
 var aLongTimeAgo = time.Unix(1, 0)
 
 func newUpConn(nc net.Conn, up *upstream) *upConn {
-	c := &upConn{nc: nc, up: up, br: bufio.NewReaderSize(nc, fastReadBuffer), bw: bufio.NewWriterSize(nc, fastWriteBuffer)}
+	c := &upConn{nc: nc, up: up, br: bufio.NewReaderSize(nc, fastReadBuffer)}
+	if sc, ok := nc.(syscall.Conn); ok {
+		c.raw, _ = sc.SyscallConn()
+	}
+	c.send = newSender(c)
+	c.bw = bufio.NewWriterSize(c.send, fastWriteBuffer)
 	c.interrupt = func() {
 		c.interrupted.Store(true)
 		_ = c.nc.SetDeadline(aLongTimeAgo)
@@ -158,17 +165,12 @@ func (u *upstream) closeIdle() {
 // alive peeks at an idle connection without blocking: an upstream that closed it has left an
 // end of file (or a reset) to read; one that keeps it has left nothing.
 func (c *upConn) alive() bool {
-	sc, ok := c.nc.(syscall.Conn)
-	if !ok {
+	if c.raw == nil {
 		return true
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return false
 	}
 	var buf [1]byte
 	live := false
-	err = rc.Read(func(fd uintptr) bool {
+	err := c.raw.Read(func(fd uintptr) bool {
 		_, _, rerr := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 		// Nothing to read is the only sign of a healthy idle connection; an end of file,
 		// a reset or unsolicited bytes all mean it cannot carry a request.

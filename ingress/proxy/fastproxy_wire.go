@@ -152,7 +152,11 @@ func writeRequest(c *upConn, r *http.Request, st *reqState) error {
 		}
 		bw.WriteString("\r\n")
 	}
-	if err := bw.Flush(); err != nil {
+	// The last write also waits for the response (sender).
+	c.send.armed = true
+	err := bw.Flush()
+	c.send.armed = false
+	if err != nil {
 		return sendError{err}
 	}
 	return nil
