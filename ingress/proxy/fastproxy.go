@@ -388,15 +388,25 @@ func (f *FastProxy) exchange(w http.ResponseWriter, r *http.Request, c *upConn, 
 		f.pool.put(c)
 	}()
 
-	if err := writeRequest(c, r, st); err != nil {
-		return err
+	sendErr := writeRequest(c, r, st)
+	var se sendError
+	if sendErr != nil && (st.bodyRead == 0 || !errors.As(sendErr, &se)) {
+		return sendErr
 	}
+	// A send that failed part way through the body may be an upstream that answered early
+	// (413, 401) and closed: its answer, when it came, is the one to pass on.
 	fp := fieldsPool.Get().(*[]headerField)
 	fields, h, err := readResponseHead(c.br, *fp)
 	if err != nil {
 		*fp = fields[:0]
 		fieldsPool.Put(fp)
+		if sendErr != nil {
+			return sendErr
+		}
 		return err
+	}
+	if sendErr != nil {
+		h.keepAlive = false
 	}
 	hdr := w.Header()
 	copyHead(hdr, fields, &h)

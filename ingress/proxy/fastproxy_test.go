@@ -298,3 +298,18 @@ func TestFastProxyUpgradeFallsBack(t *testing.T) {
 		t.Errorf("upstream saw Via %q: the upgrade did not go through reverse_proxy", v)
 	}
 }
+
+// TestFastProxyEarlyAnswer: an upstream that answers before reading a large request body and
+// closes gets its answer through, not a 502.
+func TestFastProxyEarlyAnswer(t *testing.T) {
+	addr := serveRaw(t, func(c net.Conn, br *bufio.Reader) {
+		readRequestHead(br)
+		fmt.Fprint(c, "HTTP/1.1 413 Request Entity Too Large\r\nContent-Length: 9\r\nConnection: close\r\n\r\ntoo large")
+	})
+	port := loadFast(t, fastSetup{upstreams: []string{addr}})
+	body := strings.NewReader(strings.Repeat("x", 16<<20))
+	status, _, got := fastDo(t, fastClient(t), newReq(t, http.MethodPost, port, "/upload", body))
+	if status != http.StatusRequestEntityTooLarge || got != "too large" {
+		t.Errorf("got %d %q, want the upstream's 413 too large", status, got)
+	}
+}
