@@ -207,7 +207,8 @@ func (f *FastProxy) serve(w http.ResponseWriter, r *http.Request) error {
 				return canceled(w, ctxErr, err)
 			}
 			var cbe clientBodyError
-			if errors.As(err, &cbe) {
+			var ire invalidRequestError
+			if errors.As(err, &cbe) || errors.As(err, &ire) {
 				return caddyhttp.Error(http.StatusBadGateway, err)
 			}
 			f.fail(up)

@@ -22,6 +22,8 @@ type fastSetup struct {
 	retries   int
 	// failFor is the passive health check's fail duration, "" for none.
 	failFor string
+	// before are handlers that run before the proxy.
+	before []any
 }
 
 // loadFast runs s as the proxy's only route and returns the port it listens on.
@@ -54,7 +56,7 @@ func loadFast(t *testing.T, s fastSetup) int {
 		Apps: translate.Apps{
 			HTTP: translate.HTTPApp{Servers: map[string]*translate.Server{"fast": {
 				Listen:         []string{addr},
-				Routes:         []translate.Route{{Handle: []any{rp}, Terminal: true}},
+				Routes:         []translate.Route{{Handle: append(append([]any{}, s.before...), rp), Terminal: true}},
 				AutomaticHTTPS: translate.AutomaticHTTPS{Disable: true},
 				Protocols:      []string{"h1"},
 			}}},

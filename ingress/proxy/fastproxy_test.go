@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/plexus-net/plexus/ingress/translate"
 )
 
 // TestFastProxyHeaders: Host reaches the upstream as the client sent it, the X-Forwarded
@@ -311,5 +313,22 @@ func TestFastProxyEarlyAnswer(t *testing.T) {
 	status, _, got := fastDo(t, fastClient(t), newReq(t, http.MethodPost, port, "/upload", body))
 	if status != http.StatusRequestEntityTooLarge || got != "too large" {
 		t.Errorf("got %d %q, want the upstream's 413 too large", status, got)
+	}
+}
+
+// TestFastProxyRefusesHeaderInjection: a header value with a line break, set by a handler
+// before the proxy, is refused (502) instead of starting a header of its own upstream.
+func TestFastProxyRefusesHeaderInjection(t *testing.T) {
+	var injected atomic.Bool
+	addr, _ := serveHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Injected") != "" {
+			injected.Store(true)
+		}
+	}))
+	set := &translate.Headers{Handler: "headers", Request: &translate.HeaderOps{Set: map[string][]string{"X-Note": {"a\r\nX-Injected: 1"}}}}
+	port := loadFast(t, fastSetup{upstreams: []string{addr}, before: []any{set}})
+	status, _, _ := fastDo(t, fastClient(t), newReq(t, http.MethodGet, port, "/", nil))
+	if status != http.StatusBadGateway || injected.Load() {
+		t.Errorf("got %d, upstream saw an injected header: %v; want 502 and no injection", status, injected.Load())
 	}
 }

@@ -110,6 +110,9 @@ func writeRequest(c *upConn, r *http.Request, st *reqState) error {
 	if host == "" {
 		host = c.up.addr
 	}
+	if !validValue(host) {
+		return invalidRequestError{"Host", host}
+	}
 	bw.WriteString(host)
 	bw.WriteString("\r\n")
 
@@ -122,7 +125,13 @@ func writeRequest(c *upConn, r *http.Request, st *reqState) error {
 		if len(connection) > 0 && namedBy(connection, k) {
 			continue
 		}
+		if !validName(k) {
+			return invalidRequestError{k, ""}
+		}
 		for _, v := range vv {
+			if !validValue(v) {
+				return invalidRequestError{k, v}
+			}
 			writeHeaderLine(bw, k, v)
 		}
 	}
@@ -160,6 +169,40 @@ func writeRequest(c *upConn, r *http.Request, st *reqState) error {
 		return sendError{err}
 	}
 	return nil
+}
+
+// invalidRequestError is a header that cannot go on the wire as it is: a handler before the
+// proxy (a header filter) set a name or value that would end the line or the head early. The
+// request is refused, as net/http's Transport refuses it, rather than split into another.
+type invalidRequestError struct{ name, value string }
+
+func (e invalidRequestError) Error() string {
+	return fmt.Sprintf("invalid request header %q: %q", e.name, e.value)
+}
+
+// validName says whether k is an HTTP token (RFC 9110 field-name).
+func validName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// validValue says whether v can be a field value: no line break or NUL (the characters that
+// would let a value start another header or end the head).
+func validValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c == '\r' || c == '\n' || c == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func writeHeaderLine(bw *bufio.Writer, k, v string) {
