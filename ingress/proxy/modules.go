@@ -8,7 +8,8 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	// request/response header manipulation (handler "headers").
 	_ "github.com/caddyserver/caddy/v2/modules/caddyhttp/headers"
-	// reverse_proxy with its http transport and load-balancing policies.
+	// reverse_proxy with its http transport and load-balancing policies (also plexus_proxy's
+	// fallback, fastproxy.go).
 	_ "github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	// rewrite (handler "rewrite"), for path and URI rewrites.
 	_ "github.com/caddyserver/caddy/v2/modules/caddyhttp/rewrite"

@@ -103,7 +103,7 @@ func annotatedProxy(b resolvedBackend, a *ingressAnnotations, opts *Options) *Re
 	if len(a.requestHeaders) > 0 || len(a.responseHeaders) > 0 {
 		rp.Headers = &ProxyHeaders{Request: headerSetOps(a.requestHeaders), Response: headerSetOps(a.responseHeaders)}
 	}
-	return rp
+	return fastPath(rp)
 }
 
 // headerSetOps sets each header of h to its value.

@@ -436,7 +436,7 @@ func (b *ruleBuilder) invoke(id string, rb resolvedBackend, policy *SelectionPol
 		if timed {
 			rp.HealthChecks = nil
 		}
-		b.named[id] = &Route{Handle: []any{rp}, Terminal: true}
+		b.named[id] = &Route{Handle: []any{fastPath(rp)}, Terminal: true}
 	}
 	return &Invoke{Handler: "invoke", Name: id}
 }

@@ -156,7 +156,7 @@ func backendHandler(b resolvedBackend, opts *Options, named map[string]*Route) a
 		return unavailable()
 	}
 	if _, ok := named[b.id]; !ok {
-		named[b.id] = &Route{Handle: []any{reverseProxy(b, opts)}, Terminal: true}
+		named[b.id] = &Route{Handle: []any{fastPath(reverseProxy(b, opts))}, Terminal: true}
 	}
 	return &Invoke{Handler: "invoke", Name: b.id}
 }
