@@ -278,6 +278,9 @@ func (b *ruleBuilder) ruleHandlers(rule *gwv1.HTTPRouteRule, m *gwMatch) []any {
 		return []any{serverError()}
 	}
 	var hs []any
+	if c := corsHandler(rule); c != nil {
+		hs = append(hs, c)
+	}
 	timed := ruleTimeout(rule)
 	if timed > 0 {
 		hs = append(hs, &Timeout{Handler: "plexus_timeout", Duration: timed.String()})
@@ -482,7 +485,8 @@ func unsupportedInRule(rule *gwv1.HTTPRouteRule) string {
 	for _, f := range rule.Filters {
 		switch f.Type {
 		case gwv1.HTTPRouteFilterRequestHeaderModifier, gwv1.HTTPRouteFilterResponseHeaderModifier,
-			gwv1.HTTPRouteFilterRequestRedirect, gwv1.HTTPRouteFilterURLRewrite, gwv1.HTTPRouteFilterRequestMirror:
+			gwv1.HTTPRouteFilterRequestRedirect, gwv1.HTTPRouteFilterURLRewrite, gwv1.HTTPRouteFilterRequestMirror,
+			gwv1.HTTPRouteFilterCORS:
 		default:
 			return fmt.Sprintf("filter %s is not supported", f.Type)
 		}
