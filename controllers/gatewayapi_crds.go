@@ -35,7 +35,7 @@ import (
 // ClusterRole grants for the Gateway API (GatewayIngressRules).
 // +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=gateways;httproutes;referencegrants,verbs=get;list;watch
 // +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=gatewayclasses/status;gateways/status;httproutes/status,verbs=update;patch
-// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=namespaces;configmaps,verbs=get;list;watch
 
 // GatewayAPIOutcome is what EnsureGatewayAPI did.
 type GatewayAPIOutcome struct {
