@@ -29,9 +29,10 @@ const DefaultGatewayControllerName = "plexus.dev/gateway"
 var gatewayKinds = []string{"GatewayClass", "Gateway", "HTTPRoute", "ReferenceGrant"}
 
 // gatewayWatched are the kinds whose changes may change the config when the Gateway API is on:
-// its four kinds and Namespaces (allowedRoutes selectors match namespace labels).
+// its four kinds, Namespaces (allowedRoutes selectors match namespace labels) and ConfigMaps
+// (the CA certificates of client certificate validation, spec.tls.frontend).
 func gatewayWatched() []client.Object {
-	return []client.Object{&gwv1.GatewayClass{}, &gwv1.Gateway{}, &gwv1.HTTPRoute{}, &gwv1.ReferenceGrant{}, &corev1.Namespace{}}
+	return []client.Object{&gwv1.GatewayClass{}, &gwv1.Gateway{}, &gwv1.HTTPRoute{}, &gwv1.ReferenceGrant{}, &corev1.Namespace{}, &corev1.ConfigMap{}}
 }
 
 // GatewayAPIInstalled says whether the API server serves the Gateway API kinds in v1; it names
@@ -56,7 +57,7 @@ func gatewayBundleVersion(ctx context.Context, r client.Reader) string {
 	return crd.Annotations[translate.BundleVersionAnnotation]
 }
 
-// GatherGateway adds the Gateway API objects and the Namespaces to in.
+// GatherGateway adds the Gateway API objects, the Namespaces and the ConfigMaps to in.
 func GatherGateway(ctx context.Context, r client.Reader, in *translate.Input) error {
 	var (
 		classes gwv1.GatewayClassList
@@ -64,16 +65,18 @@ func GatherGateway(ctx context.Context, r client.Reader, in *translate.Input) er
 		routes  gwv1.HTTPRouteList
 		grants  gwv1.ReferenceGrantList
 		nss     corev1.NamespaceList
+		cms     corev1.ConfigMapList
 	)
 	for _, l := range []struct {
 		what string
 		list client.ObjectList
-	}{{"GatewayClasses", &classes}, {"Gateways", &gws}, {"HTTPRoutes", &routes}, {"ReferenceGrants", &grants}, {"Namespaces", &nss}} {
+	}{{"GatewayClasses", &classes}, {"Gateways", &gws}, {"HTTPRoutes", &routes}, {"ReferenceGrants", &grants}, {"Namespaces", &nss}, {"ConfigMaps", &cms}} {
 		if err := r.List(ctx, l.list); err != nil {
 			return fmt.Errorf("list %s: %w", l.what, err)
 		}
 	}
 	in.GatewayClasses, in.Gateways, in.HTTPRoutes, in.ReferenceGrants, in.Namespaces = classes.Items, gws.Items, routes.Items, grants.Items, nss.Items
+	in.ConfigMaps = cms.Items
 	return nil
 }
 

@@ -74,6 +74,9 @@ type Server struct {
 	TLSConnectionPolicies []TLSConnectionPolicy `json:"tls_connection_policies,omitempty"`
 	AutomaticHTTPS        AutomaticHTTPS        `json:"automatic_https"`
 	Protocols             []string              `json:"protocols"`
+	// StrictSNIHost false keeps Caddy from answering 421 to every request whose Host differs
+	// from its TLS server name, which it does by default once a policy authenticates clients.
+	StrictSNIHost *bool `json:"strict_sni_host,omitempty"`
 }
 
 // AutomaticHTTPS is always disabled: certificates come from Secrets only and Caddy must never
@@ -211,6 +214,8 @@ type TLSConnectionPolicy struct {
 	Match                *TLSMatch             `json:"match,omitempty"`
 	CertificateSelection *CertificateSelection `json:"certificate_selection,omitempty"`
 	FallbackSNI          string                `json:"fallback_sni,omitempty"`
+	// ClientAuthentication validates client certificates (gateway_frontend.go).
+	ClientAuthentication *ClientAuthentication `json:"client_authentication,omitempty"`
 }
 
 // TLSMatch matches handshakes by SNI (a leading "*." matches one label).

@@ -90,6 +90,9 @@ type GatewayResult struct {
 	Listeners []ListenerResult
 	// Service is the name of the Gateway's Service (GatewayServiceName).
 	Service string
+	// InsecureFrontend says a client certificate validation of spec.tls.frontend allows
+	// insecure fallback (gateway_frontend.go).
+	InsecureFrontend bool
 }
 
 // ListenerResult is one listener's analysis.
@@ -112,8 +115,10 @@ type ListenerResult struct {
 	internalPort int32
 	// certTag is the tag of an HTTPS listener's certificate.
 	certTag string
-	gw      *gwv1.Gateway
-	spec    *gwv1.Listener
+	// clientAuth is an HTTPS listener's client certificate validation, nil for none.
+	clientAuth *ClientAuthentication
+	gw         *gwv1.Gateway
+	spec       *gwv1.Listener
 }
 
 // Programmed says whether the listener carries traffic: accepted, not conflicted, with a route
@@ -170,6 +175,7 @@ func analyzeGateways(in *Input, opts *Options, secrets *secretLoader, idx backen
 		return a
 	}
 	a.grants = newReferenceGrants(in.ReferenceGrants)
+	cas := newCALoader(in.ConfigMaps)
 	accepted := map[string]bool{}
 	for i := range in.GatewayClasses {
 		c := &in.GatewayClasses[i]
@@ -192,7 +198,7 @@ func analyzeGateways(in *Input, opts *Options, secrets *secretLoader, idx backen
 		if !accepted[string(gw.Spec.GatewayClassName)] {
 			continue
 		}
-		a.api.Gateways = append(a.api.Gateways, analyzeGateway(gw, a.grants, secrets, ports))
+		a.api.Gateways = append(a.api.Gateways, analyzeGateway(gw, a.grants, secrets, cas, ports))
 	}
 	sort.Slice(a.api.Gateways, func(i, j int) bool {
 		return a.api.Gateways[i].Key.String() < a.api.Gateways[j].Key.String()
@@ -222,10 +228,10 @@ func analyzeGateways(in *Input, opts *Options, secrets *secretLoader, idx backen
 }
 
 // analyzeGateway validates one Gateway's listeners; ports is the allocation read from the
-// per-Gateway Services.
-func analyzeGateway(gw *gwv1.Gateway, grants referenceGrants, secrets *secretLoader, ports PortAllocation) GatewayResult {
+// per-Gateway Services, cas the ConfigMaps client certificate validation may name.
+func analyzeGateway(gw *gwv1.Gateway, grants referenceGrants, secrets *secretLoader, cas caLoader, ports PortAllocation) GatewayResult {
 	key := types.NamespacedName{Namespace: gw.Namespace, Name: gw.Name}
-	res := GatewayResult{Key: key, Generation: gw.Generation, Service: GatewayServiceName(key)}
+	res := GatewayResult{Key: key, Generation: gw.Generation, Service: GatewayServiceName(key), InsecureFrontend: insecureFrontend(gw)}
 	seen := map[string]string{}                // port/hostname → first listener
 	protocols := map[int32]gwv1.ProtocolType{} // port → protocol of its first accepted listener
 	accepted := 0
@@ -245,6 +251,9 @@ func analyzeGateway(gw *gwv1.Gateway, grants referenceGrants, secrets *secretLoa
 		case gwv1.HTTPSProtocolType:
 			lr.tls = true
 			lr.Accepted, lr.certTag = listenerCertificate(gw, l, grants, secrets, &lr.ResolvedRefs)
+			if lr.Accepted.OK {
+				lr.Accepted, lr.clientAuth = listenerClientAuth(gw, l, grants, cas, &lr.ResolvedRefs)
+			}
 		default:
 			lr.Accepted = bad(string(gwv1.ListenerReasonUnsupportedProtocol), fmt.Sprintf("protocol %s is not supported; plexus-ingress serves HTTP and HTTPS", l.Protocol))
 			lr.SupportedKinds = nil

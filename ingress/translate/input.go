@@ -29,6 +29,9 @@ type Input struct {
 	ReferenceGrants []gwv1.ReferenceGrant
 	// Namespaces are read for the listeners' allowedRoutes namespace selectors.
 	Namespaces []corev1.Namespace
+	// ConfigMaps are read for the CA certificates of Gateways' client certificate validation
+	// (spec.tls.frontend caCertificateRefs).
+	ConfigMaps []corev1.ConfigMap
 }
 
 // PEMPair is a certificate chain and its private key, PEM encoded.
