@@ -247,6 +247,10 @@ func SupportedFeatures() []gwv1.SupportedFeature {
 		// appProtocol kubernetes.io/h2c backends get HTTP/2 cleartext.
 		features.SupportHTTPRouteNamedRouteRule, features.SupportHTTPRouteBackendProtocolWebSocket,
 		features.SupportHTTPRouteBackendProtocolH2C,
+		// plexus_cors (gateway_cors.go); client certificates of spec.tls.frontend (gateway_frontend.go).
+		features.SupportHTTPRouteCORS,
+		features.SupportGatewayFrontendClientCertificateValidation,
+		features.SupportGatewayFrontendClientCertificateValidationInsecureFallback,
 	}
 	out := make([]gwv1.SupportedFeature, 0, len(names))
 	for _, n := range names {
