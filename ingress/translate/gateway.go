@@ -62,6 +62,8 @@ type GatewayAPI struct {
 	Gateways []GatewayResult
 	// Routes are the HTTPRoutes with at least one parentRef to a served Gateway.
 	Routes []RouteResult
+	// BackendTLSPolicies are every BackendTLSPolicy, by namespace/name.
+	BackendTLSPolicies []BackendTLSPolicyResult
 }
 
 // Verdict is one status condition's outcome before it becomes a metav1.Condition.
@@ -166,6 +168,7 @@ type gatewayAnalysis struct {
 	api         GatewayAPI
 	attachments []attachment
 	grants      referenceGrants
+	btls        backendTLSIndex
 }
 
 // analyzeGateways validates classes, gateways, listeners and route attachments.
@@ -176,6 +179,7 @@ func analyzeGateways(in *Input, opts *Options, secrets *secretLoader, idx backen
 	}
 	a.grants = newReferenceGrants(in.ReferenceGrants)
 	cas := newCALoader(in.ConfigMaps)
+	a.btls = analyzeBackendTLS(in.BackendTLSPolicies, cas)
 	accepted := map[string]bool{}
 	for i := range in.GatewayClasses {
 		c := &in.GatewayClasses[i]
@@ -224,6 +228,7 @@ func analyzeGateways(in *Input, opts *Options, secrets *secretLoader, idx backen
 		a.api.Routes = append(a.api.Routes, rr)
 	}
 	sort.Slice(a.api.Routes, func(i, j int) bool { return a.api.Routes[i].Key.String() < a.api.Routes[j].Key.String() })
+	a.api.BackendTLSPolicies = a.btls.policyAncestors(a.attachments, idx)
 	return a
 }
 

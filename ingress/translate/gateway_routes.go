@@ -78,7 +78,7 @@ func buildGatewayRoutes(a *gatewayAnalysis, idx backendIndex, opts *Options, nam
 		hs := hosts[lk]
 		sort.Slice(hs, func(i, j int) bool { return moreSpecificHost(hs[i], hs[j]) })
 		l := listeners[lk.server]
-		b := ruleBuilder{tls: l.tls, port: l.Port, idx: idx, grants: a.grants, opts: opts, named: named}
+		b := ruleBuilder{tls: l.tls, port: l.Port, idx: idx, grants: a.grants, opts: opts, named: named, btls: a.btls}
 		inner := make([]Route, 0, len(hs)+1)
 		for _, h := range hs {
 			ms := groups[hostKey{lk.server, lk.listener, h}]
@@ -206,6 +206,7 @@ type ruleBuilder struct {
 	grants referenceGrants
 	opts   *Options
 	named  map[string]*Route
+	btls   backendTLSIndex
 }
 
 // matchRoute is one match's route: its matchers and the rule's filters and backends; false when
@@ -342,8 +343,9 @@ func (b *ruleBuilder) backends(r *gwv1.HTTPRoute, rule *gwv1.HTTPRouteRule, time
 		if ref.Namespace != nil {
 			ns = string(*ref.Namespace)
 		}
-		rb := b.idx.resolveServicePort(types.NamespacedName{Namespace: ns, Name: string(ref.Name)}, *ref.Port)
-		if len(rb.upstreams) == 0 {
+		key := types.NamespacedName{Namespace: ns, Name: string(ref.Name)}
+		rb := b.idx.resolveServicePort(key, *ref.Port)
+		if len(rb.upstreams) == 0 || !b.withBackendTLS(&rb, key, *ref.Port) {
 			failing += w
 			continue
 		}
@@ -357,9 +359,9 @@ func (b *ruleBuilder) backends(r *gwv1.HTTPRoute, rule *gwv1.HTTPRouteRule, time
 		g := gcd(failing, total)
 		hs = append(hs, &FailShare{Handler: "plexus_fail_share", Numerator: failing / g, Denominator: total / g})
 	}
-	if slices.ContainsFunc(usable, func(u weighted) bool { return len(u.filters) > 0 }) {
-		// Backends with filters of their own: one group per backend, its filters then its
-		// proxy, chosen by weight per request.
+	if slices.ContainsFunc(usable, func(u weighted) bool { return len(u.filters) > 0 || u.rb.tls != usable[0].rb.tls }) {
+		// Backends with filters of their own, or with different TLS: one group per backend,
+		// its filters then its proxy, chosen by weight per request.
 		split := &Split{Handler: "plexus_split"}
 		g := 0
 		for _, u := range usable {
@@ -372,7 +374,7 @@ func (b *ruleBuilder) backends(r *gwv1.HTTPRoute, rule *gwv1.HTTPRouteRule, time
 		return append(hs, split)
 	}
 	if len(usable) == 1 {
-		if !timed && !usable[0].rb.h2c {
+		if !timed && !usable[0].rb.h2c && usable[0].rb.tls == nil {
 			return append(hs, backendHandler(usable[0].rb, b.opts, b.named))
 		}
 		return append(hs, b.invoke(usable[0].rb.id, usable[0].rb, nil, timed))
@@ -414,6 +416,7 @@ func (b *ruleBuilder) backends(r *gwv1.HTTPRoute, rule *gwv1.HTTPRouteRule, time
 	}
 	// One transport for all: HTTP/2 cleartext only when every backend speaks it.
 	merged.h2c = !slices.ContainsFunc(usable, func(u weighted) bool { return !u.rb.h2c })
+	merged.tls = usable[0].rb.tls // the same for all, else they went to plexus_split
 	return append(hs, b.invoke("weighted:"+strings.Join(ids, ","), merged, &SelectionPolicy{Policy: "weighted_round_robin", Weights: weights}, timed))
 }
 
@@ -422,6 +425,10 @@ func (b *ruleBuilder) backends(r *gwv1.HTTPRoute, rule *gwv1.HTTPRouteRule, time
 // rb.h2c, and without passive health checks when timed. Variants get their own name (id with a
 // "timed:" or "h2c:" prefix): the plain one is shared with Ingress.
 func (b *ruleBuilder) invoke(id string, rb resolvedBackend, policy *SelectionPolicy, timed bool) *Invoke {
+	if rb.tls != nil {
+		rb.h2c = false // TLS, as the policy asks; ALPN may still agree on HTTP/2
+		id = "tls:" + rb.tls.policy.String() + ":" + id
+	}
 	if rb.h2c {
 		id = "h2c:" + id
 	}
@@ -435,6 +442,13 @@ func (b *ruleBuilder) invoke(id string, rb resolvedBackend, policy *SelectionPol
 		}
 		if rb.h2c {
 			rp.Transport.Versions = []string{"h2c"}
+		}
+		if rb.tls != nil {
+			withBackendTLS(rp.Transport, rb.tls)
+			// Caddy keeps an endpoint's health per address, across proxies: a handshake that
+			// fails one policy's verification would take the endpoint out for every route
+			// and policy that uses it (the API lets several target the same pods).
+			rp.HealthChecks = nil
 		}
 		if timed {
 			rp.HealthChecks = nil
