@@ -182,9 +182,11 @@ type Transport struct {
 	// did not and then unzipping the answer itself (Caddy's default): the upstream gets the
 	// client's Accept-Encoding as sent, as behind nginx.
 	Compression *bool `json:"compression,omitempty"`
-	// VerifySubjectAltNames is plexus-ingress's transport "plexus_http" (Protocol): the
-	// upstream's certificate must carry one of these names instead of the server name.
-	VerifySubjectAltNames *SANVerification `json:"verify_subject_alt_names,omitempty"`
+	// VerifySubjectAltNames and ClientCertificate are plexus-ingress's transport
+	// "plexus_http" (Protocol): the upstream's certificate must carry one of these names
+	// instead of the server name; the certificate is presented to upstreams that ask for one.
+	VerifySubjectAltNames *SANVerification   `json:"verify_subject_alt_names,omitempty"`
+	ClientCertificate     *ClientCertificate `json:"client_certificate,omitempty"`
 }
 
 // KeepAlive sizes the pool of idle connections to upstreams.

@@ -95,6 +95,11 @@ type GatewayResult struct {
 	// InsecureFrontend says a client certificate validation of spec.tls.frontend allows
 	// insecure fallback (gateway_frontend.go).
 	InsecureFrontend bool
+	// BackendClientCert is the Gateway's ResolvedRefs verdict on spec.tls.backend, nil when
+	// unset (gateway_backendclient.go).
+	BackendClientCert *Verdict
+	// backendClient is the certificate presented to TLS backends, nil for none.
+	backendClient *ClientCertificate
 }
 
 // ListenerResult is one listener's analysis.
@@ -237,6 +242,7 @@ func analyzeGateways(in *Input, opts *Options, secrets *secretLoader, idx backen
 func analyzeGateway(gw *gwv1.Gateway, grants referenceGrants, secrets *secretLoader, cas caLoader, ports PortAllocation) GatewayResult {
 	key := types.NamespacedName{Namespace: gw.Namespace, Name: gw.Name}
 	res := GatewayResult{Key: key, Generation: gw.Generation, Service: GatewayServiceName(key), InsecureFrontend: insecureFrontend(gw)}
+	res.backendClient, res.BackendClientCert = backendClientCertificate(gw, grants, secrets)
 	seen := map[string]string{}                // port/hostname → first listener
 	protocols := map[int32]gwv1.ProtocolType{} // port → protocol of its first accepted listener
 	accepted := 0

@@ -292,7 +292,7 @@ func MergePolicyAncestors(existing, ours []gwv1.PolicyAncestorStatus, controller
 }
 
 // SANVerification is the subject alternative names a backend's certificate must have one of,
-// verified by plexus-ingress's transport "plexus_http" (ingress/proxy/sans.go) instead of the
+// verified by plexus-ingress's transport "plexus_http" (ingress/proxy/transport.go) instead of the
 // server name.
 type SANVerification struct {
 	DNSNames []string `json:"dns_names,omitempty"`
@@ -313,17 +313,28 @@ func (b *ruleBuilder) withBackendTLS(rb *resolvedBackend, key types.NamespacedNa
 	return true
 }
 
-// withBackendTLS makes tr speak TLS as the policy says; with subject alternative names it is
-// plexus-ingress's transport plexus_http, which verifies them instead of the server name.
-func withBackendTLS(tr *Transport, bt *backendTLS) {
+// withBackendTLS makes tr speak TLS as the policy says, through plexus-ingress's transport
+// plexus_http: unlike Caddy's, it leaves the request's Host as the route made it (Caddy's sets
+// it to the upstream's address for TLS upstreams; the policy's hostname is the server name
+// only), verifies subject alternative names instead of the server name when the policy lists
+// them, and presents the Gateway's client certificate (client, nil for none).
+func withBackendTLS(tr *Transport, bt *backendTLS, client *gatewayClient) {
 	tls := *bt.tls
 	tr.TLS = &tls
-	if bt.sans != nil {
-		tr.Protocol = TransportVerifySANs
-		tr.VerifySubjectAltNames = bt.sans
+	tr.Protocol = TransportPlexusHTTP
+	tr.VerifySubjectAltNames = bt.sans
+	if client != nil {
+		tr.ClientCertificate = client.cert
 	}
 }
 
-// TransportVerifySANs is the Protocol of plexus-ingress's HTTP transport that verifies an
-// upstream certificate's subject alternative names (ingress/proxy/sans.go).
-const TransportVerifySANs = "plexus_http"
+// gatewayClient is a Gateway's certificate towards TLS backends.
+type gatewayClient struct {
+	gw   types.NamespacedName
+	cert *ClientCertificate
+}
+
+// TransportPlexusHTTP is the Protocol of plexus-ingress's HTTP transport (ingress/proxy/transport.go):
+// Caddy's, plus verification of an upstream certificate's subject alternative names and a client
+// certificate given in the config.
+const TransportPlexusHTTP = "plexus_http"

@@ -51,7 +51,13 @@ func buildGatewayRoutes(a *gatewayAnalysis, idx backendIndex, opts *Options, nam
 	// Every programmed listener owns its hostname, with routes or without (then it answers 404).
 	type listenerKey struct{ server, listener string }
 	hosts := map[listenerKey][]string{}
+	clients := map[string]*gatewayClient{} // server → its Gateway's certificate towards TLS backends
 	for gi := range a.api.Gateways {
+		if g := &a.api.Gateways[gi]; g.backendClient != nil {
+			for li := range g.Listeners {
+				clients[g.Listeners[li].server] = &gatewayClient{gw: g.Key, cert: g.backendClient}
+			}
+		}
 		for li := range a.api.Gateways[gi].Listeners {
 			if l := &a.api.Gateways[gi].Listeners[li]; l.Programmed() {
 				hosts[listenerKey{l.server, l.Hostname}] = nil
@@ -78,7 +84,7 @@ func buildGatewayRoutes(a *gatewayAnalysis, idx backendIndex, opts *Options, nam
 		hs := hosts[lk]
 		sort.Slice(hs, func(i, j int) bool { return moreSpecificHost(hs[i], hs[j]) })
 		l := listeners[lk.server]
-		b := ruleBuilder{tls: l.tls, port: l.Port, idx: idx, grants: a.grants, opts: opts, named: named, btls: a.btls}
+		b := ruleBuilder{tls: l.tls, port: l.Port, idx: idx, grants: a.grants, opts: opts, named: named, btls: a.btls, client: clients[lk.server]}
 		inner := make([]Route, 0, len(hs)+1)
 		for _, h := range hs {
 			ms := groups[hostKey{lk.server, lk.listener, h}]
@@ -207,6 +213,8 @@ type ruleBuilder struct {
 	opts   *Options
 	named  map[string]*Route
 	btls   backendTLSIndex
+	// client is the Gateway's certificate for TLS backends, nil for none.
+	client *gatewayClient
 }
 
 // matchRoute is one match's route: its matchers and the rule's filters and backends; false when
@@ -428,6 +436,9 @@ func (b *ruleBuilder) invoke(id string, rb resolvedBackend, policy *SelectionPol
 	if rb.tls != nil {
 		rb.h2c = false // TLS, as the policy asks; ALPN may still agree on HTTP/2
 		id = "tls:" + rb.tls.policy.String() + ":" + id
+		if b.client != nil {
+			id = "client:" + b.client.gw.String() + ":" + id
+		}
 	}
 	if rb.h2c {
 		id = "h2c:" + id
@@ -444,7 +455,7 @@ func (b *ruleBuilder) invoke(id string, rb resolvedBackend, policy *SelectionPol
 			rp.Transport.Versions = []string{"h2c"}
 		}
 		if rb.tls != nil {
-			withBackendTLS(rp.Transport, rb.tls)
+			withBackendTLS(rp.Transport, rb.tls, b.client)
 			// Caddy keeps an endpoint's health per address, across proxies: a handshake that
 			// fails one policy's verification would take the endpoint out for every route
 			// and policy that uses it (the API lets several target the same pods).

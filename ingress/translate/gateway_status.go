@@ -146,6 +146,9 @@ func GatewayStatus(g GatewayResult, addrs []gwv1.GatewayStatusAddress) gwv1.Gate
 		condition(string(gwv1.GatewayConditionAccepted), g.Accepted, g.Generation),
 		condition(string(gwv1.GatewayConditionProgrammed), prog, g.Generation),
 	}
+	if v := g.BackendClientCert; v != nil {
+		st.Conditions = append(st.Conditions, condition(string(gwv1.GatewayConditionResolvedRefs), *v, g.Generation))
+	}
 	if v := insecureFrontendCondition(g); v != nil {
 		st.Conditions = append(st.Conditions, condition(string(gwv1.GatewayConditionInsecureFrontendValidationMode), *v, g.Generation))
 	}
