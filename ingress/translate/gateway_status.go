@@ -254,6 +254,10 @@ func SupportedFeatures() []gwv1.SupportedFeature {
 		features.SupportHTTPRouteCORS,
 		features.SupportGatewayFrontendClientCertificateValidation,
 		features.SupportGatewayFrontendClientCertificateValidationInsecureFallback,
+		// TLS to backends (gateway_backendtls.go), subjectAltNames through plexus_http.
+		features.SupportBackendTLSPolicy, features.SupportBackendTLSPolicySANValidation,
+		// spec.tls.backend.clientCertificateRef (gateway_backendclient.go).
+		features.SupportGatewayBackendClientCertificate,
 	}
 	out := make([]gwv1.SupportedFeature, 0, len(names))
 	for _, n := range names {
