@@ -87,7 +87,8 @@ type ClassResult struct {
 type GatewayResult struct {
 	Key        types.NamespacedName
 	Generation int64
-	// Accepted is false when no listener is accepted or spec.addresses asks for addresses.
+	// Accepted is false when no listener is accepted or spec.addresses asks for an address
+	// (gateway_addresses.go).
 	Accepted  Verdict
 	Listeners []ListenerResult
 	// Service is the name of the Gateway's Service (GatewayServiceName).
@@ -286,8 +287,8 @@ func analyzeGateway(gw *gwv1.Gateway, grants referenceGrants, secrets *secretLoa
 		res.Listeners = append(res.Listeners, lr)
 	}
 	switch {
-	case len(gw.Spec.Addresses) > 0:
-		res.Accepted = bad(string(gwv1.GatewayReasonUnsupportedAddress), "spec.addresses is not supported: the Gateway is reached at the addresses of the Service plexus-ingress makes for it")
+	case unsupportedAddress(gw) != "":
+		res.Accepted = bad(string(gwv1.GatewayReasonUnsupportedAddress), unsupportedAddress(gw))
 	case accepted == 0:
 		res.Accepted = bad(string(gwv1.GatewayReasonListenersNotValid), "no listener is valid")
 	case accepted < len(gw.Spec.Listeners):
