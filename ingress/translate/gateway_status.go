@@ -258,6 +258,8 @@ func SupportedFeatures() []gwv1.SupportedFeature {
 		features.SupportBackendTLSPolicy, features.SupportBackendTLSPolicySANValidation,
 		// spec.tls.backend.clientCertificateRef (gateway_backendclient.go).
 		features.SupportGatewayBackendClientCertificate,
+		// spec.addresses entries without a value (gateway_addresses.go).
+		features.SupportGatewayAddressEmpty,
 	}
 	out := make([]gwv1.SupportedFeature, 0, len(names))
 	for _, n := range names {
