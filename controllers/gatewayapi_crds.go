@@ -33,9 +33,9 @@ import (
 // +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=gatewayclasses,verbs=get;list;watch;create;update;patch;delete
 // RBAC lets no one grant rights it lacks, so the operator also holds what plexus-ingress's
 // ClusterRole grants for the Gateway API (GatewayIngressRules).
-// +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=gateways;httproutes;referencegrants,verbs=get;list;watch
-// +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=gatewayclasses/status;gateways/status;httproutes/status,verbs=update;patch
-// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
+// +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=gateways;httproutes;referencegrants;backendtlspolicies,verbs=get;list;watch
+// +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=gatewayclasses/status;gateways/status;httproutes/status;backendtlspolicies/status,verbs=update;patch
+// +kubebuilder:rbac:groups="",resources=namespaces;configmaps,verbs=get;list;watch
 
 // GatewayAPIOutcome is what EnsureGatewayAPI did.
 type GatewayAPIOutcome struct {

@@ -57,17 +57,18 @@ func GatewayAPIObjects(spec v1.ClusterNetworkSpec) []client.Object {
 }
 
 // GatewayIngressRules are the rules plexus-ingress's ClusterRole needs for the Gateway API when
-// it is enabled (none when it is off): read the four kinds and Namespaces (allowedRoutes selectors), write the three
-// statuses, and read the GatewayClass CRD for its bundle version (SupportedVersion; without it the
-// version is reported unknown).
+// it is enabled (none when it is off): read the four kinds, BackendTLSPolicies and Namespaces
+// (allowedRoutes selectors), write the four statuses, read ConfigMaps (the CA certificates of Gateways' client certificate validation,
+// spec.tls.frontend) and read the GatewayClass CRD for its bundle version (SupportedVersion;
+// without it the version is reported unknown).
 func GatewayIngressRules(spec v1.ClusterNetworkSpec) []rbacv1.PolicyRule {
 	if !GatewayAPIEnabled(spec) {
 		return nil
 	}
 	return []rbacv1.PolicyRule{
-		{APIGroups: []string{gwv1.GroupName}, Resources: []string{"gatewayclasses", "gateways", "httproutes", "referencegrants"}, Verbs: []string{"get", "list", "watch"}},
-		{APIGroups: []string{gwv1.GroupName}, Resources: []string{"gatewayclasses/status", "gateways/status", "httproutes/status"}, Verbs: []string{"update", "patch"}},
-		{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}},
+		{APIGroups: []string{gwv1.GroupName}, Resources: []string{"gatewayclasses", "gateways", "httproutes", "referencegrants", "backendtlspolicies"}, Verbs: []string{"get", "list", "watch"}},
+		{APIGroups: []string{gwv1.GroupName}, Resources: []string{"gatewayclasses/status", "gateways/status", "httproutes/status", "backendtlspolicies/status"}, Verbs: []string{"update", "patch"}},
+		{APIGroups: []string{""}, Resources: []string{"namespaces", "configmaps"}, Verbs: []string{"get", "list", "watch"}},
 		{APIGroups: []string{"apiextensions.k8s.io"}, Resources: []string{"customresourcedefinitions"}, ResourceNames: []string{GatewayClassCRD}, Verbs: []string{"get"}},
 	}
 }

@@ -57,6 +57,8 @@ type ConfigReconciler struct {
 	Loader Loader
 	// GatewayAPI adds the Gateway API objects to the inputs (their CRDs are installed).
 	GatewayAPI bool
+	// BackendTLS adds the BackendTLSPolicies too (their CRD is installed).
+	BackendTLS bool
 
 	loaded atomic.Bool
 }
@@ -68,7 +70,7 @@ func (r *ConfigReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (
 		return reconcile.Result{}, err
 	}
 	if r.GatewayAPI {
-		if err := GatherGateway(ctx, r.Reader, &in); err != nil {
+		if err := GatherGateway(ctx, r.Reader, &in, r.BackendTLS); err != nil {
 			return reconcile.Result{}, err
 		}
 	}

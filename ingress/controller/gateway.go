@@ -28,10 +28,26 @@ const DefaultGatewayControllerName = "plexus.dev/gateway"
 // gatewayKinds are the Gateway API kinds the controller needs (all served in v1).
 var gatewayKinds = []string{"GatewayClass", "Gateway", "HTTPRoute", "ReferenceGrant"}
 
+// kindBackendTLSPolicy is served from Gateway API v1.4 on; older CRDs leave it out, and
+// plexus-ingress serves the rest without it.
+const kindBackendTLSPolicy = "BackendTLSPolicy"
+
 // gatewayWatched are the kinds whose changes may change the config when the Gateway API is on:
-// its four kinds and Namespaces (allowedRoutes selectors match namespace labels).
-func gatewayWatched() []client.Object {
-	return []client.Object{&gwv1.GatewayClass{}, &gwv1.Gateway{}, &gwv1.HTTPRoute{}, &gwv1.ReferenceGrant{}, &corev1.Namespace{}}
+// its four kinds, Namespaces (allowedRoutes selectors match namespace labels), ConfigMaps
+// (CA certificates of spec.tls.frontend and BackendTLSPolicies) and, when served
+// (backendTLS), BackendTLSPolicies.
+func gatewayWatched(backendTLS bool) []client.Object {
+	objs := []client.Object{&gwv1.GatewayClass{}, &gwv1.Gateway{}, &gwv1.HTTPRoute{}, &gwv1.ReferenceGrant{}, &corev1.Namespace{}, &corev1.ConfigMap{}}
+	if backendTLS {
+		objs = append(objs, &gwv1.BackendTLSPolicy{})
+	}
+	return objs
+}
+
+// BackendTLSPolicyInstalled says whether the API server serves BackendTLSPolicy in v1.
+func BackendTLSPolicyInstalled(mapper meta.RESTMapper) bool {
+	_, err := mapper.RESTMapping(schema.GroupKind{Group: gwv1.GroupName, Kind: kindBackendTLSPolicy}, "v1")
+	return err == nil
 }
 
 // GatewayAPIInstalled says whether the API server serves the Gateway API kinds in v1; it names
@@ -56,24 +72,34 @@ func gatewayBundleVersion(ctx context.Context, r client.Reader) string {
 	return crd.Annotations[translate.BundleVersionAnnotation]
 }
 
-// GatherGateway adds the Gateway API objects and the Namespaces to in.
-func GatherGateway(ctx context.Context, r client.Reader, in *translate.Input) error {
+// GatherGateway adds the Gateway API objects, the Namespaces and the ConfigMaps to in, and the
+// BackendTLSPolicies when backendTLS (their CRD is installed).
+func GatherGateway(ctx context.Context, r client.Reader, in *translate.Input, backendTLS bool) error {
 	var (
 		classes gwv1.GatewayClassList
 		gws     gwv1.GatewayList
 		routes  gwv1.HTTPRouteList
 		grants  gwv1.ReferenceGrantList
 		nss     corev1.NamespaceList
+		cms     corev1.ConfigMapList
 	)
 	for _, l := range []struct {
 		what string
 		list client.ObjectList
-	}{{"GatewayClasses", &classes}, {"Gateways", &gws}, {"HTTPRoutes", &routes}, {"ReferenceGrants", &grants}, {"Namespaces", &nss}} {
+	}{{"GatewayClasses", &classes}, {"Gateways", &gws}, {"HTTPRoutes", &routes}, {"ReferenceGrants", &grants}, {"Namespaces", &nss}, {"ConfigMaps", &cms}} {
 		if err := r.List(ctx, l.list); err != nil {
 			return fmt.Errorf("list %s: %w", l.what, err)
 		}
 	}
 	in.GatewayClasses, in.Gateways, in.HTTPRoutes, in.ReferenceGrants, in.Namespaces = classes.Items, gws.Items, routes.Items, grants.Items, nss.Items
+	in.ConfigMaps = cms.Items
+	if backendTLS {
+		var policies gwv1.BackendTLSPolicyList
+		if err := r.List(ctx, &policies); err != nil {
+			return fmt.Errorf("list BackendTLSPolicies: %w", err)
+		}
+		in.BackendTLSPolicies = policies.Items
+	}
 	return nil
 }
 
@@ -101,9 +127,10 @@ func waitGatewayAPI(mapper meta.RESTMapper, wait, poll time.Duration) (bool, str
 // setupGateway decides whether the Gateway API is served: asked for (a gateway controller
 // name) and installed, waiting up to Settings.GatewayCRDWait for the CRDs. Without them it logs
 // why and serves Ingress only; a restart after installing them turns the Gateway API on.
-func setupGateway(mgr ctrl.Manager, s *Settings) bool {
+// backendTLS says BackendTLSPolicies are served too (their CRD is installed).
+func setupGateway(mgr ctrl.Manager, s *Settings) (on, backendTLS bool) {
 	if s.Options.GatewayControllerName == "" {
-		return false
+		return false, false
 	}
 	log := mgr.GetLogger().WithName("gateway-api")
 	wait := s.GatewayCRDWait
@@ -114,10 +141,11 @@ func setupGateway(mgr ctrl.Manager, s *Settings) bool {
 		log.Error(nil, "the Gateway API is enabled but its CRDs are not installed: serving Ingress only; install the standard-channel CRDs (sigs.k8s.io/gateway-api v1.6) and restart",
 			"missingKind", missing)
 		s.Options.GatewayControllerName = ""
-		return false
+		return false, false
 	}
-	log.Info("serving the Gateway API", "controllerName", s.Options.GatewayControllerName)
-	return true
+	backendTLS = BackendTLSPolicyInstalled(mgr.GetRESTMapper())
+	log.Info("serving the Gateway API", "controllerName", s.Options.GatewayControllerName, "backendTLSPolicy", backendTLS)
+	return true, backendTLS
 }
 
 // ignoreGone treats a deleted object as nothing to write.

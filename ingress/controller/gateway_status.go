@@ -30,6 +30,8 @@ type GatewayStatusReconciler struct {
 	PublishService types.NamespacedName
 	// BundleVersion is the installed CRDs' release ("" when unknown).
 	BundleVersion string
+	// BackendTLS says BackendTLSPolicies are served: their statuses are written too.
+	BackendTLS bool
 	// Now is the clock of condition transition times (time.Now when nil).
 	Now func() metav1.Time
 }
@@ -40,7 +42,7 @@ func (r *GatewayStatusReconciler) Reconcile(ctx context.Context, _ reconcile.Req
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	if err := GatherGateway(ctx, r.Client, &in); err != nil {
+	if err := GatherGateway(ctx, r.Client, &in, r.BackendTLS); err != nil {
 		return reconcile.Result{}, err
 	}
 	res := translate.Translate(in, r.Options)
@@ -79,7 +81,34 @@ func (r *GatewayStatusReconciler) Reconcile(ctx context.Context, _ reconcile.Req
 			return reconcile.Result{}, err
 		}
 	}
+	policies := map[types.NamespacedName]translate.BackendTLSPolicyResult{}
+	for _, p := range res.Gateway.BackendTLSPolicies {
+		policies[p.Key] = p
+	}
+	for i := range in.BackendTLSPolicies {
+		p := &in.BackendTLSPolicies[i]
+		if err := r.writeBackendTLSPolicy(ctx, p, policies[types.NamespacedName{Namespace: p.Namespace, Name: p.Name}], now); err != nil {
+			return reconcile.Result{}, err
+		}
+	}
 	return reconcile.Result{}, svcErr
+}
+
+// writeBackendTLSPolicy writes this controller's ancestors of a BackendTLSPolicy (none, removing
+// earlier ones, when no served Gateway's route uses a Service it targets).
+func (r *GatewayStatusReconciler) writeBackendTLSPolicy(ctx context.Context, p *gwv1.BackendTLSPolicy, pr translate.BackendTLSPolicyResult, now metav1.Time) error {
+	name := r.Options.GatewayControllerName
+	pr.Generation = p.Generation
+	merged, changed := translate.MergePolicyAncestors(p.Status.Ancestors, translate.BackendTLSPolicyAncestors(pr, name), name, now)
+	if !changed {
+		return nil
+	}
+	obj := p.DeepCopy()
+	obj.Status.Ancestors = merged
+	if err := r.Client.Status().Update(ctx, obj); err != nil {
+		return ignoreGone(fmt.Errorf("write the status of BackendTLSPolicy %s/%s: %w", p.Namespace, p.Name, err))
+	}
+	return nil
 }
 
 func (r *GatewayStatusReconciler) writeClass(ctx context.Context, c translate.ClassResult, now metav1.Time) error {

@@ -3,6 +3,7 @@ package controller_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -175,7 +176,8 @@ func TestGatewayAPIServedWithStatus(t *testing.T) {
 		if err := hasCondition(gc.Status.Conditions, "Accepted", metav1.ConditionTrue, "Accepted", gc.Generation); err != nil {
 			return err
 		}
-		if len(gc.Status.SupportedFeatures) == 0 || gc.Status.SupportedFeatures[0].Name != "Gateway" {
+		if want := translate.SupportedFeatures(); !slices.Equal(gc.Status.SupportedFeatures, want) ||
+			!slices.IsSortedFunc(want, func(a, b gwv1.SupportedFeature) int { return strings.Compare(string(a.Name), string(b.Name)) }) {
 			return fmt.Errorf("supportedFeatures %+v, want the served features, sorted", gc.Status.SupportedFeatures)
 		}
 		return hasCondition(gc.Status.Conditions, "SupportedVersion", metav1.ConditionTrue, "SupportedVersion", gc.Generation)

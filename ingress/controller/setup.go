@@ -86,16 +86,16 @@ func Setup(mgr ctrl.Manager, s Settings) (*ConfigReconciler, error) {
 	if s.Loader == nil {
 		return nil, fmt.Errorf("ingress controller: no loader")
 	}
-	gatewayOn := setupGateway(mgr, &s)
+	gatewayOn, backendTLS := setupGateway(mgr, &s)
 	if s.Options.GatewayServiceNamespace == "" {
 		// The per-Gateway Services live next to the controller's own.
 		s.Options.GatewayServiceNamespace = s.PublishService.Namespace
 	}
 	var extra []client.Object
 	if gatewayOn {
-		extra = gatewayWatched()
+		extra = gatewayWatched(backendTLS)
 	}
-	cfg := &ConfigReconciler{Reader: mgr.GetClient(), Options: s.Options, Fallback: s.Fallback, Loader: s.Loader, GatewayAPI: gatewayOn}
+	cfg := &ConfigReconciler{Reader: mgr.GetClient(), Options: s.Options, Fallback: s.Fallback, Loader: s.Loader, GatewayAPI: gatewayOn, BackendTLS: backendTLS}
 	// Every replica serves traffic, so every replica loads the config: not only the leader.
 	if err := register(mgr, ConfigControllerName, cfg, ptr.To(false), extra...); err != nil {
 		return nil, err
@@ -107,7 +107,7 @@ func Setup(mgr ctrl.Manager, s Settings) (*ConfigReconciler, error) {
 	}
 	if gatewayOn {
 		gs := &GatewayStatusReconciler{Client: mgr.GetClient(), Options: s.Options, PublishService: s.PublishService,
-			BundleVersion: gatewayBundleVersion(context.Background(), mgr.GetAPIReader())}
+			BundleVersion: gatewayBundleVersion(context.Background(), mgr.GetAPIReader()), BackendTLS: backendTLS}
 		if err := register(mgr, GatewayStatusControllerName, gs, ptr.To(true), extra...); err != nil {
 			return nil, err
 		}

@@ -24,6 +24,10 @@ type TransportTLS struct {
 	// InsecureSkipVerify: like ingress-nginx's default (proxy_ssl_verify off), pod certificates
 	// are not verified.
 	InsecureSkipVerify bool `json:"insecure_skip_verify"`
+	// CA verifies the upstream's certificate (the system's roots when nil) and ServerName is the
+	// name sent and verified (BackendTLSPolicy, gateway_backendtls.go).
+	CA         *CAPool `json:"ca,omitempty"`
+	ServerName string  `json:"server_name,omitempty"`
 }
 
 // annotatedRouteName is the named route serving r when its Ingress's annotations change how it

@@ -47,7 +47,9 @@ type resolvedBackend struct {
 	upstreams []string
 	// h2c says the Service port's appProtocol is kubernetes.io/h2c: HTTP/2 over cleartext with
 	// prior knowledge (Gateway API backends honour it; Ingress, which has no such notion, not).
-	h2c     bool
+	h2c bool
+	// tls is the BackendTLSPolicy applying to a Gateway backend (nil for none).
+	tls     *backendTLS
 	reason  string
 	message string
 }

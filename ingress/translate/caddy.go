@@ -92,6 +92,9 @@ type Server struct {
 	TLSConnectionPolicies []TLSConnectionPolicy `json:"tls_connection_policies,omitempty"`
 	AutomaticHTTPS        AutomaticHTTPS        `json:"automatic_https"`
 	Protocols             []string              `json:"protocols"`
+	// StrictSNIHost false keeps Caddy from answering 421 to every request whose Host differs
+	// from its TLS server name, which it does by default once a policy authenticates clients.
+	StrictSNIHost *bool `json:"strict_sni_host,omitempty"`
 }
 
 // AutomaticHTTPS is always disabled: certificates come from Secrets only and Caddy must never
@@ -197,6 +200,11 @@ type Transport struct {
 	// did not and then unzipping the answer itself (Caddy's default): the upstream gets the
 	// client's Accept-Encoding as sent, as behind nginx.
 	Compression *bool `json:"compression,omitempty"`
+	// VerifySubjectAltNames and ClientCertificate are plexus-ingress's transport
+	// "plexus_http" (Protocol): the upstream's certificate must carry one of these names
+	// instead of the server name; the certificate is presented to upstreams that ask for one.
+	VerifySubjectAltNames *SANVerification   `json:"verify_subject_alt_names,omitempty"`
+	ClientCertificate     *ClientCertificate `json:"client_certificate,omitempty"`
 }
 
 // KeepAlive sizes the pool of idle connections to upstreams.
@@ -229,6 +237,8 @@ type TLSConnectionPolicy struct {
 	Match                *TLSMatch             `json:"match,omitempty"`
 	CertificateSelection *CertificateSelection `json:"certificate_selection,omitempty"`
 	FallbackSNI          string                `json:"fallback_sni,omitempty"`
+	// ClientAuthentication validates client certificates (gateway_frontend.go).
+	ClientAuthentication *ClientAuthentication `json:"client_authentication,omitempty"`
 }
 
 // TLSMatch matches handshakes by SNI (a leading "*." matches one label).

@@ -62,6 +62,8 @@ type GatewayAPI struct {
 	Gateways []GatewayResult
 	// Routes are the HTTPRoutes with at least one parentRef to a served Gateway.
 	Routes []RouteResult
+	// BackendTLSPolicies are every BackendTLSPolicy, by namespace/name.
+	BackendTLSPolicies []BackendTLSPolicyResult
 }
 
 // Verdict is one status condition's outcome before it becomes a metav1.Condition.
@@ -85,11 +87,20 @@ type ClassResult struct {
 type GatewayResult struct {
 	Key        types.NamespacedName
 	Generation int64
-	// Accepted is false when no listener is accepted or spec.addresses asks for addresses.
+	// Accepted is false when no listener is accepted or spec.addresses asks for an address
+	// (gateway_addresses.go).
 	Accepted  Verdict
 	Listeners []ListenerResult
 	// Service is the name of the Gateway's Service (GatewayServiceName).
 	Service string
+	// InsecureFrontend says a client certificate validation of spec.tls.frontend allows
+	// insecure fallback (gateway_frontend.go).
+	InsecureFrontend bool
+	// BackendClientCert is the Gateway's ResolvedRefs verdict on spec.tls.backend, nil when
+	// unset (gateway_backendclient.go).
+	BackendClientCert *Verdict
+	// backendClient is the certificate presented to TLS backends, nil for none.
+	backendClient *ClientCertificate
 }
 
 // ListenerResult is one listener's analysis.
@@ -112,8 +123,10 @@ type ListenerResult struct {
 	internalPort int32
 	// certTag is the tag of an HTTPS listener's certificate.
 	certTag string
-	gw      *gwv1.Gateway
-	spec    *gwv1.Listener
+	// clientAuth is an HTTPS listener's client certificate validation, nil for none.
+	clientAuth *ClientAuthentication
+	gw         *gwv1.Gateway
+	spec       *gwv1.Listener
 }
 
 // Programmed says whether the listener carries traffic: accepted, not conflicted, with a route
@@ -161,6 +174,7 @@ type gatewayAnalysis struct {
 	api         GatewayAPI
 	attachments []attachment
 	grants      referenceGrants
+	btls        backendTLSIndex
 }
 
 // analyzeGateways validates classes, gateways, listeners and route attachments.
@@ -170,6 +184,8 @@ func analyzeGateways(in *Input, opts *Options, secrets *secretLoader, idx backen
 		return a
 	}
 	a.grants = newReferenceGrants(in.ReferenceGrants)
+	cas := newCALoader(in.ConfigMaps)
+	a.btls = analyzeBackendTLS(in.BackendTLSPolicies, cas)
 	accepted := map[string]bool{}
 	for i := range in.GatewayClasses {
 		c := &in.GatewayClasses[i]
@@ -192,7 +208,7 @@ func analyzeGateways(in *Input, opts *Options, secrets *secretLoader, idx backen
 		if !accepted[string(gw.Spec.GatewayClassName)] {
 			continue
 		}
-		a.api.Gateways = append(a.api.Gateways, analyzeGateway(gw, a.grants, secrets, ports))
+		a.api.Gateways = append(a.api.Gateways, analyzeGateway(gw, a.grants, secrets, cas, ports))
 	}
 	sort.Slice(a.api.Gateways, func(i, j int) bool {
 		return a.api.Gateways[i].Key.String() < a.api.Gateways[j].Key.String()
@@ -218,14 +234,16 @@ func analyzeGateways(in *Input, opts *Options, secrets *secretLoader, idx backen
 		a.api.Routes = append(a.api.Routes, rr)
 	}
 	sort.Slice(a.api.Routes, func(i, j int) bool { return a.api.Routes[i].Key.String() < a.api.Routes[j].Key.String() })
+	a.api.BackendTLSPolicies = a.btls.policyAncestors(a.attachments, idx)
 	return a
 }
 
 // analyzeGateway validates one Gateway's listeners; ports is the allocation read from the
-// per-Gateway Services.
-func analyzeGateway(gw *gwv1.Gateway, grants referenceGrants, secrets *secretLoader, ports PortAllocation) GatewayResult {
+// per-Gateway Services, cas the ConfigMaps client certificate validation may name.
+func analyzeGateway(gw *gwv1.Gateway, grants referenceGrants, secrets *secretLoader, cas caLoader, ports PortAllocation) GatewayResult {
 	key := types.NamespacedName{Namespace: gw.Namespace, Name: gw.Name}
-	res := GatewayResult{Key: key, Generation: gw.Generation, Service: GatewayServiceName(key)}
+	res := GatewayResult{Key: key, Generation: gw.Generation, Service: GatewayServiceName(key), InsecureFrontend: insecureFrontend(gw)}
+	res.backendClient, res.BackendClientCert = backendClientCertificate(gw, grants, secrets)
 	seen := map[string]string{}                // port/hostname → first listener
 	protocols := map[int32]gwv1.ProtocolType{} // port → protocol of its first accepted listener
 	accepted := 0
@@ -245,6 +263,9 @@ func analyzeGateway(gw *gwv1.Gateway, grants referenceGrants, secrets *secretLoa
 		case gwv1.HTTPSProtocolType:
 			lr.tls = true
 			lr.Accepted, lr.certTag = listenerCertificate(gw, l, grants, secrets, &lr.ResolvedRefs)
+			if lr.Accepted.OK {
+				lr.Accepted, lr.clientAuth = listenerClientAuth(gw, l, grants, cas, &lr.ResolvedRefs)
+			}
 		default:
 			lr.Accepted = bad(string(gwv1.ListenerReasonUnsupportedProtocol), fmt.Sprintf("protocol %s is not supported; plexus-ingress serves HTTP and HTTPS", l.Protocol))
 			lr.SupportedKinds = nil
@@ -266,8 +287,8 @@ func analyzeGateway(gw *gwv1.Gateway, grants referenceGrants, secrets *secretLoa
 		res.Listeners = append(res.Listeners, lr)
 	}
 	switch {
-	case len(gw.Spec.Addresses) > 0:
-		res.Accepted = bad(string(gwv1.GatewayReasonUnsupportedAddress), "spec.addresses is not supported: the Gateway is reached at the addresses of the Service plexus-ingress makes for it")
+	case unsupportedAddress(gw) != "":
+		res.Accepted = bad(string(gwv1.GatewayReasonUnsupportedAddress), unsupportedAddress(gw))
 	case accepted == 0:
 		res.Accepted = bad(string(gwv1.GatewayReasonListenersNotValid), "no listener is valid")
 	case accepted < len(gw.Spec.Listeners):

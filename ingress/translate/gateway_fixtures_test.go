@@ -108,11 +108,12 @@ func namespace(name string, labels map[string]string) corev1.Namespace {
 // gatewayGoldenView is the golden file of a Gateway translation: the config (PEMs masked as in
 // assertGolden) and every status the controller would write, with fixed addresses.
 type gatewayGoldenView struct {
-	Classes  map[string][]metav1.Condition       `json:"classes"`
-	Gateways map[string]gwv1.GatewayStatus       `json:"gateways"`
-	Routes   map[string][]gwv1.RouteParentStatus `json:"routes"`
-	Config   Config                              `json:"config"`
-	Problems []string                            `json:"problems,omitempty"`
+	Classes  map[string][]metav1.Condition          `json:"classes"`
+	Gateways map[string]gwv1.GatewayStatus          `json:"gateways"`
+	Routes   map[string][]gwv1.RouteParentStatus    `json:"routes"`
+	Policies map[string][]gwv1.PolicyAncestorStatus `json:"backendTLSPolicies,omitempty"`
+	Config   Config                                 `json:"config"`
+	Problems []string                               `json:"problems,omitempty"`
 }
 
 func assertGatewayGolden(t *testing.T, name string, res Result) {
@@ -129,6 +130,12 @@ func assertGatewayGolden(t *testing.T, name string, res Result) {
 	}
 	for _, r := range res.Gateway.Routes {
 		v.Routes[r.Key.String()] = RouteParentStatuses(r, gatewayController)
+	}
+	for _, p := range res.Gateway.BackendTLSPolicies {
+		if v.Policies == nil {
+			v.Policies = map[string][]gwv1.PolicyAncestorStatus{}
+		}
+		v.Policies[p.Key.String()] = BackendTLSPolicyAncestors(p, gatewayController)
 	}
 	for _, p := range res.Problems {
 		v.Problems = append(v.Problems, p.Ingress.String()+" "+p.Reason+": "+p.Message)

@@ -51,7 +51,13 @@ func buildGatewayRoutes(a *gatewayAnalysis, idx backendIndex, opts *Options, nam
 	// Every programmed listener owns its hostname, with routes or without (then it answers 404).
 	type listenerKey struct{ server, listener string }
 	hosts := map[listenerKey][]string{}
+	clients := map[string]*gatewayClient{} // server → its Gateway's certificate towards TLS backends
 	for gi := range a.api.Gateways {
+		if g := &a.api.Gateways[gi]; g.backendClient != nil {
+			for li := range g.Listeners {
+				clients[g.Listeners[li].server] = &gatewayClient{gw: g.Key, cert: g.backendClient}
+			}
+		}
 		for li := range a.api.Gateways[gi].Listeners {
 			if l := &a.api.Gateways[gi].Listeners[li]; l.Programmed() {
 				hosts[listenerKey{l.server, l.Hostname}] = nil
@@ -78,7 +84,7 @@ func buildGatewayRoutes(a *gatewayAnalysis, idx backendIndex, opts *Options, nam
 		hs := hosts[lk]
 		sort.Slice(hs, func(i, j int) bool { return moreSpecificHost(hs[i], hs[j]) })
 		l := listeners[lk.server]
-		b := ruleBuilder{tls: l.tls, port: l.Port, idx: idx, grants: a.grants, opts: opts, named: named}
+		b := ruleBuilder{tls: l.tls, port: l.Port, idx: idx, grants: a.grants, opts: opts, named: named, btls: a.btls, client: clients[lk.server]}
 		inner := make([]Route, 0, len(hs)+1)
 		for _, h := range hs {
 			ms := groups[hostKey{lk.server, lk.listener, h}]
@@ -206,6 +212,9 @@ type ruleBuilder struct {
 	grants referenceGrants
 	opts   *Options
 	named  map[string]*Route
+	btls   backendTLSIndex
+	// client is the Gateway's certificate for TLS backends, nil for none.
+	client *gatewayClient
 }
 
 // matchRoute is one match's route: its matchers and the rule's filters and backends; false when
@@ -278,6 +287,9 @@ func (b *ruleBuilder) ruleHandlers(rule *gwv1.HTTPRouteRule, m *gwMatch) []any {
 		return []any{serverError()}
 	}
 	var hs []any
+	if c := corsHandler(rule); c != nil {
+		hs = append(hs, c)
+	}
 	timed := ruleTimeout(rule)
 	if timed > 0 {
 		hs = append(hs, &Timeout{Handler: "plexus_timeout", Duration: timed.String()})
@@ -339,8 +351,9 @@ func (b *ruleBuilder) backends(r *gwv1.HTTPRoute, rule *gwv1.HTTPRouteRule, time
 		if ref.Namespace != nil {
 			ns = string(*ref.Namespace)
 		}
-		rb := b.idx.resolveServicePort(types.NamespacedName{Namespace: ns, Name: string(ref.Name)}, *ref.Port)
-		if len(rb.upstreams) == 0 {
+		key := types.NamespacedName{Namespace: ns, Name: string(ref.Name)}
+		rb := b.idx.resolveServicePort(key, *ref.Port)
+		if len(rb.upstreams) == 0 || !b.withBackendTLS(&rb, key, *ref.Port) {
 			failing += w
 			continue
 		}
@@ -354,9 +367,9 @@ func (b *ruleBuilder) backends(r *gwv1.HTTPRoute, rule *gwv1.HTTPRouteRule, time
 		g := gcd(failing, total)
 		hs = append(hs, &FailShare{Handler: "plexus_fail_share", Numerator: failing / g, Denominator: total / g})
 	}
-	if slices.ContainsFunc(usable, func(u weighted) bool { return len(u.filters) > 0 }) {
-		// Backends with filters of their own: one group per backend, its filters then its
-		// proxy, chosen by weight per request.
+	if slices.ContainsFunc(usable, func(u weighted) bool { return len(u.filters) > 0 || u.rb.tls != usable[0].rb.tls }) {
+		// Backends with filters of their own, or with different TLS: one group per backend,
+		// its filters then its proxy, chosen by weight per request.
 		split := &Split{Handler: "plexus_split"}
 		g := 0
 		for _, u := range usable {
@@ -369,7 +382,7 @@ func (b *ruleBuilder) backends(r *gwv1.HTTPRoute, rule *gwv1.HTTPRouteRule, time
 		return append(hs, split)
 	}
 	if len(usable) == 1 {
-		if !timed && !usable[0].rb.h2c {
+		if !timed && !usable[0].rb.h2c && usable[0].rb.tls == nil {
 			return append(hs, backendHandler(usable[0].rb, b.opts, b.named))
 		}
 		return append(hs, b.invoke(usable[0].rb.id, usable[0].rb, nil, timed))
@@ -411,6 +424,7 @@ func (b *ruleBuilder) backends(r *gwv1.HTTPRoute, rule *gwv1.HTTPRouteRule, time
 	}
 	// One transport for all: HTTP/2 cleartext only when every backend speaks it.
 	merged.h2c = !slices.ContainsFunc(usable, func(u weighted) bool { return !u.rb.h2c })
+	merged.tls = usable[0].rb.tls // the same for all, else they went to plexus_split
 	return append(hs, b.invoke("weighted:"+strings.Join(ids, ","), merged, &SelectionPolicy{Policy: "weighted_round_robin", Weights: weights}, timed))
 }
 
@@ -419,6 +433,13 @@ func (b *ruleBuilder) backends(r *gwv1.HTTPRoute, rule *gwv1.HTTPRouteRule, time
 // rb.h2c, and without passive health checks when timed. Variants get their own name (id with a
 // "timed:" or "h2c:" prefix): the plain one is shared with Ingress.
 func (b *ruleBuilder) invoke(id string, rb resolvedBackend, policy *SelectionPolicy, timed bool) *Invoke {
+	if rb.tls != nil {
+		rb.h2c = false // TLS, as the policy asks; ALPN may still agree on HTTP/2
+		id = "tls:" + rb.tls.policy.String() + ":" + id
+		if b.client != nil {
+			id = "client:" + b.client.gw.String() + ":" + id
+		}
+	}
 	if rb.h2c {
 		id = "h2c:" + id
 	}
@@ -432,6 +453,13 @@ func (b *ruleBuilder) invoke(id string, rb resolvedBackend, policy *SelectionPol
 		}
 		if rb.h2c {
 			rp.Transport.Versions = []string{"h2c"}
+		}
+		if rb.tls != nil {
+			withBackendTLS(rp.Transport, rb.tls, b.client)
+			// Caddy keeps an endpoint's health per address, across proxies: a handshake that
+			// fails one policy's verification would take the endpoint out for every route
+			// and policy that uses it (the API lets several target the same pods).
+			rp.HealthChecks = nil
 		}
 		if timed {
 			rp.HealthChecks = nil
@@ -482,7 +510,8 @@ func unsupportedInRule(rule *gwv1.HTTPRouteRule) string {
 	for _, f := range rule.Filters {
 		switch f.Type {
 		case gwv1.HTTPRouteFilterRequestHeaderModifier, gwv1.HTTPRouteFilterResponseHeaderModifier,
-			gwv1.HTTPRouteFilterRequestRedirect, gwv1.HTTPRouteFilterURLRewrite, gwv1.HTTPRouteFilterRequestMirror:
+			gwv1.HTTPRouteFilterRequestRedirect, gwv1.HTTPRouteFilterURLRewrite, gwv1.HTTPRouteFilterRequestMirror,
+			gwv1.HTTPRouteFilterCORS:
 		default:
 			return fmt.Sprintf("filter %s is not supported", f.Type)
 		}

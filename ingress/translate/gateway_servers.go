@@ -36,7 +36,13 @@ func addGatewayServers(cfg *Config, a *gatewayAnalysis, routes gatewayServerRout
 				Protocols:      []string{"h1"},
 			}
 			if ls[0].tls {
-				srv.TLSConnectionPolicies = gatewayTLSPolicies(plan, ls)
+				srv.TLSConnectionPolicies = withClientAuth(gatewayTLSPolicies(plan, ls), ls)
+				if ls[0].clientAuth != nil {
+					// Every policy of the port validates alike and plexus_misdirected keeps
+					// requests on the listener of their server name: Caddy's strict check
+					// would also refuse clients without SNI and names of one wildcard listener.
+					srv.StrictSNIHost = new(bool)
+				}
 				srv.Protocols = []string{"h1", "h2"}
 				srv.Routes = append([]Route{misdirectedGuard(ls)}, srv.Routes...)
 			}

@@ -146,6 +146,12 @@ func GatewayStatus(g GatewayResult, addrs []gwv1.GatewayStatusAddress) gwv1.Gate
 		condition(string(gwv1.GatewayConditionAccepted), g.Accepted, g.Generation),
 		condition(string(gwv1.GatewayConditionProgrammed), prog, g.Generation),
 	}
+	if v := g.BackendClientCert; v != nil {
+		st.Conditions = append(st.Conditions, condition(string(gwv1.GatewayConditionResolvedRefs), *v, g.Generation))
+	}
+	if v := insecureFrontendCondition(g); v != nil {
+		st.Conditions = append(st.Conditions, condition(string(gwv1.GatewayConditionInsecureFrontendValidationMode), *v, g.Generation))
+	}
 	return st
 }
 
@@ -244,6 +250,16 @@ func SupportedFeatures() []gwv1.SupportedFeature {
 		// appProtocol kubernetes.io/h2c backends get HTTP/2 cleartext.
 		features.SupportHTTPRouteNamedRouteRule, features.SupportHTTPRouteBackendProtocolWebSocket,
 		features.SupportHTTPRouteBackendProtocolH2C,
+		// plexus_cors (gateway_cors.go); client certificates of spec.tls.frontend (gateway_frontend.go).
+		features.SupportHTTPRouteCORS,
+		features.SupportGatewayFrontendClientCertificateValidation,
+		features.SupportGatewayFrontendClientCertificateValidationInsecureFallback,
+		// TLS to backends (gateway_backendtls.go), subjectAltNames through plexus_http.
+		features.SupportBackendTLSPolicy, features.SupportBackendTLSPolicySANValidation,
+		// spec.tls.backend.clientCertificateRef (gateway_backendclient.go).
+		features.SupportGatewayBackendClientCertificate,
+		// spec.addresses entries without a value (gateway_addresses.go).
+		features.SupportGatewayAddressEmpty,
 	}
 	out := make([]gwv1.SupportedFeature, 0, len(names))
 	for _, n := range names {

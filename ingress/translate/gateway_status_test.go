@@ -86,6 +86,11 @@ func TestGatewayProgrammedAndAddresses(t *testing.T) {
 	}
 	withAddr := gateway("shop", "asks-address", httpListener("http", ""))
 	withAddr.Spec.Addresses = []gwv1.GatewaySpecAddress{{Value: "192.0.2.99"}}
+	// GatewayAddressEmpty: an IPAddress entry without a value is the Service's address.
+	anyAddr := gateway("shop", "any-address", httpListener("http", ""))
+	anyAddr.Spec.Addresses = []gwv1.GatewaySpecAddress{{Type: ptr(gwv1.IPAddressType)}, {}}
+	withHostname := gateway("shop", "hostname", httpListener("http", ""))
+	withHostname.Spec.Addresses = []gwv1.GatewaySpecAddress{{Type: ptr(gwv1.HostnameAddressType)}}
 	tcp := httpListener("tcp", "")
 	tcp.Protocol = gwv1.TCPProtocolType
 	ip := gwv1.IPAddressType
@@ -101,6 +106,8 @@ func TestGatewayProgrammedAndAddresses(t *testing.T) {
 		{"no address yet", gateway("shop", "g", httpListener("http", "")), true, nil, []brief{{"Accepted", "True", "Accepted", 2}, {"Programmed", "False", "AddressNotAssigned", 2}}},
 		{"no Service yet", gateway("shop", "g", httpListener("http", "")), false, nil, []brief{{"Accepted", "True", "Accepted", 2}, {"Programmed", "False", "Pending", 2}}},
 		{"spec.addresses", withAddr, true, addrs, []brief{{"Accepted", "False", "UnsupportedAddress", 2}, {"Programmed", "False", "Invalid", 2}}},
+		{"spec.addresses of another type", withHostname, true, addrs, []brief{{"Accepted", "False", "UnsupportedAddress", 2}, {"Programmed", "False", "Invalid", 2}}},
+		{"spec.addresses without value", anyAddr, true, addrs, []brief{{"Accepted", "True", "Accepted", 2}, {"Programmed", "True", "Programmed", 2}}},
 		{"no valid listener", gateway("shop", "g", tcp), true, addrs, []brief{{"Accepted", "False", "ListenersNotValid", 2}, {"Programmed", "False", "Invalid", 2}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

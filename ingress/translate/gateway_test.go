@@ -81,8 +81,9 @@ func TestGatewayFiltersAndWeights(t *testing.T) {
 			Filters: []gwv1.HTTPRouteFilter{{Type: gwv1.HTTPRouteFilterRequestMirror, RequestMirror: &gwv1.HTTPRequestMirrorFilter{
 				BackendRef: gwv1.BackendObjectReference{Name: "api", Port: ptr(int32(8080))}, Percent: ptr(int32(25))}}},
 			BackendRefs: []gwv1.HTTPBackendRef{backendRef("", "web", 80, 1)}},
-		{Matches: []gwv1.HTTPRouteMatch{pathMatch(gwv1.PathMatchPathPrefix, "/cors")},
-			Filters:     []gwv1.HTTPRouteFilter{{Type: gwv1.HTTPRouteFilterCORS, CORS: &gwv1.HTTPCORSFilter{}}},
+		{Matches: []gwv1.HTTPRouteMatch{pathMatch(gwv1.PathMatchPathPrefix, "/extension")},
+			Filters: []gwv1.HTTPRouteFilter{{Type: gwv1.HTTPRouteFilterExtensionRef, ExtensionRef: &gwv1.LocalObjectReference{
+				Group: "example.com", Kind: "Auth", Name: "sso"}}},
 			BackendRefs: []gwv1.HTTPBackendRef{backendRef("", "web", 80, 1)}},
 		// Backends with filters of their own: one plexus_split group each (nowhere's share 500s).
 		{Matches: []gwv1.HTTPRouteMatch{pathMatch(gwv1.PathMatchPathPrefix, "/per-backend")},

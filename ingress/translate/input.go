@@ -29,6 +29,11 @@ type Input struct {
 	ReferenceGrants []gwv1.ReferenceGrant
 	// Namespaces are read for the listeners' allowedRoutes namespace selectors.
 	Namespaces []corev1.Namespace
+	// ConfigMaps are read for the CA certificates of Gateways' client certificate validation
+	// (spec.tls.frontend caCertificateRefs).
+	ConfigMaps []corev1.ConfigMap
+	// BackendTLSPolicies configure TLS to the Services of Gateway routes (gateway_backendtls.go).
+	BackendTLSPolicies []gwv1.BackendTLSPolicy
 }
 
 // PEMPair is a certificate chain and its private key, PEM encoded.

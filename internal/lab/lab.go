@@ -71,6 +71,10 @@ type Config struct {
 	ReadyTimeout time.Duration
 	// Out receives progress lines.
 	Out io.Writer
+	// LoadBalancerPoolBits is the prefix length of the load-balancer pool (28, 14 addresses, when
+	// zero; see LoadBalancerPool). A run that holds many LoadBalancer Services at once, like the
+	// Gateway API suite with a Service per Gateway, needs a wider pool.
+	LoadBalancerPoolBits int
 	// ExtraImages are built and imported into every node with the lab's own images (none by default).
 	ExtraImages []ExtraImage
 	// Install is how Plexus is installed (InstallKustomize when empty).

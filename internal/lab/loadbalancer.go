@@ -30,14 +30,21 @@ const LoadBalancerRouteProtocol = 198
 const loadBalancerInterval = time.Second
 
 // LoadBalancerPool is the lab's pool of load-balancer addresses: the top /28 of the underlay's
-// IPv4 range (10.99.SLOT.240/28), above every node address (nodes take .11 upwards). The
+// IPv4 range (10.99.SLOT.240/28), or the top /LoadBalancerPoolBits (at most /25, so it stays
+// above the addresses of up to 100 nodes, which take .11 upwards). The
 // underlay's namespace routes the pool to a node, whose agent serves the Service on the address
 // (status.loadBalancer.ingress, ipMode VIP): what a bare-metal router does with a static route or
 // what MetalLB/BGP announces.
 func (c Config) LoadBalancerPool() netip.Prefix {
+	bits := c.LoadBalancerPoolBits
+	if bits == 0 {
+		bits = 28
+	}
+	bits = min(max(bits, 25), 30)
 	a := c.UnderlayV4.Masked().Addr().As4()
-	a[3] = 240
-	return netip.PrefixFrom(netip.AddrFrom4(a), 28)
+	size := 1 << (32 - bits)
+	a[3] = byte(256 - size)
+	return netip.PrefixFrom(netip.AddrFrom4(a), bits)
 }
 
 // LoadBalancerAssignment is one address the follower gives a Service.

@@ -56,4 +56,16 @@ func TestLoadBalancerPoolIsAboveTheNodes(t *testing.T) {
 			t.Fatalf("pool %s holds node %d's address %s", c.LoadBalancerPool(), i, c.NodeAt(i).IPv4)
 		}
 	}
+	for bits, want := range map[int]string{26: "10.99.2.192/26", 25: "10.99.2.128/25", 20: "10.99.2.128/25", 30: "10.99.2.252/30"} {
+		c.LoadBalancerPoolBits = bits
+		if got := c.LoadBalancerPool().String(); got != want {
+			t.Errorf("LoadBalancerPoolBits %d: pool %s, want %s", bits, got, want)
+		}
+	}
+	c.LoadBalancerPoolBits = 25
+	for i := 1; i <= 100; i++ {
+		if c.LoadBalancerPool().Contains(c.NodeAt(i).IPv4) {
+			t.Fatalf("pool %s holds node %d's address %s", c.LoadBalancerPool(), i, c.NodeAt(i).IPv4)
+		}
+	}
 }

@@ -136,8 +136,10 @@ var _ = Describe("Ingress controller", func() {
 			g.Expect(name).To(Equal("plexus.dev/gateway"))
 		}, timeout, interval).Should(Succeed())
 		d := &appsv1.Deployment{}
-		Expect(k8s.Get(ctx(), client.ObjectKey{Namespace: controllers.DefaultNamespace, Name: render.IngressName}, d)).To(Succeed())
-		Expect(d.Spec.Template.Spec.Containers[0].Args).To(ContainElement("-gateway-api"))
+		Eventually(func(g Gomega) {
+			g.Expect(k8s.Get(ctx(), client.ObjectKey{Namespace: controllers.DefaultNamespace, Name: render.IngressName}, d)).To(Succeed())
+			g.Expect(d.Spec.Template.Spec.Containers[0].Args).To(ContainElement("-gateway-api"))
+		}, timeout, interval).Should(Succeed())
 
 		updateNetwork(func(cn *v1.ClusterNetwork) { cn.Spec.Ingress.GatewayAPI.Enabled = ptr.To(false) })
 		Eventually(func() bool {

@@ -12,7 +12,7 @@
 // echo-basic binary, its CoreDNS image from the lab's CoreDNS, and imported into every node under
 // the exact names the suite's manifests use.
 // The suite runs inside the lab's underlay namespace: that is where the lab routes its
-// load-balancer pool (10.99.<slot>.240/28) to a node, so a Gateway's address — the address of
+// load-balancer pool (10.99.<slot>.192/26) to a node, so a Gateway's address — the address of
 // plexus-ingress's LoadBalancer Service — is reached there as a client outside the cluster reaches
 // it. A whole run writes the suite's conformance report to docs/gateway-conformance-report.yaml.
 // Exit status: 0 when every test that ran passed, 1 when one failed, 2 when the run could not start.
@@ -119,6 +119,10 @@ func run(o options) (int, error) {
 
 	c := lab.NamedConfig(repo, labName, o.slot)
 	c.Nodes = o.nodes
+	// Every Gateway holds a load-balancer address, and the parallel tests with the extended
+	// features claimed hold more than the default pool's 14 at once (they then wait out their
+	// timeouts for an address): 62 addresses, 10.99.<slot>.192/26.
+	c.LoadBalancerPoolBits = 26
 	c.ExtraImages = echoImages(refs, echoBin)
 	if corednsRef != "" {
 		img, err := corednsImage(corednsRef, c.CacheDir)
