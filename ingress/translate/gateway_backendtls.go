@@ -24,7 +24,6 @@ import (
 	"sort"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -269,26 +268,10 @@ func BackendTLSPolicyAncestors(r BackendTLSPolicyResult, controllerName string) 
 // MergePolicyAncestors replaces this controller's entries of status.ancestors by ours, keeping
 // other controllers' entries and transition times; it returns the result and whether it changed.
 func MergePolicyAncestors(existing, ours []gwv1.PolicyAncestorStatus, controllerName string, now metav1.Time) ([]gwv1.PolicyAncestorStatus, bool) {
-	var out []gwv1.PolicyAncestorStatus
-	for _, e := range existing {
-		if string(e.ControllerName) != controllerName {
-			out = append(out, e)
-		}
-	}
-	for _, o := range ours {
-		var old []metav1.Condition
-		for _, e := range existing {
-			if string(e.ControllerName) == controllerName && equality.Semantic.DeepEqual(e.AncestorRef, o.AncestorRef) {
-				old = e.Conditions
-			}
-		}
-		o.Conditions = MergeConditions(old, o.Conditions, now)
-		out = append(out, o)
-	}
-	if out == nil {
-		out = []gwv1.PolicyAncestorStatus{}
-	}
-	return out, !equality.Semantic.DeepEqual(existing, out) && !(len(existing) == 0 && len(out) == 0)
+	return mergeControllerEntries(existing, ours, controllerName, now,
+		func(e *gwv1.PolicyAncestorStatus) (string, any, *[]metav1.Condition) {
+			return string(e.ControllerName), e.AncestorRef, &e.Conditions
+		})
 }
 
 // SANVerification is the subject alternative names a backend's certificate must have one of,

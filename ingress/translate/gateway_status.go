@@ -208,24 +208,38 @@ func MergeGatewayStatus(existing, desired gwv1.GatewayStatus, now metav1.Time) (
 // MergeRouteParents replaces this controller's entries of status.parents by ours, keeping other
 // controllers' entries and transition times; it returns the result and whether it changed.
 func MergeRouteParents(existing, ours []gwv1.RouteParentStatus, controllerName string, now metav1.Time) ([]gwv1.RouteParentStatus, bool) {
-	var out []gwv1.RouteParentStatus
-	for _, e := range existing {
-		if string(e.ControllerName) != controllerName {
-			out = append(out, e)
+	return mergeControllerEntries(existing, ours, controllerName, now,
+		func(e *gwv1.RouteParentStatus) (string, any, *[]metav1.Condition) {
+			return string(e.ControllerName), e.ParentRef, &e.Conditions
+		})
+}
+
+// mergeControllerEntries replaces controllerName's entries of a status list (route parents,
+// policy ancestors) by ours, keeping other controllers' entries; each of ours keeps the
+// transition times of the existing entry of this controller with the same reference. fields
+// returns an entry's controller, reference and conditions. It returns the result and whether it
+// changed.
+func mergeControllerEntries[T any](existing, ours []T, controllerName string, now metav1.Time, fields func(*T) (string, any, *[]metav1.Condition)) ([]T, bool) {
+	var out []T
+	for i := range existing {
+		if c, _, _ := fields(&existing[i]); c != controllerName {
+			out = append(out, existing[i])
 		}
 	}
 	for _, o := range ours {
+		_, ref, conds := fields(&o)
 		var old []metav1.Condition
-		for _, e := range existing {
-			if string(e.ControllerName) == controllerName && equality.Semantic.DeepEqual(e.ParentRef, o.ParentRef) {
-				old = e.Conditions
+		for i := range existing {
+			c, eref, econds := fields(&existing[i])
+			if c == controllerName && equality.Semantic.DeepEqual(eref, ref) {
+				old = *econds
 			}
 		}
-		o.Conditions = MergeConditions(old, o.Conditions, now)
+		*conds = MergeConditions(old, *conds, now)
 		out = append(out, o)
 	}
 	if out == nil {
-		out = []gwv1.RouteParentStatus{}
+		out = []T{}
 	}
 	return out, !equality.Semantic.DeepEqual(existing, out) && !(len(existing) == 0 && len(out) == 0)
 }
