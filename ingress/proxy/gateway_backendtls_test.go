@@ -2,20 +2,16 @@ package proxy
 
 import (
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -28,13 +24,7 @@ import (
 // server issues a serving certificate for DNS names and URIs.
 func (ca testCA) server(t *testing.T, dns []string, uris ...string) tls.Certificate {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: dns[0]},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), DNSNames: dns,
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	tmpl := &x509.Certificate{Subject: pkix.Name{CommonName: dns[0]}, DNSNames: dns, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
 	for _, u := range uris {
 		parsed, err := url.Parse(u)
 		if err != nil {
@@ -42,11 +32,7 @@ func (ca testCA) server(t *testing.T, dns []string, uris ...string) tls.Certific
 		}
 		tmpl.URIs = append(tmpl.URIs, parsed)
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	return ca.issue(t, tmpl)
 }
 
 // TestRealProxyGatewayBackendTLS is BackendTLSPolicy (and its SAN validation) against a real TLS
@@ -56,12 +42,7 @@ func (ca testCA) server(t *testing.T, dns []string, uris ...string) tls.Certific
 // matches the hostname, or one of its subject alternative names; a wrong hostname, CA or names give 502 (the connection
 // fails), and a policy without a usable CA 500 (nothing is sent).
 func TestRealProxyGatewayBackendTLS(t *testing.T) {
-	p := &Proxy{}
-	t.Cleanup(func() { _ = p.Stop() })
-	httpPort, httpsPort := freePort(t), freePort(t)
-	opts := optionsFor(t, p, httpPort, httpsPort)
-	opts.DefaultTLSSecret = nil
-	opts.GatewayControllerName = "plexus.dev/gateway"
+	p, opts := gatewayProxy(t)
 	ca, otherCA := newTestCA(t, "backend CA"), newTestCA(t, "unrelated CA")
 
 	tlsBackend := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -108,7 +89,7 @@ func TestRealProxyGatewayBackendTLS(t *testing.T) {
 		routes = append(routes, gwRoute(pol.Name, []gwv1.ParentReference{gwParent("edge", "")}, "/"+pol.Name, pol.Name, ""))
 	}
 	in.HTTPRoutes = routes
-	in.GatewayClasses = []gwv1.GatewayClass{{ObjectMeta: metav1.ObjectMeta{Name: "plexus"}, Spec: gwv1.GatewayClassSpec{ControllerName: "plexus.dev/gateway"}}}
+	in.GatewayClasses = plexusClass()
 	in.Gateways = []gwv1.Gateway{{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "edge"}, Spec: gwv1.GatewaySpec{
 		GatewayClassName: "plexus", Listeners: []gwv1.Listener{gwListener("http", 80, "")}}}}
 	gwPort := gatewayServices(t, &in, opts)["shop/edge/80"]
@@ -141,12 +122,7 @@ func TestRealProxyGatewayBackendTLS(t *testing.T) {
 // Gateway whose spec.tls.backend.clientCertificateRef names such a certificate, and refuses the
 // handshake (502) through a Gateway without one.
 func TestRealProxyGatewayBackendClientCertificate(t *testing.T) {
-	p := &Proxy{}
-	t.Cleanup(func() { _ = p.Stop() })
-	httpPort, httpsPort := freePort(t), freePort(t)
-	opts := optionsFor(t, p, httpPort, httpsPort)
-	opts.DefaultTLSSecret = nil
-	opts.GatewayControllerName = "plexus.dev/gateway"
+	p, opts := gatewayProxy(t)
 	ca := newTestCA(t, "backend CA")
 	clients := x509.NewCertPool()
 	clients.AddCert(ca.cert)
@@ -169,7 +145,7 @@ func TestRealProxyGatewayBackendClientCertificate(t *testing.T) {
 			TargetRefs: []gwv1.LocalPolicyTargetReferenceWithSectionName{{LocalPolicyTargetReference: gwv1.LocalPolicyTargetReference{Kind: "Service", Name: "secure"}}},
 			Validation: gwv1.BackendTLSPolicyValidation{CACertificateRefs: []gwv1.LocalObjectReference{{Kind: "ConfigMap", Name: "ca"}}, Hostname: "abc.example.com"}}}},
 	}
-	in.GatewayClasses = []gwv1.GatewayClass{{ObjectMeta: metav1.ObjectMeta{Name: "plexus"}, Spec: gwv1.GatewayClassSpec{ControllerName: "plexus.dev/gateway"}}}
+	in.GatewayClasses = plexusClass()
 	in.Gateways = []gwv1.Gateway{
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "with-cert"}, Spec: gwv1.GatewaySpec{GatewayClassName: "plexus",
 			Listeners: []gwv1.Listener{gwListener("http", 80, "")},

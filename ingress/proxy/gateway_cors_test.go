@@ -23,12 +23,7 @@ import (
 // get the origin, credentials and exposed headers, replacing the backend's own CORS headers, or
 // lose them for an origin the policy does not allow.
 func TestRealProxyGatewayCORS(t *testing.T) {
-	p := &Proxy{}
-	t.Cleanup(func() { _ = p.Stop() })
-	httpPort, httpsPort := freePort(t), freePort(t)
-	opts := optionsFor(t, p, httpPort, httpsPort)
-	opts.DefaultTLSSecret = nil
-	opts.GatewayControllerName = "plexus.dev/gateway"
+	p, opts := gatewayProxy(t)
 
 	seen := make(chan string, 64) // method and path of every request the backend gets
 	backendSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -41,7 +36,7 @@ func TestRealProxyGatewayCORS(t *testing.T) {
 	svc, es := serviceFor("infra", &backend{name: "infra", srv: backendSrv, port: int32(backendSrv.Listener.Addr().(*net.TCPAddr).Port)})
 	in := translate.Input{}
 	in.Services, in.EndpointSlices = append(in.Services, svc), append(in.EndpointSlices, es)
-	in.GatewayClasses = []gwv1.GatewayClass{{ObjectMeta: metav1.ObjectMeta{Name: "plexus"}, Spec: gwv1.GatewayClassSpec{ControllerName: "plexus.dev/gateway"}}}
+	in.GatewayClasses = plexusClass()
 	in.Gateways = []gwv1.Gateway{{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "edge"}, Spec: gwv1.GatewaySpec{
 		GatewayClassName: "plexus", Listeners: []gwv1.Listener{gwListener("http", 80, "")}}}}
 	yes, no := true, false

@@ -53,13 +53,20 @@ func newTestCA(t *testing.T, name string) testCA {
 // client issues a client certificate for name.
 func (ca testCA) client(t *testing.T, name string) tls.Certificate {
 	t.Helper()
+	return ca.issue(t, &x509.Certificate{Subject: pkix.Name{CommonName: name}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+}
+
+// issue signs tmpl (a fresh serial, valid from an hour ago for a day, for signatures) with a
+// new key.
+func (ca testCA) issue(t *testing.T, tmpl *x509.Certificate) tls.Certificate {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	tmpl.SerialNumber = big.NewInt(time.Now().UnixNano())
+	tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour)
+	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
 		t.Fatal(err)
@@ -73,12 +80,7 @@ func (ca testCA) client(t *testing.T, name string) tls.Certificate {
 // other CA or none fails, also with a server name no listener has and without any, and a
 // request whose Host differs from its server name on one listener is still served.
 func TestRealProxyGatewayClientCertificates(t *testing.T) {
-	p := &Proxy{}
-	t.Cleanup(func() { _ = p.Stop() })
-	httpPort, httpsPort := freePort(t), freePort(t)
-	opts := optionsFor(t, p, httpPort, httpsPort)
-	opts.DefaultTLSSecret = nil
-	opts.GatewayControllerName = "plexus.dev/gateway"
+	p, opts := gatewayProxy(t)
 	server := newTestCert(t, "example.org", "second-example.org", "*.wild.org")
 	caA, caB := newTestCA(t, "client CA a"), newTestCA(t, "client CA b")
 	clientA, clientB := caA.client(t, "client-a"), caB.client(t, "client-b")
@@ -102,7 +104,7 @@ func TestRealProxyGatewayClientCertificates(t *testing.T) {
 	caRef := func(name string) []gwv1.ObjectReference {
 		return []gwv1.ObjectReference{{Kind: "ConfigMap", Name: gwv1.ObjectName(name)}}
 	}
-	in.GatewayClasses = []gwv1.GatewayClass{{ObjectMeta: metav1.ObjectMeta{Name: "plexus"}, Spec: gwv1.GatewayClassSpec{ControllerName: "plexus.dev/gateway"}}}
+	in.GatewayClasses = plexusClass()
 	in.Gateways = []gwv1.Gateway{{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "edge"}, Spec: gwv1.GatewaySpec{
 		GatewayClassName: "plexus",
 		Listeners: []gwv1.Listener{listener("https", 443, ""), listener("wild", 443, "*.wild.org"),
