@@ -74,6 +74,8 @@ var changeClasses = []changeClass{
 	{"spec.ingress.serviceType", Rolling, "the plexus-ingress Service changes type: its node ports or load-balancer address may change, and clients of the old ones fail"},
 	{"spec.ingress.ingressClassName", Outage, "the IngressClass is renamed: Ingresses naming the old class are no longer served until they name the new one"},
 	{"spec.ingress.defaultTLSSecret", Rolling, "the plexus-ingress Deployment rolls (a new replica is ready before an old one goes) and serves the new default certificate"},
+	{"spec.ingress.metrics", Rolling, "the plexus-ingress Deployment rolls with per-route request metrics turned on or off"},
+	{"spec.ingress.accessLog", Rolling, "the plexus-ingress Deployment rolls with its access log turned on or off"},
 	{"spec.ingress", Rolling, "the plexus-ingress Deployment rolls (a new replica is ready before an old one goes)"},
 	{"spec.images.agent", Rolling, "the agent DaemonSet rolls node by node; each node's data plane stays programmed while its agent restarts"},
 	{"spec.images.dns", Rolling, "the CoreDNS Deployment rolls (the last ready replica is never taken away)"},

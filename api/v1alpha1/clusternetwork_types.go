@@ -364,6 +364,18 @@ type Ingress struct {
 	// GatewayAPI serves Gateway API routes too.
 	// +optional
 	GatewayAPI *GatewayAPI `json:"gatewayAPI,omitempty"`
+
+	// Metrics counts requests per route and status class, their latency (a histogram) and
+	// upstream errors per route (plexus_ingress_requests_total,
+	// plexus_ingress_request_duration_seconds, plexus_ingress_upstream_errors_total) on the
+	// controller's metrics port, 10254. Default false: counting costs CPU on every request.
+	// +optional
+	Metrics *bool `json:"metrics,omitempty"`
+
+	// AccessLog writes one JSON line per request (host, method, URI, status, size, duration,
+	// upstream) to the controller's standard output. Default false.
+	// +optional
+	AccessLog *bool `json:"accessLog,omitempty"`
 }
 
 // SecretReference names a Secret in a namespace.

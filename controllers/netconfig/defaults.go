@@ -167,6 +167,12 @@ func defaultIngress(out *v1.ClusterNetworkSpec) {
 		in.GatewayAPI.Enabled = ptr.To(false)
 	}
 	fill(&in.GatewayAPI.GatewayClassName, DefaultGatewayClassName)
+	if in.Metrics == nil {
+		in.Metrics = ptr.To(false)
+	}
+	if in.AccessLog == nil {
+		in.AccessLog = ptr.To(false)
+	}
 }
 
 func fill(field *string, def string) {

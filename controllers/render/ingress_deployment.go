@@ -41,6 +41,12 @@ func ingressArgs(ns string, cfg IngressConfig) []string {
 	if s := cfg.Spec.Ingress.DefaultTLSSecret; s != nil {
 		args = append(args, "-default-tls-secret="+s.Namespace+"/"+s.Name)
 	}
+	if ptr.Deref(cfg.Spec.Ingress.Metrics, false) {
+		args = append(args, "-metrics")
+	}
+	if ptr.Deref(cfg.Spec.Ingress.AccessLog, false) {
+		args = append(args, "-access-log")
+	}
 	return append(args, GatewayIngressArgs(cfg.Spec)...)
 }
 

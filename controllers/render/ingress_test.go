@@ -69,6 +69,36 @@ func TestIngressGatewayAPI(t *testing.T) {
 	}
 }
 
+// TestIngressMetricsAndAccessLog: spec.ingress.metrics and accessLog turn plexus-ingress's -metrics
+// and -access-log on; by default neither is passed.
+func TestIngressMetricsAndAccessLog(t *testing.T) {
+	for _, c := range []struct {
+		metrics, accessLog *bool
+		want               []string
+	}{
+		{nil, nil, nil},
+		{ptr.To(true), nil, []string{"-metrics"}},
+		{nil, ptr.To(true), []string{"-access-log"}},
+		{ptr.To(true), ptr.To(true), []string{"-metrics", "-access-log"}},
+	} {
+		var args []string
+		for _, o := range Ingress(ingressConfig(3, &v1.Ingress{Enabled: ptr.To(true), Metrics: c.metrics, AccessLog: c.accessLog})) {
+			if d, ok := o.(*appsv1.Deployment); ok {
+				args = d.Spec.Template.Spec.Containers[0].Args
+			}
+		}
+		var got []string
+		for _, a := range args {
+			if a == "-metrics" || a == "-access-log" {
+				got = append(got, a)
+			}
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("metrics=%v accessLog=%v: flags %v, want %v (args %v)", ptr.Deref(c.metrics, false), ptr.Deref(c.accessLog, false), got, c.want, args)
+		}
+	}
+}
+
 func TestIngressDisabledRendersNothing(t *testing.T) {
 	for _, in := range []*v1.Ingress{nil, {}, {Enabled: ptr.To(false), Replicas: ptr.To[int32](3)}} {
 		if objs := Ingress(ingressConfig(3, in)); len(objs) != 0 {
