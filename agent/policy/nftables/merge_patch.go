@@ -34,12 +34,21 @@ func (c *addrText) pointElements(out []string, k exactKind, t *term, a netip.Add
 	if k == exactAny {
 		return append(out, c.of(a))
 	}
+	// t.ports walked in place (no singlePorts slice): this runs per element of a full build.
 	for _, pr := range t.ports {
 		if pr.First == pr.Last {
-			out = append(out, c.portText(portElement{a, pr.Protocol, pr.First}))
+			out = append(out, c.elementText(k, a, pr))
 		}
 	}
 	return out
+}
+
+// elementText is the element of kind k for address a and port pr (pr unused for exactAny).
+func (c *addrText) elementText(k exactKind, a netip.Addr, pr policy.PortRange) string {
+	if k == exactAny {
+		return c.of(a)
+	}
+	return c.portText(portElement{a, pr.Protocol, pr.First})
 }
 
 // portText returns an exact ports set element's text.
@@ -63,15 +72,12 @@ func yields(ts []term, k exactKind, a netip.Addr, pr policy.PortRange) bool {
 		if k == exactPorts && !slices.Contains(t.ports, pr) {
 			continue
 		}
-		if _, found := slices.BinarySearchFunc(t.points(), a, netip.Addr.Compare); found {
+		if _, found := slices.BinarySearchFunc(t.peers.points, a, netip.Addr.Compare); found {
 			return true
 		}
 	}
 	return false
 }
-
-// points returns the term's pod addresses.
-func (t *term) points() []netip.Addr { return t.peers.points }
 
 // pointDiff returns the addresses of next that old lacks and those of old
 // that next lacks; ok is false unless both are strictly increasing.
@@ -129,7 +135,7 @@ func (b *builder) patchExact(n, typ string, k exactKind, old *set, oldTerms, nex
 	}
 	var changes []change
 	for i := range next {
-		come, gone, ok := pointDiff(oldTerms[i].points(), next[i].points())
+		come, gone, ok := pointDiff(oldTerms[i].peers.points, next[i].peers.points)
 		if !ok {
 			return nil
 		}
@@ -159,10 +165,7 @@ func (b *builder) patchExact(n, typ string, k exactKind, old *set, oldTerms, nex
 				if yields(next, k, a, pr) {
 					continue // another term (or this one, on another port) keeps it
 				}
-				e := b.text.of(a)
-				if k == exactPorts {
-					e = b.text.portText(portElement{a, pr.Protocol, pr.First})
-				}
+				e := b.text.elementText(k, a, pr)
 				if _, in := x.elements[e]; in {
 					x.sum.minus(elementDigest(n, e, ""))
 					x.remember(e)
