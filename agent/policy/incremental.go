@@ -457,7 +457,7 @@ func growClear[T any](s []T, n int) []T {
 // policy allowing from them: hundreds of policies, each compiled again
 // from its spec before.
 func recompilePeers(ix *index, np *networkingv1.NetworkPolicy, cache *resolveCache, prev *compiledPolicy, changed []*pod) *compiledPolicy {
-	if len(prev.events) > 0 || !samePolicy(prev.np, np) {
+	if len(prev.events) > 0 { // the caller checked samePolicy(prev.np, np)
 		return compilePolicy(ix, np, cache, prev) // errors are reported as a full compile does
 	}
 	for _, p := range changed {
