@@ -37,6 +37,7 @@ type flags struct {
 	manifests   string
 	printConfig bool
 	accessLog   bool
+	rawPath     bool
 	gatewayAPI  bool
 	defaultTLS  string
 	opts        translate.Options
@@ -56,6 +57,7 @@ func parseFlags() (flags, error) {
 	flag.StringVar(&f.opts.StorageDir, "storage-dir", "/var/lib/plexus-ingress", "writable directory for the proxy's TLS state")
 	flag.StringVar(&f.opts.LogLevel, "log-level", "INFO", "proxy log level: DEBUG, INFO, WARN or ERROR")
 	flag.BoolVar(&f.opts.Metrics, "metrics", false, "count plexus_ingress_* request, latency and upstream error metrics per route, served on -metrics-bind-address (cluster mode)")
+	flag.BoolVar(&f.rawPath, "raw-path", true, "serve plain HTTP/1.1 requests to plain Ingress backends on the raw path (one read and one write per request on each side) instead of Go's and Caddy's HTTP servers; false only to compare or to rule it out")
 	flag.BoolVar(&f.accessLog, "access-log", false, "write an access log line (JSON) per request to stdout")
 	flag.BoolVar(&f.gatewayAPI, "gateway-api", false, "serve the Gateway API (GatewayClass, Gateway, HTTPRoute, ReferenceGrant) when its CRDs are installed")
 	gatewayName := flag.String("gateway-controller-name", "plexus.dev/gateway", "spec.controllerName of the GatewayClasses to serve (with -gateway-api)")
@@ -101,6 +103,7 @@ func run() error {
 	if f.accessLog {
 		proxy.SetAccessLog(os.Stdout)
 	}
+	proxy.SetRawPath(f.rawPath)
 	if f.manifests == "" {
 		return runCluster(f, fallback)
 	}

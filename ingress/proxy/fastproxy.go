@@ -58,6 +58,7 @@ type FastProxy struct {
 	tryFor   time.Duration
 	tryPause time.Duration
 	ctx      context.Context
+	logger   *zap.Logger
 }
 
 func init() { caddy.RegisterModule(&FastProxy{}) }
@@ -74,6 +75,7 @@ func (f *FastProxy) Provision(ctx caddy.Context) error {
 		return err
 	}
 	f.ctx = ctx
+	f.logger = ctx.Logger()
 	why := f.provisionFast()
 	f.fast = why == ""
 	if !f.fast {
@@ -214,7 +216,7 @@ func (f *FastProxy) serve(w http.ResponseWriter, r *http.Request) error {
 			f.fail(up)
 			proxyErr = err
 		}
-		if !f.tryAgain(r, start, tries, proxyErr, &st) {
+		if !f.tryAgain(r.Method == http.MethodGet, r.Context().Done(), start, tries, proxyErr, &st) {
 			return statusError(proxyErr)
 		}
 	}
@@ -246,8 +248,9 @@ func statusError(err error) error {
 
 // tryAgain decides whether to try another endpoint after proxyErr, as Caddy's load balancing
 // does: within retries and try_duration, after try_interval; an error after the connection was
-// made only for GET requests, and never once the body was taken from the client.
-func (f *FastProxy) tryAgain(r *http.Request, start time.Time, tries int, proxyErr error, st *reqState) bool {
+// made only for GET requests, and never once the body was taken from the client. A pause ends
+// early with done (the request's end) or the config's end.
+func (f *FastProxy) tryAgain(isGet bool, done <-chan struct{}, start time.Time, tries int, proxyErr error, st *reqState) bool {
 	if f.tryFor == 0 && f.retries == 0 {
 		return false
 	}
@@ -261,7 +264,7 @@ func (f *FastProxy) tryAgain(r *http.Request, start time.Time, tries int, proxyE
 		return false
 	}
 	var de dialError
-	if !errors.As(proxyErr, &de) && !errors.Is(proxyErr, errNoUpstream) && r.Method != http.MethodGet {
+	if !errors.As(proxyErr, &de) && !errors.Is(proxyErr, errNoUpstream) && !isGet {
 		return false
 	}
 	if f.tryPause == 0 {
@@ -272,7 +275,7 @@ func (f *FastProxy) tryAgain(r *http.Request, start time.Time, tries int, proxyE
 	select {
 	case <-t.C:
 		return true
-	case <-r.Context().Done():
+	case <-done:
 		return false
 	case <-f.ctx.Done():
 		return false
@@ -339,7 +342,11 @@ func (f *FastProxy) try(w http.ResponseWriter, r *http.Request, u *upstream, st 
 		return err
 	}
 	err = f.exchange(w, r, c, st)
-	if err == nil || !reused || !resendable(r, err, st) {
+	if err == nil || !reused {
+		return err
+	}
+	idempotent := idempotentMethod(r.Method) || r.Header["Idempotency-Key"] != nil || r.Header["X-Idempotency-Key"] != nil
+	if !resendable(idempotent, err, st) {
 		return err
 	}
 	if c, err = f.pool.dial(r.Context(), u); err != nil {
@@ -350,8 +357,9 @@ func (f *FastProxy) try(w http.ResponseWriter, r *http.Request, u *upstream, st 
 
 // resendable says whether a request that failed with err on a reused connection may be sent
 // again: no response byte came, no body byte was taken from the client, and either the
-// request is idempotent or it failed on the way out (as net/http decides).
-func resendable(r *http.Request, err error, st *reqState) bool {
+// request is idempotent (its method, or an idempotency key) or it failed on the way out (as
+// net/http decides).
+func resendable(idempotent bool, err error, st *reqState) bool {
 	if st.bodyRead > 0 {
 		return false
 	}
@@ -360,14 +368,17 @@ func resendable(r *http.Request, err error, st *reqState) bool {
 		return true
 	}
 	var re recvError
-	if !errors.As(err, &re) || !re.first {
-		return false
-	}
-	switch r.Method {
+	return errors.As(err, &re) && re.first && idempotent
+}
+
+// idempotentMethod says whether method may be repeated without asking (RFC 9110's safe
+// methods, as net/http's transport).
+func idempotentMethod(method string) bool {
+	switch method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
 		return true
 	}
-	return r.Header["Idempotency-Key"] != nil || r.Header["X-Idempotency-Key"] != nil
+	return false
 }
 
 // fieldsPool holds response header fields between requests.

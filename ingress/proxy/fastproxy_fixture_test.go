@@ -50,16 +50,26 @@ func loadFast(t *testing.T, s fastSetup) int {
 	if s.failFor != "" {
 		rp.HealthChecks = &translate.HealthChecks{Passive: translate.PassiveHealthCheck{FailDuration: s.failFor, MaxFails: 1}}
 	}
+	srv := &translate.Server{
+		Listen:         []string{addr},
+		Routes:         []translate.Route{{Handle: append(append([]any{}, s.before...), rp), Terminal: true}},
+		AutomaticHTTPS: translate.AutomaticHTTPS{Disable: true},
+		Protocols:      []string{"h1"},
+	}
+	if len(s.before) == 0 {
+		// The shape of an Ingress host: its path table invokes the proxy's named route, which
+		// the raw path serves (unless it is off).
+		srv.Routes = []translate.Route{{
+			Match:  []translate.MatcherSet{{Host: []string{"127.0.0.1", "shop.test", "ws.test"}}},
+			Handle: []any{translate.PathTableHandler{Handler: translate.PathTableModule, Prefix: []translate.PrefixEntry{{Path: "", Route: "fast"}}}},
+		}}
+		srv.NamedRoutes = map[string]*translate.Route{"fast": {Handle: []any{rp}, Terminal: true}}
+	}
 	cfg := translate.Config{
 		Admin:   translate.Admin{Disabled: true},
 		Logging: &translate.Logging{Logs: map[string]translate.Log{"default": {Level: "ERROR"}}},
 		Apps: translate.Apps{
-			HTTP: translate.HTTPApp{Servers: map[string]*translate.Server{"fast": {
-				Listen:         []string{addr},
-				Routes:         []translate.Route{{Handle: append(append([]any{}, s.before...), rp), Terminal: true}},
-				AutomaticHTTPS: translate.AutomaticHTTPS{Disable: true},
-				Protocols:      []string{"h1"},
-			}}},
+			HTTP:  translate.HTTPApp{Servers: map[string]*translate.Server{"fast": srv}},
 			Front: &translate.FrontAppConfig{},
 		},
 	}
@@ -67,6 +77,17 @@ func loadFast(t *testing.T, s fastSetup) int {
 		t.Fatalf("load: %v", err)
 	}
 	return port
+}
+
+// bothPaths runs test on the raw path and, with it off, on Go's and Caddy's servers: the
+// proxy's behaviour must be the same on both.
+func bothPaths(t *testing.T, test func(t *testing.T)) {
+	t.Run("raw", test)
+	t.Run("server", func(t *testing.T) {
+		SetRawPath(false)
+		defer SetRawPath(true)
+		test(t)
+	})
 }
 
 // serveHTTP runs h on a loopback listener and returns its host:port; conns counts the

@@ -70,7 +70,7 @@ func newUpConn(nc net.Conn, up *upstream) *upConn {
 	if sc, ok := nc.(syscall.Conn); ok {
 		c.raw, _ = sc.SyscallConn()
 	}
-	c.send = newSender(c)
+	c.send = newSender(nc, c.raw)
 	c.bw = bufio.NewWriterSize(c.send, fastWriteBuffer)
 	c.interrupt = func() {
 		c.interrupted.Store(true)

@@ -20,7 +20,9 @@ import (
 // headers are set, hop-by-hop headers are removed both ways (also those named by Connection),
 // Accept-Encoding passes unchanged, and the request went through the fast path (Caddy's
 // reverse_proxy would add Via).
-func TestFastProxyHeaders(t *testing.T) {
+func TestFastProxyHeaders(t *testing.T) { bothPaths(t, testFastProxyHeaders) }
+
+func testFastProxyHeaders(t *testing.T) {
 	var seen atomic.Pointer[http.Request]
 	addr, _ := serveHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		seen.Store(r)
@@ -71,7 +73,9 @@ func TestFastProxyHeaders(t *testing.T) {
 // TestFastProxyBodies: request bodies with a length and chunked, response bodies with a
 // length, chunked and until the upstream closes, HEAD and 204/304 without bodies, all on
 // connections that stay usable.
-func TestFastProxyBodies(t *testing.T) {
+func TestFastProxyBodies(t *testing.T) { bothPaths(t, testFastProxyBodies) }
+
+func testFastProxyBodies(t *testing.T) {
 	addr, conns := serveHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		switch r.URL.Path {
@@ -137,7 +141,9 @@ func TestFastProxyBodies(t *testing.T) {
 
 // TestFastProxyStreams: an event stream reaches the client event by event, each before the
 // upstream writes the next.
-func TestFastProxyStreams(t *testing.T) {
+func TestFastProxyStreams(t *testing.T) { bothPaths(t, testFastProxyStreams) }
+
+func testFastProxyStreams(t *testing.T) {
 	next := make(chan struct{})
 	addr, _ := serveHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
@@ -172,7 +178,9 @@ func TestFastProxyStreams(t *testing.T) {
 // response; the next request, sent on that connection, is sent again on a new one, with no
 // load-balancing retry configured. After a second of idleness the closed connection is noticed
 // before use, so even a POST goes through.
-func TestFastProxyStaleConnection(t *testing.T) {
+func TestFastProxyStaleConnection(t *testing.T) { bothPaths(t, testFastProxyStaleConnection) }
+
+func testFastProxyStaleConnection(t *testing.T) {
 	var conns atomic.Int64
 	closed := make(chan struct{}, 8)
 	addr := serveRaw(t, func(c net.Conn, br *bufio.Reader) {
@@ -204,7 +212,9 @@ func TestFastProxyStaleConnection(t *testing.T) {
 // TestFastProxyDeadEndpoint: a connection refused is retried on another endpoint, and the
 // refusing endpoint is skipped for the fail duration; without retries only the request that
 // found it dead fails; with no endpoint left, 502 then 503.
-func TestFastProxyDeadEndpoint(t *testing.T) {
+func TestFastProxyDeadEndpoint(t *testing.T) { bothPaths(t, testFastProxyDeadEndpoint) }
+
+func testFastProxyDeadEndpoint(t *testing.T) {
 	live, _ := serveHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "live") }))
 	cl := fastClient(t)
 	statuses := func(port, n int) []int {
@@ -239,7 +249,9 @@ func TestFastProxyDeadEndpoint(t *testing.T) {
 
 // TestFastProxyWeights: weighted round-robin sends each endpoint exactly its weight's share
 // of every cycle.
-func TestFastProxyWeights(t *testing.T) {
+func TestFastProxyWeights(t *testing.T) { bothPaths(t, testFastProxyWeights) }
+
+func testFastProxyWeights(t *testing.T) {
 	var ups []string
 	for _, name := range []string{"a", "b", "c"} {
 		addr, _ := serveHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, name) }))
@@ -264,7 +276,9 @@ func TestFastProxyWeights(t *testing.T) {
 
 // TestFastProxyUpgradeFallsBack: a WebSocket upgrade goes to Caddy's reverse_proxy (which adds
 // Via), and the tunnel carries bytes both ways.
-func TestFastProxyUpgradeFallsBack(t *testing.T) {
+func TestFastProxyUpgradeFallsBack(t *testing.T) { bothPaths(t, testFastProxyUpgradeFallsBack) }
+
+func testFastProxyUpgradeFallsBack(t *testing.T) {
 	var via atomic.Value
 	addr, _ := serveHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		via.Store(r.Header.Get("Via"))
@@ -303,7 +317,9 @@ func TestFastProxyUpgradeFallsBack(t *testing.T) {
 
 // TestFastProxyEarlyAnswer: an upstream that answers before reading a large request body and
 // closes gets its answer through, not a 502.
-func TestFastProxyEarlyAnswer(t *testing.T) {
+func TestFastProxyEarlyAnswer(t *testing.T) { bothPaths(t, testFastProxyEarlyAnswer) }
+
+func testFastProxyEarlyAnswer(t *testing.T) {
 	addr := serveRaw(t, func(c net.Conn, br *bufio.Reader) {
 		readRequestHead(br)
 		fmt.Fprint(c, "HTTP/1.1 413 Request Entity Too Large\r\nContent-Length: 9\r\nConnection: close\r\n\r\ntoo large")
@@ -319,6 +335,10 @@ func TestFastProxyEarlyAnswer(t *testing.T) {
 // TestFastProxyRefusesHeaderInjection: a header value with a line break, set by a handler
 // before the proxy, is refused (502) instead of starting a header of its own upstream.
 func TestFastProxyRefusesHeaderInjection(t *testing.T) {
+	bothPaths(t, testFastProxyRefusesHeaderInjection)
+}
+
+func testFastProxyRefusesHeaderInjection(t *testing.T) {
 	var injected atomic.Bool
 	addr, _ := serveHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("X-Injected") != "" {

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log"
 	"net"
@@ -32,6 +33,7 @@ import (
 type frontState struct {
 	handler http.Handler
 	tls     *tls.Config // nil: plain HTTP
+	raw     *rawTable   // nil: every connection goes to the http.Server (rawfront.go)
 	alive   *atomic.Bool
 }
 
@@ -41,7 +43,18 @@ type front struct {
 	ln    net.Listener
 	srv   *http.Server
 	state atomic.Pointer[frontState]
-	done  chan struct{}
+	done  chan struct{} // the http.Server stopped
+
+	// handoff carries connections from the accept loop and the raw path to the http.Server.
+	handoff  chan net.Conn
+	accepted chan struct{} // the accept loop ended
+	stopping chan struct{} // closed when the front begins to shut down
+	stopOnce sync.Once
+
+	rawMu      sync.Mutex
+	rawConns   map[*rawConn]struct{}
+	rawDone    chan struct{} // closed when stopping and no raw connection is left
+	rawDrained sync.Once
 }
 
 // fronts are the process's fronts by listen address (as passed to Proxy.Listen).
@@ -58,7 +71,9 @@ func newFront(addr string, h2c bool) (*front, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	f := &front{addr: addr, ln: ln, done: make(chan struct{})}
+	f := &front{addr: addr, ln: ln, done: make(chan struct{}), handoff: make(chan net.Conn),
+		accepted: make(chan struct{}), stopping: make(chan struct{}), rawConns: map[*rawConn]struct{}{},
+		rawDone: make(chan struct{})}
 	f.srv = &http.Server{
 		Handler:           f,
 		ReadHeaderTimeout: time.Minute,
@@ -73,6 +88,7 @@ func newFront(addr string, h2c bool) (*front, error) {
 		defer close(f.done)
 		_ = f.srv.Serve(&frontListener{f: f})
 	}()
+	go f.acceptLoop()
 	return f, nil
 }
 
@@ -102,38 +118,48 @@ func (f *front) getConfigForClient(hello *tls.ClientHelloInfo) (*tls.Config, err
 	return st.tls, nil
 }
 
-// shutdown stops accepting and waits up to ctx for requests in flight.
+// shutdown stops accepting and waits up to ctx for requests in flight, on the raw path and in
+// the http.Server.
 func (f *front) shutdown(ctx context.Context) error {
+	_ = f.ln.Close()
+	<-f.accepted
+	rawErr := f.shutdownRaw(ctx)
 	err := f.srv.Shutdown(ctx)
 	<-f.done
+	if err == nil {
+		err = rawErr
+	}
 	return err
 }
 
-// frontListener accepts from the front's socket and wraps each connection in TLS when the
-// current config serves TLS on it. With no config serving the address, connections are closed.
+// tlsServer wraps nc in TLS with the config current at the handshake.
+func tlsServer(f *front, nc net.Conn) net.Conn {
+	return tls.Server(nc, &tls.Config{GetConfigForClient: f.getConfigForClient})
+}
+
+// frontListener is what the front's http.Server accepts from: the connections the accept loop
+// and the raw path hand over (rawfront.go).
 type frontListener struct {
 	f *front
 }
 
 func (l *frontListener) Accept() (net.Conn, error) {
-	for {
-		c, err := l.f.ln.Accept()
-		if err != nil {
-			return nil, err
-		}
-		st := l.f.state.Load()
-		switch {
-		case st == nil || st.handler == nil:
-			_ = c.Close()
-			continue
-		case st.tls != nil:
-			return tls.Server(c, &tls.Config{GetConfigForClient: l.f.getConfigForClient}), nil
-		}
+	select {
+	case c := <-l.f.handoff:
 		return c, nil
+	case <-l.f.stopping:
+		return nil, net.ErrClosed
 	}
 }
 
-func (l *frontListener) Close() error   { return l.f.ln.Close() }
+func (l *frontListener) Close() error {
+	l.f.stopOnce.Do(func() { close(l.f.stopping) })
+	if err := l.f.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		return err
+	}
+	return nil
+}
+
 func (l *frontListener) Addr() net.Addr { return l.f.ln.Addr() }
 
 // handshakeFilter drops the http.Server's per-connection TLS handshake noise (scanners, clients
@@ -219,6 +245,8 @@ func (a *FrontApp) Start() error {
 			st := &frontState{handler: srv, alive: &a.alive}
 			if len(srv.TLSConnPolicies) > 0 {
 				st.tls = srv.TLSConnPolicies.TLSConfig(a.ctx)
+			} else if !rawPathOff.Load() {
+				st.raw = newRawTable(srv)
 			}
 			byAddr[addr] = st
 		}

@@ -19,9 +19,24 @@ import (
 )
 
 // BenchmarkServe is the proxy's cost per request on loopback: keep-alive connections (one per
-// parallel goroutine) through one Ingress path to a backend that answers 64 bytes; profile it
-// with -cpuprofile.
+// parallel goroutine) through one Ingress path to a backend that answers 64 bytes, on the raw
+// path and with the raw path off (Go's http.Server and Caddy's server); profile it with
+// -cpuprofile.
 func BenchmarkServe(b *testing.B) {
+	for _, raw := range []bool{true, false} {
+		name := "raw"
+		if !raw {
+			name = "server"
+		}
+		b.Run(name, func(b *testing.B) {
+			SetRawPath(raw)
+			defer SetRawPath(true)
+			benchmarkServe(b)
+		})
+	}
+}
+
+func benchmarkServe(b *testing.B) {
 	body := []byte("0123456789012345678901234567890123456789012345678901234567890123")
 	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(body) }))
 	defer be.Close()
