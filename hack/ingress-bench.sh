@@ -31,7 +31,20 @@ side_by_side() {
       }'
 }
 
-# Both need root and Debian's nginx; both proxies get the same connections and the same generator.
+# Both need root and Debian's nginx (installed here when missing, as `make bench` installs its
+# other baselines); both proxies get the same connections and the same generator.
+if [ "$(id -u)" -eq 0 ] && ! command -v nginx >/dev/null && command -v apt-get >/dev/null; then
+  printf '\n==> [bench] installing Debian'"'"'s nginx-light (the baseline of the ingress comparison; its service is not started)\n'
+  # A policy-rc.d that answers 101 keeps the package's service from starting (the benchmarks run
+  # their own nginx); one the machine already has is left as it is.
+  own_policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && own_policy=1
+  fi
+  (apt-get install -y -qq nginx-light >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq nginx-light >/dev/null; }) ||
+    printf '  could not install nginx-light\n'
+  if [ -n "$own_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
+fi
 if [ "$(id -u)" -eq 0 ] && command -v nginx >/dev/null; then
   printf '\n==> [bench] Ingress proxy vs nginx on the lab (starts its own 3-node lab): plexus-ingress as the operator deploys it (1 replica) and nginx in the same pod network namespace, behind one LoadBalancer Service, both to the lab echo pods; 64 keep-alive connections from outside the cluster, 3 alternating rounds of 5 s (medians) (targets: >= 80 %% of nginx requests/s, p99 <= 1.5x nginx)\n'
   printf '  load before: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
