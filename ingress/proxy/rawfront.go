@@ -36,10 +36,12 @@ const (
 	// rawReadBuffer holds a request head; a larger head is handed over to net/http.
 	rawReadBuffer = 8 << 10
 	// rawWriteBuffer holds a typical response head and body, written with one system call.
-	rawWriteBuffer = 8 << 10
+	rawWriteBuffer = 4 << 10
 	// rawIdleTimeout is how long a connection may wait for its next request, as the front's
-	// http.Server's IdleTimeout.
+	// http.Server's IdleTimeout; rawHeadTimeout how long a head that began may take to be
+	// complete, as its ReadHeaderTimeout.
 	rawIdleTimeout = 5 * time.Minute
+	rawHeadTimeout = time.Minute
 	// rawDeadlineSlack is how stale the idle deadline may get before it is moved: moving it is
 	// a timer update, not worth making per request.
 	rawDeadlineSlack = time.Second
@@ -215,6 +217,13 @@ func (c *rawConn) peekHead() (int, error) {
 			return 0, bufio.ErrBufferFull
 		}
 		from = max(0, len(buf)-3)
+		if len(buf) > 0 {
+			// A head that came in parts: the rest must come within the head timeout.
+			if d := time.Now().Add(rawHeadTimeout); d.Before(c.deadline) {
+				c.deadline = d
+				_ = c.nc.SetReadDeadline(d)
+			}
+		}
 		if _, err := c.br.Peek(len(buf) + 1); err != nil {
 			return 0, err
 		}
