@@ -260,7 +260,7 @@ func (f *FastProxy) tryAgain(isGet bool, done <-chan struct{}, start time.Time, 
 	if f.retries > 0 && tries >= f.retries {
 		return false
 	}
-	if st.bodyRead > 0 {
+	if st.bodyTaken() {
 		return false
 	}
 	var de dialError
@@ -360,7 +360,7 @@ func (f *FastProxy) try(w http.ResponseWriter, r *http.Request, u *upstream, st 
 // request is idempotent (its method, or an idempotency key) or it failed on the way out (as
 // net/http decides).
 func resendable(idempotent bool, err error, st *reqState) bool {
-	if st.bodyRead > 0 {
+	if st.bodyTaken() {
 		return false
 	}
 	var se sendError

@@ -2,8 +2,10 @@ package proxy
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"strings"
@@ -24,6 +26,8 @@ type fastSetup struct {
 	failFor string
 	// before are handlers that run before the proxy.
 	before []any
+	// server are settings of the Caddy server added to its JSON (e.g. "write_idle_timeout").
+	server map[string]any
 }
 
 // loadFast runs s as the proxy's only route and returns the port it listens on.
@@ -73,10 +77,33 @@ func loadFast(t *testing.T, s fastSetup) int {
 			Front: &translate.FrontAppConfig{},
 		},
 	}
-	if _, err := p.Load(cfg); err != nil {
+	cfgJSON, err := cfg.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.server) > 0 {
+		cfgJSON = withServerSettings(t, cfgJSON, "fast", s.server)
+	}
+	if _, err := p.LoadJSON(cfgJSON); err != nil {
 		t.Fatalf("load: %v", err)
 	}
 	return port
+}
+
+// withServerSettings adds settings to server name of a Caddy JSON config.
+func withServerSettings(t *testing.T, cfgJSON []byte, name string, settings map[string]any) []byte {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(cfgJSON, &m); err != nil {
+		t.Fatal(err)
+	}
+	srv := m["apps"].(map[string]any)["http"].(map[string]any)["servers"].(map[string]any)[name].(map[string]any)
+	maps.Copy(srv, settings)
+	out, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // bothPaths runs test on the raw path and, with it off, on Go's and Caddy's servers: the

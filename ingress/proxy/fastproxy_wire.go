@@ -61,7 +61,13 @@ type reqState struct {
 	// bodyRead is how many body bytes were taken from the client: after the first, the request
 	// cannot be sent again.
 	bodyRead int64
+	// bodyEnded says that the end of a chunked body was taken from the client (an empty one
+	// ends without a byte read): the request cannot be sent again either.
+	bodyEnded bool
 }
+
+// bodyTaken says whether any of the request's body, or its end, was taken from the client.
+func (st *reqState) bodyTaken() bool { return st.bodyRead > 0 || st.bodyEnded }
 
 // sendError is a failure to write the request to the upstream.
 type sendError struct{ err error }

@@ -6,7 +6,9 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log"
 	"net"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -91,7 +93,7 @@ func newRawConn(f *front, nc net.Conn) *rawConn {
 	}
 	c.send = newSender(nc, raw)
 	c.send.written = c.responseWritten
-	c.bw = bufio.NewWriterSize(c.send, rawWriteBuffer)
+	c.bw = bufio.NewWriterSize(deadlineWriter{c}, rawWriteBuffer)
 	c.br = rawReaders.Get().(*bufio.Reader)
 	c.br.Reset(nc)
 	if host, _, err := net.SplitHostPort(nc.RemoteAddr().String()); err == nil {
@@ -115,15 +117,15 @@ func (f *front) acceptLoop() {
 	for {
 		nc, err := f.ln.Accept()
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
-				// Out of descriptors: wait as net/http's server does, then try again.
-				pause = min(max(2*pause, 5*time.Millisecond), time.Second)
-				time.Sleep(pause)
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				close(f.accepted)
+				return
 			}
-			close(f.accepted)
-			return
+			// Out of descriptors or buffers, or an aborted connection: wait a little longer
+			// each time, as net/http's server does, then try again.
+			pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+			time.Sleep(pause)
+			continue
 		}
 		pause = 0
 		st := f.state.Load()
@@ -157,6 +159,13 @@ func (f *front) serveRaw(nc net.Conn) {
 		return
 	}
 	defer f.untrack(c)
+	defer func() {
+		// A panic ends this connection only, as in net/http's server.
+		if v := recover(); v != nil {
+			log.Printf("plexus-ingress: raw path: panic serving %s: %v\n%s", nc.RemoteAddr(), v, debug.Stack())
+			_ = nc.Close()
+		}
+	}()
 	for {
 		st := f.state.Load()
 		if st == nil || st.handler == nil {
@@ -168,6 +177,11 @@ func (f *front) serveRaw(nc net.Conn) {
 			return
 		}
 		c.keepIdleDeadline()
+		if c.state.Load() == rawClosing {
+			// A stop set its deadline before keepIdleDeadline moved it.
+			c.close()
+			return
+		}
 		n, err := c.peekHead()
 		if errors.Is(err, bufio.ErrBufferFull) {
 			c.handOver()
@@ -207,27 +221,40 @@ func (f *front) serveRaw(nc net.Conn) {
 // peekHead waits for a complete request head in the read buffer and returns its length, without
 // consuming it; bufio.ErrBufferFull when it does not fit.
 func (c *rawConn) peekHead() (int, error) {
-	from := 0
+	from, timed := 0, false
 	for {
 		buf, _ := c.br.Peek(c.br.Buffered())
-		if i := bytes.Index(buf[from:], []byte("\r\n\r\n")); i >= 0 {
-			return from + i + 4, nil
+		if n := headEnd(buf, from); n > 0 {
+			return n, nil
 		}
 		if len(buf) == c.br.Size() {
 			return 0, bufio.ErrBufferFull
 		}
 		from = max(0, len(buf)-3)
-		if len(buf) > 0 {
-			// A head that came in parts: the rest must come within the head timeout.
-			if d := time.Now().Add(rawHeadTimeout); d.Before(c.deadline) {
-				c.deadline = d
-				_ = c.nc.SetReadDeadline(d)
-			}
+		if len(buf) > 0 && !timed {
+			// A head that came in parts: the rest must come within the head timeout of its
+			// first part (once: trickling bytes does not extend it).
+			timed = true
+			c.deadline = time.Now().Add(rawHeadTimeout)
+			_ = c.nc.SetReadDeadline(c.deadline)
 		}
 		if _, err := c.br.Peek(len(buf) + 1); err != nil {
 			return 0, err
 		}
 	}
+}
+
+// headEnd returns the length of the head at the start of buf (searching from from), 0 when its
+// end has not come. A head that ends in bare line feeds ends here too, for net/http to judge.
+func headEnd(buf []byte, from int) int {
+	end := 0
+	if i := bytes.Index(buf[from:], []byte("\n\r\n")); i >= 0 {
+		end = from + i + 3
+	}
+	if i := bytes.Index(buf[from:], []byte("\n\n")); i >= 0 && (end == 0 || from+i+2 < end) {
+		end = from + i + 2
+	}
+	return end
 }
 
 // route parses the head of n bytes and finds its FastProxy; nil when the request is not the raw
@@ -282,12 +309,12 @@ func (c *rawConn) clearDeadline() {
 // server does (an upload may take any time as long as it keeps coming); none without one.
 func (c *rawConn) keepBodyDeadline() {
 	idle := c.table.readIdle
-	if idle == 0 {
+	if idle <= 0 { // 0: not set; negative: disabled
 		c.clearDeadline()
 		return
 	}
 	now := time.Now()
-	if c.deadline.Sub(now) > idle-rawDeadlineSlack && c.deadline.Sub(now) <= idle {
+	if left := c.deadline.Sub(now); left > idle-deadlineSlack(idle) && left <= idle {
 		return
 	}
 	c.deadline = now.Add(idle)
@@ -298,15 +325,31 @@ func (c *rawConn) keepBodyDeadline() {
 // deadline at most once per rawDeadlineSlack, so that a fast connection pays for it rarely.
 func (c *rawConn) keepWriteDeadline() {
 	idle := c.table.writeIdle
-	if idle == 0 {
+	if idle <= 0 {
 		return
 	}
 	now := time.Now()
-	if now.Sub(c.writeSet) < rawDeadlineSlack {
+	if now.Sub(c.writeSet) < deadlineSlack(idle) {
 		return
 	}
 	c.writeSet = now
 	_ = c.nc.SetWriteDeadline(now.Add(idle))
+}
+
+// deadlineWriter is what the response buffer writes to: each write gets the server's write idle
+// timeout, as Caddy's IdleTimeoutWriter gives it, so a long download that keeps moving is not
+// cut; the raw path writes at most a buffer's worth at a time (see newRawTable).
+type deadlineWriter struct{ c *rawConn }
+
+func (w deadlineWriter) Write(p []byte) (int, error) {
+	w.c.keepWriteDeadline()
+	return w.c.send.Write(p)
+}
+
+// deadlineSlack is how stale a deadline of timeout may get before it is moved: a second, or a
+// tenth of a short timeout.
+func deadlineSlack(timeout time.Duration) time.Duration {
+	return min(rawDeadlineSlack, timeout/10)
 }
 
 // bodyReader reads a request body from the client's buffer under the body's read deadline.

@@ -60,7 +60,9 @@ func parseRawHead(head []byte, h *rawHead) bool {
 			break
 		}
 		name, value, ok := splitField(line)
-		if !ok {
+		if !ok || bytes.IndexByte(name, '_') >= 0 || bytes.IndexByte(name, '.') >= 0 {
+			// Caddy drops fields with '_' or '.' in their names (they would alias others
+			// where backends turn '-' into '_', as CGI does); the raw path leaves them to it.
 			return false
 		}
 		switch {
@@ -105,6 +107,9 @@ func parseRawHead(head []byte, h *rawHead) bool {
 	return true
 }
 
+// maxMethod is the longest method the raw path forwards; longer ones are left to Caddy.
+const maxMethod = 32
+
 // parseRequestLine reads "METHOD /target HTTP/1.1".
 func parseRequestLine(line []byte, h *rawHead) bool {
 	sp := bytes.IndexByte(line, ' ')
@@ -112,6 +117,9 @@ func parseRequestLine(line []byte, h *rawHead) bool {
 		return false
 	}
 	h.method = line[:sp]
+	if len(h.method) > maxMethod {
+		return false
+	}
 	rest := line[sp+1:]
 	sp = bytes.IndexByte(rest, ' ')
 	if sp <= 0 || string(rest[sp+1:]) != "HTTP/1.1" {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -194,7 +195,7 @@ func writeRawRequest(uc *upConn, c *rawConn, st *reqState) error {
 		}
 	case h.chunked:
 		bw.WriteString("Transfer-Encoding: chunked\r\n\r\n")
-		if err := copyChunked(bw, &chunkedBody{c: c}, st); err != nil {
+		if err := copyChunked(bw, &chunkedBody{c: c, st: st}, st); err != nil {
 			return err
 		}
 	default:
@@ -217,6 +218,7 @@ func writeRawRequest(uc *upConn, c *rawConn, st *reqState) error {
 // as the Trailer field that would announce it sends the request to net/http).
 type chunkedBody struct {
 	c  *rawConn
+	st *reqState // bodyEnded once the last chunk and the trailers are read
 	cr io.Reader
 }
 
@@ -236,6 +238,7 @@ func (b *chunkedBody) Read(p []byte) (int, error) {
 				break
 			}
 		}
+		b.st.bodyEnded = true
 	}
 	return n, err
 }
@@ -245,20 +248,24 @@ func (b *chunkedBody) Read(p []byte) (int, error) {
 // it has none. What is left in the write buffer is flushed by the caller, once the upstream
 // connection is released.
 func (c *rawConn) writeResponse(fields []headerField, h *respHead, ubr *bufio.Reader) error {
-	c.keepWriteDeadline()
+	if c.f.isStopping() {
+		c.head.close = true // as net/http's server, no keep-alive once the front stops
+	}
 	bw := c.bw
 	bodyless := string(c.head.method) == http.MethodHead || h.status == http.StatusNoContent || h.status == http.StatusNotModified
 	chunkedOut := (h.chunked || h.length < 0) && !bodyless
 	writeStatusLine(bw, h.status)
 	hasDate := false
 	for _, fl := range fields {
-		if len(h.connection) > 0 && namedBy(h.connection, fl.k) {
+		// The framing is the proxy's own (below); fields the upstream's Connection names are
+		// hop-by-hop.
+		if fl.k == "Content-Length" || (len(h.connection) > 0 && namedBy(h.connection, fl.k)) {
 			continue
 		}
 		if fl.k == "Date" {
 			hasDate = true
 		}
-		writeHeaderLine(bw, fl.k, fl.v)
+		writeResponseField(bw, fl.k, fl.v)
 	}
 	if !hasDate {
 		bw.WriteString("Date: ")
@@ -268,7 +275,7 @@ func (c *rawConn) writeResponse(fields []headerField, h *respHead, ubr *bufio.Re
 	switch {
 	case chunkedOut:
 		bw.WriteString("Transfer-Encoding: chunked\r\n")
-	case h.length >= 0 && h.status != http.StatusNoContent:
+	case !h.chunked && h.length >= 0 && h.status != http.StatusNoContent:
 		bw.WriteString("Content-Length: ")
 		bw.Write(strconv.AppendInt(bw.AvailableBuffer(), h.length, 10))
 		bw.WriteString("\r\n")
@@ -321,7 +328,6 @@ func (c *rawConn) copyLengthOut(ubr *bufio.Reader, n int64, streaming bool) erro
 		_, _ = ubr.Discard(int(m))
 		n -= m
 		if streaming && n > 0 && ubr.Buffered() == 0 {
-			c.keepWriteDeadline()
 			if err := c.bw.Flush(); err != nil {
 				return err
 			}
@@ -344,7 +350,6 @@ func (c *rawConn) copyChunkedOut(ubr *bufio.Reader, body io.Reader, streaming, t
 			bw.Write(buf[:m])
 			bw.WriteString("\r\n")
 			if streaming && ubr.Buffered() == 0 && err == nil {
-				c.keepWriteDeadline()
 				if ferr := bw.Flush(); ferr != nil {
 					return ferr
 				}
@@ -372,11 +377,23 @@ func (c *rawConn) copyChunkedOut(ubr *bufio.Reader, body io.Reader, streaming, t
 			return err
 		}
 		if ok {
-			writeHeaderLine(bw, f.k, f.v)
+			writeResponseField(bw, f.k, f.v)
 		}
 	}
 	_, err := bw.WriteString("\r\n")
 	return err
+}
+
+// writeResponseField writes an upstream's response field as net/http's server would: a name
+// that is not a token is dropped, a line break inside a value becomes a space.
+func writeResponseField(bw *bufio.Writer, k, v string) {
+	if !validName(k) {
+		return
+	}
+	if strings.ContainsAny(v, "\r\n") {
+		v = strings.NewReplacer("\r", " ", "\n", " ").Replace(v)
+	}
+	writeHeaderLine(bw, k, v)
 }
 
 // writeError answers with status and an empty body, as Caddy's server answers a handler error
@@ -387,9 +404,11 @@ func (c *rawConn) writeError(f *FastProxy, status int, err error, st reqState) b
 		ce.Write(zap.Int("status", status), zap.ByteString("host", c.head.host),
 			zap.ByteString("uri", c.head.target), zap.Error(err))
 	}
-	bodyDone := !c.head.chunked && (c.head.length <= 0 || st.bodyRead == c.head.length)
+	bodyDone := st.bodyEnded || (!c.head.chunked && (c.head.length <= 0 || st.bodyRead == c.head.length))
 	keep := !c.head.close && bodyDone
-	c.keepWriteDeadline()
+	if c.f.isStopping() {
+		c.head.close = true
+	}
 	bw := c.bw
 	writeStatusLine(bw, status)
 	bw.WriteString("Server: Caddy\r\nDate: ")

@@ -44,7 +44,7 @@ type rawWild struct {
 // any write chunk limit of Caddy's default (64 KiB).
 func newRawTable(srv *caddyhttp.Server) *rawTable {
 	if len(srv.TrustedProxiesRaw) > 0 || srv.ReadTimeout != 0 || srv.WriteTimeout != 0 ||
-		srv.ReadMinRate != 0 || srv.WriteMinRate != 0 || (srv.MaxWriteChunk != 0 && srv.MaxWriteChunk < 2*rawWriteBuffer) || srv.Logs != nil || srv.Errors != nil {
+		srv.ReadMinRate != 0 || srv.WriteMinRate != 0 || (srv.MaxWriteChunk != 0 && srv.MaxWriteChunk < 2*rawWriteBuffer) || srv.Logs != nil || srv.Errors != nil || srv.Metrics != nil {
 		return nil
 	}
 	t := &rawTable{exact: map[string]int{}, proxies: map[string]*FastProxy{},
