@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -57,7 +58,8 @@ const (
 // is).
 //
 // What keeps it fair: the operator runs one plexus-ingress replica, and nginx runs in that pod's
-// network namespace (a process of this machine, as the pod's containers are), so one
+// network namespace and its container's CPU cgroups (a process of this machine, as the pod's
+// containers are, with the same CPU weight), so one
 // LoadBalancer Service of the benchmark's own reaches both through the same address, the same
 // node and the same Service path, on two ports. nginx proxies to the same echo pods by their
 // addresses, round-robin, as plexus-ingress does from the EndpointSlices. Both get as many
@@ -99,7 +101,7 @@ func BenchmarkIngressVsNginx(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	nginxPID := startNginxInNetns(b, nginxBin, fmt.Sprintf("/proc/%d/ns/net", pid), upstreams)
+	nginxPID := startNginxInNetns(b, nginxBin, fmt.Sprintf("/proc/%d/ns/net", pid), pid, upstreams)
 	vip, plexusPort, err := createProxiesService(ctx, l)
 	if err != nil {
 		b.Fatal(err)
@@ -390,9 +392,10 @@ func echoUpstreams(ctx context.Context, l *benchLab) ([]string, error) {
 	return out, nil
 }
 
-// startNginxInNetns runs nginx in the network namespace nsPath (nsenter execs it: the pid is its
-// master's) and stops it when the benchmark ends.
-func startNginxInNetns(b *testing.B, nginxBin, nsPath string, upstreams []string) int {
+// startNginxInNetns runs nginx in the network namespace nsPath and the CPU cgroups of process
+// podPID (the plexus-ingress container's; the pid is nginx's master's) and stops it when the
+// benchmark ends.
+func startNginxInNetns(b *testing.B, nginxBin, nsPath string, podPID int, upstreams []string) int {
 	dir := b.TempDir()
 	conf := bench.Nginx{Dir: dir, Listen: fmt.Sprintf("0.0.0.0:%d", nginxBenchPort), Host: ingressBenchHost,
 		Upstreams: upstreams, Workers: runtime.NumCPU()}.Config()
@@ -400,7 +403,20 @@ func startNginxInNetns(b *testing.B, nginxBin, nsPath string, upstreams []string
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	cmd := exec.Command("nsenter", "--net="+nsPath, nginxBin, "-e", filepath.Join(dir, "nginx-error.log"), "-c", path)
+	// nginx joins the plexus-ingress container's CPU cgroups before it starts: a pod's
+	// processes run with the CPU weight of its request (100m: cpu.shares 102), a process of
+	// this machine with the root's (1024), and on a machine the lab keeps busy that weight,
+	// not the proxy, decided how much CPU each got.
+	procs, err := cpuCgroupProcs(podPID)
+	if err != nil {
+		b.Fatalf("the plexus-ingress container's CPU cgroups: %v", err)
+	}
+	// sh writes its own pid into each cgroup.procs, then execs nsenter, which execs nginx:
+	// the pid stays nginx's master's, and its workers inherit the cgroups.
+	script := `n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 1; shift; n=$((n-1)); done; exec "$@"`
+	args := append([]string{"-c", script, "sh", strconv.Itoa(len(procs))}, procs...)
+	args = append(args, "nsenter", "--net="+nsPath, nginxBin, "-e", filepath.Join(dir, "nginx-error.log"), "-c", path)
+	cmd := exec.Command("sh", args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		b.Fatalf("start nginx: %v", err)
@@ -417,6 +433,45 @@ func startNginxInNetns(b *testing.B, nginxBin, nsPath string, upstreams []string
 		}
 	})
 	return cmd.Process.Pid
+}
+
+// cpuCgroupProcs returns the cgroup.procs files of pid's CPU cgroups: the cpu, cpuacct and
+// cpuset hierarchies of cgroup v1, or its cgroup under v2.
+func cpuCgroupProcs(pid int) ([]string, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		var dirs []string
+		if parts[0] == "0" && parts[1] == "" {
+			if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+				dirs = []string{"/sys/fs/cgroup"} // unified hierarchy
+			}
+		} else {
+			for _, ctrl := range strings.Split(parts[1], ",") {
+				if ctrl == "cpu" || ctrl == "cpuacct" || ctrl == "cpuset" {
+					dirs = append(dirs, "/sys/fs/cgroup/"+ctrl)
+				}
+			}
+		}
+		for _, d := range dirs {
+			f := filepath.Join(d, parts[2], "cgroup.procs")
+			if _, err := os.Stat(f); err != nil {
+				return nil, err
+			}
+			out = append(out, f)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no CPU cgroup found in /proc/%d/cgroup", pid)
+	}
+	return out, nil
 }
 
 // createProxiesService makes the benchmark's LoadBalancer Service in front of the plexus-ingress
