@@ -46,7 +46,7 @@ if [ "$(id -u)" -eq 0 ] && ! command -v nginx >/dev/null && command -v apt-get >
   if [ -n "$own_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
 if [ "$(id -u)" -eq 0 ] && command -v nginx >/dev/null; then
-  printf '\n==> [bench] Ingress proxy vs nginx on the lab (starts its own 3-node lab): plexus-ingress as the operator deploys it (1 replica) and nginx in the same pod network namespace, behind one LoadBalancer Service, both to the lab echo pods; 64 keep-alive connections from outside the cluster, 3 alternating rounds of 5 s (medians) (targets: >= 80 %% of nginx requests/s, p99 <= 1.5x nginx)\n'
+  printf '\n==> [bench] Ingress proxy vs nginx on the lab (starts its own 3-node lab): plexus-ingress as the operator deploys it (1 replica) and nginx in the same pod network namespace and CPU cgroups, behind one LoadBalancer Service, both to the lab echo pods; 64 keep-alive connections from outside the cluster, 3 alternating rounds of 5 s (medians) (targets: >= 80 %% of nginx requests/s, p99 <= 1.5x nginx)\n'
   printf '  load before: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
   go test -run '^$' -bench BenchmarkIngressVsNginx -benchtime 1x -timeout 20m -v ./test/labbench/ 2>&1 |
     side_by_side ingress_test.go BenchmarkIngressVsNginx
