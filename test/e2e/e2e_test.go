@@ -105,8 +105,10 @@ var _ = Describe("Plexus on a real multi-node lab", Ordered, func() {
 			fmt.Fprintf(GinkgoWriter, "bootstrap %s: %s\n", name, msg)
 			AddReportEntry("bootstrap "+name, msg)
 		}
+		// Specs of other containers may run first and leave the operator settling (ingress just
+		// turned off, say): the cluster must be Ready at its generation, within a while.
 		gen := clusterNetwork().Generation
-		Expect(allAtGeneration(base, gen)).To(Succeed())
+		Eventually(func() error { return allAtGeneration(base, gen) }, 2*time.Minute, time.Second).Should(Succeed())
 		nns := nodeNetworks()
 		for _, name := range base {
 			Expect(nns[name].Spec.PodCIDRs).To(HaveLen(2), describeNN(nns[name]))

@@ -106,7 +106,11 @@ func allAtGeneration(nodes []string, gen int64) error {
 		}
 	}
 	if int(cn.Status.Nodes.AtGeneration) != len(nodes) || !meta.IsStatusConditionTrue(cn.Status.Conditions, v1.ConditionReady) {
-		return fmt.Errorf("ClusterNetwork status.nodes %+v, Ready=%v", cn.Status.Nodes, meta.IsStatusConditionTrue(cn.Status.Conditions, v1.ConditionReady))
+		ready := "none"
+		if c := meta.FindStatusCondition(cn.Status.Conditions, v1.ConditionReady); c != nil {
+			ready = fmt.Sprintf("%s (%s: %s)", c.Status, c.Reason, c.Message)
+		}
+		return fmt.Errorf("ClusterNetwork status.nodes %+v, Ready %s", cn.Status.Nodes, ready)
 	}
 	return nil
 }
