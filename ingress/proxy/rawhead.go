@@ -234,20 +234,7 @@ func hostname(host []byte) []byte {
 }
 
 // hasTokenBytes says whether a comma-separated list holds token (case-insensitive).
-func hasTokenBytes(list []byte, token string) bool {
-	for len(list) > 0 {
-		var tok []byte
-		if i := bytes.IndexByte(list, ','); i >= 0 {
-			tok, list = list[:i], list[i+1:]
-		} else {
-			tok, list = list, nil
-		}
-		if equalFoldName(bytes.Trim(tok, " \t"), token) {
-			return true
-		}
-	}
-	return false
-}
+func hasTokenBytes(list []byte, token string) bool { return namedByBytes(list, []byte(token)) }
 
 // equalFoldName compares a header name with a lower-case ASCII name, ignoring case.
 func equalFoldName(b []byte, lower string) bool {
@@ -335,7 +322,8 @@ func (h *rawHead) forwardedLine(name []byte) bool {
 	return true
 }
 
-// namedByBytes says whether a Connection value names header name.
+// namedByBytes says whether a comma-separated list (a Connection value) holds name, ignoring
+// case.
 func namedByBytes(list, name []byte) bool {
 	for len(list) > 0 {
 		var tok []byte
